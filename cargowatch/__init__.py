@@ -1,0 +1,1 @@
+"""CargoWatch's composition root: settings, command line and process wiring."""

@@ -1,0 +1,89 @@
+"""The `cargowatch` command line: a subcommand per process, flags built from the settings table."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from cargowatch.settings import INGEST, Setting, SettingError, resolve
+from cargowatch.wiring import StartupError, build_ingester
+
+log = logging.getLogger("cargowatch")
+
+
+def _add_settings(parser: argparse.ArgumentParser, settings: list[Setting]) -> None:
+    for s in settings:
+        default = "(secret)" if s.secret else repr(s.default)
+        parser.add_argument(
+            s.flag,
+            dest=s.name,
+            default=None,
+            metavar=s.name.split("_")[-1].upper(),
+            help=f"{s.help} [env {s.env}, default {default}]",
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cargowatch", description="Watch cargo in transit and warn early when it is at risk."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ingest = commands.add_parser(
+        "ingest",
+        help="MQTT telemetry -> InfluxDB, at least once, with a disk spool",
+        description="Subscribe to cargo/v1/+/telemetry and store every reading in InfluxDB.",
+    )
+    _add_settings(ingest, INGEST)
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # One line per HTTP request would drown the state changes the logs are for.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    values = resolve(INGEST, vars(args))
+    _configure_logging(values["log_level"])
+    pipeline = build_ingester(values)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.warning("%s received; flushing and stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    pipeline.start()
+    log.warning(
+        "ingesting %s from %s into %s/%s",
+        pipeline.source.options.topic_filter,
+        values["mqtt_url"],
+        values["influx_url"],
+        values["influx_db"],
+    )
+    stop.wait()
+    return 0 if pipeline.stop() else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "ingest":
+            return _run_ingest(args)
+    except (SettingError, StartupError) as exc:
+        print(f"cargowatch: {exc}", file=sys.stderr)
+        return 2
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

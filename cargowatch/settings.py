@@ -1,0 +1,227 @@
+"""Settings: each one a CLI flag and a `CARGOWATCH_*` environment variable, validated at start-up.
+
+One table declares every setting once (name, default, parser, help); the CLI
+builds its flags from it and `resolve` reads flag, then environment, then
+default. A parser turns text into a typed value or raises `SettingError`,
+whose message is the single line printed at start-up, naming the setting and
+the value it got: `CARGOWATCH_INFLUX_URL must be http(s)://host[:port], got 'localhost'`.
+Nothing connects anywhere until every setting has parsed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingError(ValueError):
+    """A setting's value is unusable; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # snake_case; flag --name-with-dashes, env CARGOWATCH_NAME
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "CARGOWATCH_" + self.name.upper()
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    shape = schemes[0] + "(s)" if len(schemes) == 2 else schemes[0]
+
+    def parse(text: str) -> str:
+        try:
+            u = urlsplit(text)
+            port = u.port
+        except ValueError:
+            raise ValueError(f"must be {shape}://host[:port] with a port of 1-65535") from None
+        if u.scheme not in schemes or not u.hostname:
+            raise ValueError(f"must be {shape}://host[:port]")
+        if port is not None and port == 0:
+            raise ValueError("must have a port of 1-65535")
+        if u.path not in ("", "/") or u.query or u.fragment:
+            raise ValueError(f"must be {shape}://host[:port] with no path")
+        return text.rstrip("/")
+
+    return parse
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError("must be an integer") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:,} and {high:,}")
+        return value
+
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _name(text: str) -> str:
+    if not _NAME_RE.fullmatch(text):
+        raise ValueError("must be 1-64 characters of A-Z a-z 0-9 . _ -")
+    return text
+
+
+def _optional_name(text: str) -> str | None:
+    return _name(text) if text else None
+
+
+def _text(text: str) -> str | None:
+    return text or None
+
+
+def _path(text: str) -> Path:
+    if not text:
+        raise ValueError("must be a path")
+    return Path(text)
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be one of debug, info, warning, error")
+    return level
+
+
+def _db_url(text: str) -> str:
+    if not re.match(r"(sqlite|postgresql)(\+\w+)?://", text):
+        raise ValueError("must be sqlite:///path or postgresql://user@host/db")
+    return text
+
+
+MQTT = [
+    Setting(
+        "mqtt_url",
+        "mqtt://127.0.0.1:1883",
+        _url(("mqtt", "mqtts")),
+        "MQTT broker, mqtt[s]://[user:password@]host[:port]",
+    ),
+    Setting(
+        "mqtt_client_id",
+        "cargowatch-ingest",
+        _name,
+        "stable MQTT client id; the broker keeps this id's session while the ingester is away",
+    ),
+    Setting(
+        "mqtt_share_group",
+        "",
+        _optional_name,
+        "subscribe through $share/GROUP/... so several ingesters split the load",
+    ),
+    Setting(
+        "mqtt_session_expiry_s",
+        "604800",
+        _int(0, 2**32 - 1),
+        "how long the broker keeps the session (and queues messages) while disconnected",
+    ),
+    Setting(
+        "mqtt_receive_maximum",
+        "10000",
+        _int(1, 65535),
+        "MQTT v5 Receive Maximum: unacked messages the broker may have in flight to us",
+    ),
+]
+INFLUX = [
+    Setting(
+        "influx_url",
+        "http://127.0.0.1:8086",
+        _url(("http", "https")),
+        "InfluxDB server (v1 HTTP API)",
+    ),
+    Setting("influx_db", "cargowatch", _name, "InfluxDB database; created if missing"),
+    Setting("influx_token", "", _text, "InfluxDB token (Authorization: Token ...)", secret=True),
+    Setting("influx_username", "", _text, "InfluxDB user, when not using a token"),
+    Setting("influx_password", "", _text, "InfluxDB password", secret=True),
+    Setting("influx_timeout_s", "10", _float(0.1, 300), "timeout of one InfluxDB request"),
+]
+WRITER = [
+    Setting("batch_size", "5000", _int(1, 100_000), "readings per InfluxDB write"),
+    Setting(
+        "flush_interval_ms", "200", _int(1, 60_000), "longest a reading waits for its batch to fill"
+    ),
+    Setting(
+        "retry_window_s",
+        "5",
+        _float(0, 3600),
+        "how long a failing write is retried before batches go to the spool",
+    ),
+    Setting("spool_dir", "./var/spool", _path, "where batches wait while InfluxDB is away"),
+    Setting(
+        "spool_max_mb",
+        "1024",
+        _int(1, 10_000_000),
+        "spool size bound; when full, acks stop and the broker holds the backlog",
+    ),
+    Setting(
+        "stats_interval_s",
+        "10",
+        _float(0.1, 3600),
+        "how often counters go to the log and to cargowatch_stats",
+    ),
+]
+COMMON = [
+    Setting("log_level", "info", _log_level, "debug, info, warning or error"),
+]
+INGEST = [*MQTT, *INFLUX, *WRITER, *COMMON]
+
+
+def resolve(
+    settings: list[Setting], flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Parse every setting from its flag, else its environment variable, else its default.
+
+    >>> resolve(INFLUX, {"influx_url": "http://db:8086"}, env={})["influx_url"]
+    'http://db:8086'
+    >>> try:
+    ...     resolve(INFLUX, {"influx_url": "localhost"}, env={})
+    ... except SettingError as e:
+    ...     print(e)
+    --influx-url / CARGOWATCH_INFLUX_URL must be http(s)://host[:port], got 'localhost'
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for s in settings:
+        raw = flags.get(s.name)
+        if raw is None:
+            raw = env.get(s.env, s.default)
+        if raw is None:
+            raw = ""
+        try:
+            values[s.name] = s.parse(raw)
+        except ValueError as exc:
+            shown = "'***'" if s.secret else repr(raw)
+            raise SettingError(f"{s.flag} / {s.env} {exc}, got {shown}") from None
+    return values

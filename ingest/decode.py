@@ -1,0 +1,276 @@
+"""Wire-format decoding: MQTT topic and payload bytes to readings or named rejects.
+
+This is the only place that knows the tracker wire format of ARCHITECTURE.md.
+It is pure (the clock comes in as `now_ms`) and never raises on input: every
+structural fault becomes a `Reject` with a stable `reason` that metrics,
+`ingest_rejects` and tests rely on. Physically implausible but well-formed
+values are kept; judging them is the detectors' job. An array payload is a
+store-and-forward upload, so each element stands or falls on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from detectors.reading import DOOR_STATES, FLOAT_CHANNELS, SEAL_STATES, Reading
+
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+MAX_FUTURE_MS: Final = 10 * 60 * 1000
+#: Earliest accepted event time (2000-01-01): a tracker whose clock was never
+#: set reports 1970, which would silently land decades away from its shipment.
+MIN_TS_MS: Final = 946_684_800_000
+MAX_SEAL_ID_LEN: Final = 128
+#: How much of a rejected payload is kept as evidence.
+EXCERPT_BYTES: Final = 1024
+
+DEVICE_ID_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+TOPIC_PREFIX: Final = "cargo/v1/"
+TOPIC_SUFFIX: Final = "/telemetry"
+_INT64_MAX: Final = 2**63 - 1
+
+#: Every reason a payload or element can be rejected for.
+REASONS: Final = (
+    "payload_too_large",
+    "invalid_topic",
+    "invalid_encoding",
+    "invalid_json",
+    "empty_payload",
+    "not_an_object",
+    "missing_device_id",
+    "invalid_device_id",
+    "device_mismatch",
+    "missing_ts",
+    "invalid_ts",
+    "future_ts",
+    "invalid_type",
+    "non_finite",
+    "out_of_range",
+    "invalid_value",
+)
+KNOWN_FIELDS: Final = frozenset(
+    ("device_id", "ts", "seq", "seal", "seal_id", "door", *FLOAT_CHANNELS)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Why (part of) a payload was refused, with enough context to find its sender."""
+
+    reason: str
+    detail: str
+    device_id: str
+    excerpt: bytes
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Everything one MQTT message turned into."""
+
+    readings: list[Reading] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    unknown_fields: list[str] = field(default_factory=list)
+
+
+class _Invalid(Exception):
+    """Internal: one element failed validation; carries the reason out of the checks."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def _no_constants(name: str) -> Any:
+    raise _Invalid("non_finite", f"{name} is not a number JSON allows")
+
+
+def device_from_topic(topic: str) -> str | None:
+    """The device id a telemetry topic names, or None when the topic is not one.
+
+    >>> device_from_topic("cargo/v1/trk-7/telemetry"), device_from_topic("cargo/v1/a/b/telemetry")
+    ('trk-7', None)
+    """
+    if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(TOPIC_SUFFIX)):
+        return None
+    device = topic[len(TOPIC_PREFIX) : -len(TOPIC_SUFFIX)]
+    return device if DEVICE_ID_RE.fullmatch(device) else None
+
+
+def decode(topic: str, payload: bytes, now_ms: int) -> Decoded:
+    """Decode one MQTT message; never raises on bad input.
+
+    >>> d = decode("cargo/v1/t1/telemetry", b'{"device_id":"t1","ts":1700000000000,"temp_c":4}',
+    ...            now_ms=1_700_000_000_000)
+    >>> d.readings[0].temp_c, d.rejects
+    (4.0, [])
+    >>> decode("cargo/v1/t1/telemetry", b"{oops", now_ms=0).rejects[0].reason
+    'invalid_json'
+    """
+    out = Decoded()
+    device = device_from_topic(topic)
+    if device is None:
+        out.rejects.append(
+            _reject("invalid_topic", f"not a telemetry topic: {topic[:200]!r}", "", payload)
+        )
+        return out
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        detail = f"{len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} byte limit"
+        out.rejects.append(_reject("payload_too_large", detail, device, payload))
+        return out
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.rejects.append(_reject("invalid_encoding", f"not UTF-8: {exc.reason}", device, payload))
+        return out
+    try:
+        doc = json.loads(text, parse_constant=_no_constants)
+    except _Invalid as exc:
+        out.rejects.append(_reject(exc.reason, exc.detail, device, payload))
+        return out
+    except (ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        out.rejects.append(_reject("invalid_json", detail, device, payload))
+        return out
+
+    elements = doc if type(doc) is list else [doc]
+    if not elements:
+        out.rejects.append(
+            _reject("empty_payload", "an empty array carries no reading", device, payload)
+        )
+        return out
+    for element in elements:
+        try:
+            out.readings.append(_reading(element, device, now_ms, out.unknown_fields))
+        except _Invalid as exc:
+            excerpt = payload if len(elements) == 1 else _element_bytes(element)
+            out.rejects.append(_reject(exc.reason, exc.detail, device, excerpt))
+    return out
+
+
+def _reject(reason: str, detail: str, device: str, payload: bytes) -> Reject:
+    return Reject(reason, detail, device, payload[:EXCERPT_BYTES])
+
+
+def _element_bytes(element: object) -> bytes:
+    try:
+        return json.dumps(element, allow_nan=True)[:EXCERPT_BYTES].encode()
+    except (TypeError, ValueError, RecursionError):
+        return repr(element)[:EXCERPT_BYTES].encode()
+
+
+def _reading(obj: object, topic_device: str, now_ms: int, unknown: list[str]) -> Reading:
+    if type(obj) is not dict:
+        raise _Invalid("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    device = obj.get("device_id")
+    if device is None:
+        raise _Invalid("missing_device_id", "device_id is required")
+    if type(device) is not str or not DEVICE_ID_RE.fullmatch(device):
+        raise _Invalid(
+            "invalid_device_id", f"device_id must match [A-Za-z0-9._-]{{1,64}}, got {device!r:.80}"
+        )
+    if device != topic_device:
+        raise _Invalid(
+            "device_mismatch", f"device_id {device!r} differs from the topic's {topic_device!r}"
+        )
+    ts_ms = _ts_ms(obj.get("ts"), now_ms)
+
+    values: dict[str, Any] = {}
+    for name in FLOAT_CHANNELS:
+        v = obj.get(name)
+        if v is not None:
+            values[name] = _float(name, v)
+    for lat_or_lon, bound in (("lat", 90.0), ("lon", 180.0)):
+        coord = values.get(lat_or_lon)
+        if coord is not None and not -bound <= coord <= bound:
+            raise _Invalid("out_of_range", f"{lat_or_lon} {coord} is outside ±{bound:g} degrees")
+
+    seq = obj.get("seq")
+    if seq is not None:
+        if type(seq) is not int:
+            raise _Invalid("invalid_type", f"seq must be an integer, got {type(seq).__name__}")
+        if not 0 <= seq <= _INT64_MAX:
+            raise _Invalid("out_of_range", "seq must be between 0 and 2^63-1")
+        values["seq"] = seq
+    _text(obj, "seal", values, SEAL_STATES)
+    _text(obj, "door", values, DOOR_STATES)
+    _text(obj, "seal_id", values, None)
+
+    if len(obj) > len(values) + 2:
+        unknown.extend(k for k in obj if k not in KNOWN_FIELDS)
+    return Reading(device_id=device, ts_ms=ts_ms, **values)
+
+
+def _float(name: str, v: object) -> float:
+    t = type(v)
+    if t is float:
+        f = v
+    elif t is int:
+        try:
+            f = float(v)  # type: ignore[arg-type]
+        except OverflowError:
+            raise _Invalid("non_finite", f"{name} is too large for a float") from None
+    else:
+        raise _Invalid("invalid_type", f"{name} must be a number, got {t.__name__}")
+    if not math.isfinite(f):  # type: ignore[arg-type]
+        raise _Invalid("non_finite", f"{name} must be finite")
+    return f  # type: ignore[return-value]
+
+
+def _text(
+    obj: dict[str, Any], name: str, values: dict[str, Any], allowed: frozenset[str] | None
+) -> None:
+    v = obj.get(name)
+    if v is None:
+        return
+    if type(v) is not str:
+        raise _Invalid("invalid_type", f"{name} must be a string, got {type(v).__name__}")
+    if allowed is not None and v not in allowed:
+        raise _Invalid("invalid_value", f"{name} must be one of {sorted(allowed)}, got {v!r:.40}")
+    if allowed is None and not 0 < len(v) <= MAX_SEAL_ID_LEN:
+        raise _Invalid("invalid_value", f"{name} must be 1 to {MAX_SEAL_ID_LEN} characters")
+    values[name] = v
+
+
+def _ts_ms(ts: object, now_ms: int) -> int:
+    if ts is None:
+        raise _Invalid("missing_ts", "ts is required")
+    if type(ts) is int:
+        ms = ts
+    elif type(ts) is str:
+        ms = _parse_rfc3339(ts)
+    else:
+        raise _Invalid(
+            "invalid_ts",
+            f"ts must be an RFC 3339 string or epoch ms integer, got {type(ts).__name__}",
+        )
+    if ms > now_ms + MAX_FUTURE_MS:
+        raise _Invalid(
+            "future_ts", f"ts is {(ms - now_ms) / 60000:.1f} min ahead of the ingester's clock"
+        )
+    if ms < MIN_TS_MS:
+        raise _Invalid("invalid_ts", "ts is before 2000-01-01; is the tracker's clock set?")
+    return ms
+
+
+def _parse_rfc3339(text: str) -> int:
+    # fromisoformat accepts more than RFC 3339 (week dates, no separator); the
+    # shape check keeps the contract what the documentation says it is.
+    if len(text) > 40 or not _RFC3339_RE.fullmatch(text):
+        raise _Invalid("invalid_ts", f"ts is not RFC 3339: {text!r:.50}")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Invalid("invalid_ts", f"ts is not a valid date-time: {text!r:.50}") from None
+    # Integer arithmetic avoids float rounding moving a reading by a millisecond.
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+_RFC3339_RE: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+_EPOCH: Final = datetime.fromisoformat("1970-01-01T00:00:00+00:00")

@@ -1,0 +1,196 @@
+"""The MQTT side of ingestion: a persistent MQTT v5 session that queues messages and acks on demand.
+
+Only this module talks to paho. It connects with a stable client id, clean
+start off and a session expiry, so the broker queues QoS 1 messages while the
+ingester is away; it raises Receive Maximum so thousands of messages can be in
+flight while a batch is being made durable; it subscribes in `on_connect`, so
+every reconnect restores the subscription; and it acks nothing by itself.
+Messages wait in an in-memory inbox until the pipeline `ack`s them. An ack is
+sent only on the connection the message arrived on: after a reconnect the
+broker redelivers whatever was unacked (stored again idempotently), and an old
+packet id must not ack a newer message that reused it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_FILTER = "cargo/v1/+/telemetry"
+
+
+class Message(NamedTuple):
+    """What the pipeline needs of a received message; `generation` names its connection."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    """Connection settings for the telemetry subscription."""
+
+    url: str
+    client_id: str
+    session_expiry_s: int = 7 * 24 * 3600
+    receive_maximum: int = 10_000
+    share_group: str | None = None
+    keepalive_s: int = 30
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+
+    @property
+    def topic_filter(self) -> str:
+        if self.share_group:
+            return f"$share/{self.share_group}/{TELEMETRY_FILTER}"
+        return TELEMETRY_FILTER
+
+
+class MqttSource:
+    """Receives telemetry into an inbox; `drain` takes from it, `ack` confirms durable messages."""
+
+    def __init__(self, options: MqttOptions) -> None:
+        self.options = options
+        self.messages_received = 0
+        self._inbox: deque[Message] = deque()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=options.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        url = urlsplit(options.url)
+        if url.username:
+            client.username_pw_set(url.username, url.password)
+        if url.scheme == "mqtts":
+            client.tls_set()
+        client.reconnect_delay_set(options.reconnect_min_s, options.reconnect_max_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self._client = client
+        self._host = url.hostname or "127.0.0.1"
+        self._port = url.port or (8883 if url.scheme == "mqtts" else 1883)
+        self._was_connected = False
+
+    def start(self) -> None:
+        """Connect in the background; paho retries with backoff until the broker answers."""
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.options.session_expiry_s
+        props.ReceiveMaximum = self.options.receive_maximum
+        self._client.connect_async(
+            self._host,
+            self._port,
+            keepalive=self.options.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        return self._subscribed.wait(timeout_s)
+
+    def drain(self, limit: int) -> list[Message]:
+        """Take up to `limit` received messages, oldest first."""
+        inbox = self._inbox
+        n = min(limit, len(inbox))
+        return [inbox.popleft() for _ in range(n)]
+
+    def pending(self) -> int:
+        return len(self._inbox)
+
+    def ack(self, messages: Iterable[Message]) -> int:
+        """Ack messages received on the current connection; return how many were acked."""
+        current = self._generation
+        client = self._client
+        n = 0
+        for m in messages:
+            if m.qos and m.generation == current:
+                client.ack(m.mid, m.qos)
+                n += 1
+        return n
+
+    def stop(self) -> None:
+        """Disconnect cleanly (the session and its unacked messages stay with the broker)."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error(
+                "MQTT broker %s:%s refused the connection: %s", self._host, self._port, reason
+            )
+            return
+        self._generation += 1
+        self._connected.set()
+        log.warning(
+            "MQTT %s to %s:%s as %r (session %s)",
+            "reconnected" if self._was_connected else "connected",
+            self._host,
+            self._port,
+            self.options.client_id,
+            "resumed" if flags.session_present else "new",
+        )
+        self._was_connected = True
+        client.subscribe(self.options.topic_filter, qos=1)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("MQTT subscription to %s refused: %s", self.options.topic_filter, reasons)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        self._subscribed.clear()
+        if reason.is_failure:
+            log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = ""  # decode() rejects it as invalid_topic; it is still acked
+        self.messages_received += 1
+        self._inbox.append(Message(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
