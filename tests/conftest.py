@@ -1,0 +1,75 @@
+"""Shared pytest fixtures: real mosquitto and influxd servers on free loopback ports.
+
+Integration tests get a fresh broker or database server per test (``mosquitto``, ``influxd``)
+when they restart, crash or otherwise disturb it, or a fresh database name on one influxd
+shared by the whole session (``influx_db``) when they only need somewhere to write. Missing
+server binaries fail the tests loudly instead of skipping them, because CI installs both and
+a silently skipped integration suite would hide real breakage.
+"""
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+# Imported as a top-level module from this directory whether or not tests/ is a package, so
+# the bench scripts and the tests share one copy of the server managers.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from services import InfluxServer, MosquittoServer  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: needs real servers (mosquitto, influxd) started by fixtures"
+    )
+
+
+_Server = TypeVar("_Server", MosquittoServer, InfluxServer)
+
+
+def _started(make: type[_Server], directory: Path) -> _Server:
+    try:
+        server = make(directory)
+        server.start()
+    except (FileNotFoundError, RuntimeError) as error:
+        problem = str(error)
+    else:
+        return server
+    # Failing outside the except block keeps the report to the one message that matters.
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    """A broker of this test's own, free to be restarted or killed."""
+    server = _started(MosquittoServer, tmp_path_factory.mktemp("mosquitto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """An influxd of this test's own, free to be restarted or killed."""
+    server = _started(InfluxServer, tmp_path_factory.mktemp("influxd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxd_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """One influxd for every test that only needs a database; do not restart or kill it."""
+    server = _started(InfluxServer, tmp_path_factory.mktemp("influxd-shared"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_db(influxd_shared: InfluxServer) -> tuple[InfluxServer, str]:
+    """The shared influxd and a database name no other test uses (not created yet)."""
+    return influxd_shared, f"t_{uuid.uuid4().hex}"

@@ -1,0 +1,125 @@
+"""Test helpers for the ingestion path: a real `cargowatch ingest` process, a QoS 1 publisher, polling.
+
+Integration tests run the ingester as the operator would, a separate process
+configured through CARGOWATCH_* variables, so they can SIGTERM and SIGKILL it.
+The publisher is a plain paho client that waits for every PUBACK, so "published"
+means "the broker has it".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+T0_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside every accepted window
+
+
+def reading(device: str, i: int, **fields: Any) -> dict[str, Any]:
+    """A valid wire-format reading; (device, i) gives it a unique timestamp."""
+    return {
+        "device_id": device,
+        "ts": T0_MS + i * 1000,
+        "seq": i,
+        "temp_c": 4.0 + (i % 7) / 10,
+        **fields,
+    }
+
+
+def topic(device: str) -> str:
+    return f"cargo/v1/{device}/telemetry"
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class IngesterProcess:
+    """`python -m cargowatch ingest` with its log in a file."""
+
+    def __init__(
+        self, mqtt_url: str, influx_url: str, db: str, workdir: Path, **settings: str
+    ) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "ingest.log"
+        self.env = {
+            **os.environ,
+            "CARGOWATCH_MQTT_URL": mqtt_url,
+            "CARGOWATCH_INFLUX_URL": influx_url,
+            "CARGOWATCH_INFLUX_DB": db,
+            "CARGOWATCH_SPOOL_DIR": str(workdir / "spool"),
+            "CARGOWATCH_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
+            "CARGOWATCH_FLUSH_INTERVAL_MS": "50",
+            "CARGOWATCH_STATS_INTERVAL_S": "1",
+            **{f"CARGOWATCH_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cargowatch", "ingest"], env=self.env, stdout=log, stderr=log
+            )
+        wait_for(
+            lambda: "subscribed to" in self.log()[offset:] or self.process.poll() is not None,
+            20,
+            "the ingester to subscribe",
+        )
+        assert self.process.poll() is None, f"ingester exited:\n{self.log()}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout_s: float = 60) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def publish(port: int, messages: Iterable[tuple[str, bytes]], timeout_s: float = 120) -> int:
+    """Publish at QoS 1 and return once the broker has acked every message."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(t, p, qos=1) for t, p in messages]
+    deadline = time.monotonic() + timeout_s
+    for info in infos:
+        info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+        assert info.is_published(), "the broker did not ack a QoS 1 publish in time"
+    client.disconnect()
+    client.loop_stop()
+    return len(infos)
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(every_s)
