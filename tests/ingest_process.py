@@ -21,6 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from services import parent_death_signal
 
 # Two days ago, one reading a second: room for 170,000 readings before "now" (future_ts).
 T0_MS = int(time.time() * 1000) - 2 * 86_400_000
@@ -71,7 +72,11 @@ class IngesterProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cargowatch", "ingest"], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "cargowatch", "ingest"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                preexec_fn=parent_death_signal(),  # never outlive a crashed test run
             )
         wait_for(
             lambda: "subscribed to" in self.log()[offset:] or self.process.poll() is not None,

@@ -53,7 +53,7 @@ def _kill_live_processes() -> None:
 atexit.register(_kill_live_processes)
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
+def parent_death_signal() -> Callable[[], None] | None:
     """Return a preexec hook that has the kernel SIGKILL the child when its parent dies."""
     if not sys.platform.startswith("linux"):
         return None
@@ -154,7 +154,7 @@ class _ServerProcess:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
-                preexec_fn=_parent_death_signal(),
+                preexec_fn=parent_death_signal(),
                 # Keeps a terminal's Ctrl-C away from the server; teardown stops it in order.
                 start_new_session=True,
             )

@@ -1,18 +1,15 @@
 """End to end through a real mosquitto and a real influxd: what is published is what is stored."""
 
 import pytest
-from ingest_process import IngesterProcess, encode, publish, reading, topic, wait_for
+from ingest_process import encode, publish, reading, topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ingester(mosquitto, influx_db, tmp_path):
+def ingester(mosquitto, influx_db, start_ingester):
     influx, db = influx_db
-    process = IngesterProcess(mosquitto.url, influx.url, db, tmp_path / "ingest")
-    process.start()
-    yield process
-    process.close()
+    return start_ingester(mosquitto.url, influx.url, db)
 
 
 def telemetry_count(influx, db):
