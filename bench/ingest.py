@@ -43,7 +43,7 @@ def cargowatch_rate(broker, influx, messages, workdir: Path, profile: str | None
     spy = None
     if profile:
         spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(ingester.process.pid), "--threads", "--idle",
+            ["py-spy", "record", "--pid", str(ingester.process.pid), "--threads",
              "--format", "raw" if profile.endswith(".txt") else "flamegraph", "-o", profile, "--rate", "200"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -27,6 +27,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.mqtt_client import BulkClient
+
 log = logging.getLogger(__name__)
 
 TELEMETRY_FILTER = "cargo/v1/+/telemetry"
@@ -72,7 +74,7 @@ class MqttSource:
         self._generation = 0
         self._connected = threading.Event()
         self._subscribed = threading.Event()
-        client = mqtt.Client(
+        client = BulkClient(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
             protocol=mqtt.MQTTv5,
@@ -87,7 +89,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
+        client.on_telemetry = self._on_telemetry
         self._client = client
         self._host = url.hostname or "127.0.0.1"
         self._port = url.port or (8883 if url.scheme == "mqtts" else 1883)
@@ -122,13 +124,9 @@ class MqttSource:
     def ack(self, messages: Iterable[Message]) -> int:
         """Ack messages received on the current connection; return how many were acked."""
         current = self._generation
-        client = self._client
-        n = 0
-        for m in messages:
-            if m.qos and m.generation == current:
-                client.ack(m.mid, m.qos)
-                n += 1
-        return n
+        mids = [m.mid for m in messages if m.qos == 1 and m.generation == current]
+        self._client.ack_many(mids)
+        return len(mids)
 
     def stop(self) -> None:
         """Disconnect cleanly (the session and its unacked messages stay with the broker)."""
@@ -150,7 +148,7 @@ class MqttSource:
             return
         self._generation += 1
         self._connected.set()
-        log.warning(
+        log.info(
             "MQTT %s to %s:%s as %r (session %s)",
             "reconnected" if self._was_connected else "connected",
             self._host,
@@ -172,6 +170,7 @@ class MqttSource:
         if any(r.is_failure for r in reasons):
             log.error("MQTT subscription to %s refused: %s", self.options.topic_filter, reasons)
             return
+        log.info("subscribed to %s", self.options.topic_filter)
         self._subscribed.set()
 
     def _on_disconnect(
@@ -187,10 +186,6 @@ class MqttSource:
         if reason.is_failure:
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = ""  # decode() rejects it as invalid_topic; it is still acked
+    def _on_telemetry(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.messages_received += 1
-        self._inbox.append(Message(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        self._inbox.append(Message(topic, payload, mid, qos, self._generation))
