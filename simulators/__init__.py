@@ -1,0 +1,1 @@
+"""Simulated tracker fleets with labelled scenarios; they speak only the MQTT wire format."""
