@@ -35,29 +35,49 @@ from naive_pipeline import run_naive  # noqa: E402
 from services import InfluxServer, MosquittoServer  # noqa: E402
 
 
-def cargowatch_rate(broker, influx, messages, workdir: Path, profile: str | None, **settings) -> tuple[float, float]:
+def cargowatch_rate(
+    broker, influx, messages, workdir: Path, profile: str | None, **settings
+) -> tuple[float, float]:
     """Readings/s from first publish to the last reading counted in InfluxDB, and publish time."""
     db = "bench"
-    ingester = IngesterProcess(broker.url, influx.url, db, workdir, stats_interval_s="5", **settings)
+    ingester = IngesterProcess(
+        broker.url, influx.url, db, workdir, stats_interval_s="5", **settings
+    )
     ingester.start()
     spy = None
     if profile:
         spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(ingester.process.pid), "--threads",
-             "--format", "raw" if profile.endswith(".txt") else "flamegraph", "-o", profile, "--rate", "200"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(ingester.process.pid),
+                "--threads",
+                "--format",
+                "raw" if profile.endswith(".txt") else "flamegraph",
+                "-o",
+                profile,
+                "--rate",
+                "200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(1)
     try:
         published: dict[str, float] = {}
         started = time.perf_counter()
         pub = threading.Thread(
-            target=lambda: published.setdefault("s", publish_pipelined(broker.host, broker.port, messages))
+            target=lambda: published.setdefault(
+                "s", publish_pipelined(broker.host, broker.port, messages)
+            )
         )
         pub.start()
         n = len(messages)
         while True:
-            stored = influx.count("telemetry", db, "seq") if time.perf_counter() - started > 0.5 else 0
+            stored = (
+                influx.count("telemetry", db, "seq") if time.perf_counter() - started > 0.5 else 0
+            )
             if stored >= n:
                 break
             if time.perf_counter() - started > 600:
@@ -88,24 +108,42 @@ def main() -> None:
     print(f"{len(messages):,} readings from {args.devices:,} devices, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         root = Path(tmp)
-        with MosquittoServer(root / "mosquitto") as broker, InfluxServer(root / "influxd") as influx:
+        with (
+            MosquittoServer(root / "mosquitto") as broker,
+            InfluxServer(root / "influxd") as influx,
+        ):
             ceiling = broker_passthrough(broker.host, broker.port, messages)
-            print(f"broker QoS 1 pass-through (mosquitto_pub-style publisher -> mosquitto_sub): {ceiling:>9,.0f} msg/s")
+            print(
+                f"{'broker QoS 1 pass-through (publisher -> mosquitto -> mosquitto_sub):':<70}"
+                f"{ceiling:>9,.0f} msg/s"
+            )
             rate, pub_rate = cargowatch_rate(broker, influx, messages, root / "cw", args.profile)
-            print(f"cargowatch ingest, published -> counted in InfluxDB:                {rate:>9,.0f} readings/s"
-                  f"  (publisher finished at {pub_rate:,.0f} msg/s)")
+            print(
+                f"{'cargowatch ingest, published -> counted in InfluxDB:':<70}"
+                f"{rate:>9,.0f} readings/s"
+                f"  (publisher finished at {pub_rate:,.0f} msg/s)"
+            )
 
             naive_msgs = build_payloads(100, args.naive_messages, now_ms, seed=8)
             ready = threading.Event()
             result: dict[str, float] = {}
-            t = threading.Thread(target=lambda: result.setdefault("r", run_naive(
-                broker.host, broker.port, influx.url, "naive", len(naive_msgs), 300.0, ready)))
+            t = threading.Thread(
+                target=lambda: result.setdefault(
+                    "r",
+                    run_naive(
+                        broker.host, broker.port, influx.url, "naive", len(naive_msgs), 300.0, ready
+                    ),
+                )
+            )
             t.start()
             ready.wait(30)
             publish_pipelined(broker.host, broker.port, naive_msgs)
             t.join()
             naive = result["r"]
-            print(f"naive pipeline (on_message -> one HTTP write per reading):          {naive:>9,.0f} readings/s")
+            print(
+                f"{'naive pipeline (on_message -> one HTTP write per reading):':<70}"
+                f"{naive:>9,.0f} readings/s"
+            )
     print(f"ratio cargowatch / broker pass-through: {rate / ceiling:.2f}  (target >= 0.4)")
     print(f"ratio cargowatch / naive pipeline:      {rate / naive:.0f}x (target >= 50x)")
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
+
 from detectors.reading import DOOR_STATES, FLOAT_CHANNELS, SEAL_STATES, Reading
 
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
@@ -51,9 +53,6 @@ REASONS: Final = (
     "non_finite",
     "out_of_range",
     "invalid_value",
-)
-KNOWN_FIELDS: Final = frozenset(
-    ("device_id", "ts", "seq", "seal", "seal_id", "door", *FLOAT_CHANNELS)
 )
 
 
@@ -122,19 +121,15 @@ def decode(topic: str, payload: bytes, now_ms: int) -> Decoded:
         out.rejects.append(_reject("payload_too_large", detail, device, payload))
         return out
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        out.rejects.append(_reject("invalid_encoding", f"not UTF-8: {exc.reason}", device, payload))
-        return out
-    try:
-        doc = json.loads(text, parse_constant=_no_constants)
-    except _Invalid as exc:
-        out.rejects.append(_reject(exc.reason, exc.detail, device, payload))
-        return out
-    except (ValueError, RecursionError) as exc:
-        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
-        out.rejects.append(_reject("invalid_json", detail, device, payload))
-        return out
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        # The fast parser only says "no"; the standard one says why (and accepts
+        # the few valid documents orjson refuses, such as integers past 64 bits).
+        parsed = _parse_slowly(payload, device)
+        if isinstance(parsed, Reject):
+            out.rejects.append(parsed)
+            return out
+        doc = parsed
 
     elements = doc if type(doc) is list else [doc]
     if not elements:
@@ -149,6 +144,20 @@ def decode(topic: str, payload: bytes, now_ms: int) -> Decoded:
             excerpt = payload if len(elements) == 1 else _element_bytes(element)
             out.rejects.append(_reject(exc.reason, exc.detail, device, excerpt))
     return out
+
+
+def _parse_slowly(payload: bytes, device: str) -> object:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _reject("invalid_encoding", f"not UTF-8: {exc.reason}", device, payload)
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except _Invalid as exc:
+        return _reject(exc.reason, exc.detail, device, payload)
+    except (ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        return _reject("invalid_json", detail, device, payload)
 
 
 def _reject(reason: str, detail: str, device: str, payload: bytes) -> Reject:
@@ -166,73 +175,101 @@ def _reading(obj: object, topic_device: str, now_ms: int, unknown: list[str]) ->
     if type(obj) is not dict:
         raise _Invalid("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     device = obj.get("device_id")
-    if device is None:
-        raise _Invalid("missing_device_id", "device_id is required")
-    if type(device) is not str or not DEVICE_ID_RE.fullmatch(device):
-        raise _Invalid(
-            "invalid_device_id", f"device_id must match [A-Za-z0-9._-]{{1,64}}, got {device!r:.80}"
-        )
     if device != topic_device:
+        if device is None:
+            raise _Invalid("missing_device_id", "device_id is required")
+        if type(device) is not str or not DEVICE_ID_RE.fullmatch(device):
+            raise _Invalid(
+                "invalid_device_id",
+                f"device_id must match [A-Za-z0-9._-]{{1,64}}, got {device!r:.80}",
+            )
         raise _Invalid(
             "device_mismatch", f"device_id {device!r} differs from the topic's {topic_device!r}"
         )
     ts_ms = _ts_ms(obj.get("ts"), now_ms)
 
+    # One pass over what was sent, rather than a probe for every channel that might be.
     values: dict[str, Any] = {}
-    for name in FLOAT_CHANNELS:
-        v = obj.get(name)
-        if v is not None:
-            values[name] = _float(name, v)
-    for lat_or_lon, bound in (("lat", 90.0), ("lon", 180.0)):
-        coord = values.get(lat_or_lon)
-        if coord is not None and not -bound <= coord <= bound:
-            raise _Invalid("out_of_range", f"{lat_or_lon} {coord} is outside ±{bound:g} degrees")
-
-    seq = obj.get("seq")
-    if seq is not None:
-        if type(seq) is not int:
-            raise _Invalid("invalid_type", f"seq must be an integer, got {type(seq).__name__}")
-        if not 0 <= seq <= _INT64_MAX:
-            raise _Invalid("out_of_range", "seq must be between 0 and 2^63-1")
-        values["seq"] = seq
-    _text(obj, "seal", values, SEAL_STATES)
-    _text(obj, "door", values, DOOR_STATES)
-    _text(obj, "seal_id", values, None)
-
-    if len(obj) > len(values) + 2:
-        unknown.extend(k for k in obj if k not in KNOWN_FIELDS)
+    extra: list[str] = []
+    for name, v in obj.items():
+        kind = _FIELD_KIND.get(name)
+        if kind is None:
+            extra.append(name)
+        elif v is None or kind is _ID:
+            continue
+        elif kind is _FLOAT:
+            t = type(v)
+            if t is float:
+                if v - v != 0.0:  # NaN or ±inf
+                    raise _Invalid("non_finite", f"{name} must be finite")
+                values[name] = v
+            else:
+                values[name] = _float(name, v)
+        elif kind is _SEQ:
+            if type(v) is not int:
+                raise _Invalid("invalid_type", f"seq must be an integer, got {type(v).__name__}")
+            if not 0 <= v <= _INT64_MAX:
+                raise _Invalid("out_of_range", "seq must be between 0 and 2^63-1")
+            values[name] = v
+        else:
+            values[name] = _text(name, v, _TEXT_ALLOWED[name])
+    lat = values.get("lat")
+    if lat is not None and not -90.0 <= lat <= 90.0:
+        raise _Invalid("out_of_range", f"lat {lat} is outside ±90 degrees")
+    lon = values.get("lon")
+    if lon is not None and not -180.0 <= lon <= 180.0:
+        raise _Invalid("out_of_range", f"lon {lon} is outside ±180 degrees")
+    if extra:
+        unknown.extend(extra)
     return Reading(device_id=device, ts_ms=ts_ms, **values)
 
 
+_ID, _FLOAT, _SEQ, _TEXT = object(), object(), object(), object()
+_FIELD_KIND: Final = {
+    "device_id": _ID,
+    "ts": _ID,
+    "seq": _SEQ,
+    "seal": _TEXT,
+    "door": _TEXT,
+    "seal_id": _TEXT,
+    **{name: _FLOAT for name in FLOAT_CHANNELS},
+}
+_TEXT_ALLOWED: Final[dict[str, frozenset[str] | None]] = {
+    "seal": SEAL_STATES,
+    "door": DOOR_STATES,
+    "seal_id": None,
+}
+
+
 def _float(name: str, v: object) -> float:
-    t = type(v)
-    if t is float:
-        f = v
-    elif t is int:
+    if type(v) is int:
         try:
-            f = float(v)  # type: ignore[arg-type]
+            f = float(v)
         except OverflowError:
             raise _Invalid("non_finite", f"{name} is too large for a float") from None
-    else:
-        raise _Invalid("invalid_type", f"{name} must be a number, got {t.__name__}")
-    if not math.isfinite(f):  # type: ignore[arg-type]
+        if math.isfinite(f):
+            return f
         raise _Invalid("non_finite", f"{name} must be finite")
-    return f  # type: ignore[return-value]
+    raise _Invalid("invalid_type", f"{name} must be a number, got {type(v).__name__}")
 
 
-def _text(
-    obj: dict[str, Any], name: str, values: dict[str, Any], allowed: frozenset[str] | None
-) -> None:
-    v = obj.get(name)
-    if v is None:
-        return
+def _text(name: str, v: object, allowed: frozenset[str] | None) -> str:
     if type(v) is not str:
         raise _Invalid("invalid_type", f"{name} must be a string, got {type(v).__name__}")
-    if allowed is not None and v not in allowed:
-        raise _Invalid("invalid_value", f"{name} must be one of {sorted(allowed)}, got {v!r:.40}")
-    if allowed is None and not 0 < len(v) <= MAX_SEAL_ID_LEN:
+    if allowed is not None:
+        if v not in allowed:
+            raise _Invalid(
+                "invalid_value", f"{name} must be one of {sorted(allowed)}, got {v!r:.40}"
+            )
+    elif not 0 < len(v) <= MAX_SEAL_ID_LEN:
         raise _Invalid("invalid_value", f"{name} must be 1 to {MAX_SEAL_ID_LEN} characters")
-    values[name] = v
+    elif not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON can escape a lone surrogate ("\\ud800"); no UTF-8 store can hold one.
+            raise _Invalid("invalid_value", f"{name} holds a lone UTF-16 surrogate") from None
+    return v
 
 
 def _ts_ms(ts: object, now_ms: int) -> int:

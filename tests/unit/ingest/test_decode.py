@@ -287,14 +287,18 @@ readings = st.builds(
     temp_c=st.none() | finite,
     humidity_pct=st.none() | finite,
     battery_v=st.none() | finite,
+    ambient_c=st.none() | finite,
+    shock_g=st.none() | finite,
+    light_lux=st.none() | finite,
     seal=st.none() | st.sampled_from(["closed", "open", "tampered"]),
-    seal_id=st.none() | st.text(min_size=1, max_size=128),
+    seal_id=st.none()
+    | st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=128),
     door=st.none() | st.sampled_from(["closed", "open"]),
 )
 
 
 def to_wire(r: Reading) -> dict[str, object]:
-    fields = {k: getattr(r, k) for k in Reading.__slots__ if getattr(r, k) is not None}
+    fields = {k: getattr(r, k) for k in Reading._fields if getattr(r, k) is not None}
     fields["ts"] = fields.pop("ts_ms")
     return fields
 
@@ -311,7 +315,7 @@ def test_any_valid_reading_survives_the_wire_unchanged(reading):
 def test_an_upload_of_valid_readings_yields_them_all_in_order(batch):
     device = batch[0].device_id
     batch = [
-        Reading(**{**{k: getattr(r, k) for k in Reading.__slots__}, "device_id": device})
+        Reading(**{**{k: getattr(r, k) for k in Reading._fields}, "device_id": device})
         for r in batch
     ]
     d = decode(
