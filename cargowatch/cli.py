@@ -70,7 +70,10 @@ def _run_ingest(args: argparse.Namespace) -> int:
         values["influx_url"],
         values["influx_db"],
     )
-    stop.wait()
+    while not stop.wait(0.5):
+        if pipeline.failed.is_set():
+            pipeline.stop(timeout_s=5)
+            return 1
     return 0 if pipeline.stop() else 1
 
 

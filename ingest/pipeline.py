@@ -69,8 +69,15 @@ class Pipeline:
         self._now_ms = now_ms
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stop_intake = threading.Event()
-        self._batcher = threading.Thread(target=self._run_batcher, name="cw-batcher", daemon=True)
-        self._writer = threading.Thread(target=self._run_writer, name="cw-writer", daemon=True)
+        #: Set when a worker thread died of a bug; the process should exit (nothing
+        #: it held was acked, so the broker redelivers it to the next run).
+        self.failed = threading.Event()
+        self._batcher = threading.Thread(
+            target=self._guarded, args=(self._run_batcher,), name="cw-batcher", daemon=True
+        )
+        self._writer = threading.Thread(
+            target=self._guarded, args=(self._run_writer,), name="cw-writer", daemon=True
+        )
         self._next_stats = time.monotonic() + options.stats_interval_s
         self._stage_failed_logged = False
 
@@ -97,6 +104,14 @@ class Pipeline:
         self.stage.close()
         log.warning("ingester stopped: %s", self.stats.summary())
         return clean
+
+    def _guarded(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException:
+            log.exception("ingest worker failed; stopping without acking what it held")
+            self.failed.set()
+            self._stop_intake.set()
 
     def _run_batcher(self) -> None:
         opts = self.options
