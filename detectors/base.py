@@ -1,0 +1,41 @@
+"""The one interface every detector implements, and the timer interface for absence-driven ones.
+
+A detector is built for one device from that device's `Shipment` (or returns
+nothing from its factory when the shipment gives it nothing to watch, such
+as a temperature detector on ambient customs cargo). It is fed that device's
+readings in event-time order and answers with the conditions whose state
+changed, or None: the common case must cost next to nothing. Detectors hold
+no references to the outside world, read time only from readings (or from
+`advance` for timers), and must pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from detectors.alerts import Condition
+from detectors.profiles import Shipment
+from detectors.reading import Reading
+
+
+class Detector(Protocol):
+    """Fed one device's readings in event-time order."""
+
+    def update(self, r: Reading) -> list[Condition] | None: ...
+
+
+@runtime_checkable
+class TimedDetector(Protocol):
+    """A detector that also notices the absence of readings as time passes."""
+
+    def update(self, r: Reading) -> list[Condition] | None: ...
+
+    def advance(self, now_ms: int) -> list[Condition] | None: ...
+
+    def late(self, r: Reading) -> list[Condition] | None:
+        """A reading older than what was already processed (a late upload)."""
+        ...
+
+
+DetectorFactory = Callable[[Shipment], Detector | None]

@@ -1,0 +1,163 @@
+"""The detector engine: per-device state, event-time order, timers, duplicates, and the alert books.
+
+Readings enter in arrival order. Each device keeps a short reorder buffer:
+a reading is released to the detectors once the clock has passed its event
+time by `lateness_ms`, so readings that arrive a little out of order are
+processed in order. A reading older than what was already released (a
+store-and-forward upload after a long gap) is "late": detectors that care
+about gaps (silence) still see it, order-sensitive ones do not. A reading
+whose timestamp was already seen is a duplicate and is ignored. The clock is
+wall time when live (`advance` from a ticker) and event time in backtests
+(the newest timestamp seen), so the same code serves both.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from detectors.alerts import AlertEvent, Condition
+from detectors.base import Detector, DetectorFactory, TimedDetector
+from detectors.lifecycle import AlertBook, KindPolicy
+from detectors.profiles import Profile, Shipment
+from detectors.reading import Reading
+
+log = logging.getLogger(__name__)
+
+PolicyFactory = Callable[[Shipment], dict[str, KindPolicy]]
+
+#: How many recently released timestamps a device remembers to spot duplicates.
+_RECENT: Final = 32
+
+
+@dataclass(slots=True)
+class DeviceState:
+    shipment: Shipment
+    detectors: list[Detector]
+    timed: list[TimedDetector]
+    book: AlertBook
+    buffer: list[tuple[int, int, Reading]] = field(default_factory=list)
+    buffered_ts: set[int] = field(default_factory=set)
+    released_ts: int = -1
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=_RECENT))
+
+
+@dataclass(slots=True)
+class EngineStats:
+    readings: int = 0
+    duplicates: int = 0
+    late: int = 0
+    events: int = 0
+
+
+class Engine:
+    """Runs every registered detector over every device's readings."""
+
+    def __init__(
+        self,
+        factories: Sequence[DetectorFactory],
+        policies: PolicyFactory,
+        shipments: Iterable[Shipment] = (),
+        default_profile: Profile | None = None,
+        lateness_ms: int = 30_000,
+    ) -> None:
+        self._factories = list(factories)
+        self._policies = policies
+        self._shipments = {s.device_id: s for s in shipments}
+        self._default = default_profile
+        self.lateness_ms = lateness_ms
+        self.devices: dict[str, DeviceState] = {}
+        self.stats = EngineStats()
+        self._arrival = 0
+
+    def add_shipment(self, shipment: Shipment) -> None:
+        """Start (or restart) watching a device under a shipment's expectations."""
+        self._shipments[shipment.device_id] = shipment
+        self.devices.pop(shipment.device_id, None)
+
+    def process(self, r: Reading, now_ms: int | None = None) -> list[AlertEvent]:
+        """Take one reading; return the alert events it (and time up to `now_ms`) caused.
+
+        With `now_ms` None the clock is event time: the reading's own timestamp.
+        """
+        state = self.devices.get(r.device_id)
+        if state is None:
+            state = self._new_device(r.device_id)
+            if state is None:
+                return []
+        self.stats.readings += 1
+        ts = r.ts_ms
+        if ts in state.buffered_ts or ts in state.recent:
+            self.stats.duplicates += 1
+            return []
+        out: list[AlertEvent] = []
+        if ts <= state.released_ts:
+            self.stats.late += 1
+            state.recent.append(ts)
+            for t in state.timed:
+                self._apply(state, t.late(r), out)
+        else:
+            self._arrival += 1
+            heapq.heappush(state.buffer, (ts, self._arrival, r))
+            state.buffered_ts.add(ts)
+        self._release(state, ts if now_ms is None else now_ms, out)
+        return out
+
+    def advance(self, now_ms: int) -> list[AlertEvent]:
+        """Let time pass for every device: release buffered readings, fire timers."""
+        out: list[AlertEvent] = []
+        for state in self.devices.values():
+            self._release(state, now_ms, out)
+        return out
+
+    def flush(self) -> list[AlertEvent]:
+        """Release everything still buffered (end of a backtest)."""
+        out: list[AlertEvent] = []
+        for state in self.devices.values():
+            if state.buffer:
+                newest = max(ts for ts, _, _ in state.buffer)
+                self._release(state, newest + self.lateness_ms, out)
+        return out
+
+    def _release(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
+        horizon = now_ms - self.lateness_ms
+        buffer = state.buffer
+        while buffer and buffer[0][0] <= horizon:
+            ts, _, r = heapq.heappop(buffer)
+            state.buffered_ts.discard(ts)
+            state.released_ts = ts
+            state.recent.append(ts)
+            out.extend(state.book.advance(ts))
+            for d in state.detectors:
+                conds = d.update(r)
+                if conds:
+                    self._apply(state, conds, out)
+        for t in state.timed:
+            self._apply(state, t.advance(now_ms), out)
+        out.extend(state.book.advance(now_ms))
+
+    def _apply(
+        self, state: DeviceState, conds: list[Condition] | None, out: list[AlertEvent]
+    ) -> None:
+        if conds:
+            for c in conds:
+                events = state.book.apply(c)
+                self.stats.events += len(events)
+                out.extend(events)
+
+    def _new_device(self, device_id: str) -> DeviceState | None:
+        shipment = self._shipments.get(device_id)
+        if shipment is None:
+            if self._default is None:
+                return None
+            shipment = Shipment(shipment_id="", device_id=device_id, profile=self._default)
+        detectors = [d for f in self._factories if (d := f(shipment)) is not None]
+        timed = [d for d in detectors if isinstance(d, TimedDetector)]
+        book = AlertBook(device_id, shipment.shipment_id or None, self._policies(shipment))
+        state = DeviceState(shipment, detectors, timed, book)
+        self.devices[device_id] = state
+        return state

@@ -1,0 +1,201 @@
+"""The early warning: forecast when the product will leave its range, while there is time to act.
+
+A time-aware Holt filter (exponential smoothing of level and trend, with
+weights from the actual gap between readings, so irregular reporting is
+fine) tracks the product temperature. From the trend and its uncertainty it
+asks: how likely is it that the range is left within the horizon? When that
+probability passes `min_confidence` the condition is active, with the
+predicted breach time and the confidence in the alert. Short disturbances
+that stay inside the range (defrost cycles, a door opened at a stop, sensor
+noise) move the level but barely the hour-scale trend, and the lifecycle asks
+the forecast to hold for several minutes before an alert opens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from detectors.alerts import Condition, rfc3339
+from detectors.profiles import Shipment
+from detectors.reading import Reading
+
+_MS_PER_H: Final = 3_600_000.0
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+class PredictedBreach:
+    """Warn before a product leaves its temperature range.
+
+    Catches the slow rise of a failing reefer or a warming shipper and says
+    when the range will be left; misses sudden jumps (see TempExcursion).
+
+    Parameters
+    ----------
+    low_c, high_c : the product's range in °C.
+    horizon_min : minutes ahead to look; 90 warns up to an hour and a half before the breach.
+    min_confidence : probability the forecast crosses the limit within the horizon before firing.
+    level_tau_min, trend_tau_min : smoothing time constants of level and trend.
+    min_rate_c_per_h : slower drifts are left to the excursion check.
+    warmup_min : no forecast before the filter has seen this much of the shipment.
+
+    Examples
+    --------
+    >>> d = PredictedBreach(2.0, 8.0, horizon_min=60)
+    >>> rising = [Reading("t", i * 300_000, temp_c=5.0 + 2.0 * i / 12) for i in range(30)]
+    >>> [c.kind for r in rising for c in (d.update(r) or []) if c.active][:1]
+    ['temp_breach_predicted']
+    """
+
+    __slots__ = (
+        "_active",
+        "_last_ts",
+        "_level",
+        "_n",
+        "_slope_var",
+        "_start_ts",
+        "_trend",
+        "high_c",
+        "horizon_h",
+        "level_tau_h",
+        "low_c",
+        "min_confidence",
+        "min_rate",
+        "trend_tau_h",
+        "warmup_ms",
+    )
+
+    def __init__(
+        self,
+        low_c: float,
+        high_c: float,
+        horizon_min: float = 90.0,
+        min_confidence: float = 0.8,
+        level_tau_min: float = 15.0,
+        trend_tau_min: float = 60.0,
+        min_rate_c_per_h: float = 0.3,
+        warmup_min: float = 30.0,
+    ) -> None:
+        self.low_c, self.high_c = low_c, high_c
+        self.horizon_h = horizon_min / 60
+        self.min_confidence = min_confidence
+        self.level_tau_h = level_tau_min / 60
+        self.trend_tau_h = trend_tau_min / 60
+        self.min_rate = min_rate_c_per_h
+        self.warmup_ms = int(warmup_min * 60_000)
+        self._level = math.nan
+        self._trend = 0.0
+        self._slope_var = 0.0
+        self._last_ts = 0
+        self._start_ts = 0
+        self._n = 0
+        self._active = False
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        t = r.temp_c
+        if t is None or not math.isfinite(t):
+            return None
+        ts = r.ts_ms
+        if self._n == 0:
+            self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1
+            return None
+        dt_h = (ts - self._last_ts) / _MS_PER_H
+        if dt_h <= 0:
+            return None
+        self._last_ts = ts
+        self._n += 1
+        a = 1.0 - math.exp(-dt_h / self.level_tau_h)
+        b = 1.0 - math.exp(-dt_h / self.trend_tau_h)
+        predicted = self._level + self._trend * dt_h
+        level = predicted + a * (t - predicted)
+        slope = (level - self._level) / dt_h
+        innovation = slope - self._trend
+        self._trend += b * innovation
+        self._slope_var += b * (innovation * innovation - self._slope_var)
+        self._level = level
+
+        if t > self.high_c or t < self.low_c:
+            # The breach is here: the excursion check takes over from the forecast.
+            return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
+        if ts - self._start_ts < self.warmup_ms:
+            return None
+        forecast = self._forecast()
+        if forecast is None:
+            return (
+                self._clear(r, f"no breach forecast; trend {self._trend:+.2f} °C/h")
+                if self._active
+                else None
+            )
+        limit, hours, confidence = forecast
+        if confidence >= self.min_confidence:
+            self._active = True
+            at_ms = ts + int(hours * _MS_PER_H)
+            summary = (
+                f"forecast to pass {limit:g} °C at {rfc3339(at_ms)[11:16]} UTC"
+                f" (in {hours * 60:.0f} min; now {t:.1f} °C, trend {self._trend:+.2f} °C/h,"
+                f" confidence {confidence:.0%})"
+            )
+            return [
+                Condition(
+                    "temp_breach_predicted",
+                    True,
+                    ts,
+                    "critical" if hours * 60 <= 30 else "warning",
+                    summary,
+                    self._evidence(t, limit, confidence),
+                    round(hours * 60, 1),
+                    predicted_breach_at_ms=at_ms,
+                    confidence=round(confidence, 3),
+                )
+            ]
+        if self._active and confidence < self.min_confidence / 2:
+            return self._clear(r, f"breach no longer likely ({confidence:.0%})")
+        return None
+
+    def _forecast(self) -> tuple[float, float, float] | None:
+        """(limit, hours to reach it, probability it is reached within the horizon) or None."""
+        trend = self._trend
+        if trend >= self.min_rate:
+            limit, gap = self.high_c, self.high_c - self._level
+        elif trend <= -self.min_rate:
+            limit, gap = self.low_c, self._level - self.low_c
+        else:
+            return None
+        rate = abs(trend)
+        hours = gap / rate
+        if hours > 3 * self.horizon_h:
+            return None
+        # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.
+        b = 1.0 - math.exp(-(self.level_tau_h) / self.trend_tau_h)
+        sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
+        needed = gap / self.horizon_h
+        return limit, hours, _normal_cdf((rate - needed) / sigma)
+
+    def _evidence(self, t: float, limit: float, confidence: float) -> dict[str, object]:
+        return {
+            "temp_c": t,
+            "level_c": round(self._level, 2),
+            "trend_c_per_h": round(self._trend, 3),
+            "limit_c": limit,
+            "range_c": [self.low_c, self.high_c],
+            "horizon_min": round(self.horizon_h * 60),
+            "confidence": round(confidence, 3),
+        }
+
+    def _clear(self, r: Reading, why: str) -> list[Condition] | None:
+        if not self._active:
+            return None
+        self._active = False
+        return [
+            Condition("temp_breach_predicted", False, r.ts_ms, "info", why, {"temp_c": r.temp_c})
+        ]
+
+
+def make_predicted_breach(shipment: Shipment) -> PredictedBreach | None:
+    p = shipment.profile
+    if p.temp_range_c is None:
+        return None
+    return PredictedBreach(p.temp_range_c[0], p.temp_range_c[1], horizon_min=p.breach_horizon_min)

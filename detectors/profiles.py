@@ -1,0 +1,282 @@
+"""Shipment profiles and the shipment manifest: what a tracker is supposed to be doing.
+
+A profile is a named set of expectations (temperature range, excursion budget,
+reporting interval, corridor width) for a kind of cargo. A shipment names a
+profile and may override any of it, and adds its route, authorised stops,
+restricted zones and seal id. `parse_manifest` reads the JSON shape of
+ARCHITECTURE.md and refuses unknown keys and bad values with a message that
+says which shipment and which key, because a typo in a manifest silently
+turning a check off is worse than a refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be used; the message names the shipment and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Expectations for one kind of cargo; every field carries its unit."""
+
+    name: str
+    temp_range_c: tuple[float, float] | None
+    stability_budget_min: float = 120.0
+    expected_interval_s: float = 300.0
+    max_gap_min: float = 30.0
+    corridor_m: float = 2000.0
+    #: An excursion must last this long before it is an alert (sensor noise, door blips).
+    excursion_min_duration_min: float = 5.0
+    #: How far ahead the predicted-breach detector looks.
+    breach_horizon_min: float = 90.0
+    #: Fastest plausible ground speed for the mode of transport.
+    max_speed_kmh: float = 160.0
+
+
+PROFILES: Final = {
+    p.name: p
+    for p in (
+        Profile("vaccine_2_8", (2.0, 8.0), stability_budget_min=120, expected_interval_s=300),
+        Profile("chilled_reefer", (0.0, 4.0), stability_budget_min=180, expected_interval_s=300),
+        Profile("frozen_minus_20", (-25.0, -15.0), stability_budget_min=240),
+        Profile("ultra_cold_minus_70", (-80.0, -60.0), stability_budget_min=60),
+        Profile("ambient_15_25", (15.0, 25.0), stability_budget_min=480),
+        Profile("customs_transit", None, expected_interval_s=300),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """An authorised stop: a named circle."""
+
+    name: str
+    lon: float
+    lat: float
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A restricted zone: a named polygon ring of (lon, lat) vertices."""
+
+    name: str
+    ring: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    """One manifest element, resolved against its profile."""
+
+    shipment_id: str
+    device_id: str
+    profile: Profile
+    departure_ms: int | None = None
+    arrival_ms: int | None = None
+    route: tuple[tuple[float, float], ...] = ()
+    authorised_stops: tuple[Place, ...] = ()
+    restricted_zones: tuple[Zone, ...] = ()
+    seal_id: str | None = None
+
+
+_SHIPMENT_KEYS: Final = frozenset(
+    {
+        "shipment_id",
+        "device_id",
+        "profile",
+        "temp_range_c",
+        "stability_budget_min",
+        "expected_interval_s",
+        "max_gap_min",
+        "departure",
+        "arrival",
+        "route",
+        "corridor_m",
+        "authorised_stops",
+        "restricted_zones",
+        "seal_id",
+    }
+)
+_PROFILE_OVERRIDES: Final = (
+    "stability_budget_min",
+    "expected_interval_s",
+    "max_gap_min",
+    "corridor_m",
+)
+
+
+def parse_manifest(doc: object) -> list[Shipment]:
+    """Parse `{"shipments": [...]}`; raise ManifestError naming what is wrong.
+
+    >>> [s.profile.temp_range_c for s in parse_manifest({"shipments": [
+    ...     {"shipment_id": "S1", "device_id": "t1", "profile": "vaccine_2_8"}]})]
+    [(2.0, 8.0)]
+    >>> try:
+    ...     parse_manifest({"shipments": [{"shipment_id": "S1", "device_id": "t1",
+    ...                     "profile": "vaccine_2_8", "temp_rnage_c": [1, 2]}]})
+    ... except ManifestError as e:
+    ...     print(e)
+    shipment 'S1': unknown key 'temp_rnage_c'
+    """
+    if (
+        not isinstance(doc, dict)
+        or set(doc) != {"shipments"}
+        or not isinstance(doc["shipments"], list)
+    ):
+        raise ManifestError('a manifest is {"shipments": [...]} and nothing else')
+    shipments = [parse_shipment(item) for item in doc["shipments"]]
+    seen: set[str] = set()
+    for s in shipments:
+        if s.device_id in seen:
+            raise ManifestError(f"device {s.device_id!r} is in more than one shipment")
+        seen.add(s.device_id)
+    return shipments
+
+
+def parse_shipment(obj: object) -> Shipment:
+    """Parse one manifest element (the body `POST /shipments` takes)."""
+    if not isinstance(obj, dict):
+        raise ManifestError("a shipment is a JSON object")
+    sid = obj.get("shipment_id")
+    where = f"shipment {sid!r}"
+    for key in obj:
+        if key not in _SHIPMENT_KEYS:
+            raise ManifestError(f"{where}: unknown key {key!r}")
+    for key in ("shipment_id", "device_id", "profile"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            raise ManifestError(f"{where}: {key} is required and must be a string")
+    profile = PROFILES.get(obj["profile"])
+    if profile is None:
+        raise ManifestError(
+            f"{where}: unknown profile {obj['profile']!r}; one of {sorted(PROFILES)}"
+        )
+    overrides: dict[str, Any] = {}
+    for key in _PROFILE_OVERRIDES:
+        if key in obj:
+            overrides[key] = _positive(obj[key], where, key)
+    if "temp_range_c" in obj:
+        rng = obj["temp_range_c"]
+        if rng is None:
+            overrides["temp_range_c"] = None
+        elif (
+            not isinstance(rng, list)
+            or len(rng) != 2
+            or not all(_is_number(v) for v in rng)
+            or not rng[0] < rng[1]
+        ):
+            raise ManifestError(f"{where}: temp_range_c must be [low, high] with low < high")
+        else:
+            overrides["temp_range_c"] = (float(rng[0]), float(rng[1]))
+    if overrides:
+        profile = replace(profile, **overrides)
+    return Shipment(
+        shipment_id=obj["shipment_id"],
+        device_id=obj["device_id"],
+        profile=profile,
+        departure_ms=_time(obj.get("departure"), where, "departure"),
+        arrival_ms=_time(obj.get("arrival"), where, "arrival"),
+        route=_route(obj.get("route"), where),
+        authorised_stops=tuple(_place(p, where) for p in _list(obj, "authorised_stops", where)),
+        restricted_zones=tuple(_zone(z, where) for z in _list(obj, "restricted_zones", where)),
+        seal_id=_optional_str(obj.get("seal_id"), where, "seal_id"),
+    )
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _positive(v: object, where: str, key: str) -> float:
+    if not _is_number(v) or not v > 0:  # type: ignore[operator]
+        raise ManifestError(f"{where}: {key} must be a positive number, got {v!r}")
+    return float(v)  # type: ignore[arg-type]
+
+
+def _optional_str(v: object, where: str, key: str) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    raise ManifestError(f"{where}: {key} must be a string")
+
+
+def _time(v: object, where: str, key: str) -> int | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise ManifestError(f"{where}: {key} must be an RFC 3339 time")
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        raise ManifestError(f"{where}: {key} is not an RFC 3339 time: {v!r}") from None
+    if dt.tzinfo is None:
+        raise ManifestError(f"{where}: {key} needs a UTC offset: {v!r}")
+    return int(dt.timestamp() * 1000)
+
+
+def _lon_lat(v: object, where: str, what: str) -> tuple[float, float]:
+    if (
+        isinstance(v, list)
+        and len(v) >= 2
+        and _is_number(v[0])
+        and _is_number(v[1])
+        and -180 <= v[0] <= 180
+        and -90 <= v[1] <= 90
+    ):
+        return (float(v[0]), float(v[1]))
+    raise ManifestError(f"{where}: {what} must be [lon, lat] in degrees, got {v!r:.60}")
+
+
+def _route(v: object, where: str) -> tuple[tuple[float, float], ...]:
+    if v is None:
+        return ()
+    if (
+        not isinstance(v, dict)
+        or v.get("type") != "LineString"
+        or not isinstance(v.get("coordinates"), list)
+    ):
+        raise ManifestError(
+            f'{where}: route must be {{"type": "LineString", "coordinates": [...]}}'
+        )
+    points = tuple(_lon_lat(p, where, "route coordinates") for p in v["coordinates"])
+    if len(points) < 2:
+        raise ManifestError(f"{where}: a route needs at least two points")
+    return points
+
+
+def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
+    v = obj.get(key, [])
+    if not isinstance(v, list):
+        raise ManifestError(f"{where}: {key} must be a list")
+    return v
+
+
+def _place(v: object, where: str) -> Place:
+    keys = {"name", "lon", "lat", "radius_m"}
+    if not isinstance(v, dict) or not set(v) <= keys or not {"lon", "lat"} <= set(v):
+        raise ManifestError(f"{where}: an authorised stop is {{name, lon, lat, radius_m}}")
+    lon, lat = _lon_lat([v["lon"], v["lat"]], where, "authorised stop")
+    radius = _positive(v.get("radius_m", 500), where, "radius_m")
+    return Place(str(v.get("name", "")), lon, lat, radius)
+
+
+def _zone(v: object, where: str) -> Zone:
+    poly = v.get("polygon") if isinstance(v, dict) else None
+    if (
+        not isinstance(v, dict)
+        or not set(v) <= {"name", "polygon"}
+        or not isinstance(poly, dict)
+        or poly.get("type") != "Polygon"
+        or not isinstance(poly.get("coordinates"), list)
+        or not poly["coordinates"]
+    ):
+        raise ManifestError(
+            f'{where}: a restricted zone is {{name, polygon: {{"type": "Polygon", ...}}}}'
+        )
+    ring = tuple(_lon_lat(p, where, "zone vertex") for p in poly["coordinates"][0])
+    if len(ring) < 4:
+        raise ManifestError(f"{where}: a zone's ring needs at least four points (closed)")
+    return Zone(str(v.get("name", "")), ring)
