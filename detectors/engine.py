@@ -131,14 +131,16 @@ class Engine:
             state.buffered_ts.discard(ts)
             state.released_ts = ts
             state.recent.append(ts)
-            out.extend(state.book.advance(ts))
             for d in state.detectors:
                 conds = d.update(r)
                 if conds:
                     self._apply(state, conds, out)
+            if state.book.tracks:
+                out.extend(state.book.advance(ts))
+        # Pending opens and resolves advance with released event time only, so the
+        # alerts do not depend on arrival order; timers alone follow the clock.
         for t in state.timed:
             self._apply(state, t.advance(now_ms), out)
-        out.extend(state.book.advance(now_ms))
 
     def _apply(
         self, state: DeviceState, conds: list[Condition] | None, out: list[AlertEvent]

@@ -118,7 +118,10 @@ class PredictedBreach:
         self._level = level
 
         if t > self.high_c or t < self.low_c:
-            # The breach is here: the excursion check takes over from the forecast.
+            # The breach is here: the excursion check takes over from the forecast, and
+            # the filter starts afresh once back in range (an excursion's steps would
+            # otherwise read as a trend for an hour after it).
+            self._n = 0
             return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
         if ts - self._start_ts < self.warmup_ms:
             return None

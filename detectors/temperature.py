@@ -123,10 +123,9 @@ class TempExcursion:
             severity = (
                 "critical" if self._peak >= self.deep_c or minutes >= self.long_min else "warning"
             )
-            if severity != self._severity or self._out_since == ts:
-                self._severity = severity
-                return (out or []) + [self._condition(r, True, severity, depth, minutes, below)]
-            return out
+            self._severity = severity
+            # Reported on every reading out of range, so the alert always shows the latest.
+            return (out or []) + [self._condition(r, True, severity, depth, minutes, below)]
         self._prev_out = False
         if self._out_since is not None and (
             self.low_c + self.clear_margin_c <= t <= self.high_c - self.clear_margin_c

@@ -1,0 +1,65 @@
+"""Which detectors run, and how each kind's alerts are damped: the one list to read or change.
+
+`FACTORIES` builds a device's detectors from its shipment (a factory returns
+None when the shipment gives it nothing to watch). `policies` says, per alert
+kind and for that shipment, how long a condition must hold before an alert
+opens and stay clear before it resolves. `build_engine` puts them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from detectors.base import DetectorFactory
+from detectors.engine import Engine
+from detectors.lifecycle import KindPolicy
+from detectors.predicted_breach import make_predicted_breach
+from detectors.profiles import Profile, Shipment
+from detectors.sensor_fault import make_battery_low, make_sensor_fault
+from detectors.silence import make_silence
+from detectors.temperature import make_temp_excursion
+
+MIN = 60_000
+
+FACTORIES: list[DetectorFactory] = [
+    make_temp_excursion,
+    make_predicted_breach,
+    make_sensor_fault,
+    make_battery_low,
+    make_silence,
+]
+
+
+def policies(shipment: Shipment) -> dict[str, KindPolicy]:
+    """Damping per kind; excursions wait the profile's minimum duration before they page anyone."""
+    p = shipment.profile
+    return {
+        "temp_excursion": KindPolicy(
+            open_after_ms=int(p.excursion_min_duration_min * MIN), resolve_after_ms=10 * MIN
+        ),
+        "temp_breach_predicted": KindPolicy(open_after_ms=10 * MIN, resolve_after_ms=15 * MIN),
+        "stability_budget": KindPolicy(resolve_after_ms=365 * 24 * 60 * MIN),
+        "anomaly": KindPolicy(open_after_ms=15 * MIN, resolve_after_ms=30 * MIN),
+        "sensor_fault": KindPolicy(resolve_after_ms=30 * MIN),
+        "battery_low": KindPolicy(resolve_after_ms=30 * MIN),
+        "silence": KindPolicy(resolve_after_ms=0),
+        "route_deviation": KindPolicy(open_after_ms=2 * MIN, resolve_after_ms=10 * MIN),
+        "unscheduled_stop": KindPolicy(resolve_after_ms=5 * MIN),
+        "restricted_zone": KindPolicy(resolve_after_ms=5 * MIN),
+        "gps_implausible": KindPolicy(resolve_after_ms=30 * MIN),
+        "gps_lost": KindPolicy(resolve_after_ms=10 * MIN),
+        # Customs keep a seal alert open long enough for someone to look at it.
+        "seal_breach": KindPolicy(resolve_after_ms=60 * MIN),
+        "seal_id_changed": KindPolicy(resolve_after_ms=60 * MIN),
+        "door_open": KindPolicy(resolve_after_ms=5 * MIN),
+        "shock": KindPolicy(resolve_after_ms=10 * MIN),
+    }
+
+
+def build_engine(
+    shipments: Iterable[Shipment] = (),
+    default_profile: Profile | None = None,
+    lateness_ms: int = 30_000,
+) -> Engine:
+    """An engine running every registered detector."""
+    return Engine(FACTORIES, policies, shipments, default_profile, lateness_ms)

@@ -1,0 +1,97 @@
+"""The engine: event-time order within the lateness bound, duplicates, late uploads, timers."""
+
+import pickle
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.profiles import PROFILES, parse_shipment
+from detectors.reading import Reading
+from detectors.registry import build_engine
+
+MIN = 60_000
+VACCINE = parse_shipment({"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "vaccine_2_8"})
+
+
+def excursion_readings():
+    temps = [5.0] * 12 + [9.0] * 6 + [5.0] * 6
+    return [Reading("trk-1", i * 5 * MIN, temp_c=t) for i, t in enumerate(temps)]
+
+
+def run(engine, readings, now=None):
+    events = []
+    for r in readings:
+        events += engine.process(r, now)
+    return events + engine.flush()
+
+
+def summary(events):
+    return [(e.event, e.kind, e.at_ms // MIN) for e in events]
+
+
+def test_an_excursion_opens_after_its_minimum_duration_and_resolves_after_the_damping():
+    events = run(build_engine([VACCINE]), excursion_readings())
+    assert summary(events) == [
+        ("open", "temp_excursion", 65),
+        ("update", "temp_excursion", 80),  # the 15-minute refresh of a continuing alert
+        ("resolve", "temp_excursion", 100),
+    ]
+    opened, refreshed, resolved = events
+    assert refreshed.summary.endswith("for 20 min (range 2 to 8 °C)")
+    assert opened.summary == "9.0 °C, 1.0 °C above the 8 °C limit for 5 min (range 2 to 8 °C)"
+    assert resolved.alert_id == opened.alert_id and resolved.summary.startswith("back in range")
+    assert all(e.shipment_id == "SHP-1" for e in events)
+
+
+def test_duplicates_are_ignored():
+    engine = build_engine([VACCINE])
+    readings = excursion_readings()
+    baseline = summary(run(build_engine([VACCINE]), readings))
+    doubled = [r for r in readings for _ in range(2)]
+    assert summary(run(engine, doubled)) == baseline
+    assert engine.stats.duplicates == len(readings)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_order_within_the_lateness_bound_does_not_change_the_alerts(rnd):
+    readings = excursion_readings()
+    shuffled = list(readings)
+    # Swap neighbours only: every reading stays within one 5-min step of its place.
+    for i in range(0, len(shuffled) - 1, 2):
+        if rnd.random() < 0.5:
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    in_order = summary(run(build_engine([VACCINE], lateness_ms=10 * MIN), readings))
+    assert summary(run(build_engine([VACCINE], lateness_ms=10 * MIN), shuffled)) == in_order
+
+
+def test_a_late_upload_resolves_silence_without_being_replayed_through_the_trend_detectors():
+    engine = build_engine([VACCINE], lateness_ms=0)
+    events = []
+    for i in range(6):
+        events += engine.process(Reading("trk-1", i * 5 * MIN, temp_c=5.0))
+    events += engine.advance(70 * MIN)
+    assert [(e.event, e.kind) for e in events] == [("open", "silence")]
+    events = engine.process(Reading("trk-1", 71 * MIN, temp_c=5.0), 71 * MIN)
+    events += engine.process(Reading("trk-1", 40 * MIN, temp_c=5.0), 72 * MIN)  # arrives late
+    assert [(e.event, e.kind) for e in events] == [("resolve", "silence")]
+    assert engine.stats.late == 1
+
+
+def test_unknown_devices_are_watched_under_the_default_profile_or_not_at_all():
+    assert run(build_engine(), [Reading("x", 0, battery_v=3.0)]) == []
+    events = run(
+        build_engine(default_profile=PROFILES["customs_transit"]), [Reading("x", 0, battery_v=3.0)]
+    )
+    assert [(e.kind, e.severity, e.shipment_id) for e in events] == [
+        ("battery_low", "critical", None)
+    ]
+
+
+def test_engine_state_pickles_and_continues_identically():
+    readings = excursion_readings()
+    a = build_engine([VACCINE])
+    first = run(a, readings[:10])
+    b = pickle.loads(pickle.dumps(a))
+    assert summary(run(a, readings[10:])) == summary(run(b, readings[10:]))
+    assert first == []

@@ -1,0 +1,76 @@
+"""Alert lifecycle: one alert per device and kind, damped opens and resolves, escalation, updates."""
+
+from detectors.alerts import Condition
+from detectors.lifecycle import AlertBook, KindPolicy
+
+MIN = 60_000
+
+
+def book(**policy):
+    return AlertBook("trk-1", "SHP-1", {"door_open": KindPolicy(**policy)})
+
+
+def cond(at_min, active=True, severity="warning", summary="door open"):
+    return Condition("door_open", active, at_min * MIN, severity, summary, {"n": at_min})
+
+
+def test_a_continuing_condition_updates_its_open_alert_instead_of_opening_another():
+    b = book(update_every_ms=10 * MIN)
+    events = [e for m in range(0, 25, 5) for e in b.apply(cond(m))]
+    assert [(e.event, e.at_ms // MIN) for e in events] == [
+        ("open", 0),
+        ("update", 10),
+        ("update", 20),
+    ]
+    assert len({e.alert_id for e in events}) == 1
+    assert events[0].shipment_id == "SHP-1" and events[0].evidence == {"n": 0}
+
+
+def test_a_condition_must_hold_for_open_after_before_an_alert_opens():
+    b = book(open_after_ms=10 * MIN)
+    assert b.apply(cond(0)) == [] and b.apply(cond(5)) == []
+    assert b.apply(cond(6, active=False)) == [], "a blip that cleared never pages anyone"
+    assert b.apply(cond(7)) == []
+    assert b.advance(16 * MIN) == []
+    [opened] = b.advance(17 * MIN)
+    assert opened.event == "open" and opened.at_ms == 17 * MIN
+
+
+def test_flapping_keeps_one_alert_until_it_stays_clear_for_resolve_after():
+    b = book(resolve_after_ms=10 * MIN)
+    [opened] = b.apply(cond(0))
+    assert b.apply(cond(2, active=False)) == []
+    assert b.apply(cond(4)) == [], "back before resolve_after: same alert, nothing new"
+    assert b.apply(cond(6, active=False, summary="door closed")) == []
+    assert b.advance(15 * MIN) == []
+    [resolved] = b.advance(16 * MIN)
+    assert (resolved.event, resolved.alert_id, resolved.summary) == (
+        "resolve",
+        opened.alert_id,
+        "door closed",
+    )
+    assert b.open_alerts() == {}
+
+
+def test_a_rising_severity_updates_at_once_and_severity_never_drops_while_open():
+    b = book(update_every_ms=60 * MIN)
+    b.apply(cond(0))
+    [up] = b.apply(cond(1, severity="critical"))
+    assert (up.event, up.severity) == ("update", "critical")
+    [later] = b.apply(cond(61, severity="warning"))
+    assert later.severity == "critical"
+
+
+def test_a_warning_left_open_escalates_to_critical():
+    b = book(escalate_after_ms=30 * MIN)
+    b.apply(cond(0))
+    assert b.advance(29 * MIN) == []
+    [esc] = b.advance(30 * MIN)
+    assert (esc.event, esc.severity) == ("update", "critical") and esc.summary.endswith(
+        "(open 30 min)"
+    )
+
+
+def test_alert_ids_are_stable_for_the_same_history():
+    a, b = book(), book()
+    assert a.apply(cond(3))[0].alert_id == b.apply(cond(3))[0].alert_id

@@ -1,0 +1,74 @@
+"""Silence, sensor faults and low battery: exact moments of opening, escalating and clearing."""
+
+from detectors.reading import Reading
+from detectors.sensor_fault import BatteryLow, SensorFault
+from detectors.silence import Silence
+
+MIN = 60_000
+
+
+def test_silence_opens_after_the_tolerated_gap_escalates_and_clears_when_readings_resume():
+    d = Silence(max_gap_min=30)
+    d.update(Reading("t", 0))
+    assert d.advance(30 * MIN) is None
+    [opened] = d.advance(31 * MIN)
+    assert (opened.active, opened.severity, opened.value) == (True, "warning", 31.0)
+    assert opened.summary == "no reading for 31 min (tolerated 30 min)"
+    assert d.advance(60 * MIN) is None
+    [escalated] = d.advance(90 * MIN)
+    assert escalated.severity == "critical"
+    [cleared] = d.update(Reading("t", 95 * MIN))
+    assert not cleared.active and cleared.summary == "readings resumed"
+
+
+def test_a_late_upload_that_fills_the_gap_clears_silence():
+    d = Silence(max_gap_min=30)
+    d.update(Reading("t", 0))
+    assert d.advance(40 * MIN)[0].active
+    [cleared] = d.late(Reading("t", 35 * MIN))
+    assert not cleared.active and "late upload" in cleared.summary
+
+
+def test_silence_after_arrival_is_expected():
+    d = Silence(max_gap_min=30, arrival_ms=10 * MIN)
+    d.update(Reading("t", 12 * MIN))
+    assert d.advance(120 * MIN) is None
+
+
+def test_no_silence_before_the_first_reading():
+    assert Silence().advance(10 * 24 * 60 * MIN) is None
+
+
+def test_a_stuck_probe_is_reported_after_enough_identical_readings():
+    d = SensorFault(stuck_readings=24, stuck_min=120)
+    events = [
+        (i, c) for i in range(40) for c in d.update(Reading("t", i * 5 * MIN, temp_c=4.3)) or []
+    ]
+    [(i, c)] = events
+    assert i == 24 and c.evidence["fault"] == "stuck" and "stuck at 4.30 °C" in c.summary
+
+
+def test_values_beyond_the_sensors_range_are_faults_not_excursions():
+    d = SensorFault()
+    [c] = d.update(Reading("t", 0, temp_c=250.0))
+    assert c.evidence["fault"] == "out_of_range" and "temp_c 250" in c.summary
+    assert d.update(Reading("t", 1, humidity_pct=130.0)) is None, "same fault continues"
+
+
+def test_a_fault_clears_after_three_plausible_readings():
+    d = SensorFault()
+    d.update(Reading("t", 0, temp_c=5.0))
+    d.update(Reading("t", MIN, temp_c=30.0))
+    outs = [d.update(Reading("t", (2 + i) * 5 * MIN, temp_c=30.0 + i * 0.1)) for i in range(3)]
+    assert outs[:2] == [None, None] and not outs[2][0].active
+
+
+def test_battery_warns_then_goes_critical_then_recovers_when_swapped():
+    d = BatteryLow()
+    seq = [3.7, 3.39, 3.38, 3.19, 3.1, 3.5, 3.9]
+    events = [
+        (v, c.active, c.severity)
+        for i, v in enumerate(seq)
+        for c in d.update(Reading("t", i, battery_v=v)) or []
+    ]
+    assert events == [(3.39, True, "warning"), (3.19, True, "critical"), (3.9, False, "info")]
