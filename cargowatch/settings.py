@@ -192,10 +192,46 @@ WRITER = [
         "how often counters go to the log and to cargowatch_stats",
     ),
 ]
+
+
+def _profile(text: str) -> str | None:
+    from detectors.profiles import PROFILES
+
+    if text in ("", "none"):
+        return None
+    if text not in PROFILES:
+        raise ValueError(f"must be none or one of {', '.join(sorted(PROFILES))}")
+    return text
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+DETECT = [
+    Setting(
+        "shipments",
+        "",
+        _optional_path,
+        "shipment manifest (JSON, the ARCHITECTURE.md shape) the detectors check against",
+    ),
+    Setting(
+        "default_profile",
+        "customs_transit",
+        _profile,
+        "profile for devices in no shipment, or none to leave them unwatched",
+    ),
+    Setting(
+        "lateness_s",
+        "30",
+        _float(0, 3600),
+        "how long readings may arrive out of order and still be processed in order",
+    ),
+]
 COMMON = [
     Setting("log_level", "info", _log_level, "debug, info, warning or error"),
 ]
-INGEST = [*MQTT, *INFLUX, *WRITER, *COMMON]
+INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *COMMON]
 
 
 def resolve(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
+from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
+from detectors.registry import build_engine
+from ingest.alert_sink import AlertSink
+from ingest.detector_stage import DetectorStage
 from ingest.influx_client import InfluxAuthFailed, InfluxClient, InfluxUnavailable
 from ingest.influx_sink import InfluxSink, RetryPolicy
 from ingest.mqtt_source import MqttOptions, MqttSource
@@ -48,7 +54,22 @@ def prepare_database(client: InfluxClient) -> None:
         )
 
 
+def load_shipments(path: Path | None) -> list[Shipment]:
+    """Read a manifest file; any problem is a one-line start-up error naming the file."""
+    if path is None:
+        return []
+    try:
+        return parse_manifest(json.loads(path.read_text()))
+    except OSError as exc:
+        raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: not JSON ({exc})") from None
+    except ManifestError as exc:
+        raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: {exc}") from None
+
+
 def build_ingester(values: dict[str, Any]) -> Pipeline:
+    shipments = load_shipments(values["shipments"])
     client = influx_client(values)
     prepare_database(client)
     stats = IngestStats()
@@ -74,4 +95,14 @@ def build_ingester(values: dict[str, Any]) -> Pipeline:
         stats_interval_s=values["stats_interval_s"],
         instance=values["mqtt_client_id"],
     )
-    return Pipeline(source, sink, stats, options)
+    pipeline = Pipeline(
+        source, sink, stats, options, shipment_of={s.device_id: s.shipment_id for s in shipments}
+    )
+    default = values["default_profile"]
+    engine = build_engine(
+        shipments,
+        PROFILES[default] if default else None,
+        lateness_ms=int(values["lateness_s"] * 1000),
+    )
+    pipeline.stage = DetectorStage(engine, AlertSink(pipeline.store_lines, source.publish))
+    return pipeline

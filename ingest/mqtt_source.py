@@ -86,6 +86,8 @@ class MqttSource:
         if url.scheme == "mqtts":
             client.tls_set()
         client.reconnect_delay_set(options.reconnect_min_s, options.reconnect_max_s)
+        # Alert messages are few, but a burst must not wait on 20 in-flight slots.
+        client.max_inflight_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -127,6 +129,10 @@ class MqttSource:
         mids = [m.mid for m in messages if m.qos == 1 and m.generation == current]
         self._client.ack_many(mids)
         return len(mids)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 1 on the ingest connection; paho queues it while disconnected."""
+        self._client.publish(topic, payload, qos=1)
 
     def stop(self) -> None:
         """Disconnect cleanly (the session and its unacked messages stay with the broker)."""

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,6 +61,7 @@ class Pipeline:
         options: PipelineOptions,
         stage: ReadingStage | None = None,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        shipment_of: dict[str, str] | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -67,7 +69,9 @@ class Pipeline:
         self.options = options
         self.stage = stage or NullStage()
         self._now_ms = now_ms
+        self._shipment_of = shipment_of or {}
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._extra_lines: deque[str] = deque()
         self._stop_intake = threading.Event()
         #: Set when a worker thread died of a bug; the process should exit (nothing
         #: it held was acked, so the broker redelivers it to the next run).
@@ -143,10 +147,11 @@ class Pipeline:
         now_ms = self._now_ms()
         now_ns = time.time_ns()
         lines = batch.lines
+        shipment_of = self._shipment_of
         for m in messages:
             decoded = decode(m.topic, m.payload, now_ms)
             for r in decoded.readings:
-                lines.append(telemetry_line(r))
+                lines.append(telemetry_line(r, shipment_of.get(r.device_id)))
             batch.readings.extend(decoded.readings)
             stats.readings_decoded += len(decoded.readings)
             for j in decoded.rejects:
@@ -169,16 +174,30 @@ class Pipeline:
                 stats.count_unknown(decoded.unknown_fields)
         batch.messages.extend(messages)
 
+    def store_lines(self, lines: list[str]) -> None:
+        """Queue extra points (alerts) for the writer; safe from any thread."""
+        self._extra_lines.extend(lines)
+
+    def _take_extra(self) -> list[str]:
+        extra = self._extra_lines
+        return [extra.popleft() for _ in range(len(extra))]
+
     def _run_writer(self) -> None:
         while True:
             try:
                 batch = self._batches.get(timeout=0.5)
             except queue.Empty:
                 self.sink.tick()
+                if self._extra_lines:
+                    self.sink.write_durably(self._take_extra(), 0)
                 self._maybe_write_stats()
                 continue
             if batch is None:
+                if self._extra_lines:
+                    self.sink.write_durably(self._take_extra(), 0)
                 return
+            if self._extra_lines:
+                batch.lines.extend(self._take_extra())
             if not self.sink.write_durably(batch.lines, len(batch.readings)):
                 log.error(
                     "stopped before %d messages were durable; the broker will redeliver them",

@@ -7,31 +7,44 @@ from detectors.silence import Silence
 MIN = 60_000
 
 
+def heard(d, ts_min, now_min=None, late=False):
+    r = Reading("t", ts_min * MIN)
+    d.late(r) if late else d.update(r)
+    return d.advance((ts_min if now_min is None else now_min) * MIN)
+
+
 def test_silence_opens_after_the_tolerated_gap_escalates_and_clears_when_readings_resume():
     d = Silence(max_gap_min=30)
-    d.update(Reading("t", 0))
+    assert heard(d, 0) is None
     assert d.advance(30 * MIN) is None
     [opened] = d.advance(31 * MIN)
     assert (opened.active, opened.severity, opened.value) == (True, "warning", 31.0)
     assert opened.summary == "no reading for 31 min (tolerated 30 min)"
+    assert opened.evidence["last_reading"] == "1970-01-01T00:00:00Z"
     assert d.advance(60 * MIN) is None
     [escalated] = d.advance(90 * MIN)
     assert escalated.severity == "critical"
-    [cleared] = d.update(Reading("t", 95 * MIN))
+    [cleared] = heard(d, 95)
     assert not cleared.active and cleared.summary == "readings resumed"
 
 
-def test_a_late_upload_that_fills_the_gap_clears_silence():
+def test_a_late_upload_clears_silence():
     d = Silence(max_gap_min=30)
-    d.update(Reading("t", 0))
+    heard(d, 0)
     assert d.advance(40 * MIN)[0].active
-    [cleared] = d.late(Reading("t", 35 * MIN))
+    [cleared] = heard(d, 35, now_min=41, late=True)
     assert not cleared.active and "late upload" in cleared.summary
+
+
+def test_a_backlog_of_old_readings_arriving_now_is_not_silence():
+    d = Silence(max_gap_min=30)
+    for m in range(0, 600, 5):  # ten hours of readings, all arriving within a minute
+        assert heard(d, m, now_min=10_000 + m / 600) is None
 
 
 def test_silence_after_arrival_is_expected():
     d = Silence(max_gap_min=30, arrival_ms=10 * MIN)
-    d.update(Reading("t", 12 * MIN))
+    heard(d, 12)
     assert d.advance(120 * MIN) is None
 
 

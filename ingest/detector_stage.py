@@ -1,0 +1,61 @@
+"""Runs the detector engine on every stored reading and sends the alert events it raises on.
+
+The writer thread hands each durable batch here; a ticker thread moves the
+clock forward every few seconds so conditions that show as absence (a
+tracker gone silent) fire even when nothing arrives. Both take the same lock:
+the engine is single-threaded by design. Live, the clock is wall time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from detectors.engine import Engine
+from detectors.reading import Reading
+from ingest.alert_sink import AlertSink
+
+log = logging.getLogger(__name__)
+
+
+class DetectorStage:
+    """A `ReadingStage` that feeds the engine and emits its alert events."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sink: AlertSink,
+        tick_s: float = 5.0,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.engine = engine
+        self.sink = sink
+        self._clock_ms = clock_ms
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._tick_s = tick_s
+        self._ticker = threading.Thread(target=self._run_ticker, name="cw-ticker", daemon=True)
+        self._ticker.start()
+
+    def handle(self, readings: Sequence[Reading]) -> None:
+        now = self._clock_ms()
+        events = []
+        with self._lock:
+            for r in readings:
+                events += self.engine.process(r, now)
+        self.sink.emit(events)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join(self._tick_s + 5)
+
+    def _run_ticker(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            try:
+                with self._lock:
+                    events = self.engine.advance(self._clock_ms())
+                self.sink.emit(events)
+            except Exception:
+                log.exception("detector clock tick failed; will try again")
