@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from cargowatch.settings import INGEST, Setting, SettingError, resolve
@@ -39,6 +40,35 @@ def _parser() -> argparse.ArgumentParser:
         description="Subscribe to cargo/v1/+/telemetry and store every reading in InfluxDB.",
     )
     _add_settings(ingest, INGEST)
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay recorded readings through the detectors in event time",
+        description="Replay JSON Lines of wire-format readings, or a timestamp,value CSV, "
+        "through the detectors; write the alert events they raise.",
+    )
+    backtest.add_argument("input", type=Path, help="readings.jsonl or a timestamp,value CSV")
+    backtest.add_argument("--shipments", type=Path, help="shipment manifest the readings belong to")
+    backtest.add_argument(
+        "--profile",
+        help="profile for devices in no shipment (default: customs_transit for "
+        "JSON Lines; none for CSV unless given)",
+    )
+    backtest.add_argument(
+        "--alerts", type=Path, required=True, help="where to write alert events (JSON Lines)"
+    )
+    backtest.add_argument(
+        "--scores", type=Path, help="CSV timestamp,value,anomaly_score for every reading"
+    )
+    backtest.add_argument(
+        "--plot", type=Path, help="PNG of the channel, the profile band and the alerts"
+    )
+    backtest.add_argument(
+        "--channel", default="temp_c", help="numeric channel a CSV holds and scores are for"
+    )
+    backtest.add_argument(
+        "--device", help="device id for a CSV's readings (default: from the file name)"
+    )
     return parser
 
 
@@ -77,11 +107,19 @@ def _run_ingest(args: argparse.Namespace) -> int:
     return 0 if pipeline.stop() else 1
 
 
+def _run_backtest(args: argparse.Namespace) -> int:
+    from cargowatch.backtest import run_command
+
+    return run_command(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "ingest":
             return _run_ingest(args)
+        if args.command == "backtest":
+            return _run_backtest(args)
     except (SettingError, StartupError) as exc:
         print(f"cargowatch: {exc}", file=sys.stderr)
         return 2

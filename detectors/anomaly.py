@@ -1,0 +1,76 @@
+"""Statistical anomaly on a numeric channel: the scorer's judgement turned into a condition.
+
+`AnomalyScorer` gives every reading a calibrated score in [0, 1] against the
+channel's own robust baseline; this detector raises `anomaly` while the score
+stays at or above `threshold`, as an early, unspecific hint (a reefer whose
+cycling changes before it fails) for an operator to look at. It is
+informational on purpose: the specific detectors (excursion, forecast, fault)
+are the ones that page. `last_score` is kept so a backtest can report the
+score of every reading.
+"""
+
+from __future__ import annotations
+
+from detectors.alerts import Condition
+from detectors.anomaly_score import AnomalyScorer
+from detectors.profiles import Shipment
+from detectors.reading import Reading
+
+
+class Anomaly:
+    """Unusual behaviour of one channel, relative to its own history.
+
+    Parameters
+    ----------
+    channel : the Reading field to watch, e.g. "temp_c".
+    threshold : score at or above which the reading counts as anomalous.
+    clear_below : score under which the condition clears (hysteresis).
+
+    Examples
+    --------
+    >>> d = Anomaly("temp_c")
+    >>> steady = [Reading("t", i * 300_000, temp_c=5.0 + (i % 3) * 0.1) for i in range(500)]
+    >>> any(d.update(r) for r in steady), 0.0 <= d.last_score <= 1.0
+    (False, True)
+    """
+
+    __slots__ = ("_active", "channel", "clear_below", "last_score", "scorer", "threshold")
+
+    def __init__(self, channel: str, threshold: float = 0.9, clear_below: float = 0.5) -> None:
+        self.channel = channel
+        self.threshold = threshold
+        self.clear_below = clear_below
+        self.scorer = AnomalyScorer()
+        self.last_score = 0.0
+        self._active = False
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        value = getattr(r, self.channel)
+        if value is None:
+            return None
+        score = self.last_score = self.scorer.update(r.ts_ms, value)
+        if score >= self.threshold:
+            if self._active:
+                return None
+            self._active = True
+            return [
+                Condition(
+                    "anomaly",
+                    True,
+                    r.ts_ms,
+                    "info",
+                    f"{self.channel} {value:g} is unusual for this shipment (score {score:.2f})",
+                    {"channel": self.channel, "value": value, "score": round(score, 3)},
+                    round(score, 3),
+                )
+            ]
+        if self._active and score < self.clear_below:
+            self._active = False
+            return [Condition("anomaly", False, r.ts_ms, "info", f"{self.channel} back to usual")]
+        return None
+
+
+def make_anomaly(shipment: Shipment) -> Anomaly | None:
+    if shipment.profile.temp_range_c is None:
+        return None
+    return Anomaly("temp_c")

@@ -1,0 +1,124 @@
+"""`cargowatch backtest`: recorded readings in, alert events, scores and a plot out."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+MIN = 60_000
+T0 = 1_763_800_000_000
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "cargowatch", "backtest", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def recording(tmp_path):
+    lines = [
+        json.dumps({"device_id": "trk-1", "ts": T0 + i * 5 * MIN, "seq": i, "temp_c": t})
+        for i, t in enumerate([5.0] * 24 + [9.0] * 6 + [5.0] * 6)
+    ]
+    lines.insert(3, "{not json")
+    lines.append(json.dumps([{"device_id": "trk-1", "ts": T0 + 37 * 5 * MIN, "temp_c": 5.0}]))
+    path = tmp_path / "readings.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(
+        json.dumps(
+            {
+                "shipments": [
+                    {"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "vaccine_2_8"}
+                ]
+            }
+        )
+    )
+    return path, fleet
+
+
+def test_a_recording_with_an_excursion_yields_its_alert_events_in_the_contract_shape(
+    recording, tmp_path
+):
+    readings, fleet = recording
+    alerts = tmp_path / "alerts.jsonl"
+    done = run(readings, "--shipments", fleet, "--alerts", alerts)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in alerts.read_text().splitlines()]
+    excursion = [e for e in events if e["kind"] == "temp_excursion"]
+    assert [e["event"] for e in excursion][0] == "open" and excursion[-1]["event"] == "resolve"
+    opened = excursion[0]
+    assert opened["at"] == "2025-11-22T10:31:40Z"  # 5 min after the first reading out of range
+    assert opened["shipment_id"] == "SHP-1" and opened["severity"] == "warning"
+    assert set(opened) >= {
+        "event",
+        "alert_id",
+        "kind",
+        "severity",
+        "device_id",
+        "shipment_id",
+        "at",
+        "summary",
+        "evidence",
+    }
+    assert "37 readings replayed" in done.stderr and "{'invalid_json': 1}" in done.stderr
+
+
+def test_the_same_recording_gives_byte_identical_alerts(recording, tmp_path):
+    readings, fleet = recording
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert run(readings, "--shipments", fleet, "--alerts", a).returncode == 0
+    assert run(readings, "--shipments", fleet, "--alerts", b).returncode == 0
+    assert a.read_bytes() == b.read_bytes() and a.stat().st_size > 0
+
+
+def test_a_benchmark_csv_gets_a_score_in_0_1_for_every_row_and_a_plot(tmp_path):
+    csv_in = tmp_path / "machine_temperature.csv"
+    rows = ["timestamp,value"] + [
+        f"2014-01-01 {h:02d}:{m:02d}:00,{70 + (m % 10) / 10}"
+        for h in range(24)
+        for m in range(0, 60, 5)
+    ]
+    csv_in.write_text("\n".join(rows) + "\n")
+    scores, alerts, plot = tmp_path / "s.csv", tmp_path / "a.jsonl", tmp_path / "p.png"
+    done = run(csv_in, "--alerts", alerts, "--scores", scores, "--plot", plot)
+    assert done.returncode == 0, done.stderr
+    out = scores.read_text().splitlines()
+    assert out[0] == "timestamp,value,anomaly_score" and len(out) == len(rows)
+    assert out[1].startswith("2014-01-01 00:00:00,70.0,")
+    assert all(0.0 <= float(line.split(",")[2]) <= 1.0 for line in out[1:])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        pytest.param(
+            "time,value\n1,2\n",
+            "starts with the header timestamp,value",
+            id="a CSV without the header",
+        ),
+        pytest.param(
+            "timestamp,value\nyesterday,2\n",
+            ":2: cannot read",
+            id="a CSV row that is not a time and a number",
+        ),
+    ],
+)
+def test_unusable_input_fails_with_one_line(tmp_path, content, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    done = run(bad, "--alerts", tmp_path / "a.jsonl")
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_profile_is_refused_before_anything_runs(recording, tmp_path):
+    readings, _ = recording
+    done = run(readings, "--profile", "vaccine", "--alerts", tmp_path / "a.jsonl")
+    assert done.returncode == 2 and "--profile must be one of" in done.stderr
