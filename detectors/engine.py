@@ -25,6 +25,7 @@ from detectors.base import Detector, DetectorFactory, TimedDetector
 from detectors.lifecycle import AlertBook, KindPolicy
 from detectors.profiles import Profile, Shipment
 from detectors.reading import Reading
+from detectors.risk import RiskScore, risk_score
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,17 @@ class Engine:
         for state in self.devices.values():
             self._release(state, now_ms, out)
         return out
+
+    def risk(self, device_id: str) -> RiskScore:
+        """The customs risk score of a device's shipment from its open alerts."""
+        state = self.devices.get(device_id)
+        if state is None:
+            return risk_score(())
+        return risk_score(
+            (t.alert_id, kind, t.severity)
+            for kind, t in state.book.open_alerts().items()
+            if t.alert_id is not None
+        )
 
     def flush(self) -> list[AlertEvent]:
         """Release everything still buffered (end of a backtest)."""

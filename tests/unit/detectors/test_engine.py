@@ -97,3 +97,14 @@ def test_engine_state_pickles_and_continues_identically():
     b = pickle.loads(pickle.dumps(a))
     assert summary(run(a, readings[10:])) == summary(run(b, readings[10:]))
     assert first == []
+
+
+def test_the_risk_score_lists_the_open_alerts_behind_it():
+    engine = build_engine([VACCINE])
+    assert engine.risk("trk-1").score == 0.0
+    run(engine, [Reading("trk-1", 0, temp_c=5.0, battery_v=3.1)])
+    risk = engine.risk("trk-1")
+    assert [(c.kind, c.severity, c.points) for c in risk.contributions] == [
+        ("battery_low", "critical", 10.0)
+    ]
+    assert risk.score == 10.0
