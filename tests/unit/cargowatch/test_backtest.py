@@ -51,7 +51,7 @@ def test_a_recording_with_an_excursion_yields_its_alert_events_in_the_contract_s
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in alerts.read_text().splitlines()]
     excursion = [e for e in events if e["kind"] == "temp_excursion"]
-    assert [e["event"] for e in excursion][0] == "open" and excursion[-1]["event"] == "resolve"
+    assert excursion[0]["event"] == "open" and excursion[-1]["event"] == "resolve"
     opened = excursion[0]
     assert opened["at"] == "2025-11-22T10:31:40Z"  # 5 min after the first reading out of range
     assert opened["shipment_id"] == "SHP-1" and opened["severity"] == "warning"
