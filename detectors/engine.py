@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 PolicyFactory = Callable[[Shipment], dict[str, KindPolicy]]
 
 #: How many recently released timestamps a device remembers to spot duplicates.
-_RECENT: Final = 32
+_RECENT: Final = 16
+_NEVER: Final = -(2**63)
 
 
 @dataclass(slots=True)
@@ -42,9 +43,17 @@ class DeviceState:
     timed: list[TimedDetector]
     book: AlertBook
     buffer: list[tuple[int, int, Reading]] = field(default_factory=list)
-    buffered_ts: set[int] = field(default_factory=set)
     released_ts: int = -1
-    recent: deque[int] = field(default_factory=lambda: deque(maxlen=_RECENT))
+    # A ring of recently released timestamps, to tell a duplicate from a late reading.
+    recent: array[int] = field(default_factory=lambda: array("q", [_NEVER]) * _RECENT)
+    recent_pos: int = 0
+
+    def remember(self, ts: int) -> None:
+        self.recent[self.recent_pos] = ts
+        self.recent_pos = (self.recent_pos + 1) % _RECENT
+
+    def is_duplicate(self, ts: int) -> bool:
+        return ts in self.recent or any(b[0] == ts for b in self.buffer)
 
 
 @dataclass(slots=True)
@@ -92,19 +101,18 @@ class Engine:
                 return []
         self.stats.readings += 1
         ts = r.ts_ms
-        if ts in state.buffered_ts or ts in state.recent:
+        if state.is_duplicate(ts):
             self.stats.duplicates += 1
             return []
         out: list[AlertEvent] = []
         if ts <= state.released_ts:
             self.stats.late += 1
-            state.recent.append(ts)
+            state.remember(ts)
             for t in state.timed:
                 self._apply(state, t.late(r), out)
         else:
             self._arrival += 1
             heapq.heappush(state.buffer, (ts, self._arrival, r))
-            state.buffered_ts.add(ts)
         self._release(state, ts if now_ms is None else now_ms, out)
         return out
 
@@ -140,9 +148,8 @@ class Engine:
         buffer = state.buffer
         while buffer and buffer[0][0] <= horizon:
             ts, _, r = heapq.heappop(buffer)
-            state.buffered_ts.discard(ts)
             state.released_ts = ts
-            state.recent.append(ts)
+            state.remember(ts)
             for d in state.detectors:
                 conds = d.update(r)
                 if conds:

@@ -8,6 +8,7 @@ opens and stay clear before it resolves. `build_engine` puts them together.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from detectors.base import DetectorFactory
@@ -32,7 +33,12 @@ FACTORIES: list[DetectorFactory] = [
 
 def policies(shipment: Shipment) -> dict[str, KindPolicy]:
     """Damping per kind; excursions wait the profile's minimum duration before they page anyone."""
-    p = shipment.profile
+    return _policies_for(shipment.profile)
+
+
+@functools.cache
+def _policies_for(p: Profile) -> dict[str, KindPolicy]:
+    # One shared table per profile: a copy per device would be most of its memory.
     return {
         "temp_excursion": KindPolicy(
             open_after_ms=int(p.excursion_min_duration_min * MIN), resolve_after_ms=10 * MIN
