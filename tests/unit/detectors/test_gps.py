@@ -1,0 +1,272 @@
+"""GPS trust: jumps no vehicle could make, far-off fixes after on-route ones, lost and frozen fixes."""
+
+import math
+import pickle
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.gps import GpsImplausible, GpsLost, make_gps_implausible, make_gps_lost
+from detectors.profiles import parse_shipment
+from detectors.reading import Reading
+
+MIN = 60_000
+T0 = 1_763_800_000_000  # 2025-11-22T08:26:40Z
+KM = 1 / 111.195  # degrees of latitude (and of longitude on the equator) in one kilometre
+ROUTE = [(33.0, 0.0), (35.0, 0.0)]  # 222 km along the equator
+
+
+def shipment(**fields):
+    return parse_shipment(
+        {"shipment_id": "S1", "device_id": "t1", "profile": "customs_transit", **fields}
+    )
+
+
+def at(minute, lon, lat=0.0):
+    return Reading("t1", T0 + int(minute * MIN), lat=lat, lon=lon)
+
+
+def no_fix(minute):
+    return Reading("t1", T0 + int(minute * MIN), temp_c=4.0)
+
+
+def feed(d, readings):
+    return [(i, c) for i, r in enumerate(readings) for c in d.update(r) or []]
+
+
+def drive(n, km_per_5min=6.0, start_lon=33.0, start_min=0):
+    """n fixes every 5 min eastward along the equator, 72 km/h by default."""
+    return [at(start_min + 5 * i, start_lon + i * km_per_5min * KM) for i in range(n)]
+
+
+# --- GpsImplausible ----------------------------------------------------------------------------
+
+
+def test_driving_at_a_plausible_speed_says_nothing():
+    assert feed(GpsImplausible(max_speed_kmh=100), drive(30, km_per_5min=12)) == []
+
+
+def test_a_jump_faster_than_one_and_a_half_times_the_top_speed_is_implausible():
+    d = GpsImplausible(max_speed_kmh=100)  # limit 150 km/h: 12.5 km in 5 min
+    readings = [at(0, 33.0), at(5, 33.0 + 12 * KM), at(10, 33.0 + 26 * KM)]
+    [(i, c)] = feed(d, readings)
+    assert (i, c.kind, c.active, c.severity) == (2, "gps_implausible", True, "warning")
+    assert (
+        c.summary == "position jumped 14 km in 5 min (168 km/h, limit 150 km/h) to 0.0000, 33.2338"
+    )
+    ev = c.evidence
+    assert ev["last_plausible"] == {"lat": 0.0, "lon": 33.0 + 12 * KM, "at": "2025-11-22T08:31:40Z"}
+    assert (ev["jump_m"], ev["interval_s"], ev["speed_kmh"], ev["limit_kmh"]) == (
+        14000,
+        300,
+        168,
+        150,
+    )
+    assert c.value == 168
+
+
+def test_short_jumps_are_noise_however_fast_they_look():
+    d = GpsImplausible(max_speed_kmh=100)
+    readings = [
+        Reading("t1", T0 + i * 10_000, lat=0.0, lon=33.0 + (i % 2) * 0.9 * KM) for i in range(20)
+    ]
+    assert feed(d, readings) == [], "900 m in 10 s is 324 km/h, but under the 1 km floor"
+
+
+def test_a_jump_with_no_time_between_the_fixes_is_implausible():
+    d = GpsImplausible()
+    [(_, c)] = feed(d, [at(0, 33.0), at(0, 33.0 + 5 * KM)])
+    assert "position jumped 5 km in 0 s (no time passed" in c.summary
+
+
+def test_a_spoofed_run_stays_flagged_and_the_third_fix_in_an_hour_is_critical():
+    d = GpsImplausible(max_speed_kmh=100)
+    spoof = 34.5  # 167 km east: each spoofed fix is judged against the last real one
+    readings = [
+        at(0, 33.0),
+        at(5, spoof),
+        at(10, spoof + 0.01),
+        at(15, spoof + 0.02),
+        at(20, spoof),
+    ]
+    events = feed(d, readings)
+    assert [(i, c.severity) for i, c in events] == [(1, "warning"), (3, "critical")]
+    assert events[1][1].summary.startswith("third implausible fix within 60 min: position jumped")
+    assert events[1][1].evidence["last_plausible"]["at"] == "2025-11-22T08:26:40Z"
+
+
+def test_three_consistent_fixes_after_a_jump_clear_it():
+    d = GpsImplausible(max_speed_kmh=100)
+    readings = [
+        at(0, 33.0),
+        at(5, 34.5),
+        at(10, 33.01),
+        at(15, 33.02),
+        at(20, 33.03),
+        at(25, 33.04),
+    ]
+    events = feed(d, readings)
+    assert [(i, c.active) for i, c in events] == [(1, True), (4, False)]
+    assert (
+        events[-1][1].summary
+        == "positions plausible again at 0.0000, 33.0300 after 1 implausible fix"
+    )
+
+
+def test_isolated_jumps_more_than_an_hour_apart_stay_warnings():
+    d = GpsImplausible(max_speed_kmh=100)
+    readings = []
+    for k in range(3):  # a jump-and-back every 70 min
+        m = 70 * k
+        readings += [
+            at(m, 33.0),
+            at(m + 5, 34.0),
+            at(m + 10, 33.0),
+            at(m + 15, 33.0),
+            at(m + 20, 33.0),
+        ]
+    events = feed(d, readings)
+    assert [c.severity for _, c in events if c.active] == ["warning"] * 3
+
+
+def test_a_fix_far_off_the_route_right_after_an_on_route_one_is_implausible_even_if_slow():
+    d = GpsImplausible(max_speed_kmh=100, route=ROUTE, corridor_m=2000)
+    readings = [at(0, 33.5), at(180, 33.5, lat=60 * KM)]  # 60 km north, 3 h later: 20 km/h
+    [(i, c)] = feed(d, readings)
+    assert (i, c.severity) == (1, "warning")
+    assert c.summary.startswith("fix 60 km from the planned route at 0.5396, 33.5000")
+    assert c.evidence["route_distance_m"] == pytest.approx(60_000, abs=5)
+
+
+def test_far_off_the_route_is_plausible_when_the_previous_fix_was_already_off_it():
+    d = GpsImplausible(max_speed_kmh=100, route=ROUTE, corridor_m=2000)
+    readings = [at(0, 33.5, lat=10 * KM), at(180, 33.5, lat=60 * KM)]
+    assert feed(d, readings) == [], "a long detour is route_deviation's business"
+
+
+def test_the_factory_takes_the_profiles_top_speed_and_the_route():
+    d = make_gps_implausible(
+        shipment(
+            route={"type": "LineString", "coordinates": [[33.0, 0.0], [35.0, 0.0]]}, corridor_m=500
+        )
+    )
+    assert d.limit_kmh == 240 and d.points == ((33.0, 0.0), (35.0, 0.0)) and d.corridor_m == 500
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(10.0, 160.0), st.sampled_from([10, 60, 300, 900]), st.floats(-0.9, 0.9))
+def test_a_shipment_on_its_route_at_a_plausible_speed_is_never_implausible(speed, step_s, off_km):
+    d = make_gps_implausible(
+        shipment(route={"type": "LineString", "coordinates": [[33.0, 0.0], [35.0, 0.0]]})
+    )
+    step_deg = speed / 3.6 * step_s / 1000 * KM
+    n = min(300, int(2.0 / step_deg))
+    readings = [
+        Reading(
+            "t1", T0 + i * step_s * 1000, lat=off_km * KM * math.sin(i), lon=33.0 + i * step_deg
+        )
+        for i in range(n)
+    ]
+    assert feed(d, readings) == []
+
+
+# --- GpsLost -----------------------------------------------------------------------------------
+
+
+def test_readings_without_a_fix_for_15_minutes_mean_the_gps_is_lost():
+    d = GpsLost(no_fix_min=15)
+    readings = [at(0, 33.0), no_fix(5), no_fix(10), no_fix(15), no_fix(20), no_fix(25)]
+    [(i, c)] = feed(d, readings)
+    assert (i, c.kind, c.active, c.severity) == (4, "gps_lost", True, "warning")
+    assert c.summary == (
+        "no GPS fix for 15 min (4 readings without a position); last fix 0.0000, 33.0000"
+        " at 2025-11-22T08:26:40Z"
+    )
+    assert c.evidence == {
+        "mode": "no_fix",
+        "last_fix": {"lat": 0.0, "lon": 33.0, "at": "2025-11-22T08:26:40Z"},
+        "since": "2025-11-22T08:31:40Z",
+        "count": 4,
+        "minutes": 15.0,
+    }
+
+
+def test_a_fix_now_and_then_keeps_the_gps_alive():
+    readings = [no_fix(m) if m % 15 else at(m, 33.0 + m * KM) for m in range(0, 120, 5)]
+    assert feed(GpsLost(no_fix_min=15), readings) == []
+
+
+def test_a_bit_identical_position_for_30_minutes_is_a_frozen_receiver():
+    d = GpsLost(frozen_min=30)
+    readings = [at(m, 33.123456, 0.654321) for m in range(0, 45, 5)]
+    [(i, c)] = feed(d, readings)
+    assert (i, c.evidence["mode"], c.evidence["count"]) == (6, "frozen", 7)
+    assert c.summary == "GPS position frozen at 0.6543, 33.1235 for 30 min (7 identical fixes)"
+
+
+def test_a_parked_shipment_whose_fixes_jitter_is_not_frozen():
+    readings = [at(m, 33.123456 + (m % 3) * 1e-6, 0.654321) for m in range(0, 240, 5)]
+    assert feed(GpsLost(frozen_min=30), readings) == []
+
+
+def test_it_clears_on_the_next_fresh_fix_but_not_on_a_repeat_of_the_old_one():
+    d = GpsLost(no_fix_min=15)
+    readings = [at(0, 33.0), *[no_fix(m) for m in range(5, 25, 5)], at(25, 33.0), at(30, 33.001)]
+    events = feed(d, readings)
+    assert [(i, c.active) for i, c in events] == [(4, True), (6, False)]
+    assert events[-1][1].summary == "GPS fixes changing again at 0.0000, 33.0010"
+
+
+def test_an_unarmed_detector_waits_for_a_first_fix_before_missing_one():
+    readings = [no_fix(m) for m in range(0, 60, 5)]
+    assert feed(GpsLost(armed=False), readings) == []
+    events = feed(GpsLost(armed=False), [at(0, 33.0), *readings[1:]])
+    assert [i for i, _ in events] == [4]
+
+
+def test_the_factory_arms_it_when_the_shipment_has_places_to_watch():
+    assert make_gps_lost(shipment()).armed is False
+    route = {"type": "LineString", "coordinates": [[33.0, 0.0], [35.0, 0.0]]}
+    assert make_gps_lost(shipment(route=route)).armed is True
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(-1e-4, 1e-4), st.floats(-1e-4, 1e-4)), min_size=1, max_size=100)
+)
+def test_positions_that_keep_changing_never_lose_the_gps(jitter):
+    readings = [at(5 * i, 33.0 + dx + i * 1e-9, dy) for i, (dx, dy) in enumerate(jitter)]
+    assert feed(GpsLost(), readings) == []
+
+
+# --- both -------------------------------------------------------------------------------------
+
+readings_anywhere = st.lists(
+    st.tuples(
+        st.integers(0, 30 * MIN),
+        st.one_of(st.none(), st.floats(-0.5, 0.5), st.floats(-90, 90), st.just(math.nan)),
+        st.one_of(st.none(), st.floats(32.9, 35.1), st.floats(-180, 180), st.just(math.nan)),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(readings_anywhere, st.integers(0, 80))
+def test_any_readings_never_crash_and_a_pickled_detector_carries_on_identically(raw, cut):
+    ts, readings = T0, []
+    for dt, lat, lon in raw:
+        ts += dt
+        readings.append(Reading("t1", ts, lat=lat, lon=lon))
+    for make in (lambda: GpsImplausible(route=ROUTE), GpsLost):
+        straight = feed(make(), readings)
+        interrupted = make()
+        first = feed(interrupted, readings[:cut])
+        resumed = pickle.loads(pickle.dumps(interrupted))
+        second = [(i + min(cut, len(readings)), c) for i, c in feed(resumed, readings[cut:])]
+        assert first + second == straight
+        active = False
+        for _, c in straight:
+            assert c.active or active, "a clear only follows an active condition"
+            active = c.active
