@@ -1,0 +1,356 @@
+"""The cargo space itself: electronic seal opened or tampered, seal swapped, door opened.
+
+These are the alerts customs risk units act on, so each carries where it
+happened against the authorised stops. Seal and door events often arrive in
+readings of their own, without a GPS fix; a fix up to `fix_max_age_s` old
+then stands in for the position, and with none the position is unknown and
+counts as outside every authorised stop, because an unexplained opening is
+what customs most wants to hear about.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Final
+
+from detectors.alerts import Condition, rfc3339
+from detectors.geo import haversine_m
+from detectors.location import place_containing, where
+from detectors.profiles import Place, Shipment
+from detectors.reading import Reading
+
+MIN: Final = 60_000
+
+
+class SealBreach:
+    """The electronic seal reads tampered, or open away from every authorised stop.
+
+    Tampering is critical anywhere. An open seal is critical outside the
+    authorised stops (the customs-approved places; the route's ends are not
+    assumed to be such places). It clears when the seal reads closed again;
+    the lifecycle keeps the alert for evidence until it resolves.
+
+    Parameters
+    ----------
+    stops : authorised stops, where the seal may be opened.
+    seal_id : the manifest's seal id, named in summaries when readings carry none.
+    fix_max_age_s : how old a fix may be and still stand in for a reading without one.
+
+    Examples
+    --------
+    >>> d = SealBreach(stops=[Place("Malaba border", 34.27, 0.63, 500)], seal_id="ES-1")
+    >>> d.update(Reading("t1", 0, lat=0.63, lon=34.27, seal="open")) is None  # at the border
+    True
+    >>> d.update(Reading("t1", 60_000, lat=0.63, lon=34.27, seal="closed")) is None
+    True
+    >>> away = Reading("t1", 120_000, lat=0.66, lon=34.27, seal="open")
+    >>> [(c.active, c.severity, c.summary) for c in d.update(away)]
+    [(True, 'critical', 'seal ES-1 open at 0.6600, 34.2700, 3.3 km from Malaba border')]
+    """
+
+    __slots__ = (
+        "_active",
+        "_flat",
+        "_flon",
+        "_fts",
+        "_since",
+        "_state",
+        "fix_max_age_ms",
+        "seal_id",
+        "stops",
+    )
+
+    def __init__(
+        self, stops: Sequence[Place] = (), seal_id: str | None = None, fix_max_age_s: float = 300.0
+    ) -> None:
+        self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
+        self.seal_id = seal_id
+        self.fix_max_age_ms = int(fix_max_age_s * 1000)
+        self._active = False
+        self._state = ""  # the seal state that made it active
+        self._since = 0
+        self._flon = self._flat = 0.0  # the last fix
+        self._fts = -1
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        lat, lon = r.lat, r.lon
+        if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+            self._flat, self._flon, self._fts = lat, lon, r.ts_ms
+        seal = r.seal
+        if seal is None or (seal == "closed" and not self._active):
+            return None
+        if seal == "closed":
+            self._active = False
+            return [self._condition(r, "closed", False)]
+        if seal == "tampered":
+            if self._state == "tampered":
+                return None
+        elif seal == "open":
+            if self._active:
+                return None
+            pos = self._position(r.ts_ms)
+            if pos is not None and place_containing(self.stops, *pos) is not None:
+                return None
+        else:
+            return None
+        if not self._active:
+            self._active, self._since = True, r.ts_ms
+        self._state = seal
+        return [self._condition(r, seal, True)]
+
+    def _position(self, ts: int) -> tuple[float, float] | None:
+        if self._fts >= 0 and ts - self._fts <= self.fix_max_age_ms:
+            return self._flon, self._flat
+        return None
+
+    def _condition(self, r: Reading, seal: str, active: bool) -> Condition:
+        pos = self._position(r.ts_ms)
+        text, evidence = where(self.stops, *(pos or (None, None)))
+        seal_id = r.seal_id or self.seal_id
+        name = f"seal {seal_id}" if seal_id else "seal"
+        if seal == "tampered":
+            summary = f"{name} reports tampering {text}"
+        elif seal == "open":
+            summary = f"{name} open {text}"
+        else:
+            summary = f"{name} closed again {text}"
+        evidence.update(
+            seal=seal,
+            seal_id=seal_id,
+            position_at=rfc3339(self._fts) if pos is not None else None,
+            first_seen=rfc3339(self._since),
+        )
+        return Condition("seal_breach", active, r.ts_ms, "critical", summary, evidence)
+
+
+def make_seal_breach(shipment: Shipment) -> SealBreach:
+    return SealBreach(shipment.authorised_stops, shipment.seal_id)
+
+
+class SealIdChanged:
+    """The seal id read differs from the manifest's (or, without one, from the first seen).
+
+    Catches a seal cut and replaced on the way. Critical; clears if the
+    expected id reads again.
+
+    Parameters
+    ----------
+    expected : the manifest's seal id; None learns it from the first reading that carries one.
+
+    Examples
+    --------
+    >>> d = SealIdChanged("ES-123456")
+    >>> d.update(Reading("t1", 0, seal_id="ES-123456")) is None
+    True
+    >>> [(c.active, c.summary) for c in d.update(Reading("t1", 60_000, seal_id="ES-999999"))]
+    [(True, "seal id ES-999999 is not the manifest's ES-123456")]
+    """
+
+    __slots__ = ("_active", "_seen", "_since", "expected", "source")
+
+    def __init__(self, expected: str | None = None) -> None:
+        self.expected = expected
+        self.source = "manifest" if expected else "first reading"
+        self._active = False
+        self._seen = ""
+        self._since = 0
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        sid = r.seal_id
+        if not sid:
+            return None
+        if sid == self.expected:
+            if not self._active:
+                return None
+            self._active = False
+            summary = f"seal id reads {sid} again, as expected"
+            return [self._condition(r, False, summary)]
+        if self.expected is None:
+            self.expected = sid
+            return None
+        if self._active and sid == self._seen:
+            return None
+        if not self._active:
+            self._active, self._since = True, r.ts_ms
+        self._seen = sid
+        if self.source == "manifest":
+            summary = f"seal id {sid} is not the manifest's {self.expected}"
+        else:
+            summary = f"seal id {sid} differs from {self.expected}, the first one read"
+        return [self._condition(r, True, summary)]
+
+    def _condition(self, r: Reading, active: bool, summary: str) -> Condition:
+        evidence = {
+            "seal_id": r.seal_id,
+            "expected": self.expected,
+            "expected_from": self.source,
+            "first_seen": rfc3339(self._since),
+            "lat": r.lat,
+            "lon": r.lon,
+        }
+        return Condition("seal_id_changed", active, r.ts_ms, "critical", summary, evidence)
+
+
+def make_seal_id_changed(shipment: Shipment) -> SealIdChanged:
+    return SealIdChanged(shipment.seal_id)
+
+
+class DoorOpen:
+    """The cargo door is open where it should not be, for too long, or while the cargo warms.
+
+    A warning at once away from the authorised stops and the route's ends
+    (loading and unloading happen there), a warning anywhere once open
+    longer than `max_open_min`, and critical when the product temperature has
+    risen `temp_rise_c` since the door opened. Clears when the door closes.
+    A door state missing from a reading is taken as unchanged.
+
+    Parameters
+    ----------
+    stops : authorised stops, where the door may open.
+    terminals : (lon, lat) of the origin and destination, where the door may open too.
+    terminal_m : how near a terminal counts as at it.
+    max_open_min : open longer than this is a warning anywhere.
+    temp_rise_c : warming this much since the door opened is critical.
+    fix_max_age_s : how old a fix may be and still stand in for a reading without one.
+
+    Examples
+    --------
+    >>> d = DoorOpen(stops=[Place("Depot", 36.82, -1.29, 300)], max_open_min=15)
+    >>> rs = [Reading("t1", i * 300_000, lat=-1.29, lon=36.82, door="open", temp_c=t)
+    ...       for i, t in enumerate([4.0, 4.1, 4.2, 4.3, 4.4, 5.5])]
+    >>> for r in rs:
+    ...     for c in d.update(r) or []:
+    ...         print(r.ts_ms // 60_000, c.severity, c.summary.split(" at ")[0])
+    20 warning door open for 20 min
+    25 critical door open for 25 min and the cargo warmed 1.5 °C (4.0 to 5.5 °C)
+    """
+
+    __slots__ = (
+        "_active",
+        "_flat",
+        "_flon",
+        "_fts",
+        "_opened",
+        "_severity",
+        "_t0",
+        "fix_max_age_ms",
+        "max_open_ms",
+        "stops",
+        "temp_rise_c",
+        "terminal_m",
+        "terminals",
+    )
+
+    def __init__(
+        self,
+        stops: Sequence[Place] = (),
+        terminals: Sequence[tuple[float, float]] = (),
+        terminal_m: float = 1000.0,
+        max_open_min: float = 15.0,
+        temp_rise_c: float = 1.0,
+        fix_max_age_s: float = 300.0,
+    ) -> None:
+        self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
+        self.terminals = tuple(terminals)
+        self.terminal_m = terminal_m
+        self.max_open_ms = int(max_open_min * MIN)
+        self.temp_rise_c = temp_rise_c
+        self.fix_max_age_ms = int(fix_max_age_s * 1000)
+        self._active = False
+        self._severity = "warning"
+        self._opened = -1  # when the door opened; -1 while closed
+        self._t0: float | None = None  # product temperature when it opened
+        self._flon = self._flat = 0.0  # the last fix
+        self._fts = -1
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        lat, lon = r.lat, r.lon
+        if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+            self._flat, self._flon, self._fts = lat, lon, r.ts_ms
+        door = r.door
+        if door is None:
+            if self._opened < 0:
+                return None
+        elif door == "closed":
+            return self._closed(r) if self._opened >= 0 else None
+        elif door == "open":
+            if self._opened < 0:
+                self._opened, self._t0 = r.ts_ms, None
+        else:
+            return None
+        t = r.temp_c
+        if t is not None and not math.isfinite(t):
+            t = None
+        if t is not None and self._t0 is None:
+            self._t0 = t
+        rise = t - self._t0 if t is not None and self._t0 is not None else 0.0
+        ts = r.ts_ms
+        if rise >= self.temp_rise_c:
+            if self._active and self._severity == "critical":
+                return None
+            severity = "critical"
+        elif self._active:
+            return None
+        elif ts - self._opened > self.max_open_ms:
+            severity = "warning"
+        else:
+            pos = self._position(ts)
+            if pos is not None and self._expected_at(*pos):
+                return None
+            severity = "warning"
+        self._active, self._severity = True, severity
+        return [self._condition(r, True, rise)]
+
+    def _position(self, ts: int) -> tuple[float, float] | None:
+        if self._fts >= 0 and ts - self._fts <= self.fix_max_age_ms:
+            return self._flon, self._flat
+        return None
+
+    def _expected_at(self, lon: float, lat: float) -> bool:
+        return place_containing(self.stops, lon, lat) is not None or any(
+            haversine_m(lon, lat, tlon, tlat) <= self.terminal_m for tlon, tlat in self.terminals
+        )
+
+    def _closed(self, r: Reading) -> list[Condition] | None:
+        was_active = self._active
+        cond = self._condition(r, False, 0.0) if was_active else None
+        self._active, self._opened, self._t0 = False, -1, None
+        return [cond] if cond is not None else None
+
+    def _condition(self, r: Reading, active: bool, rise: float) -> Condition:
+        ts = r.ts_ms
+        pos = self._position(ts)
+        text, evidence = where(self.stops, *(pos or (None, None)))
+        minutes = (ts - self._opened) / MIN
+        if not active:
+            summary = f"door closed after {minutes:.0f} min open {text}"
+        elif self._severity == "critical":
+            summary = (
+                f"door open for {minutes:.0f} min and the cargo warmed {rise:.1f} °C"
+                f" ({self._t0:.1f} to {r.temp_c:.1f} °C) {text}"
+            )
+        elif ts - self._opened > self.max_open_ms:
+            summary = f"door open for {minutes:.0f} min {text}"
+        elif pos is None:
+            summary = f"door opened {text}"
+        else:
+            summary = f"door opened {text}, outside every authorised stop"
+        evidence.update(
+            opened_at=rfc3339(self._opened),
+            open_min=round(minutes, 1),
+            max_open_min=self.max_open_ms / MIN,
+            temp_at_open_c=self._t0,
+            temp_c=r.temp_c,
+            rise_c=round(rise, 2),
+        )
+        return Condition(
+            "door_open", active, ts, self._severity, summary, evidence, round(minutes, 1)
+        )
+
+
+def make_door_open(shipment: Shipment) -> DoorOpen:
+    """The route's ends join the authorised stops: doors open there to load and unload."""
+    s = shipment
+    terminals = (s.route[0], s.route[-1]) if len(s.route) >= 2 else ()
+    return DoorOpen(s.authorised_stops, terminals)
