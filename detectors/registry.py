@@ -13,10 +13,14 @@ from collections.abc import Iterable
 
 from detectors.base import DetectorFactory
 from detectors.engine import Engine
+from detectors.gps import make_gps_implausible, make_gps_lost
 from detectors.lifecycle import KindPolicy
+from detectors.location import make_restricted_zone, make_route_deviation, make_unscheduled_stop
 from detectors.predicted_breach import make_predicted_breach
 from detectors.profiles import Profile, Shipment
+from detectors.seal_door import make_door_open, make_seal_breach, make_seal_id_changed
 from detectors.sensor_fault import make_battery_low, make_sensor_fault
+from detectors.shock import make_shock
 from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
 
@@ -28,6 +32,15 @@ FACTORIES: list[DetectorFactory] = [
     make_sensor_fault,
     make_battery_low,
     make_silence,
+    make_route_deviation,
+    make_unscheduled_stop,
+    make_restricted_zone,
+    make_gps_implausible,
+    make_gps_lost,
+    make_seal_breach,
+    make_seal_id_changed,
+    make_door_open,
+    make_shock,
 ]
 
 
@@ -49,7 +62,8 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
         "sensor_fault": KindPolicy(resolve_after_ms=30 * MIN),
         "battery_low": KindPolicy(resolve_after_ms=30 * MIN),
         "silence": KindPolicy(resolve_after_ms=0),
-        "route_deviation": KindPolicy(open_after_ms=2 * MIN, resolve_after_ms=10 * MIN),
+        # Location and seal detectors confirm over several fixes and escalate themselves.
+        "route_deviation": KindPolicy(resolve_after_ms=10 * MIN),
         "unscheduled_stop": KindPolicy(resolve_after_ms=5 * MIN),
         "restricted_zone": KindPolicy(resolve_after_ms=5 * MIN),
         "gps_implausible": KindPolicy(resolve_after_ms=30 * MIN),
