@@ -53,7 +53,7 @@ class DeviceState:
         self.recent_pos = (self.recent_pos + 1) % _RECENT
 
     def is_duplicate(self, ts: int) -> bool:
-        return ts in self.recent or any(b[0] == ts for b in self.buffer)
+        return ts in self.recent or (bool(self.buffer) and any(b[0] == ts for b in self.buffer))
 
 
 @dataclass(slots=True)
@@ -105,15 +105,19 @@ class Engine:
             self.stats.duplicates += 1
             return []
         out: list[AlertEvent] = []
+        now = ts if now_ms is None else now_ms
         if ts <= state.released_ts:
             self.stats.late += 1
             state.remember(ts)
             for t in state.timed:
                 self._apply(state, t.late(r), out)
+        elif not state.buffer and ts <= now - self.lateness_ms:
+            # In order and already due (the common case): no need for the heap.
+            self._run(state, r, out)
         else:
             self._arrival += 1
             heapq.heappush(state.buffer, (ts, self._arrival, r))
-        self._release(state, ts if now_ms is None else now_ms, out)
+        self._release(state, now, out)
         return out
 
     def advance(self, now_ms: int) -> list[AlertEvent]:
@@ -147,19 +151,25 @@ class Engine:
         horizon = now_ms - self.lateness_ms
         buffer = state.buffer
         while buffer and buffer[0][0] <= horizon:
-            ts, _, r = heapq.heappop(buffer)
-            state.released_ts = ts
-            state.remember(ts)
-            for d in state.detectors:
-                conds = d.update(r)
-                if conds:
-                    self._apply(state, conds, out)
-            if state.book.tracks:
-                out.extend(state.book.advance(ts))
+            self._run(state, heapq.heappop(buffer)[2], out)
         # Pending opens and resolves advance with released event time only, so the
         # alerts do not depend on arrival order; timers alone follow the clock.
         for t in state.timed:
-            self._apply(state, t.advance(now_ms), out)
+            conds = t.advance(now_ms)
+            if conds:
+                self._apply(state, conds, out)
+
+    def _run(self, state: DeviceState, r: Reading, out: list[AlertEvent]) -> None:
+        """Feed one reading, in event-time order, to every detector of its device."""
+        ts = r.ts_ms
+        state.released_ts = ts
+        state.remember(ts)
+        for d in state.detectors:
+            conds = d.update(r)
+            if conds:
+                self._apply(state, conds, out)
+        if state.book.tracks:
+            out.extend(state.book.advance(ts))
 
     def _apply(
         self, state: DeviceState, conds: list[Condition] | None, out: list[AlertEvent]
