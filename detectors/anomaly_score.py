@@ -51,7 +51,8 @@ class AnomalyScorer:
     Catches spikes and level jumps, bursts of noise, flatlines and stuck sensors,
     and values unusual for the hour of the day or of the week; misses slow drifts
     that stay within the stream's usual range. Scores are 0.0 during warm-up and
-    for NaN, inf or absurd (``abs(value) > 1e30``) readings, which are ignored.
+    for missing, NaN, inf or absurd (``abs(value) > 1e30``) readings, which are
+    ignored.
     Above 0.5 means a cue beat its own fading record: treat ~0.5 as the default
     alert threshold and raise it to alert less often.
 
@@ -127,7 +128,7 @@ class AnomalyScorer:
         self.warmup = warmup
         self.strictness = strictness
         self._decay = 0.5 ** (1.0 / record_half_life)
-        self._floors = [f * strictness for f in _CUE_FLOORS]
+        self._floors = array("d", [f * strictness for f in _CUE_FLOORS])
         self._n = 0
         self._ref = 0.0  # first reading: profiles store offsets from it
         self._mean = 0.0
@@ -141,11 +142,16 @@ class AnomalyScorer:
         self._k_week = 0
         self._day = array("f", [math.nan]) * _DAY_HOURS
         self._week = array("f", [math.nan]) * _WEEK_HOURS
-        self._rec = [0.0] * _N_CUES
+        self._rec = array("d", [0.0]) * _N_CUES
         self._cool = 0
 
-    def update(self, ts_ms: int, value: float) -> float:
-        """Learn from one reading (event time in epoch ms) and return its score in [0, 1]."""
+    def update(self, ts_ms: int, value: float | None) -> float:
+        """Learn from one reading (event time in epoch ms) and return its score in [0, 1].
+
+        A missing (None), NaN, infinite or absurd value scores 0.0 and is not learnt from.
+        """
+        if value is None:
+            return 0.0
         x = float(value)
         if not -_MAX_ABS <= x <= _MAX_ABS:  # also false for NaN
             return 0.0

@@ -129,7 +129,7 @@ def test_the_same_stream_in_other_units_scores_the_same():
     assert score_all(fahrenheit) == pytest.approx(score_all(celsius), abs=1e-6)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 1e300], ids=str)
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, 1e300], ids=str)
 def test_unusable_readings_score_zero_and_leave_the_scorer_as_if_never_seen(bad):
     values = noisy(CHANGE_AT + 100)
     values[CHANGE_AT + 50] += 15.0
