@@ -40,7 +40,8 @@ class Anomaly:
         self.channel = channel
         self.threshold = threshold
         self.clear_below = clear_below
-        self.scorer = AnomalyScorer()
+        # Shipments last days: the hour-of-week profile would be most of the memory.
+        self.scorer = AnomalyScorer(weekly=False)
         self.last_score = 0.0
         self._active = False
 

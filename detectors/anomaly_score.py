@@ -19,6 +19,7 @@ and for as long as the event keeps breaking records, so one incident fires once.
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from typing import Final
@@ -45,6 +46,12 @@ _MAX_ABS: Final = 1e30
 _F32_MAX: Final = 3.0e38
 
 
+@functools.cache
+def _floors(strictness: float) -> tuple[float, ...]:
+    # Shared by every scorer with the same strictness: per-stream state stays small.
+    return tuple(f * strictness for f in _CUE_FLOORS)
+
+
 class AnomalyScorer:
     """Score each reading of one numeric stream for how anomalous it is, in [0, 1].
 
@@ -67,6 +74,8 @@ class AnomalyScorer:
         over the last two thirds of them).
     strictness : multiplier on the minimum surprise a cue needs to count at all;
         1.0 is tuned for the Numenta Anomaly Benchmark, 2.0 alerts far less.
+    weekly : keep an hour-of-week profile (three quarters of the state); streams
+        shorter than a few weeks gain nothing from it.
 
     Examples
     --------
@@ -111,6 +120,7 @@ class AnomalyScorer:
         refractory: int = 300,
         warmup: int = 300,
         strictness: float = 1.0,
+        weekly: bool = True,
     ) -> None:
         for name, value in (
             ("memory", memory),
@@ -128,7 +138,7 @@ class AnomalyScorer:
         self.warmup = warmup
         self.strictness = strictness
         self._decay = 0.5 ** (1.0 / record_half_life)
-        self._floors = array("d", [f * strictness for f in _CUE_FLOORS])
+        self._floors = _floors(strictness)
         self._n = 0
         self._ref = 0.0  # first reading: profiles store offsets from it
         self._mean = 0.0
@@ -141,7 +151,9 @@ class AnomalyScorer:
         self._k_day = 0  # residuals seen so far by each profile
         self._k_week = 0
         self._day = array("f", [math.nan]) * _DAY_HOURS
-        self._week = array("f", [math.nan]) * _WEEK_HOURS
+        # A shipment lasts days; the hour-of-week profile is most of the state, so
+        # callers that cannot see a week may leave it out (its cue is then 0).
+        self._week = array("f", [math.nan]) * (_WEEK_HOURS if weekly else 0)
         self._rec = array("d", [0.0]) * _N_CUES
         self._cool = 0
 
@@ -201,8 +213,10 @@ class AnomalyScorer:
             self._day[h] = expected + _SEASON_RATE * (offset - expected)
         week_cue = 0.0
         h = hours % _WEEK_HOURS
-        expected = self._week[h]
-        if expected != expected:
+        expected = self._week[h] if self._week else 0.0
+        if not self._week:
+            pass  # no weekly profile kept
+        elif expected != expected:
             self._week[h] = offset
         else:
             resid = abs(offset - expected)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 PolicyFactory = Callable[[Shipment], dict[str, KindPolicy]]
 
 #: How many recently released timestamps a device remembers to spot duplicates.
-_RECENT: Final = 16
+_RECENT: Final = 8
 _NEVER: Final = -(2**63)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
+from detectors.anomaly import make_anomaly
 from detectors.base import DetectorFactory
 from detectors.engine import Engine
 from detectors.gps import make_gps_implausible, make_gps_lost
@@ -29,6 +30,7 @@ MIN = 60_000
 FACTORIES: list[DetectorFactory] = [
     make_temp_excursion,
     make_predicted_breach,
+    make_anomaly,
     make_sensor_fault,
     make_battery_low,
     make_silence,
