@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detectors.anomaly_score import AnomalyScorer
 
-NAB_DIR = Path("/work/shared/nab-data")
+# The benchmark data ships beside the repository, in ../shared/nab-data.
+NAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "nab-data"
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 #: Parameters varied by --neighbours, with the integer ones kept integral.
 TUNABLE = {
