@@ -1,0 +1,65 @@
+"""A fleet's shipment manifest and ground-truth labels, in the shapes ARCHITECTURE.md fixes.
+
+The manifest entry carries exactly the documented keys (consumers reject unknown ones): the
+profile and its range, reporting interval, tolerated gap, planned departure and arrival, the
+route as a GeoJSON LineString in lon/lat order, its corridor, authorised stops, restricted
+zones and seal id. A label is one incident: device and shipment, scenario, start and end in
+RFC 3339 UTC, the alert kinds a good detector should raise, when the product first left its
+range (so warning lead time can be measured) and the scenario's parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulators.effects import Incident
+from simulators.incidents import TEMP_KINDS
+from simulators.plan import DevicePlan
+from simulators.timeutil import rfc3339
+
+
+def shipment(plan: DevicePlan, start_ms: int) -> dict[str, Any]:
+    """The manifest entry of one planned shipment."""
+    prof, lane = plan.profile, plan.lane
+    entry: dict[str, Any] = {
+        "shipment_id": plan.shipment_id,
+        "device_id": plan.device_id,
+        "profile": prof.name,
+    }
+    if prof.temp_range_c is not None:
+        entry["temp_range_c"] = list(prof.temp_range_c)
+        entry["stability_budget_min"] = prof.stability_budget_min
+    entry["expected_interval_s"] = int(plan.interval_s)
+    entry["max_gap_min"] = plan.max_gap_min
+    entry["departure"] = rfc3339(start_ms + round(plan.departure_s * 1000))
+    entry["arrival"] = rfc3339(start_ms + round(plan.arrival_s * 1000))
+    entry["route"] = lane.route_geojson()
+    entry["corridor_m"] = int(lane.spec.corridor_m)
+    entry["authorised_stops"] = [
+        {"name": s.name, "lon": s.lon, "lat": s.lat, "radius_m": int(s.radius_m)}
+        for s in lane.stops
+    ]
+    entry["restricted_zones"] = list(lane.zones)
+    if plan.seal_id is not None:
+        entry["seal_id"] = plan.seal_id
+    return entry
+
+
+def label(plan: DevicePlan, incident: Incident, start_ms: int) -> dict[str, Any]:
+    """The ground truth of one incident, once its readings have been generated."""
+    # Temperature kinds stand only where the product really left its range, whatever the
+    # scenario: a door left open in a cold night may do no harm, one in the sun does.
+    kinds = [k for k in incident.kinds if k not in TEMP_KINDS]
+    if incident.breach_ms is not None:
+        kinds += list(TEMP_KINDS)
+    end_s = min(incident.t1, plan.horizon_s)
+    return {
+        "device_id": plan.device_id,
+        "shipment_id": plan.shipment_id,
+        "scenario": incident.scenario,
+        "start": rfc3339(start_ms + round(incident.t0 * 1000)),
+        "end": rfc3339(start_ms + round(end_s * 1000)),
+        "kinds": kinds,
+        "breach_at": None if incident.breach_ms is None else rfc3339(incident.breach_ms),
+        "params": {k: v for k, v in incident.params.items() if v is not None},
+    }

@@ -1,0 +1,205 @@
+"""Ground truth agrees with the readings: each label describes what the readings show.
+
+A detector scored against these labels is only as fair as they are, so each scenario's label is
+checked against the decoded readings and messages it claims to describe: when the product left
+its range, when the tracker fell silent, where positions froze or jumped, which messages came
+twice and which arrived late.
+"""
+
+import itertools
+
+import pytest
+from simruns import INCIDENTS, haversine_m, ms
+
+from simulators.wire import MAX_UPLOAD_READINGS
+
+
+def out_of_range(run, device, reading):
+    entry = run.shipments[device]
+    if "temp_range_c" not in entry:
+        return False
+    low, high = entry["temp_range_c"]
+    return not low <= reading.temp_c <= high
+
+
+@pytest.mark.parametrize("scenario", [*INCIDENTS, "mixed"])
+def test_breach_at_is_the_first_out_of_range_product_reading_of_its_device(catalogue, scenario):
+    run = catalogue[scenario]
+    labels = {x["device_id"]: x for x in run.labels}
+    for device, rows in run.readings.items():
+        label = labels.get(device)
+        faulty = label is not None and label["scenario"] == "sensor_fault"
+        if faulty:
+            start, end = ms(label["start"]), ms(label["end"])
+            rows = [r for r in rows if not start <= r.ts_ms < end]
+        first = next((r.ts_ms for r in rows if out_of_range(run, device, r)), None)
+        breach = label and label["breach_at"]
+        assert first == (ms(breach) if breach else None), (device, label)
+
+
+def test_the_normal_fleet_has_no_labels_and_no_excursions(catalogue):
+    run = catalogue["normal"]
+    assert run.labels == []
+    assert not any(out_of_range(run, d, r) for d, rows in run.readings.items() for r in rows)
+
+
+@pytest.mark.parametrize("scenario", INCIDENTS)
+def test_incidents_start_after_the_first_hour_and_end_within_the_run(catalogue, scenario):
+    run = catalogue[scenario]
+    for label in run.labels:
+        first = run.readings[label["device_id"]][0].ts_ms
+        start, end = ms(label["start"]), ms(label["end"])
+        assert start >= first + 3_600_000
+        assert start < end <= run.end_ms
+
+
+def test_a_silent_tracker_sends_nothing_in_its_window_and_resumes_after(catalogue):
+    run = catalogue["tracker_silence"]
+    for label in run.labels:
+        start, end = ms(label["start"]), ms(label["end"])
+        rows = run.readings[label["device_id"]]
+        assert not any(start <= r.ts_ms < end for r in rows)
+        gap = min(r.ts_ms for r in rows if r.ts_ms >= end) - max(
+            r.ts_ms for r in rows if r.ts_ms < start
+        )
+        assert gap / 60000 > run.shipments[label["device_id"]]["max_gap_min"]
+
+
+def test_gps_jamming_drops_the_fix_or_freezes_the_position(catalogue):
+    run = catalogue["gps_jamming"]
+    modes = set()
+    for label in run.labels:
+        rows = run.window(label)
+        assert len(rows) >= 5
+        modes.add(label["params"]["mode"])
+        if label["params"]["mode"] == "no_fix":
+            assert all(r.lat is None and r.lon is None for r in rows)
+        else:
+            assert len({(r.lat, r.lon) for r in rows}) == 1
+    assert modes == {"no_fix", "frozen"}
+
+
+def test_gps_spoofing_makes_jumps_no_vehicle_could_drive(catalogue):
+    run = catalogue["gps_spoofing"]
+    for label in run.labels:
+        device = label["device_id"]
+        rows = [
+            r
+            for r in run.readings[device]
+            if ms(label["start"]) - 600_000 <= r.ts_ms < ms(label["end"])
+        ]
+        fastest = max(
+            haversine_m(a.lon, a.lat, b.lon, b.lat) / 1000 / ((b.ts_ms - a.ts_ms) / 3.6e6)
+            for a, b in itertools.pairwise(rows)
+        )
+        assert fastest > 1000  # km/h
+        spoofed = [r for r in run.window(label)]
+        assert max(run.route_distance_m(device, r.lon, r.lat) for r in spoofed) > 40_000
+
+
+def test_a_route_deviation_leaves_the_corridor_and_comes_back(catalogue):
+    run = catalogue["route_deviation"]
+    for label in run.labels:
+        device = label["device_id"]
+        corridor = run.shipments[device]["corridor_m"]
+        inside = [run.route_distance_m(device, r.lon, r.lat) for r in run.window(label)]
+        assert max(inside) > corridor
+        after = [r for r in run.readings[device] if r.ts_ms >= ms(label["end"])][:5]
+        assert all(run.route_distance_m(device, r.lon, r.lat) <= corridor for r in after)
+
+
+@pytest.mark.parametrize("scenario", ["unscheduled_stop", "seal_tamper"])
+def test_an_unscheduled_stop_stands_still_away_from_every_authorised_stop(catalogue, scenario):
+    run = catalogue[scenario]
+    for label in run.labels:
+        device = label["device_id"]
+        rows = run.window(label)
+        assert len(rows) >= 3
+        spread = max(haversine_m(rows[0].lon, rows[0].lat, r.lon, r.lat) for r in rows)
+        assert spread < 50
+        assert not any(run.at_authorised_stop(device, r.lon, r.lat) for r in rows)
+        assert (
+            run.route_distance_m(device, rows[0].lon, rows[0].lat)
+            < run.shipments[device]["corridor_m"]
+        )
+
+
+def test_a_door_left_open_is_open_on_the_road_for_its_window(catalogue):
+    run = catalogue["door_left_open"]
+    for label in run.labels:
+        rows = run.window(label)
+        assert rows and all(r.door == "open" for r in rows)
+        assert not any(run.at_authorised_stop(label["device_id"], r.lon, r.lat) for r in rows)
+
+
+def test_a_sensor_fault_sticks_at_one_value_or_reports_probe_error_codes(catalogue):
+    run = catalogue["sensor_fault"]
+    modes = set()
+    for label in run.labels:
+        temps = [r.temp_c for r in run.window(label)]
+        modes.add(label["params"]["mode"])
+        if label["params"]["mode"] == "stuck":
+            assert len(set(temps)) == 1 and len(temps) >= 20
+        else:
+            assert {85.0, -127.0} & set(temps)
+    assert modes == {"stuck", "spikes"}
+
+
+def test_a_late_upload_arrives_as_arrays_after_newer_readings_with_original_timestamps(catalogue):
+    run = catalogue["late_upload"]
+    for label in run.labels:
+        device = label["device_id"]
+        start = ms(label["start"])
+        gap_end = start + int(label["params"]["gap_min"] * 60_000)
+        order = [
+            (m, d)
+            for m, d in zip(run.messages, run.decoded, strict=True)
+            if m.topic.split("/")[2] == device
+        ]
+        uploads = [
+            i
+            for i, (m, d) in enumerate(order)
+            if m.readings > 1 and start <= d.readings[0].ts_ms < gap_end
+        ]
+        assert uploads, "the stored readings come up as an array"
+        first_upload = uploads[0]
+        newest_before = max(r.ts_ms for _, d in order[:first_upload] for r in d.readings)
+        assert newest_before >= gap_end
+        stored = [r for i in uploads for r in order[i][1].readings]
+        assert all(start <= r.ts_ms < gap_end for r in stored)
+        assert len(stored) == len([r for r in run.readings[device] if start <= r.ts_ms < gap_end])
+        assert ms(label["end"]) == min(order[i][0].arrival_ms for i in uploads)
+        assert all(order[i][0].readings <= MAX_UPLOAD_READINGS for i in uploads)
+
+
+def test_duplicate_deliveries_repeat_messages_byte_for_byte_inside_the_window(catalogue):
+    run = catalogue["duplicate_delivery"]
+    total = 0
+    for label in run.labels:
+        device = label["device_id"]
+        start, end = ms(label["start"]), ms(label["end"])
+        seen: dict[bytes, int] = {}
+        repeats = 0
+        for m in run.messages:
+            if m.topic.split("/")[2] != device:
+                continue
+            if m.payload in seen:
+                repeats += 1
+                assert start <= seen[m.payload] < end
+                assert m.arrival_ms > seen[m.payload]
+            seen.setdefault(m.payload, m.arrival_ms)
+        assert repeats >= 1
+        total += repeats
+    # Half of each window's messages come twice by default.
+    assert total >= 3 * len(run.labels)
+
+
+def test_mixed_fleets_give_the_configured_share_of_shipments_an_incident():
+    from simulators import simulate
+
+    fleet = simulate(
+        devices=40, scenario="mixed", duration_s=12 * 3600, seed=3, params={"share": 0.25}
+    )
+    assert sum(1 for p in fleet.plans if p.incidents) == 10
+    assert len({p.incidents[0].scenario for p in fleet.plans if p.incidents}) >= 5
+    assert len(fleet.labels()) == 10
