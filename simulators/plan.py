@@ -20,11 +20,11 @@ from simulators.incidents import Draft, Unplaceable
 from simulators.motion import MOVING, Motion, Phase, arrival_s, build_schedule
 from simulators.profiles import PROFILES, Profile
 from simulators.routes import LANES, Lane
-from simulators.scenarios import SCENARIOS, profile_allows
+from simulators.scenarios import SCENARIOS, mixed_pool, profile_allows
 from simulators.thermal import Weather
 
 #: Domain tags mixed into seeds so each use of randomness has a stream of its own.
-_ORDER, _PLAN, GENERATE = 5, 11, 13
+_ORDER, _SWAP, _PLAN, GENERATE = 5, 7, 11, 13
 DEFAULT_MAX_GAP_MIN = 30
 
 
@@ -70,7 +70,31 @@ class DevicePlan:
 
 
 def plan_device(cfg: FleetConfig, index: int, wanted: list[str]) -> DevicePlan:
-    """Plan device ``index`` with the incidents ``wanted``, trying profiles and lanes in turn."""
+    """Plan device ``index`` with the incidents ``wanted``, trying profiles and lanes in turn.
+
+    In a ``mixed`` fleet an incident that fits no shipment of this run (too short a run for a
+    heat wave, say) is swapped for another from the pool, so the share of shipments with an
+    incident holds; elsewhere it is an error that names what did not fit.
+    """
+    plan = _first_fit(cfg, index, wanted)
+    if plan is not None:
+        return plan
+    if cfg.scenarios == ("mixed",):
+        pool = [n for n in mixed_pool(cfg.params["mixed"]) if n not in wanted]
+        order = np.random.default_rng([cfg.seed, _SWAP, index]).permutation(len(pool))
+        for k in order.tolist():
+            plan = _first_fit(cfg, index, [pool[k]])
+            if plan is not None:
+                return plan
+        return plan_device(cfg, index, [])
+    hours = cfg.duration_s / 3600
+    raise PlanError(
+        f"no profile and lane can stage {'+'.join(wanted) or 'normal'} in a {hours:g} h run"
+        " (incidents start after the first hour; try a longer --duration or other parameters)"
+    )
+
+
+def _first_fit(cfg: FleetConfig, index: int, wanted: list[str]) -> DevicePlan | None:
     candidates = [
         (profile, LANES[lane])
         for profile in PROFILES.values()
@@ -91,13 +115,7 @@ def plan_device(cfg: FleetConfig, index: int, wanted: list[str]) -> DevicePlan:
             return _build(cfg, index, profile, lane, wanted, attempt)
         except Unplaceable:
             continue
-    if cfg.scenarios == ("mixed",) and wanted:
-        return plan_device(cfg, index, [])
-    hours = cfg.duration_s / 3600
-    raise PlanError(
-        f"no profile and lane can stage {'+'.join(wanted) or 'normal'} in a {hours:g} h run"
-        " (incidents start after the first hour; try a longer --duration or other parameters)"
-    )
+    return None
 
 
 def _build(
