@@ -33,6 +33,8 @@ class RunResult:
     uploads: int = 0
     malformed: int = 0
     elapsed_s: float = 0.0
+    #: With workers: the longest any worker took from connecting to its last ack.
+    slowest_worker_s: float = 0.0
     labels: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, readings: int, size: int, upload: bool) -> None:
@@ -221,6 +223,7 @@ def publish_parallel(
     for w in range(workers):
         total.merge(done[w])
     total.elapsed_s = time.perf_counter() - started
+    total.slowest_worker_s = max(r.elapsed_s for r in done.values())
     return total
 
 
