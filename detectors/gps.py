@@ -39,9 +39,10 @@ class GpsImplausible:
 
     Catches spoofing, multipath jumps and a tracker moved to another vehicle;
     misses a spoofed track that drifts away slower than `max_speed_kmh` and
-    stays near the route. A real relocation (a ferry, a re-assigned tracker)
-    stays flagged until enough time has passed for the distance to be
-    plausible again.
+    stays near the route. A fast move from the route to the route is a fast
+    leg of the plan (a flight), not a fault: the manifest does not say the
+    mode. A real relocation off the route (a re-assigned tracker) stays
+    flagged until enough time has passed for the distance to be plausible.
 
     Parameters
     ----------
@@ -145,7 +146,11 @@ class GpsImplausible:
             jump = haversine_m(self._rlon, self._rlat, lon, lat)
         dt = ts - self._rts
         # jump_m * 3600 / dt_ms is km/h; a jump with no time passed is infinitely fast.
-        if jump > self.min_jump_m and (dt <= 0 or jump * 3600 > self.limit_kmh * dt):
+        if (
+            jump > self.min_jump_m
+            and (dt <= 0 or jump * 3600 > self.limit_kmh * dt)
+            and not self._along_route(lon, lat)
+        ):
             return self._implausible(r, lon, lat, jump, dt, False)
         if self.points and self._far_after_on_route(lon, lat):
             return self._implausible(r, lon, lat, jump, dt, True)
@@ -166,6 +171,15 @@ class GpsImplausible:
                 }
                 return [Condition("gps_implausible", False, ts, self._severity, summary, evidence)]
         return None
+
+    def _along_route(self, lon: float, lat: float) -> bool:
+        """Both this fix and the reference lie on the planned route: a fast leg (a flight,
+        a ferry), not a GPS fault. Measured only for the rare too-fast jump."""
+        if not self.points or route_distance_m(self.points, lon, lat)[0] > self.corridor_m:
+            return False
+        if self._rd < 0.0:
+            self._rd = route_distance_m(self.points, self._rlon, self._rlat)[0]
+        return self._rd <= self.corridor_m
 
     def _reference(self, lon: float, lat: float, ts: int) -> None:
         self._rlon, self._rlat, self._rts, self._rd = lon, lat, ts, -1.0

@@ -549,8 +549,20 @@ def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
     s = shipment
     if len(s.route) < 2 and (s.departure_ms is None or s.arrival_ms is None):
         return None
-    terminals = (s.route[0], s.route[-1]) if len(s.route) >= 2 else ()
-    return UnscheduledStop(s.authorised_stops, terminals, s.departure_ms, s.arrival_ms)
+    if len(s.route) >= 2:
+        # With a route, reaching its end is what ends the journey, not the planned arrival
+        # time: a late truck that stops short of its destination is still stopping.
+        terminals = (s.route[0], s.route[-1])
+        return UnscheduledStop(
+            s.authorised_stops, terminals, s.departure_ms, None, min_stop_min=UNSCHEDULED_STOP_MIN
+        )
+    return UnscheduledStop(
+        s.authorised_stops, (), s.departure_ms, s.arrival_ms, min_stop_min=UNSCHEDULED_STOP_MIN
+    )
+
+
+#: Stops shorter than this outside authorised places are traffic, not a customs question.
+UNSCHEDULED_STOP_MIN = 10.0
 
 
 class RestrictedZone:

@@ -199,30 +199,32 @@ def make_seal_id_changed(shipment: Shipment) -> SealIdChanged:
 class DoorOpen:
     """The cargo door is open where it should not be, for too long, or while the cargo warms.
 
-    A warning at once away from the authorised stops and the route's ends
-    (loading and unloading happen there), a warning anywhere once open
-    longer than `max_open_min`, and critical when the product temperature has
-    risen `temp_rise_c` since the door opened. Clears when the door closes.
-    A door state missing from a reading is taken as unchanged.
+    A warning at once away from the authorised stops and the route's ends;
+    where loading, unloading and inspections happen, only once open longer
+    than `max_open_at_stop_min`; where the position is unknown, once open
+    longer than `max_open_min`. Critical when the product temperature has
+    risen `temp_rise_c` since the door opened (temperature-controlled cargo
+    only). Clears when the door closes. A door state missing from a reading
+    is taken as unchanged.
 
     Parameters
     ----------
     stops : authorised stops, where the door may open.
     terminals : (lon, lat) of the origin and destination, where the door may open too.
     terminal_m : how near a terminal counts as at it.
-    max_open_min : open longer than this is a warning anywhere.
-    temp_rise_c : warming this much since the door opened is critical.
+    max_open_min : open longer than this, with no recent fix, is a warning.
+    max_open_at_stop_min : open longer than this at an authorised place is a warning.
+    temp_rise_c : warming this much since the door opened is critical (None: not watched).
     fix_max_age_s : how old a fix may be and still stand in for a reading without one.
 
     Examples
     --------
-    >>> d = DoorOpen(stops=[Place("Depot", 36.82, -1.29, 300)], max_open_min=15)
+    >>> d = DoorOpen(stops=[Place("Depot", 36.82, -1.29, 300)], max_open_at_stop_min=60)
     >>> rs = [Reading("t1", i * 300_000, lat=-1.29, lon=36.82, door="open", temp_c=t)
     ...       for i, t in enumerate([4.0, 4.1, 4.2, 4.3, 4.4, 5.5])]
     >>> for r in rs:
     ...     for c in d.update(r) or []:
     ...         print(r.ts_ms // 60_000, c.severity, c.summary.split(" at ")[0])
-    20 warning door open for 20 min
     25 critical door open for 25 min and the cargo warmed 1.5 °C (4.0 to 5.5 °C)
     """
 
@@ -235,6 +237,7 @@ class DoorOpen:
         "_severity",
         "_t0",
         "fix_max_age_ms",
+        "max_open_at_stop_ms",
         "max_open_ms",
         "stops",
         "temp_rise_c",
@@ -248,13 +251,15 @@ class DoorOpen:
         terminals: Sequence[tuple[float, float]] = (),
         terminal_m: float = 1000.0,
         max_open_min: float = 15.0,
-        temp_rise_c: float = 1.0,
+        temp_rise_c: float | None = 1.0,
         fix_max_age_s: float = 300.0,
+        max_open_at_stop_min: float = 120.0,
     ) -> None:
         self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
         self.terminals = tuple(terminals)
         self.terminal_m = terminal_m
         self.max_open_ms = int(max_open_min * MIN)
+        self.max_open_at_stop_ms = int(max_open_at_stop_min * MIN)
         self.temp_rise_c = temp_rise_c
         self.fix_max_age_ms = int(fix_max_age_s * 1000)
         self._active = False
@@ -286,17 +291,21 @@ class DoorOpen:
             self._t0 = t
         rise = t - self._t0 if t is not None and self._t0 is not None else 0.0
         ts = r.ts_ms
-        if rise >= self.temp_rise_c:
+        if self.temp_rise_c is not None and rise >= self.temp_rise_c:
             if self._active and self._severity == "critical":
                 return None
             severity = "critical"
         elif self._active:
             return None
-        elif ts - self._opened > self.max_open_ms:
-            severity = "warning"
         else:
             pos = self._position(ts)
-            if pos is not None and self._expected_at(*pos):
+            if pos is None:
+                limit = self.max_open_ms
+            elif self._expected_at(*pos):
+                limit = self.max_open_at_stop_ms
+            else:
+                limit = 0  # open away from every authorised place: at once
+            if ts - self._opened < limit:
                 return None
             severity = "warning"
         self._active, self._severity = True, severity
@@ -330,10 +339,8 @@ class DoorOpen:
                 f"door open for {minutes:.0f} min and the cargo warmed {rise:.1f} °C"
                 f" ({self._t0:.1f} to {r.temp_c:.1f} °C) {text}"
             )
-        elif ts - self._opened > self.max_open_ms:
+        elif pos is None or self._expected_at(*pos):
             summary = f"door open for {minutes:.0f} min {text}"
-        elif pos is None:
-            summary = f"door opened {text}"
         else:
             summary = f"door opened {text}, outside every authorised stop"
         evidence.update(
@@ -353,4 +360,6 @@ def make_door_open(shipment: Shipment) -> DoorOpen:
     """The route's ends join the authorised stops: doors open there to load and unload."""
     s = shipment
     terminals = (s.route[0], s.route[-1]) if len(s.route) >= 2 else ()
-    return DoorOpen(s.authorised_stops, terminals)
+    # Warming while the door is open matters only for temperature-controlled cargo.
+    rise = 1.0 if s.profile.temp_range_c is not None else None
+    return DoorOpen(s.authorised_stops, terminals, temp_rise_c=rise)

@@ -32,7 +32,11 @@ class SensorFault:
     Parameters
     ----------
     max_rate_c_per_min : faster product temperature change than this is a probe fault.
-    stuck_readings, stuck_min : identical temperatures this many times over this long is stuck.
+    stuck_readings, stuck_min : identical temperatures at least this many times over at
+        least this long is stuck, and only once a run that long has become
+        unlikely (below `stuck_odds`) for this probe: a coarse, quiet probe
+        legitimately repeats itself far more than a fine, noisy one.
+    stuck_odds : chance of an honest run that long, below which it is called stuck.
     clear_after : consecutive sane readings that end a fault.
 
     Examples
@@ -45,8 +49,10 @@ class SensorFault:
     """
 
     __slots__ = (
+        "_changes",
         "_fault",
         "_good",
+        "_pairs",
         "_prev_t",
         "_prev_ts",
         "_stuck_n",
@@ -54,20 +60,25 @@ class SensorFault:
         "clear_after",
         "max_rate",
         "stuck_ms",
+        "stuck_odds",
         "stuck_readings",
     )
 
     def __init__(
         self,
         max_rate_c_per_min: float = 2.0,
-        stuck_readings: int = 24,
-        stuck_min: float = 120.0,
+        stuck_readings: int = 12,
+        stuck_min: float = 60.0,
         clear_after: int = 3,
+        stuck_odds: float = 1e-6,
     ) -> None:
         self.max_rate = max_rate_c_per_min
         self.stuck_readings = stuck_readings
         self.stuck_ms = int(stuck_min * 60_000)
         self.clear_after = clear_after
+        self.stuck_odds = stuck_odds
+        self._pairs = 0
+        self._changes = 0
         self._prev_t = math.nan
         self._prev_ts = 0
         self._stuck_n = 0
@@ -80,6 +91,9 @@ class SensorFault:
         t = r.temp_c
         if not fault and t is not None:
             prev, dt_min = self._prev_t, (r.ts_ms - self._prev_ts) / 60_000
+            if not math.isnan(prev):
+                self._pairs += 1
+                self._changes += t != prev
             if t == prev:
                 if self._stuck_n == 0:
                     self._stuck_since = self._prev_ts
@@ -87,6 +101,7 @@ class SensorFault:
                 if (
                     self._stuck_n >= self.stuck_readings
                     and r.ts_ms - self._stuck_since >= self.stuck_ms
+                    and self._run_unlikely(self._stuck_n)
                 ):
                     fault = "stuck"
                     detail = f"temperature stuck at {t:.2f} °C for {self._stuck_n + 1} readings"
@@ -119,6 +134,12 @@ class SensorFault:
                     Condition("sensor_fault", False, r.ts_ms, "info", "readings plausible again")
                 ]
         return None
+
+    def _run_unlikely(self, n: int) -> bool:
+        # How often this probe's consecutive readings differ over the whole shipment (with
+        # a prior of one change in two pairs) gives the odds of an honest run of n.
+        p_change = (self._changes + 1) / (self._pairs + 2)
+        return self._pairs >= 24 and (1.0 - p_change) ** n < self.stuck_odds
 
     @staticmethod
     def _physical(r: Reading) -> tuple[str, str]:

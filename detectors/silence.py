@@ -110,4 +110,6 @@ class Silence:
 
 
 def make_silence(shipment: Shipment) -> Silence:
-    return Silence(shipment.profile.max_gap_min, arrival_ms=shipment.arrival_ms)
+    # A planned arrival time is a plan: a tracker still reporting after it is still
+    # watched, and its silence is still news, until the shipment is closed.
+    return Silence(shipment.profile.max_gap_min)

@@ -270,3 +270,13 @@ def test_any_readings_never_crash_and_a_pickled_detector_carries_on_identically(
         for _, c in straight:
             assert c.active or active, "a clear only follows an active condition"
             active = c.active
+
+
+def test_a_flight_along_the_planned_route_is_not_a_gps_fault():
+    # Brussels to Lagos by air: 4,900 km in 6.4 h between two on-route fixes.
+    route = [(4.48, 50.90), (3.32, 6.58)]
+    d = GpsImplausible(max_speed_kmh=160, route=route)
+    assert d.update(Reading("t", 0, lat=50.90, lon=4.48)) is None
+    assert d.update(Reading("t", int(6.4 * 3_600_000), lat=6.58, lon=3.32)) is None
+    [c] = d.update(Reading("t", int(6.5 * 3_600_000), lat=7.5, lon=3.9))
+    assert c.active and "jumped" in c.summary, "a jump off the route is still implausible"

@@ -188,12 +188,25 @@ def test_a_door_opened_away_from_every_authorised_stop_is_a_warning_at_once():
     )
 
 
-def test_a_door_open_at_a_stop_is_a_warning_only_after_15_minutes():
-    d = DoorOpen([BORDER], max_open_min=15)
+def test_a_door_open_at_a_stop_is_a_warning_only_after_the_stop_allowance():
+    d = DoorOpen([BORDER], max_open_at_stop_min=15)
     events = feed(d, [r(m, door="open", **AT_BORDER) for m in range(0, 25, 5)])
     [(i, c)] = events
-    assert (i, c.severity) == (4, "warning") and c.value == 20.0
-    assert c.summary == "door open for 20 min at Malaba border (0.6301, 34.2702)"
+    assert (i, c.severity) == (3, "warning") and c.value == 15.0
+    assert c.summary == "door open for 15 min at Malaba border (0.6301, 34.2702)"
+
+
+def test_loading_and_inspection_at_an_authorised_stop_may_take_an_hour_by_default():
+    d = DoorOpen([BORDER])
+    assert feed(d, [r(m, door="open", **AT_BORDER) for m in range(0, 115, 5)]) == []
+    [(_, c)] = feed(d, [r(120, door="open", **AT_BORDER)])
+    assert c.summary.startswith("door open for 120 min at Malaba border")
+
+
+def test_a_door_open_where_the_position_is_unknown_warns_after_max_open_min():
+    d = DoorOpen([BORDER], max_open_min=15)
+    events = feed(d, [r(m, door="open") for m in range(0, 25, 5)])
+    assert [(i, c.severity) for i, c in events] == [(3, "warning")]
 
 
 def test_cargo_warming_1_degree_with_the_door_open_is_critical():

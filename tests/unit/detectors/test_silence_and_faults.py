@@ -52,13 +52,24 @@ def test_no_silence_before_the_first_reading():
     assert Silence().advance(10 * 24 * 60 * MIN) is None
 
 
-def test_a_stuck_probe_is_reported_after_enough_identical_readings():
-    d = SensorFault(stuck_readings=24, stuck_min=120)
-    events = [
-        (i, c) for i in range(40) for c in d.update(Reading("t", i * 5 * MIN, temp_c=4.3)) or []
-    ]
+def test_a_stuck_probe_is_reported_once_its_run_is_implausible_for_this_probe():
+    d = SensorFault(stuck_readings=12, stuck_min=60)
+    noisy = [4.2, 4.3, 4.3, 4.4, 4.2, 4.3]  # a lively probe: most readings differ
+    readings = [Reading("t", i * 5 * MIN, temp_c=noisy[i % 6]) for i in range(48)]
+    readings += [Reading("t", (48 + i) * 5 * MIN, temp_c=4.25) for i in range(40)]
+    events = [(i, c) for i, r in enumerate(readings) for c in d.update(r) or []]
     [(i, c)] = events
-    assert i == 24 and c.evidence["fault"] == "stuck" and "stuck at 4.30 °C" in c.summary
+    assert c.evidence["fault"] == "stuck" and "stuck at 4.25 °C" in c.summary
+    assert 48 + 12 <= i <= 48 + 24, "stuck after an hour, not at the first repeat"
+
+
+def test_a_coarse_quiet_probe_repeating_itself_is_not_stuck():
+    d = SensorFault(stuck_readings=12, stuck_min=60)
+    # -75.0 most of the time, -74.5 now and then: runs of 14 are ordinary for this probe.
+    values = ([-75.0] * 14 + [-74.5]) * 12
+    assert [
+        c for i, v in enumerate(values) for c in d.update(Reading("t", i * 5 * MIN, temp_c=v)) or []
+    ] == []
 
 
 def test_values_beyond_the_sensors_range_are_faults_not_excursions():
