@@ -40,14 +40,12 @@ DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the simulator's flags on ``parser``."""
-    env_url = os.environ.get("CARGOWATCH_MQTT_URL")
     a = parser.add_argument
     a(
         "--mqtt-url",
         default=None,
         metavar="URL",
-        help=f"broker to publish to [env CARGOWATCH_MQTT_URL, default {DEFAULT_MQTT_URL}]"
-        + (" (set)" if env_url else ""),
+        help=f"broker to publish to [env CARGOWATCH_MQTT_URL, default {DEFAULT_MQTT_URL}]",
     )
     a("--devices", type=int, default=10, metavar="N", help="trackers in the fleet (default 10)")
     a(
@@ -206,8 +204,13 @@ def _validate(args: argparse.Namespace) -> tuple[BrokerUrl, float | None, Any]:
     except ValueError as exc:
         raise UsageError(f"--duration: {exc}") from None
     speed = _speed(args.speed)
-    url_text = args.mqtt_url or os.environ.get("CARGOWATCH_MQTT_URL") or DEFAULT_MQTT_URL
-    url = parse_mqtt_url(url_text)
+    if args.mqtt_url:
+        url = parse_mqtt_url(args.mqtt_url)
+    else:
+        env = os.environ.get("CARGOWATCH_MQTT_URL")
+        url = (
+            parse_mqtt_url(env, "CARGOWATCH_MQTT_URL") if env else parse_mqtt_url(DEFAULT_MQTT_URL)
+        )
     if args.start is not None:
         try:
             start = parse_instant_ms(args.start)

@@ -49,8 +49,8 @@ class BrokerUrl:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
-def parse_mqtt_url(url: str) -> BrokerUrl:
-    """``mqtt[s]://[user:password@]host[:port]``; raises ValueError naming the setting.
+def parse_mqtt_url(url: str, setting: str = "--mqtt-url") -> BrokerUrl:
+    """``mqtt[s]://[user:password@]host[:port]``; raises ValueError naming ``setting``.
 
     >>> parse_mqtt_url("mqtt://127.0.0.1:18830").port
     18830
@@ -61,7 +61,7 @@ def parse_mqtt_url(url: str) -> BrokerUrl:
     except ValueError:
         port = -1
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1:
-        raise ValueError(f"--mqtt-url must be mqtt[s]://[user:password@]host[:port], got {url!r}")
+        raise ValueError(f"{setting} must be mqtt[s]://[user:password@]host[:port], got {url!r}")
     tls = parts.scheme == "mqtts"
     return BrokerUrl(
         parts.hostname,

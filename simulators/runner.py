@@ -9,6 +9,7 @@ readings do not depend on how many workers there are, only on the seed.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import queue
@@ -52,7 +53,7 @@ class RunResult:
 
 def expected_readings(plans: Sequence[DevicePlan]) -> int:
     """Readings a fleet makes if nothing falls silent (for the progress bar)."""
-    return sum(max(0, int((p.horizon_s - p.departure_s) / p.interval_s)) for p in plans)
+    return sum(max(0, math.ceil((p.horizon_s - p.departure_s) / p.interval_s)) for p in plans)
 
 
 def record(fleet: Fleet, path: Path, progress: Progress) -> RunResult:

@@ -251,6 +251,13 @@ def _coerce(scenario: str, name: str, value: Any) -> Any:
             result = kind(value)
     except (TypeError, ValueError):
         raise ScenarioError(f"{scenario}.{name} must be {kind.__name__}, got {value!r}") from None
+    if name == "reasons":
+        wanted = str(result).split(",")
+        if not all(r in MALFORMED_REASONS for r in wanted):
+            raise ScenarioError(
+                f"{scenario}.reasons must be a comma-separated subset of {list(MALFORMED_REASONS)},"
+                f" got {value!r}"
+            )
     allowed = SCENARIOS[scenario].choices.get(name)
     if allowed is not None and result not in allowed:
         raise ScenarioError(f"{scenario}.{name} must be one of {list(allowed)}, got {value!r}")

@@ -135,6 +135,11 @@ def test_list_prints_the_catalogue(capsys):
         pytest.param(
             ["--profiles", "banana"], "unknown profile 'banana'", id="an unknown profile is named"
         ),
+        pytest.param(
+            ["--scenario", "malformed_payloads", "-P", "reasons=invalid_json,bad_vibes"],
+            "malformed_payloads.reasons must be a comma-separated subset",
+            id="a malformed payload reason the decoder does not have is refused",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_run_with_one_line_naming_it(args, message, capsys):
@@ -153,3 +158,9 @@ def test_a_broker_that_cannot_be_reached_ends_the_run_with_exit_1(capsys):
         )
     assert code == 1
     assert f"cannot reach mqtt://127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_bad_broker_url_in_the_environment_is_named_as_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("CARGOWATCH_MQTT_URL", "localhost")
+    assert main(["--devices", "1"]) == 2
+    assert "CARGOWATCH_MQTT_URL must be mqtt[s]://" in capsys.readouterr().err

@@ -203,3 +203,41 @@ def test_mixed_fleets_give_the_configured_share_of_shipments_an_incident():
     assert sum(1 for p in fleet.plans if p.incidents) == 10
     assert len({p.incidents[0].scenario for p in fleet.plans if p.incidents}) >= 5
     assert len(fleet.labels()) == 10
+
+
+def test_composed_scenarios_give_each_shipment_one_incident_after_another():
+    from simulators import simulate
+
+    fleet = simulate(
+        devices=6,
+        scenario="reefer_failure,gps_jamming,battery_depletion",
+        duration_s=20 * 3600,
+        seed=8,
+    )
+    labels = fleet.labels()
+    assert len(labels) == 18
+    for device in {x["device_id"] for x in labels}:
+        mine = [x for x in labels if x["device_id"] == device]
+        assert [x["scenario"] for x in mine] == [
+            "reefer_failure",
+            "gps_jamming",
+            "battery_depletion",
+        ]
+        # Each incident ends before the next begins (the battery stays low to the end).
+        assert ms(mine[0]["end"]) <= ms(mine[1]["start"]) and ms(mine[1]["end"]) <= ms(
+            mine[2]["start"]
+        )
+
+
+def test_start_min_puts_an_incident_at_the_minute_asked_for():
+    from simulators import simulate
+
+    fleet = simulate(
+        devices=3,
+        scenario="tracker_silence",
+        duration_s=8 * 3600,
+        seed=2,
+        params={"start_min": 150},
+    )
+    assert {x["start"] for x in fleet.labels()} == {"2026-01-05T02:30:00Z"}
+    assert all(x["params"]["start_min"] == 150 for x in fleet.labels())
