@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_settings(ingest, INGEST)
 
+    simulate = commands.add_parser(
+        "simulate",
+        help="publish (or record) a simulated tracker fleet with labelled incidents",
+        description="Simulate a fleet of trackers that speaks only the wire format; "
+        "write its manifest and ground-truth labels.",
+    )
+    from simulators.cli import add_arguments as add_simulate_arguments
+
+    add_simulate_arguments(simulate)
+
     backtest = commands.add_parser(
         "backtest",
         help="replay recorded readings through the detectors in event time",
@@ -120,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ingest(args)
         if args.command == "backtest":
             return _run_backtest(args)
+        if args.command == "simulate":
+            from simulators.cli import run as run_simulate
+
+            return run_simulate(args)
     except (SettingError, StartupError) as exc:
         print(f"cargowatch: {exc}", file=sys.stderr)
         return 2
