@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -129,3 +130,27 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every_s: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
         time.sleep(every_s)
+
+
+class AlertListener:
+    """Subscribes to cargo/v1/alerts/# and keeps what arrives."""
+
+    def __init__(self, port: int):
+        self.messages: list[tuple[str, dict]] = []
+        self._subscribed = threading.Event()
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"alerts-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv5,
+        )
+        c.on_connect = lambda cl, *a: cl.subscribe("cargo/v1/alerts/#", qos=1)
+        c.on_subscribe = lambda *a: self._subscribed.set()
+        c.on_message = lambda cl, u, m: self.messages.append((m.topic, json.loads(m.payload)))
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        assert self._subscribed.wait(10)
+        self.client = c
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,40 +1,12 @@
 """Readings through a real broker and ingester come out as alerts on MQTT and in InfluxDB."""
 
 import json
-import threading
-import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
-from ingest_process import T0_MS, encode, publish, topic, wait_for
-from paho.mqtt.enums import CallbackAPIVersion
+from ingest_process import T0_MS, AlertListener, encode, publish, topic, wait_for
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
-
-
-class AlertListener:
-    """Subscribes to cargo/v1/alerts/# and keeps what arrives."""
-
-    def __init__(self, port: int):
-        self.messages: list[tuple[str, dict]] = []
-        self._subscribed = threading.Event()
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"alerts-{uuid.uuid4().hex[:6]}",
-            protocol=mqtt.MQTTv5,
-        )
-        c.on_connect = lambda cl, *a: cl.subscribe("cargo/v1/alerts/#", qos=1)
-        c.on_subscribe = lambda *a: self._subscribed.set()
-        c.on_message = lambda cl, u, m: self.messages.append((m.topic, json.loads(m.payload)))
-        c.connect("127.0.0.1", port)
-        c.loop_start()
-        assert self._subscribed.wait(10)
-        self.client = c
-
-    def close(self):
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_a_reefer_excursion_and_a_tampered_seal_are_published_as_alerts_and_stored(
