@@ -99,18 +99,16 @@ def build_polyline(
             out_lon.append(lons[i - 1] + f * (lons[i] - lons[i - 1]))
             out_lat.append(lats[i - 1] + f * (lats[i] - lats[i - 1]))
         landed.append(len(out_lon) - 1)
-    lon = np.array(out_lon)
-    lat = np.array(out_lat)
-    seg_m = np.array(
-        [haversine_m(lon[i], lat[i], lon[i + 1], lat[i + 1]) for i in range(len(lon) - 1)]
-    )
+    x = np.array(out_lon)
+    y = np.array(out_lat)
+    seg_m = np.array([haversine_m(x[i], y[i], x[i + 1], y[i + 1]) for i in range(len(x) - 1)])
     cum = np.concatenate([[0.0], np.cumsum(seg_m)])
-    mid_lat = np.radians((lat[:-1] + lat[1:]) / 2)
-    east = np.diff(lon) * np.cos(mid_lat)
-    north = np.diff(lat)
+    mid_lat = np.radians((y[:-1] + y[1:]) / 2)
+    east = np.diff(x) * np.cos(mid_lat)
+    north = np.diff(y)
     norm = np.maximum(np.hypot(east, north), 1e-12)
     # Left of travel is the direction vector turned a quarter anticlockwise.
-    return Polyline(lon, lat, cum, -north / norm, east / norm), landed
+    return Polyline(x, y, cum, -north / norm, east / norm), landed
 
 
 def distance_to_polyline_m(lon: float, lat: float, line: Polyline) -> float:

@@ -186,7 +186,7 @@ def place_seal_tamper(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
         d.effects.seal_tampered.append((a, math.inf))
     else:
         d.effects.seal_open.append((a, b))
-    kinds = ("seal_breach",)
+    kinds: tuple[str, ...] = ("seal_breach",)
     if t1 - t0 >= UNSCHEDULED_STOP_MIN_S:
         kinds += ("unscheduled_stop",)
     return Incident("seal_tamper", t0, t1, p, kinds)

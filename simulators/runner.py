@@ -67,7 +67,7 @@ def record(fleet: Fleet, path: Path, progress: Progress) -> RunResult:
             lines: list[bytes] = []
             for m in batch:
                 body = m.body
-                if type(body) is bytes:
+                if isinstance(body, bytes):
                     lines.append(body)
                     size += len(body)
                 else:

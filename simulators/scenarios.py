@@ -16,10 +16,11 @@ from typing import Any, Final
 import numpy as np
 
 from simulators import incidents as inc
+from simulators.effects import Incident, Window
 from simulators.profiles import PROFILES, Profile
 from simulators.wire import MALFORMED_REASONS
 
-Placer = Callable[[inc.Draft, inc.Window, dict[str, Any]], inc.Incident]
+Placer = Callable[[inc.Draft, Window, dict[str, Any]], Incident]
 
 
 def _cooled(p: Profile, params: Mapping[str, Any]) -> bool:

@@ -60,13 +60,13 @@ class Message(NamedTuple):
     @property
     def payload(self) -> bytes:
         body = self.body
-        return body if type(body) is bytes else b"[" + b",".join(body) + b"]"
+        return body if isinstance(body, bytes) else b"[" + b",".join(body) + b"]"
 
     @property
     def lines(self) -> tuple[bytes, ...]:
         """The message as ``--out`` lines: one per reading of an upload, else the payload."""
         body = self.body
-        return (body,) if type(body) is bytes else body  # type: ignore[return-value]
+        return (body,) if isinstance(body, bytes) else body
 
 
 @cache
