@@ -12,10 +12,13 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from simulators.fleet import DEFAULT_START, Fleet, config
@@ -168,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
         _write_manifest(args.manifest, fleet.manifest())
     enabled = sys.stderr.isatty() if args.progress is None else args.progress
     progress = Progress(expected_readings(fleet.plans), enabled)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops a run as Ctrl-C does: no half-written file, one line, exit 130.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.out is not None:
             result = record(fleet, args.out, progress)
@@ -183,13 +189,17 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         progress.finish()
-        print("cargowatch simulate: interrupted", file=sys.stderr)
+        print("cargowatch simulate: stopped before the end of the run", file=sys.stderr)
         return 130
     progress.finish()
     if args.labels:
         _write_lines(args.labels, result.labels)
     print(_summary(args, fleet, result, url))
     return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _validate(args: argparse.Namespace) -> tuple[BrokerUrl, float | None, Any]:

@@ -61,27 +61,31 @@ def record(fleet: Fleet, path: Path, progress: Progress) -> RunResult:
     result = RunResult()
     started = time.perf_counter()
     tmp = path.with_name(path.name + ".tmp")
-    readings = size = uploads = malformed = messages = 0
-    with tmp.open("wb", buffering=1 << 20) as out:
-        for batch in fleet.batches():
-            lines: list[bytes] = []
-            for m in batch:
-                body = m.body
-                if isinstance(body, bytes):
-                    lines.append(body)
-                    size += len(body)
-                else:
-                    lines.extend(body)
-                    size += len(m.payload)
-                    uploads += 1
-                malformed += not m.readings
-                readings += m.readings
-            messages += len(batch)
-            if lines:
-                out.write(b"\n".join(lines) + b"\n")
-            progress.update(readings, batch[-1].arrival_ms if batch else None)
-    result.messages, result.readings, result.bytes = messages, readings, size
-    result.uploads, result.malformed = uploads, malformed
+    try:
+        readings = size = uploads = malformed = messages = 0
+        with tmp.open("wb", buffering=1 << 20) as out:
+            for batch in fleet.batches():
+                lines: list[bytes] = []
+                for m in batch:
+                    body = m.body
+                    if isinstance(body, bytes):
+                        lines.append(body)
+                        size += len(body)
+                    else:
+                        lines.extend(body)
+                        size += len(m.payload)
+                        uploads += 1
+                    malformed += not m.readings
+                    readings += m.readings
+                messages += len(batch)
+                if lines:
+                    out.write(b"\n".join(lines) + b"\n")
+                progress.update(readings, batch[-1].arrival_ms if batch else None)
+        result.messages, result.readings, result.bytes = messages, readings, size
+        result.uploads, result.malformed = uploads, malformed
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a stopped run leaves no half-written file behind
+        raise
     tmp.replace(path)
     result.elapsed_s = time.perf_counter() - started
     result.labels = fleet.labels()

@@ -164,3 +164,36 @@ def test_a_bad_broker_url_in_the_environment_is_named_as_the_variable(monkeypatc
     monkeypatch.setenv("CARGOWATCH_MQTT_URL", "localhost")
     assert main(["--devices", "1"]) == 2
     assert "CARGOWATCH_MQTT_URL must be mqtt[s]://" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_recording_without_leaving_a_half_written_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "readings.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulators",
+            "--devices",
+            "3000",
+            "--duration",
+            "3d",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "readings.jsonl.tmp").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "stopped before the end of the run" in err
+    assert list(tmp_path.iterdir()) == []
