@@ -58,7 +58,7 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
         "temp_excursion": KindPolicy(
             open_after_ms=int(p.excursion_min_duration_min * MIN), resolve_after_ms=10 * MIN
         ),
-        "temp_breach_predicted": KindPolicy(open_after_ms=10 * MIN, resolve_after_ms=15 * MIN),
+        "temp_breach_predicted": KindPolicy(open_after_ms=5 * MIN, resolve_after_ms=15 * MIN),
         "stability_budget": KindPolicy(resolve_after_ms=365 * 24 * 60 * MIN),
         "anomaly": KindPolicy(open_after_ms=15 * MIN, resolve_after_ms=30 * MIN),
         "sensor_fault": KindPolicy(resolve_after_ms=30 * MIN),
