@@ -210,7 +210,11 @@ def test_the_catalogue_names_every_scenario_the_issue_asks_for():
     assert set(SCENARIOS) == asked
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     devices=st.integers(1, 4),
