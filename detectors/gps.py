@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from detectors.alerts import Condition, rfc3339
-from detectors.geo import haversine_m
-from detectors.location import M_PER_DEG, fmt_m, fmt_pos, route_distance_m, walk_route_m
+from detectors.geo import M_PER_DEG, fmt_m, fmt_pos, haversine_m, route_distance_m, walk_route_m
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 

@@ -16,14 +16,16 @@ from detectors.base import DetectorFactory
 from detectors.engine import Engine
 from detectors.gps import make_gps_implausible, make_gps_lost
 from detectors.lifecycle import KindPolicy
-from detectors.location import make_restricted_zone, make_route_deviation, make_unscheduled_stop
 from detectors.predicted_breach import make_predicted_breach
 from detectors.profiles import Profile, Shipment
+from detectors.restricted_zone import make_restricted_zone
+from detectors.route_deviation import make_route_deviation
 from detectors.seal_door import make_door_open, make_seal_breach, make_seal_id_changed
 from detectors.sensor_fault import make_battery_low, make_sensor_fault
 from detectors.shock import make_shock
 from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
+from detectors.unscheduled_stop import make_unscheduled_stop
 
 MIN = 60_000
 

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
-from detectors.geo import haversine_m
-from detectors.location import place_containing, where
+from detectors.geo import haversine_m, place_containing, where
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
 

@@ -8,21 +8,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from detectors.geo import Route
-from detectors.location import (
-    RestrictedZone,
-    RouteDeviation,
-    UnscheduledStop,
-    make_restricted_zone,
-    make_route_deviation,
-    make_unscheduled_stop,
-    nearest_place,
-    place_containing,
-    route_distance_m,
-    walk_route_m,
-)
+from detectors.geo import Route, nearest_place, place_containing, route_distance_m, walk_route_m
 from detectors.profiles import Place, Zone, parse_shipment
 from detectors.reading import Reading
+from detectors.restricted_zone import RestrictedZone, make_restricted_zone
+from detectors.route_deviation import RouteDeviation, make_route_deviation
+from detectors.unscheduled_stop import UnscheduledStop, make_unscheduled_stop
 
 MIN = 60_000
 T0 = 1_763_800_000_000  # 2025-11-22T08:26:40Z
@@ -488,3 +479,11 @@ def test_places_know_what_they_contain_and_what_is_nearest():
     assert place_containing(places, 33.005, 0.0) is None, "556 m from A's centre"
     assert nearest_place(places, 33.07, 0.0)[0].name == "B"
     assert nearest_place([], 33.0, 0.0) is None
+
+
+def test_a_route_across_the_antimeridian_is_measured_the_short_way_round():
+    # Shanghai to Los Angeles crosses ±180°: a ship on the line there is on its route.
+    route = Route([(179.5, 30.0), (-179.5, 30.0)])
+    assert route.distance_m(179.9, 30.0) < 1.0
+    assert route.distance_m(-179.9, 30.0) < 1.0
+    assert 11_000 < route.distance_m(-179.9, 30.1) < 11_300

@@ -1,0 +1,226 @@
+"""Unscheduled stops: the shipment standing still away from every authorised place.
+
+A stop is anchored at its first position, so GPS noise around a parked
+truck neither ends it nor starts another; authorised stops, the route's
+ends and the time before departure are expected places to stand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Final
+
+from detectors.alerts import Condition, rfc3339
+from detectors.geo import (
+    M_PER_DEG,
+    haversine_m,
+    place_containing,
+    where,
+)
+from detectors.profiles import Place, Shipment
+from detectors.reading import Reading
+
+MIN: Final = 60_000
+_RAD: Final = math.pi / 180.0
+
+
+class UnscheduledStop:
+    """The shipment stands still where no stop was planned.
+
+    A stop is a run of fixes within `radius_m` of its first fix (the anchor),
+    so GPS noise around a parked truck does not break it. It holds after
+    `min_stop_min` away from every authorised stop and from the origin and
+    destination, between departure and arrival when those are known. Misses
+    stops too short to tell from traffic; a long halt at an authorised stop
+    is planned, so it is not reported.
+
+    Parameters
+    ----------
+    stops : authorised stops; standing inside one is planned.
+    terminals : (lon, lat) of the origin and destination; standing near one is expected.
+    departure_ms, arrival_ms : when known, only stops between them count.
+    radius_m : fixes within this of the anchor belong to the same stop.
+    min_stop_min : standing this long is an unscheduled stop.
+    critical_after_min : standing this long is critical.
+    leave_m : moving this far from the anchor ends the stop (hysteresis over radius_m).
+    terminal_m : how near the origin or destination a stop is expected.
+    confirm_fixes : consecutive fixes beyond the radius before the shipment counts as moved,
+        so one multipath jump neither restarts nor ends a stop.
+
+    Examples
+    --------
+    >>> d = UnscheduledStop(stops=[Place("Malaba border", 34.27, 0.63, 500)], min_stop_min=20)
+    >>> for i in range(6):  # parked 3.3 km short of the border, reporting every 5 min
+    ...     for c in d.update(Reading("t1", i * 300_000, lat=0.63, lon=34.24 + i * 1e-5)) or []:
+    ...         print(i, c.active, c.severity, c.summary)
+    4 True warning stopped for 20 min at 0.6300, 34.2400, 3.3 km from Malaba border
+    """
+
+    __slots__ = (
+        "_active",
+        "_akx",
+        "_alat",
+        "_alon",
+        "_beyond",
+        "_excused",
+        "_plat",
+        "_plon",
+        "_pts",
+        "_severity",
+        "_since",
+        "arrival_ms",
+        "confirm_fixes",
+        "critical_after_ms",
+        "departure_ms",
+        "leave_m",
+        "min_stop_ms",
+        "radius_m",
+        "stops",
+        "terminal_m",
+        "terminals",
+    )
+
+    def __init__(
+        self,
+        stops: Sequence[Place] = (),
+        terminals: Sequence[tuple[float, float]] = (),
+        departure_ms: int | None = None,
+        arrival_ms: int | None = None,
+        radius_m: float = 150.0,
+        min_stop_min: float = 20.0,
+        critical_after_min: float = 60.0,
+        leave_m: float = 300.0,
+        terminal_m: float = 1000.0,
+        confirm_fixes: int = 2,
+    ) -> None:
+        self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
+        self.terminals = tuple(terminals)
+        self.departure_ms = departure_ms
+        self.arrival_ms = arrival_ms
+        self.radius_m = radius_m
+        self.min_stop_ms = int(min_stop_min * MIN)
+        self.critical_after_ms = int(critical_after_min * MIN)
+        self.leave_m = leave_m
+        self.terminal_m = terminal_m
+        self.confirm_fixes = confirm_fixes
+        self._active = False
+        self._severity = "warning"
+        self._alon = self._alat = self._akx = 0.0
+        self._since = -1  # the anchor's time; -1 before the first fix
+        self._excused: bool | None = None  # is the anchor at a planned place? None: not asked
+        self._beyond = 0  # consecutive fixes beyond the radius
+        self._plon = self._plat = 0.0  # the first of them
+        self._pts = 0
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        lat, lon = r.lat, r.lon
+        if lat is None or lon is None or not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            return None
+        ts = r.ts_ms
+        if self._since < 0:
+            self._anchor(lon, lat, ts)
+            return None
+        dx, dy = (lon - self._alon) * self._akx, (lat - self._alat) * M_PER_DEG
+        limit = self.leave_m if self._active else self.radius_m
+        if dx * dx + dy * dy > limit * limit:
+            self._beyond += 1
+            if self._beyond == 1:
+                self._plon, self._plat, self._pts = lon, lat, ts
+            if self._beyond < self.confirm_fixes:
+                return None
+            out = self._moved(ts, lon, lat) if self._active else None
+            # A new stop began at the first fix of the move if the shipment stayed there.
+            dx, dy = (lon - self._plon) * self._akx, (lat - self._plat) * M_PER_DEG
+            if dx * dx + dy * dy <= self.radius_m * self.radius_m:
+                self._anchor(self._plon, self._plat, self._pts)
+            else:
+                self._anchor(lon, lat, ts)
+            return out
+        self._beyond = 0
+        duration = ts - self._since
+        if self._active:
+            if self._severity == "warning" and duration >= self.critical_after_ms:
+                self._severity = "critical"
+                return [self._condition(ts, duration)]
+            return None
+        if duration < self.min_stop_ms or self._excused:
+            return None
+        if (self.departure_ms is not None and ts < self.departure_ms) or (
+            self.arrival_ms is not None and ts > self.arrival_ms
+        ):
+            return None
+        if self._excused is None:
+            alon, alat = self._alon, self._alat
+            self._excused = place_containing(self.stops, alon, alat) is not None or any(
+                haversine_m(alon, alat, tlon, tlat) <= self.terminal_m
+                for tlon, tlat in self.terminals
+            )
+            if self._excused:
+                return None
+        self._active = True
+        self._severity = "critical" if duration >= self.critical_after_ms else "warning"
+        return [self._condition(ts, duration)]
+
+    def _anchor(self, lon: float, lat: float, ts: int) -> None:
+        self._alon, self._alat, self._since = lon, lat, ts
+        self._akx = math.cos(lat * _RAD) * M_PER_DEG
+        self._excused = None
+        self._beyond = 0
+
+    def _condition(self, ts: int, duration: int) -> Condition:
+        text, evidence = where(self.stops, self._alon, self._alat)
+        minutes = duration / MIN
+        evidence.update(since=rfc3339(self._since), duration_min=round(minutes, 1))
+        summary = f"stopped for {minutes:.0f} min {text}"
+        return Condition(
+            "unscheduled_stop", True, ts, self._severity, summary, evidence, round(minutes, 1)
+        )
+
+    def _moved(self, ts: int, lon: float, lat: float) -> list[Condition]:
+        self._active = False
+        minutes = (self._pts - self._since) / MIN
+        text, evidence = where(self.stops, self._alon, self._alat)
+        evidence.update(
+            since=rfc3339(self._since),
+            duration_min=round(minutes, 1),
+            moved_at=rfc3339(self._pts),
+            now_lat=lat,
+            now_lon=lon,
+        )
+        summary = f"moving again after {minutes:.0f} min stopped {text}"
+        return [
+            Condition(
+                "unscheduled_stop",
+                False,
+                ts,
+                self._severity,
+                summary,
+                evidence,
+                round(minutes, 1),
+            )
+        ]
+
+
+def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
+    """None unless the shipment says where (a route) or when (departure and arrival) it travels.
+
+    Without either, a tracker parked at its depot between jobs would be an endless stop.
+    """
+    s = shipment
+    if len(s.route) < 2 and (s.departure_ms is None or s.arrival_ms is None):
+        return None
+    if len(s.route) >= 2:
+        # With a route, reaching its end is what ends the journey, not the planned arrival
+        # time: a late truck that stops short of its destination is still stopping.
+        terminals = (s.route[0], s.route[-1])
+        return UnscheduledStop(
+            s.authorised_stops, terminals, s.departure_ms, None, min_stop_min=UNSCHEDULED_STOP_MIN
+        )
+    return UnscheduledStop(
+        s.authorised_stops, (), s.departure_ms, s.arrival_ms, min_stop_min=UNSCHEDULED_STOP_MIN
+    )
+
+
+#: Stops shorter than this outside authorised places are traffic, not a customs question.
+UNSCHEDULED_STOP_MIN = 10.0
