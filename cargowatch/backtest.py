@@ -29,9 +29,11 @@ from cargowatch.settings import SettingError
 from cargowatch.wiring import load_shipments
 from detectors.alerts import AlertEvent
 from detectors.anomaly_score import AnomalyScorer
+from detectors.engine import Engine
 from detectors.profiles import PROFILES, Shipment
 from detectors.reading import FLOAT_CHANNELS, Reading
 from detectors.registry import build_engine
+from detectors.risk import RiskScore
 from ingest.decode import decode
 
 _FAR_FUTURE_MS = 2**62  # a recording is judged on its own times, not on today's clock
@@ -46,9 +48,10 @@ class BacktestResult:
     events: list[AlertEvent] = field(default_factory=list)
     readings: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
-    scores: list[tuple[str, int, float, float]] = field(
-        default_factory=list
-    )  # device, ts, value, score
+    #: (device, ts, value, score) for every reading, when scores are asked for.
+    scores: list[tuple[str, int, float, float]] = field(default_factory=list)
+    #: Highest customs risk each device's shipment reached, from its open alerts.
+    risk: dict[str, RiskScore] = field(default_factory=dict)
 
 
 def read_jsonl(path: Path, result: BacktestResult) -> Iterator[Reading]:
@@ -125,7 +128,10 @@ def run_backtest(
     for r in readings:
         result.readings += 1
         clock = max(clock, r.ts_ms)
-        result.events += engine.process(r, clock)
+        events = engine.process(r, clock)
+        if events:
+            result.events += events
+            _track_peak_risk(engine, {e.device_id for e in events}, result.risk)
         if want_scores:
             value = getattr(r, channel)
             score = 0.0
@@ -139,6 +145,13 @@ def run_backtest(
             )
     result.events += engine.flush()
     return result
+
+
+def _track_peak_risk(engine: Engine, devices: set[str], peaks: dict[str, RiskScore]) -> None:
+    for device in devices:
+        risk = engine.risk(device)
+        if risk.score > (peaks[device].score if device in peaks else 0.0):
+            peaks[device] = risk
 
 
 def write_alerts(events: list[AlertEvent], out: TextIO) -> None:
@@ -234,4 +247,8 @@ def run_command(args: argparse.Namespace) -> int:
         ),
         file=sys.stderr,
     )
+    ranked = sorted(result.risk.items(), key=lambda item: (-item[1].score, item[0]))
+    for device, risk in ranked[:5]:
+        parts = ", ".join(f"{c.kind} {c.severity} {c.points:g}" for c in risk.contributions)
+        print(f"  peak risk {risk.score:5.1f}  {device}: {parts}", file=sys.stderr)
     return 0

@@ -122,3 +122,26 @@ def test_an_unknown_profile_is_refused_before_anything_runs(recording, tmp_path)
     readings, _ = recording
     done = run(readings, "--profile", "vaccine", "--alerts", tmp_path / "a.jsonl")
     assert done.returncode == 2 and "--profile must be one of" in done.stderr
+
+
+def test_the_summary_names_the_riskiest_shipments_with_their_reasons(tmp_path):
+    lines = [
+        json.dumps(
+            {
+                "device_id": "trk-7",
+                "ts": T0 + i * 5 * MIN,
+                "seq": i,
+                "seal": "closed",
+                "battery_v": 3.9,
+            }
+        )
+        for i in range(10)
+    ]
+    lines.append(
+        json.dumps({"device_id": "trk-7", "ts": T0 + 10 * 5 * MIN, "seq": 10, "seal": "tampered"})
+    )
+    readings = tmp_path / "r.jsonl"
+    readings.write_text("\n".join(lines) + "\n")
+    done = run(readings, "--alerts", tmp_path / "a.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert "peak risk  70.0  trk-7: seal_breach critical 70" in done.stderr
