@@ -13,46 +13,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from simruns import INCIDENTS
 
+from detectors.alerts import KINDS
+from detectors.profiles import parse_manifest
 from ingest.decode import REASONS, decode
 from simulators import SCENARIOS, simulate
 from simulators.plan import PlanError
 from simulators.wire import MALFORMED_REASONS
 
-#: Alert kinds ARCHITECTURE.md names (stable; scoring relies on them).
-ALERT_KINDS = {
-    "temp_excursion",
-    "temp_breach_predicted",
-    "stability_budget",
-    "anomaly",
-    "sensor_fault",
-    "battery_low",
-    "route_deviation",
-    "unscheduled_stop",
-    "restricted_zone",
-    "gps_implausible",
-    "gps_lost",
-    "seal_breach",
-    "seal_id_changed",
-    "door_open",
-    "silence",
-    "shock",
-}
-MANIFEST_KEYS = {
-    "shipment_id",
-    "device_id",
-    "profile",
-    "temp_range_c",
-    "stability_budget_min",
-    "expected_interval_s",
-    "max_gap_min",
-    "departure",
-    "arrival",
-    "route",
-    "corridor_m",
-    "authorised_stops",
-    "restricted_zones",
-    "seal_id",
-}
+#: The consumers' own definitions are the contract: the detectors' kind names and manifest parser.
+ALERT_KINDS = set(KINDS)
 LABEL_KEYS = {
     "device_id",
     "shipment_id",
@@ -117,8 +86,10 @@ def test_seq_counts_each_devices_readings_without_gaps_or_repeats(catalogue):
 @pytest.mark.parametrize("scenario", ["normal", "mixed", "seal_tamper"])
 def test_manifest_entries_carry_exactly_the_documented_keys(catalogue, scenario):
     run = catalogue[scenario]
+    # The detectors' parser refuses unknown keys and bad values: it is the contract test.
+    parsed = parse_manifest({"shipments": list(run.shipments.values())})
+    assert {s.device_id for s in parsed} == set(run.shipments)
     for device, entry in run.shipments.items():
-        assert set(entry) <= MANIFEST_KEYS
         assert {"shipment_id", "device_id", "profile"} <= set(entry)
         assert entry["device_id"] == device
         assert entry["shipment_id"] == "SHP-" + device.removeprefix("trk-")
