@@ -15,6 +15,7 @@ from detectors.alerts import Condition
 from detectors.anomaly_score import AnomalyScorer
 from detectors.profiles import Shipment
 from detectors.reading import Reading
+from detectors.sensor_fault import probe_plausible
 
 
 class Anomaly:
@@ -47,7 +48,7 @@ class Anomaly:
 
     def update(self, r: Reading) -> list[Condition] | None:
         value = getattr(r, self.channel)
-        if value is None:
+        if value is None or (self.channel == "temp_c" and not probe_plausible(value)):
             return None
         score = self.last_score = self.scorer.update(r.ts_ms, value)
         if score >= self.threshold:

@@ -19,6 +19,7 @@ from typing import Final
 from detectors.alerts import Condition, rfc3339
 from detectors.profiles import Shipment
 from detectors.reading import Reading
+from detectors.sensor_fault import probe_plausible
 
 _MS_PER_H: Final = 3_600_000.0
 
@@ -96,8 +97,8 @@ class PredictedBreach:
 
     def update(self, r: Reading) -> list[Condition] | None:
         t = r.temp_c
-        if t is None or not math.isfinite(t):
-            return None
+        if t is None or not probe_plausible(t):
+            return None  # also False for NaN: a failing probe must not bend the trend
         ts = r.ts_ms
         if self._n == 0:
             self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1

@@ -10,7 +10,6 @@ what customs most wants to hear about.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Final
 
@@ -18,6 +17,7 @@ from detectors.alerts import Condition, rfc3339
 from detectors.geo import haversine_m, place_containing, where
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
+from detectors.sensor_fault import probe_plausible
 
 MIN: Final = 60_000
 
@@ -284,8 +284,8 @@ class DoorOpen:
         else:
             return None
         t = r.temp_c
-        if t is not None and not math.isfinite(t):
-            t = None
+        if t is not None and not probe_plausible(t):
+            t = None  # NaN or a failing probe's value says nothing about warming
         if t is not None and self._t0 is None:
             self._t0 = t
         rise = t - self._t0 if t is not None and self._t0 is not None else 0.0

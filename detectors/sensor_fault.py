@@ -16,8 +16,21 @@ from detectors.profiles import Shipment
 from detectors.reading import Reading
 
 #: Physical ranges of the sensors (beyond them the sensor, not the cargo, is wrong).
+#: A product probe reading at or beyond these is the probe failing, not the cargo: the
+#: common digital probes report exactly -127 °C when disconnected and 85 °C after a reset.
+PROBE_LOW_C, PROBE_HIGH_C = -100.0, 85.0
+
+
+def probe_plausible(temp_c: float) -> bool:
+    """Could a product probe honestly read this? Temperature detectors skip what it cannot.
+
+    >>> probe_plausible(4.5), probe_plausible(85.0), probe_plausible(-127.0)
+    (True, False, False)
+    """
+    return PROBE_LOW_C < temp_c < PROBE_HIGH_C
+
+
 _PHYSICAL = (
-    ("temp_c", -100.0, 85.0),
     ("ambient_c", -60.0, 85.0),
     ("humidity_pct", 0.0, 100.0),
     ("battery_v", 0.0, 20.0),
@@ -143,6 +156,9 @@ class SensorFault:
 
     @staticmethod
     def _physical(r: Reading) -> tuple[str, str]:
+        t = r.temp_c
+        if t is not None and not probe_plausible(t):
+            return "out_of_range", f"temp_c {t:g} is a probe failure value, not a temperature"
         for name, low, high in _PHYSICAL:
             v = getattr(r, name)
             if v is not None and not low <= v <= high:

@@ -18,6 +18,7 @@ from typing import Final
 from detectors.alerts import Condition, rfc3339
 from detectors.profiles import Shipment
 from detectors.reading import Reading
+from detectors.sensor_fault import probe_plausible
 
 #: Activation energy over the gas constant for MKT (83.144 kJ/mol, USP <1079>).
 MKT_DH_R_K: Final = 10_000.0
@@ -99,8 +100,8 @@ class TempExcursion:
 
     def update(self, r: Reading) -> list[Condition] | None:
         t = r.temp_c
-        if t is None:
-            return None
+        if t is None or not probe_plausible(t):
+            return None  # a failing probe is SensorFault's to report, not an excursion
         ts = r.ts_ms
         if t > -_KELVIN:
             self._mkt_sum += math.exp(-MKT_DH_R_K / (t + _KELVIN))

@@ -70,3 +70,8 @@ def test_mean_kinetic_temperature_weights_warm_periods_more_than_the_average():
     mean = (10 * math.exp(-10_000 / 278.15) + 2 * math.exp(-10_000 / 298.15)) / 12
     assert abs(d.mkt_c - (10_000 / -math.log(mean) - 273.15)) < 1e-9
     assert d.mkt_c > 8.34 + 4, "far above the 8.3 °C arithmetic mean"
+
+
+def test_a_failing_probes_values_are_left_to_the_sensor_fault_detector():
+    # -127 °C (disconnected) and 85 °C (reset) are what common digital probes report when failing.
+    assert feed(TempExcursion(2, 8, budget_min=120), [5.0, -127.0, 85.0, 5.0]) == []
