@@ -36,10 +36,9 @@ from services import InfluxServer, MosquittoServer  # noqa: E402
 
 
 def cargowatch_rate(
-    broker, influx, messages, workdir: Path, profile: str | None, **settings
+    broker, influx, messages, workdir: Path, profile: str | None, db: str = "bench", **settings
 ) -> tuple[float, float]:
     """Readings/s from first publish to the last reading counted in InfluxDB, and publish time."""
-    db = "bench"
     ingester = IngesterProcess(
         broker.url, influx.url, db, workdir, stats_interval_s="5", **settings
     )
@@ -117,11 +116,32 @@ def main() -> None:
                 f"{'broker QoS 1 pass-through (publisher -> mosquitto -> mosquitto_sub):':<70}"
                 f"{ceiling:>9,.0f} msg/s"
             )
-            rate, pub_rate = cargowatch_rate(broker, influx, messages, root / "cw", args.profile)
+            rate, pub_rate = cargowatch_rate(
+                broker,
+                influx,
+                messages,
+                root / "cw",
+                args.profile,
+                db="bench",
+                default_profile="none",
+            )
             print(
-                f"{'cargowatch ingest, published -> counted in InfluxDB:':<70}"
+                f"{'cargowatch ingest (storage only), published -> counted in InfluxDB:':<70}"
                 f"{rate:>9,.0f} readings/s"
                 f"  (publisher finished at {pub_rate:,.0f} msg/s)"
+            )
+            with_detectors, _ = cargowatch_rate(
+                broker,
+                influx,
+                messages,
+                root / "cw-detect",
+                None,
+                db="bench_detect",
+                default_profile="customs_transit",
+            )
+            print(
+                f"{'  ... with every detector running on all 1,000 devices:':<70}"
+                f"{with_detectors:>9,.0f} readings/s"
             )
 
             naive_msgs = build_payloads(100, args.naive_messages, now_ms, seed=8)
@@ -146,6 +166,10 @@ def main() -> None:
             )
     print(f"ratio cargowatch / broker pass-through: {rate / ceiling:.2f}  (target >= 0.4)")
     print(f"ratio cargowatch / naive pipeline:      {rate / naive:.0f}x (target >= 50x)")
+    print(
+        f"with detectors: {with_detectors / ceiling:.2f} of pass-through,"
+        f" {with_detectors / naive:.0f}x the naive pipeline"
+    )
 
 
 if __name__ == "__main__":

@@ -79,15 +79,17 @@ def publish_pipelined(
 ) -> float:
     """Publish every (topic, payload) over one pipelined connection; return seconds taken.
 
-    Uses the simulator's raw-socket publisher (packets sent in large writes, at
-    most ``window`` QoS 1 messages unacknowledged). The time runs from the first
-    publish to the last PUBACK (QoS 1) or the disconnect (QoS 0).
+    Uses the simulator's raw-socket publisher with every packet encoded before the
+    clock starts (sent in large writes, at most ``window`` QoS 1 messages
+    unacknowledged). The time runs from the first send to the last PUBACK (QoS 1)
+    or the disconnect (QoS 0).
     """
     publisher = Publisher(BrokerUrl(host, port, None, None, False), qos, client_id, window)
+    packets = [publisher.encode(topic, payload) for topic, payload in messages]
     publisher.connect()
     started = time.perf_counter()
-    for topic, payload in messages:
-        publisher.publish(topic, payload)
+    for packet in packets:
+        publisher.publish_encoded(packet)
     publisher.close()
     return time.perf_counter() - started
 

@@ -189,13 +189,20 @@ class Publisher:
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Queue one message; it is sent with the next batch (or by `flush`)."""
+        self.publish_encoded(self.encode(topic, payload))
+
+    def encode(self, topic: str, payload: bytes) -> bytes:
+        """The PUBLISH packet for a message, taking the next packet id. Packets must then be
+        sent, with `publish_encoded`, in the order they were encoded."""
         head = self._topic_field(topic)
         if self.qos:
             self._packet_id = self._packet_id % 65535 + 1
             head += struct.pack("!H", self._packet_id)
-            packet = b"\x32" + _varint(len(head) + len(payload)) + head + payload
-        else:
-            packet = b"\x30" + _varint(len(head) + len(payload)) + head + payload
+            return b"\x32" + _varint(len(head) + len(payload)) + head + payload
+        return b"\x30" + _varint(len(head) + len(payload)) + head + payload
+
+    def publish_encoded(self, packet: bytes) -> None:
+        """Queue a packet from `encode` (a load generator encodes before its clock starts)."""
         self._buffer.append(packet)
         self._buffered += 1
         if self._buffered >= 256:
