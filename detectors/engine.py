@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ _NEVER: Final = -(2**63)
 @dataclass(slots=True)
 class DeviceState:
     shipment: Shipment
-    detectors: list[Detector]
-    timed: list[TimedDetector]
+    # Tuples, not lists: thousands of devices each hold these for their lifetime.
+    detectors: tuple[Detector, ...]
+    timed: tuple[TimedDetector, ...]
     book: AlertBook
     buffer: list[tuple[int, int, Reading]] = field(default_factory=list)
     released_ts: int = -1
@@ -82,6 +84,7 @@ class Engine:
         self.lateness_ms = lateness_ms
         self.devices: dict[str, DeviceState] = {}
         self.stats = EngineStats()
+        self._numbers: dict[tuple[type, int | float, float], int | float] = {}
         self._arrival = 0
 
     def add_shipment(self, shipment: Shipment) -> None:
@@ -180,14 +183,32 @@ class Engine:
                 self.stats.events += len(events)
                 out.extend(events)
 
+    def _share_numbers(self, detector: Detector) -> None:
+        """Point a new detector's numeric settings at one shared object per value.
+
+        Every detector derives its settings (900000 ms, 1.5 h) afresh, and a Python
+        number is an object of its own: thousands of devices would each carry copies.
+        """
+        canon = self._numbers
+        for cls in type(detector).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                value = getattr(detector, name, None)
+                if type(value) is int:
+                    setattr(detector, name, canon.setdefault((int, value, 1.0), value))
+                elif type(value) is float:
+                    key = (float, value, math.copysign(1.0, value))  # -0.0 stays apart from 0.0
+                    setattr(detector, name, canon.setdefault(key, value))
+
     def _new_device(self, device_id: str) -> DeviceState | None:
         shipment = self._shipments.get(device_id)
         if shipment is None:
             if self._default is None:
                 return None
             shipment = Shipment(shipment_id="", device_id=device_id, profile=self._default)
-        detectors = [d for f in self._factories if (d := f(shipment)) is not None]
-        timed = [d for d in detectors if isinstance(d, TimedDetector)]
+        detectors = tuple(d for f in self._factories if (d := f(shipment)) is not None)
+        for d in detectors:
+            self._share_numbers(d)
+        timed = tuple(d for d in detectors if isinstance(d, TimedDetector))
         book = AlertBook(device_id, shipment.shipment_id or None, self._policies(shipment))
         state = DeviceState(shipment, detectors, timed, book)
         self.devices[device_id] = state

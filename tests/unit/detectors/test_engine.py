@@ -108,3 +108,20 @@ def test_the_risk_score_lists_the_open_alerts_behind_it():
         ("battery_low", "critical", 10.0)
     ]
     assert risk.score == 10.0
+
+
+def test_devices_share_equal_settings_without_changing_any_value():
+    other = parse_shipment({"shipment_id": "SHP-2", "device_id": "trk-2", "profile": "vaccine_2_8"})
+    engine = build_engine([VACCINE, other])
+    run(engine, [Reading("trk-1", 0, temp_c=5.0), Reading("trk-2", 0, temp_c=5.0)])
+    a, b = (engine.devices[d].detectors for d in ("trk-1", "trk-2"))
+    shared = 0
+    for da, db in zip(a, b, strict=True):
+        for name in type(da).__slots__:
+            if name.startswith("_"):
+                continue  # running state, not settings
+            va, vb = getattr(da, name), getattr(db, name)
+            if type(va) in (int, float):
+                assert va == vb and va is vb, f"{type(da).__name__}.{name}"
+                shared += 1
+    assert shared > 20
