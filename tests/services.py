@@ -108,11 +108,20 @@ class _ServerProcess:
     start_timeout_s = 10.0
     stop_timeout_s = 10.0
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, port: int | None = None) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._port = port if port is not None else free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._output_path = self.directory / f"{self.name}.out"
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     # Subclasses describe how to run and probe the server.
     def _command(self) -> list[str]:
@@ -245,20 +254,11 @@ class MosquittoServer(_ServerProcess):
     def __init__(
         self, directory: Path, port: int | None = None, autosave_interval_s: int = 1
     ) -> None:
-        super().__init__(directory)
-        self._port = port if port is not None else free_port()
+        super().__init__(directory, port)
         self.autosave_interval_s = autosave_interval_s
         self.config_path = self.directory / "mosquitto.conf"
         self.log_path = self.directory / "mosquitto.log"
         self._binary = find_executable("mosquitto")
-
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
@@ -337,20 +337,11 @@ class InfluxServer(_ServerProcess):
     start_timeout_s = 30.0
 
     def __init__(self, directory: Path, port: int | None = None, rpc_port: int | None = None):
-        super().__init__(directory)
-        self._port = port if port is not None else free_port()
+        super().__init__(directory, port)
         self._rpc_port = rpc_port if rpc_port is not None else free_port()
         self.config_path = self.directory / "influxdb.conf"
         self._binary = find_executable("influxd")
         self._client: httpx.Client | None = None
-
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def rpc_port(self) -> int:
