@@ -13,14 +13,17 @@ from collections.abc import Iterable
 
 from detectors.anomaly import make_anomaly
 from detectors.base import DetectorFactory
+from detectors.door_open import make_door_open
 from detectors.engine import Engine
-from detectors.gps import make_gps_implausible, make_gps_lost
+from detectors.gps_implausible import make_gps_implausible
+from detectors.gps_lost import make_gps_lost
 from detectors.lifecycle import KindPolicy
 from detectors.predicted_breach import make_predicted_breach
 from detectors.profiles import Profile, Shipment
 from detectors.restricted_zone import make_restricted_zone
 from detectors.route_deviation import make_route_deviation
-from detectors.seal_door import make_door_open, make_seal_breach, make_seal_id_changed
+from detectors.seal_breach import make_seal_breach
+from detectors.seal_id_changed import make_seal_id_changed
 from detectors.sensor_fault import make_battery_low, make_sensor_fault
 from detectors.shock import make_shock
 from detectors.silence import make_silence

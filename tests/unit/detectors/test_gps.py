@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.gps import GpsImplausible, GpsLost, make_gps_implausible, make_gps_lost
+from detectors.gps_implausible import GpsImplausible, make_gps_implausible
+from detectors.gps_lost import GpsLost, make_gps_lost
 from detectors.profiles import parse_shipment
 from detectors.reading import Reading
 

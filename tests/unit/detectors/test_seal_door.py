@@ -7,16 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.door_open import DoorOpen, make_door_open
 from detectors.profiles import Place, parse_shipment
 from detectors.reading import Reading
-from detectors.seal_door import (
-    DoorOpen,
-    SealBreach,
-    SealIdChanged,
-    make_door_open,
-    make_seal_breach,
-    make_seal_id_changed,
-)
+from detectors.seal_breach import SealBreach, make_seal_breach
+from detectors.seal_id_changed import SealIdChanged, make_seal_id_changed
 
 MIN = 60_000
 T0 = 1_763_800_000_000  # 2025-11-22T08:26:40Z

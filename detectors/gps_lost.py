@@ -1,0 +1,133 @@
+"""GPS lost: readings keep coming without a position, or with a frozen one."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from detectors.alerts import Condition, rfc3339
+from detectors.geo import fmt_pos
+from detectors.profiles import Shipment
+from detectors.reading import Reading
+
+MIN: Final = 60_000
+
+
+class GpsLost:
+    """Readings keep arriving, but without a position, or with one that never changes.
+
+    Catches jamming, a shielded antenna and a receiver stuck on a cached fix;
+    a tracker that stops sending altogether is `silence`, not this.
+
+    Parameters
+    ----------
+    no_fix_min : readings without lat/lon for this long (first to latest) is lost.
+    frozen_min : a bit-identical lat and lon repeated for this long is frozen.
+    armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
+
+    Examples
+    --------
+    >>> d = GpsLost(no_fix_min=15)
+    >>> rs = [Reading("t1", 0, lat=-4.04, lon=39.66)]
+    >>> rs += [Reading("t1", i * 300_000) for i in (1, 2, 3, 4)]  # no fix for 15 min
+    >>> rs += [Reading("t1", 1_500_000, lat=-4.05, lon=39.67)]
+    >>> for r in rs:
+    ...     for c in d.update(r) or []:
+    ...         print(r.ts_ms // 60_000, c.active, c.summary.split(";")[0])
+    20 True no GPS fix for 15 min (4 readings without a position)
+    25 False GPS fixes changing again at -4.0500, 39.6700
+    """
+
+    __slots__ = (
+        "_active",
+        "_fix_ts",
+        "_lat",
+        "_lon",
+        "_mode",
+        "_nofix_n",
+        "_nofix_since",
+        "_same_n",
+        "_same_since",
+        "armed",
+        "frozen_ms",
+        "no_fix_ms",
+    )
+
+    def __init__(
+        self, no_fix_min: float = 15.0, frozen_min: float = 30.0, armed: bool = True
+    ) -> None:
+        self.no_fix_ms = int(no_fix_min * MIN)
+        self.frozen_ms = int(frozen_min * MIN)
+        self.armed = armed
+        self._active = False
+        self._mode = ""  # "no_fix" or "frozen" while active
+        self._lat: float | None = None  # the last fix, exactly as received
+        self._lon: float | None = None
+        self._fix_ts = 0
+        self._same_since = 0  # first time the last fix was seen
+        self._same_n = 0
+        self._nofix_since = -1  # first reading of the current run without a fix
+        self._nofix_n = 0
+
+    def update(self, r: Reading) -> list[Condition] | None:
+        lat, lon = r.lat, r.lon
+        ts = r.ts_ms
+        if lat is None or lon is None or lat != lat or lon != lon:
+            if not self.armed:
+                return None
+            if self._nofix_since < 0:
+                self._nofix_since, self._nofix_n = ts, 0
+            self._nofix_n += 1
+            if self._active or ts - self._nofix_since < self.no_fix_ms:
+                return None
+            return self._lost(ts, "no_fix")
+        if self._nofix_since >= 0:
+            self._nofix_since = -1
+        self._fix_ts = ts
+        if lat == self._lat and lon == self._lon:
+            self._same_n += 1
+            if self._active or ts - self._same_since < self.frozen_ms:
+                return None
+            return self._lost(ts, "frozen")
+        self._lat, self._lon, self._same_since, self._same_n = lat, lon, ts, 1
+        self.armed = True
+        if not self._active:
+            return None
+        self._active = False
+        summary = f"GPS fixes changing again at {fmt_pos(lon, lat)}"
+        evidence = {"lat": lat, "lon": lon, "was": self._mode}
+        return [Condition("gps_lost", False, ts, "warning", summary, evidence)]
+
+    def _lost(self, ts: int, mode: str) -> list[Condition]:
+        self._active, self._mode = True, mode
+        lat, lon = self._lat, self._lon
+        last = None
+        if lat is not None and lon is not None:
+            last = {"lat": lat, "lon": lon, "at": rfc3339(self._fix_ts)}
+        if mode == "no_fix":
+            since, count = self._nofix_since, self._nofix_n
+            minutes = (ts - since) / MIN
+            summary = f"no GPS fix for {minutes:.0f} min ({count} readings without a position)"
+            if lat is not None and lon is not None:
+                summary += f"; last fix {fmt_pos(lon, lat)} at {rfc3339(self._fix_ts)}"
+        else:
+            since, count = self._same_since, self._same_n
+            minutes = (ts - since) / MIN
+            summary = (
+                f"GPS position frozen at {fmt_pos(lon or 0.0, lat or 0.0)} for {minutes:.0f} min"
+                f" ({count} identical fixes)"
+            )
+        evidence = {
+            "mode": mode,
+            "last_fix": last,
+            "since": rfc3339(since),
+            "count": count,
+            "minutes": round(minutes, 1),
+        }
+        return [Condition("gps_lost", True, ts, "warning", summary, evidence, round(minutes, 1))]
+
+
+def make_gps_lost(shipment: Shipment) -> GpsLost:
+    """Armed from the start when the shipment has places to watch: positions are expected."""
+    s = shipment
+    expects_positions = bool(s.route or s.authorised_stops or s.restricted_zones)
+    return GpsLost(armed=expects_positions)
