@@ -41,8 +41,9 @@ class Anomaly:
         self.channel = channel
         self.threshold = threshold
         self.clear_below = clear_below
-        # Shipments last days: the hour-of-week profile would be most of the memory.
-        self.scorer = AnomalyScorer(weekly=False)
+        # Shipments last days: the hour-of-week profile would be most of the memory, and
+        # 120 readings (10 h at 5-minute reporting) of warm-up leave most of a trip scored.
+        self.scorer = AnomalyScorer(weekly=False, warmup=120)
         self.last_score = 0.0
         self._active = False
 

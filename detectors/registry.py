@@ -65,7 +65,9 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
         ),
         "temp_breach_predicted": KindPolicy(open_after_ms=5 * MIN, resolve_after_ms=15 * MIN),
         "stability_budget": KindPolicy(resolve_after_ms=365 * 24 * 60 * MIN),
-        "anomaly": KindPolicy(open_after_ms=15 * MIN, resolve_after_ms=30 * MIN),
+        # The scorer fires once per incident and then damps itself; asking its score to
+        # stay high for minutes, as for other kinds, meant an anomaly alert could never open.
+        "anomaly": KindPolicy(resolve_after_ms=30 * MIN),
         "sensor_fault": KindPolicy(resolve_after_ms=30 * MIN),
         "battery_low": KindPolicy(resolve_after_ms=30 * MIN),
         "silence": KindPolicy(resolve_after_ms=0),
