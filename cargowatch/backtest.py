@@ -175,15 +175,12 @@ def write_scores(
             w.writerow(row)
 
 
-def channels() -> tuple[str, ...]:
-    return FLOAT_CHANNELS
-
 
 def run_command(args: argparse.Namespace) -> int:
     """The `cargowatch backtest` command; returns the exit code."""
-    if args.channel not in channels():
+    if args.channel not in FLOAT_CHANNELS:
         raise SettingError(
-            f"--channel must be one of {', '.join(channels())}, got {args.channel!r}"
+            f"--channel must be one of {', '.join(FLOAT_CHANNELS)}, got {args.channel!r}"
         )
     if args.profile is not None and args.profile not in PROFILES:
         raise SettingError(

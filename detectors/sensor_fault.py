@@ -15,7 +15,6 @@ from detectors.alerts import Condition
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
-#: Physical ranges of the sensors (beyond them the sensor, not the cargo, is wrong).
 #: A product probe reading at or beyond these is the probe failing, not the cargo: the
 #: common digital probes report exactly -127 °C when disconnected and 85 °C after a reset.
 PROBE_LOW_C, PROBE_HIGH_C = -100.0, 85.0
@@ -30,6 +29,7 @@ def probe_plausible(temp_c: float) -> bool:
     return PROBE_LOW_C < temp_c < PROBE_HIGH_C
 
 
+#: Physical ranges of the other sensors (beyond them the sensor, not the cargo, is wrong).
 _PHYSICAL = (
     ("ambient_c", -60.0, 85.0),
     ("humidity_pct", 0.0, 100.0),

@@ -103,9 +103,8 @@ class TempExcursion:
         if t is None or not probe_plausible(t):
             return None  # a failing probe is SensorFault's to report, not an excursion
         ts = r.ts_ms
-        if t > -_KELVIN:
-            self._mkt_sum += math.exp(-MKT_DH_R_K / (t + _KELVIN))
-            self._mkt_n += 1
+        self._mkt_sum += math.exp(-MKT_DH_R_K / (t + _KELVIN))
+        self._mkt_n += 1
         out: list[Condition] | None = None
         if self._prev_out and self._prev_ts is not None:
             step_s = min((ts - self._prev_ts) / 1000, self.max_step_s)
