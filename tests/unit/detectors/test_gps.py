@@ -1,9 +1,9 @@
 """GPS trust: jumps no vehicle could make, far-off fixes after on-route ones, lost and frozen fixes."""
 
 import math
-import pickle
 
 import pytest
+from detector_checks import assert_resumes_after_pickle, feed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,10 +30,6 @@ def at(minute, lon, lat=0.0):
 
 def no_fix(minute):
     return Reading("t1", T0 + int(minute * MIN), temp_c=4.0)
-
-
-def feed(d, readings):
-    return [(i, c) for i, r in enumerate(readings) for c in d.update(r) or []]
 
 
 def drive(n, km_per_5min=6.0, start_lon=33.0, start_min=0):
@@ -261,16 +257,7 @@ def test_any_readings_never_crash_and_a_pickled_detector_carries_on_identically(
         ts += dt
         readings.append(Reading("t1", ts, lat=lat, lon=lon))
     for make in (lambda: GpsImplausible(route=ROUTE), GpsLost):
-        straight = feed(make(), readings)
-        interrupted = make()
-        first = feed(interrupted, readings[:cut])
-        resumed = pickle.loads(pickle.dumps(interrupted))
-        second = [(i + min(cut, len(readings)), c) for i, c in feed(resumed, readings[cut:])]
-        assert first + second == straight
-        active = False
-        for _, c in straight:
-            assert c.active or active, "a clear only follows an active condition"
-            active = c.active
+        assert_resumes_after_pickle(make, readings, cut)
 
 
 def test_a_flight_along_the_planned_route_is_not_a_gps_fault():

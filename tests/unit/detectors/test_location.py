@@ -5,6 +5,7 @@ import math
 import pickle
 
 import pytest
+from detector_checks import feed
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -30,11 +31,6 @@ def shipment(**fields):
 
 def fix(i, lon, lat, step_min=5):
     return Reading("t1", T0 + i * step_min * MIN, lat=lat, lon=lon)
-
-
-def feed(d, readings):
-    """(index, condition) for every condition the detector reports."""
-    return [(i, c) for i, r in enumerate(readings) for c in d.update(r) or []]
 
 
 def transitions(events):

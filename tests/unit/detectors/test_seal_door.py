@@ -1,9 +1,9 @@
 """Seal and door: where an opening happened decides whether customs hears about it."""
 
 import math
-import pickle
 
 import pytest
+from detector_checks import assert_resumes_after_pickle, feed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,10 +28,6 @@ def shipment(**fields):
 
 def r(minute, **channels):
     return Reading("t1", T0 + int(minute * MIN), **channels)
-
-
-def feed(d, readings):
-    return [(i, c) for i, x in enumerate(readings) for c in d.update(x) or []]
 
 
 # --- SealBreach --------------------------------------------------------------------------------
@@ -286,13 +282,4 @@ def test_any_readings_never_crash_conditions_alternate_and_pickling_changes_noth
         lambda: SealIdChanged("ES-1"),
         lambda: DoorOpen([BORDER]),
     ):
-        straight = feed(make(), readings)
-        interrupted = make()
-        first = feed(interrupted, readings[:cut])
-        resumed = pickle.loads(pickle.dumps(interrupted))
-        second = [(i + min(cut, len(readings)), c) for i, c in feed(resumed, readings[cut:])]
-        assert first + second == straight
-        active = False
-        for _, c in straight:
-            assert c.active or active, "a clear only follows an active condition"
-            active = c.active
+        assert_resumes_after_pickle(make, readings, cut)
