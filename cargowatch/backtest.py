@@ -71,7 +71,7 @@ def read_jsonl(path: Path, result: BacktestResult) -> Iterator[Reading]:
                 if isinstance(device, str)
                 else "cargo/v1/_/telemetry"
             )
-            decoded = decode(topic, line, _FAR_FUTURE_MS)
+            decoded = decode(topic, line, _FAR_FUTURE_MS, max_age_ms=None)
             for reject in decoded.rejects:
                 result.rejected[reject.reason] = result.rejected.get(reject.reason, 0) + 1
             yield from decoded.readings
@@ -173,7 +173,6 @@ def write_scores(
             if multi_device:
                 row.append(device)
             w.writerow(row)
-
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -15,6 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
+from detectors.jsonvalue import describe
+from detectors.reading import DEVICE_ID_RE, SHIPMENT_ID_RE
+
 
 class ManifestError(ValueError):
     """The manifest cannot be used; the message names the shipment and the key."""
@@ -143,13 +146,22 @@ def parse_shipment(obj: object) -> Shipment:
     if not isinstance(obj, dict):
         raise ManifestError("a shipment is a JSON object")
     sid = obj.get("shipment_id")
-    where = f"shipment {sid!r}"
+    # The id names the shipment in every message; anything else is described, not printed
+    # (a manifest can come from an API client, and a value nested deep enough to exhaust
+    # the stack must not be formatted whole).
+    where = f"shipment {sid[:64]!r}" if isinstance(sid, str) else "shipment"
     for key in obj:
         if key not in _SHIPMENT_KEYS:
-            raise ManifestError(f"{where}: unknown key {key!r}")
+            name = repr(key[:64]) if isinstance(key, str) else "?"
+            raise ManifestError(f"{where}: unknown key {name}")
     for key in ("shipment_id", "device_id", "profile"):
         if not isinstance(obj.get(key), str) or not obj[key]:
             raise ManifestError(f"{where}: {key} is required and must be a string")
+    # Both ids are written into storage tags and topics: only characters that need no escaping.
+    if not SHIPMENT_ID_RE.fullmatch(obj["shipment_id"]):
+        raise ManifestError(f"{where}: shipment_id must match {SHIPMENT_ID_RE.pattern}")
+    if not DEVICE_ID_RE.fullmatch(obj["device_id"]):
+        raise ManifestError(f"{where}: device_id must match {DEVICE_ID_RE.pattern}")
     profile = PROFILES.get(obj["profile"])
     if profile is None:
         raise ManifestError(
@@ -193,7 +205,7 @@ def _is_number(v: object) -> bool:
 
 def _positive(v: object, where: str, key: str) -> float:
     if not _is_number(v) or not v > 0:  # type: ignore[operator]
-        raise ManifestError(f"{where}: {key} must be a positive number, got {v!r}")
+        raise ManifestError(f"{where}: {key} must be a positive number, got {describe(v)}")
     return float(v)  # type: ignore[arg-type]
 
 
@@ -211,9 +223,9 @@ def _time(v: object, where: str, key: str) -> int | None:
     try:
         dt = datetime.fromisoformat(v)
     except ValueError:
-        raise ManifestError(f"{where}: {key} is not an RFC 3339 time: {v!r}") from None
+        raise ManifestError(f"{where}: {key} is not an RFC 3339 time: {describe(v)}") from None
     if dt.tzinfo is None:
-        raise ManifestError(f"{where}: {key} needs a UTC offset: {v!r}")
+        raise ManifestError(f"{where}: {key} needs a UTC offset: {describe(v)}")
     return int(dt.timestamp() * 1000)
 
 
@@ -227,7 +239,7 @@ def _lon_lat(v: object, where: str, what: str) -> tuple[float, float]:
         and -90 <= v[1] <= 90
     ):
         return (float(v[0]), float(v[1]))
-    raise ManifestError(f"{where}: {what} must be [lon, lat] in degrees, got {v!r:.60}")
+    raise ManifestError(f"{where}: {what} must be [lon, lat] in degrees, got {describe(v)}")
 
 
 def _route(v: object, where: str) -> tuple[tuple[float, float], ...]:
@@ -260,7 +272,10 @@ def _place(v: object, where: str) -> Place:
         raise ManifestError(f"{where}: an authorised stop is {{name, lon, lat, radius_m}}")
     lon, lat = _lon_lat([v["lon"], v["lat"]], where, "authorised stop")
     radius = _positive(v.get("radius_m", 500), where, "radius_m")
-    return Place(str(v.get("name", "")), lon, lat, radius)
+    name = v.get("name", "")
+    if not isinstance(name, str):
+        raise ManifestError(f"{where}: an authorised stop's name must be a string")
+    return Place(name, lon, lat, radius)
 
 
 def _zone(v: object, where: str) -> Zone:
@@ -272,6 +287,7 @@ def _zone(v: object, where: str) -> Zone:
         or poly.get("type") != "Polygon"
         or not isinstance(poly.get("coordinates"), list)
         or not poly["coordinates"]
+        or not isinstance(poly["coordinates"][0], list)
     ):
         raise ManifestError(
             f'{where}: a restricted zone is {{name, polygon: {{"type": "Polygon", ...}}}}'
@@ -279,4 +295,7 @@ def _zone(v: object, where: str) -> Zone:
     ring = tuple(_lon_lat(p, where, "zone vertex") for p in poly["coordinates"][0])
     if len(ring) < 4:
         raise ManifestError(f"{where}: a zone's ring needs at least four points (closed)")
-    return Zone(str(v.get("name", "")), ring)
+    name = v.get("name", "")
+    if not isinstance(name, str):
+        raise ManifestError(f"{where}: a restricted zone's name must be a string")
+    return Zone(name, ring)

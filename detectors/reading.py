@@ -9,7 +9,15 @@ of thousands of readings a second.
 
 from __future__ import annotations
 
+import re
 from typing import Final, NamedTuple
+
+#: A device id, as the wire contract allows it in topics and payloads.
+DEVICE_ID_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: A shipment id: storage tags, topics and file names carry it unescaped-safe, so it is
+#: limited to characters that need no quoting anywhere (a trailing backslash, a line
+#: break or a control character would break line protocol).
+SHIPMENT_ID_RE: Final = re.compile(r"[A-Za-z0-9._:/#-]{1,64}")
 
 #: Numeric sensor channels, in the order they are written to storage.
 FLOAT_CHANNELS: Final = (

@@ -5,7 +5,11 @@ It is pure (the clock comes in as `now_ms`) and never raises on input: every
 structural fault becomes a `Reject` with a stable `reason` that metrics,
 `ingest_rejects` and tests rely on. Physically implausible but well-formed
 values are kept; judging them is the detectors' job. An array payload is a
-store-and-forward upload, so each element stands or falls on its own.
+store-and-forward upload, so each element stands or falls on its own. Any
+device can send any bytes, so nothing here is unbounded: details describe
+values without formatting them whole (no recursion into nested arrays, no
+arithmetic on integers thousands of digits long), and one message yields at
+most `MAX_REJECTS_PER_MESSAGE` detailed rejects, the rest only counted.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 import orjson
 
-from detectors.reading import DOOR_STATES, FLOAT_CHANNELS, SEAL_STATES, Reading
+from detectors.jsonvalue import describe
+from detectors.reading import DEVICE_ID_RE, DOOR_STATES, FLOAT_CHANNELS, SEAL_STATES, Reading
 
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 MAX_FUTURE_MS: Final = 10 * 60 * 1000
@@ -29,11 +35,19 @@ MIN_TS_MS: Final = 946_684_800_000
 MAX_SEAL_ID_LEN: Final = 128
 #: How much of a rejected payload is kept as evidence.
 EXCERPT_BYTES: Final = 1024
-
-DEVICE_ID_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: Detailed rejects kept from one message; the rest of a hostile upload is only counted, so
+#: a 256 KiB array of bare numbers costs ten reject points, not 131,000.
+MAX_REJECTS_PER_MESSAGE: Final = 10
+#: Default bound on a reading's age: every week a write spans opens an InfluxDB shard.
+DEFAULT_MAX_AGE_MS: Final = 30 * 86_400_000
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
 TOPIC_PREFIX: Final = "cargo/v1/"
 TOPIC_SUFFIX: Final = "/telemetry"
 _INT64_MAX: Final = 2**63 - 1
+_TWO_63: Final = float(2**63)
+_TEN_YEARS_MS: Final = 10 * 366 * 86_400_000
+#: Unknown field names are kept this long for the counters.
+MAX_FIELD_NAME_CHARS: Final = 64
 
 #: Every reason a payload or element can be rejected for.
 REASONS: Final = (
@@ -49,6 +63,7 @@ REASONS: Final = (
     "missing_ts",
     "invalid_ts",
     "future_ts",
+    "too_old",
     "invalid_type",
     "non_finite",
     "out_of_range",
@@ -71,8 +86,21 @@ class Decoded:
     """Everything one MQTT message turned into."""
 
     readings: list[Reading] = field(default_factory=list)
+    #: At most `MAX_REJECTS_PER_MESSAGE` rejects with their detail and excerpt.
     rejects: list[Reject] = field(default_factory=list)
+    #: Rejects past that bound, counted by reason.
+    more_rejects: Counter[str] = field(default_factory=Counter)
     unknown_fields: list[str] = field(default_factory=list)
+
+    def add_reject(self, reject: Reject) -> None:
+        if len(self.rejects) < MAX_REJECTS_PER_MESSAGE:
+            self.rejects.append(reject)
+        else:
+            self.more_rejects[reject.reason] += 1
+
+    @property
+    def reject_count(self) -> int:
+        return len(self.rejects) + sum(self.more_rejects.values())
 
 
 class _Invalid(Exception):
@@ -99,8 +127,13 @@ def device_from_topic(topic: str) -> str | None:
     return device if DEVICE_ID_RE.fullmatch(device) else None
 
 
-def decode(topic: str, payload: bytes, now_ms: int) -> Decoded:
-    """Decode one MQTT message; never raises on bad input.
+def decode(
+    topic: str, payload: bytes, now_ms: int, max_age_ms: int | None = DEFAULT_MAX_AGE_MS
+) -> Decoded:
+    """Decode one MQTT message; never raises, whatever the bytes.
+
+    `max_age_ms` bounds how far behind `now_ms` a reading may be (None: no bound, for
+    replaying recordings).
 
     >>> d = decode("cargo/v1/t1/telemetry", b'{"device_id":"t1","ts":1700000000000,"temp_c":4}',
     ...            now_ms=1_700_000_000_000)
@@ -112,13 +145,20 @@ def decode(topic: str, payload: bytes, now_ms: int) -> Decoded:
     out = Decoded()
     device = device_from_topic(topic)
     if device is None:
-        out.rejects.append(
+        out.add_reject(
             _reject("invalid_topic", f"not a telemetry topic: {topic[:200]!r}", "", payload)
         )
         return out
     if len(payload) > MAX_PAYLOAD_BYTES:
         detail = f"{len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} byte limit"
-        out.rejects.append(_reject("payload_too_large", detail, device, payload))
+        out.add_reject(_reject("payload_too_large", detail, device, payload))
+        return out
+    if payload.startswith(_UTF8_BOM):
+        # RFC 8259 lets a parser ignore a byte order mark; some firmware JSON writers add one.
+        payload = payload[len(_UTF8_BOM) :]
+    if not payload.strip():
+        # What a client publishes to clear a retained message: no reading, and no JSON error.
+        out.add_reject(_reject("empty_payload", "an empty message carries no reading", device, b""))
         return out
     try:
         doc = orjson.loads(payload)
@@ -127,22 +167,26 @@ def decode(topic: str, payload: bytes, now_ms: int) -> Decoded:
         # the few valid documents orjson refuses, such as integers past 64 bits).
         parsed = _parse_slowly(payload, device)
         if isinstance(parsed, Reject):
-            out.rejects.append(parsed)
+            out.add_reject(parsed)
             return out
         doc = parsed
 
     elements = doc if type(doc) is list else [doc]
     if not elements:
-        out.rejects.append(
+        out.add_reject(
             _reject("empty_payload", "an empty array carries no reading", device, payload)
         )
         return out
+    oldest_ms = None if max_age_ms is None else now_ms - max_age_ms
     for element in elements:
         try:
-            out.readings.append(_reading(element, device, now_ms, out.unknown_fields))
+            out.readings.append(_reading(element, device, now_ms, oldest_ms, out.unknown_fields))
         except _Invalid as exc:
+            if len(out.rejects) >= MAX_REJECTS_PER_MESSAGE:
+                out.more_rejects[exc.reason] += 1
+                continue
             excerpt = payload if len(elements) == 1 else _element_bytes(element)
-            out.rejects.append(_reject(exc.reason, exc.detail, device, excerpt))
+            out.add_reject(_reject(exc.reason, exc.detail, device, excerpt))
     return out
 
 
@@ -165,13 +209,17 @@ def _reject(reason: str, detail: str, device: str, payload: bytes) -> Reject:
 
 
 def _element_bytes(element: object) -> bytes:
+    """The element as JSON for evidence, or a description when it cannot be written back."""
     try:
-        return json.dumps(element, allow_nan=True)[:EXCERPT_BYTES].encode()
-    except (TypeError, ValueError, RecursionError):
-        return repr(element)[:EXCERPT_BYTES].encode()
+        # orjson refuses (rather than recurses into) nesting past its limit and big integers.
+        return orjson.dumps(element)[:EXCERPT_BYTES]
+    except (orjson.JSONEncodeError, TypeError):
+        return f"<{describe(element)}>".encode()
 
 
-def _reading(obj: object, topic_device: str, now_ms: int, unknown: list[str]) -> Reading:
+def _reading(
+    obj: object, topic_device: str, now_ms: int, oldest_ms: int | None, unknown: list[str]
+) -> Reading:
     if type(obj) is not dict:
         raise _Invalid("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     device = obj.get("device_id")
@@ -181,12 +229,18 @@ def _reading(obj: object, topic_device: str, now_ms: int, unknown: list[str]) ->
         if type(device) is not str or not DEVICE_ID_RE.fullmatch(device):
             raise _Invalid(
                 "invalid_device_id",
-                f"device_id must match [A-Za-z0-9._-]{{1,64}}, got {device!r:.80}",
+                f"device_id must match [A-Za-z0-9._-]{{1,64}}, got {describe(device)}",
             )
         raise _Invalid(
             "device_mismatch", f"device_id {device!r} differs from the topic's {topic_device!r}"
         )
     ts_ms = _ts_ms(obj.get("ts"), now_ms)
+    if oldest_ms is not None and ts_ms < oldest_ms:
+        raise _Invalid(
+            "too_old",
+            f"ts is {(now_ms - ts_ms) / 86_400_000:.1f} days old, past the"
+            f" {(now_ms - oldest_ms) / 86_400_000:g}-day bound (CARGOWATCH_MAX_READING_AGE_DAYS)",
+        )
 
     # One pass over what was sent, rather than a probe for every channel that might be.
     values: dict[str, Any] = {}
@@ -207,6 +261,10 @@ def _reading(obj: object, topic_device: str, now_ms: int, unknown: list[str]) ->
                 values[name] = _float(name, v)
         elif kind is _SEQ:
             if type(v) is not int:
+                if type(v) is float and not -_TWO_63 < v < _TWO_63:
+                    # orjson reads an integer literal past 64 bits as a float: it was an
+                    # integer that is too large, not a float.
+                    raise _Invalid("out_of_range", "seq must be between 0 and 2^63-1")
                 raise _Invalid("invalid_type", f"seq must be an integer, got {type(v).__name__}")
             if not 0 <= v <= _INT64_MAX:
                 raise _Invalid("out_of_range", "seq must be between 0 and 2^63-1")
@@ -220,7 +278,8 @@ def _reading(obj: object, topic_device: str, now_ms: int, unknown: list[str]) ->
     if lon is not None and not -180.0 <= lon <= 180.0:
         raise _Invalid("out_of_range", f"lon {lon} is outside ±180 degrees")
     if extra:
-        unknown.extend(extra)
+        # Names are counted in the service's metrics: a hostile one must not be huge.
+        unknown.extend(name[:MAX_FIELD_NAME_CHARS] for name in extra)
     return Reading(device_id=device, ts_ms=ts_ms, **values)
 
 
@@ -279,12 +338,17 @@ def _ts_ms(ts: object, now_ms: int) -> int:
         ms = ts
     elif type(ts) is str:
         ms = _parse_rfc3339(ts)
+    elif type(ts) is float and not -_TWO_63 < ts < _TWO_63:
+        raise _Invalid("invalid_ts", "ts is an integer far outside any date (past 64 bits)")
     else:
         raise _Invalid(
             "invalid_ts",
             f"ts must be an RFC 3339 string or epoch ms integer, got {type(ts).__name__}",
         )
     if ms > now_ms + MAX_FUTURE_MS:
+        if ms - now_ms > _TEN_YEARS_MS:
+            # Also keeps arithmetic on an integer hundreds of digits long out of the detail.
+            raise _Invalid("future_ts", "ts is more than ten years ahead of the ingester's clock")
         raise _Invalid(
             "future_ts", f"ts is {(ms - now_ms) / 60000:.1f} min ahead of the ingester's clock"
         )

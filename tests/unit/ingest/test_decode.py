@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from detectors.reading import Reading
-from ingest.decode import EXCERPT_BYTES, MAX_PAYLOAD_BYTES, REASONS, decode
+from ingest.decode import DEFAULT_MAX_AGE_MS, EXCERPT_BYTES, MAX_PAYLOAD_BYTES, REASONS, decode
 
 NOW_MS = 1_763_800_000_000  # 2025-11-22T08:26:40Z
 TOPIC = "cargo/v1/trk-1/telemetry"
@@ -111,7 +111,10 @@ BAD = [
     pytest.param(
         b"{not json", "invalid_json", id="text that is not JSON is rejected as invalid_json"
     ),
-    pytest.param(b"", "invalid_json", id="an empty payload is not JSON"),
+    pytest.param(
+        b"", "empty_payload", id="an empty message (a retained-message clear) is not a JSON error"
+    ),
+    pytest.param(b"  \r\n", "empty_payload", id="a message of white space carries nothing"),
     pytest.param(b"\xff\xfe{}", "invalid_encoding", id="bytes that are not UTF-8"),
     pytest.param(b"[]", "empty_payload", id="an empty array carries nothing"),
     pytest.param(b"42", "not_an_object", id="a bare number is not a reading"),
@@ -280,7 +283,7 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 readings = st.builds(
     Reading,
     device_id=st.from_regex(r"[A-Za-z0-9._-]{1,64}", fullmatch=True),
-    ts_ms=st.integers(946_684_800_000, NOW_MS + 600_000),
+    ts_ms=st.integers(NOW_MS - DEFAULT_MAX_AGE_MS, NOW_MS + 600_000),
     seq=st.none() | st.integers(0, 2**63 - 1),
     lat=st.none() | st.floats(-90, 90),
     lon=st.none() | st.floats(-180, 180),
