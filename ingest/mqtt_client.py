@@ -10,19 +10,92 @@ buffer; one wake-up drains every packet already received; a QoS 0/1 PUBLISH
 goes straight to `on_telemetry(topic, payload, mid, qos)` (its properties are
 skipped: CargoWatch uses none, and it never grants the broker topic aliases);
 and `ack_many` queues the PUBACKs of a whole batch as one write. It leans on
-paho's private `_sock_recv`, `_sock_close`, `_packet_read`, `_handle_publish`
-and `_packet_queue`, which is why pyproject pins paho-mqtt below 3; the
-integration tests exercise every path.
+private paho internals (`PAHO_INTERNALS` lists them), which is why pyproject
+allows only the paho-mqtt minor release they were read from, and why importing
+this module checks that each is still there with the shape relied on: a paho
+that moved one fails at start-up with one line naming it, not later in the
+middle of a connection.
 """
 
 from __future__ import annotations
 
+import inspect
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+import paho.mqtt
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+#: The paho-mqtt releases whose internals this module was read against (as in pyproject).
+SUPPORTED_PAHO: Final = "paho-mqtt>=2.2,<2.3"
+
+#: Every private paho method this module overrides or calls, with the parameters it
+#: assumes (names and order: `ack_many` passes `_packet_queue` its arguments by position).
+#: `loop_read` is public but overridden on the assumption that paho's loop calls it.
+PAHO_METHODS: Final[dict[str, tuple[str, ...]]] = {
+    "_sock_recv": ("self", "bufsize"),  # overridden; super() reads the socket
+    "_sock_close": ("self",),  # overridden; super() closes the socket
+    "_packet_read": ("self",),  # called; reads one packet through _sock_recv
+    "_handle_publish": ("self",),  # overridden; super() handles what is not telemetry
+    "_packet_queue": ("self", "command", "packet", "mid", "qos", "info"),  # called
+    "_loop_rc_handle": ("self", "rc"),  # called; closes and reports a failed connection
+    "loop_read": ("self", "max_packets"),  # overridden
+}
+#: Private instance attributes read: the socket, and the packet `_packet_read` assembled
+#: (its first header byte and what followed the remaining length).
+PAHO_ATTRIBUTES: Final = ("_sock", "_in_packet")
+PAHO_IN_PACKET_KEYS: Final = ("command", "packet")
+#: Names this module adds to the client; paho must not use them for something of its own.
+BULK_NAMES: Final = ("_rbuf", "_rpos", "on_telemetry", "ack_many")
+PAHO_INTERNALS: Final = (*PAHO_METHODS, *PAHO_ATTRIBUTES)
+
+
+def check_paho_internals(client_class: type[mqtt.Client] = mqtt.Client) -> None:
+    """Raise ImportError naming the first paho internal that is not as this module uses it.
+
+    Run at import against `paho.mqtt.client.Client`; a test runs it against doctored classes.
+    """
+    for name, expected in PAHO_METHODS.items():
+        method = getattr(client_class, name, None)
+        if method is None:
+            raise _unsupported(f"Client.{name} is missing")
+        if not callable(method):
+            raise _unsupported(f"Client.{name} is not callable")
+        try:
+            params = tuple(inspect.signature(method).parameters)
+        except (TypeError, ValueError):
+            raise _unsupported(f"Client.{name} has no readable signature") from None
+        if params != expected:
+            raise _unsupported(
+                f"Client.{name} takes ({', '.join(params)}), not ({', '.join(expected)})"
+            )
+    # The attributes exist only on an instance; a new client opens no socket.
+    try:
+        client = client_class(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    except Exception as error:
+        raise _unsupported(f"Client(VERSION2, protocol=MQTTv5) fails: {error!r}") from None
+    for name in PAHO_ATTRIBUTES:
+        if not hasattr(client, name):
+            raise _unsupported(f"a new Client has no {name} attribute")
+    in_packet = client._in_packet
+    if not isinstance(in_packet, dict) or not all(k in in_packet for k in PAHO_IN_PACKET_KEYS):
+        raise _unsupported(f"Client._in_packet is not a dict with keys {PAHO_IN_PACKET_KEYS}")
+    for name in BULK_NAMES:
+        if hasattr(client, name):
+            raise _unsupported(f"Client has its own {name}, which BulkClient would shadow")
+
+
+def _unsupported(problem: str) -> ImportError:
+    version = getattr(paho.mqtt, "__version__", "of unknown version")
+    return ImportError(
+        f"unsupported paho-mqtt {version}: {problem}; "
+        f"ingest.mqtt_client needs the internals of {SUPPORTED_PAHO}"
+    )
+
+
+check_paho_internals()
 
 _READ_CHUNK: Final = 256 * 1024
 _PUBACK: Final = 0x40
