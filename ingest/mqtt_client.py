@@ -7,9 +7,10 @@ with its own wake-up. At ingest rates that, not decoding or storage, is where
 the time goes. `BulkClient` changes four things and nothing about the
 protocol: the socket is read in large chunks and packets are served from that
 buffer; one wake-up drains every packet already received; a QoS 0/1 PUBLISH
-goes straight to `on_telemetry(topic, payload, mid, qos)` (its properties are
-skipped: CargoWatch uses none, and it never grants the broker topic aliases);
-and `ack_many` queues the PUBACKs of a whole batch as one write. It leans on
+goes straight to `on_telemetry(topic, payload, mid, qos, retain)` (its
+properties are skipped: CargoWatch uses none, and it grants the broker no topic
+aliases, so a PUBLISH without a topic is a protocol error); and `ack_many`
+queues the PUBACKs of a whole batch as one write. It leans on
 private paho internals (`PAHO_INTERNALS` lists them), which is why pyproject
 allows only the paho-mqtt minor release they were read from, and why importing
 this module checks that each is still there with the shape relied on: a paho
@@ -110,8 +111,9 @@ class BulkClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._rbuf = b""
         self._rpos = 0
-        #: Receives (topic, payload, packet id, qos) of every QoS 0/1 PUBLISH.
-        self.on_telemetry: Callable[[str, bytes, int, int], None] | None = None
+        #: Receives (topic, payload, packet id, qos, retain) of every PUBLISH; while it is
+        #: set, a PUBLISH of QoS 2 (never granted) or a malformed one drops the connection.
+        self.on_telemetry: Callable[[str, bytes, int, int, bool], None] | None = None
 
     def ack_many(self, mids: Iterable[int]) -> None:
         """Queue one PUBACK per packet id as a single write (QoS 1, manual-ack mode)."""
@@ -146,39 +148,58 @@ class BulkClient(mqtt.Client):
         return MQTTErrorCode.MQTT_ERR_NO_CONN
 
     def _handle_publish(self) -> MQTTErrorCode:
+        # Never raises, whatever the bytes: anything malformed is MQTT_ERR_PROTOCOL, on
+        # which paho drops the connection (and the broker keeps what was not acked).
         on_telemetry = self.on_telemetry
+        if on_telemetry is None:
+            return super()._handle_publish()
         header = self._in_packet["command"]
         qos = (header & 0x06) >> 1
-        if on_telemetry is None or qos == 2:
-            return super()._handle_publish()
-        packet = self._in_packet["packet"]
-        try:
-            topic_end = 2 + ((packet[0] << 8) | packet[1])
-            raw_topic = packet[2:topic_end]
-            pos = topic_end
-            mid = 0
-            if qos:
-                mid = (packet[pos] << 8) | packet[pos + 1]
-                pos += 2
-            # Skip the properties: a variable byte integer length, then that many bytes.
-            length, shift = 0, 0
-            while True:
-                byte = packet[pos]
-                pos += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
-            pos += length
-            if pos > len(packet) or topic_end > len(packet):
-                return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        except IndexError:
+        if qos > 1:
+            # QoS 3 is malformed. QoS 2 needs PUBREC, PUBREL and PUBCOMP, which telemetry
+            # acks (ack_many) do not send, and the subscription grants at most QoS 1, so a
+            # broker must not send it either.
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        try:
-            topic = raw_topic.decode("utf-8")
-        except UnicodeDecodeError:
-            topic = ""  # rejected downstream as invalid_topic, and still acked
-        on_telemetry(topic, bytes(packet[pos:]), mid, qos)
+        packet = self._in_packet["packet"]
+        end = len(packet)
+        if end < 2:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        topic_end = 2 + ((packet[0] << 8) | packet[1])
+        if topic_end == 2 or topic_end > end:
+            # An empty topic means "the topic of this topic alias", and this client grants
+            # none (CONNECT says Topic Alias Maximum 0) because the properties carrying the
+            # alias are skipped below: the broker must not send one, and delivering it
+            # without its topic would lose which device it came from.
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        pos = topic_end
+        mid = 0
+        if qos:
+            pos += 2
+            if pos > end:
+                return MQTTErrorCode.MQTT_ERR_PROTOCOL
+            mid = (packet[topic_end] << 8) | packet[topic_end + 1]
+            if mid == 0:
+                return MQTTErrorCode.MQTT_ERR_PROTOCOL  # a packet id is never 0
+        # Skip the properties: their length as a variable byte integer of 1 to 4 bytes,
+        # then that many bytes.
+        length = 0
+        for shift in (0, 7, 14, 21):
+            if pos >= end:
+                return MQTTErrorCode.MQTT_ERR_PROTOCOL
+            byte = packet[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+        else:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        pos += length
+        if pos > end:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        # A topic that is not UTF-8 goes on with U+FFFD for its bad bytes. No telemetry
+        # topic contains that character, so the decoder rejects the message as
+        # invalid_topic, counts it, and it is acked like any reject; an empty topic, which
+        # would say the same, now means a protocol error (above).
+        topic = packet[2:topic_end].decode("utf-8", "replace")
+        on_telemetry(topic, bytes(packet[pos:]), mid, qos, bool(header & 0x01))
         return MQTTErrorCode.MQTT_ERR_SUCCESS

@@ -35,13 +35,18 @@ TELEMETRY_FILTER = "cargo/v1/+/telemetry"
 
 
 class Message(NamedTuple):
-    """What the pipeline needs of a received message; `generation` names its connection."""
+    """What the pipeline needs of a received message; `generation` names its connection.
+
+    `retain` is the PUBLISH retain flag: set, the broker sent a stored retained message
+    rather than one published now (the pipeline decides what to do with it).
+    """
 
     topic: str
     payload: bytes
     mid: int
     qos: int
     generation: int
+    retain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +197,6 @@ class MqttSource:
         if reason.is_failure:
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
-    def _on_telemetry(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+    def _on_telemetry(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
         self.messages_received += 1
-        self._inbox.append(Message(topic, payload, mid, qos, self._generation))
+        self._inbox.append(Message(topic, payload, mid, qos, self._generation, retain))

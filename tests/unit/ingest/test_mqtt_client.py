@@ -1,11 +1,21 @@
-"""BulkClient without a broker: the paho internals it relies on are checked at import."""
+"""BulkClient without a broker: its PUBLISH parser, buffered reads, batched acks and the
+check of the paho internals it relies on, driven through paho's own entry points."""
 
 import re
 
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from ingest.mqtt_client import PAHO_INTERNALS, SUPPORTED_PAHO, check_paho_internals
+from ingest.decode import decode
+from ingest.mqtt_client import (
+    PAHO_INTERNALS,
+    SUPPORTED_PAHO,
+    BulkClient,
+    check_paho_internals,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The import-time check of paho's internals
@@ -126,3 +136,268 @@ def test_a_paho_whose_internals_moved_fails_the_import_with_one_line_naming_the_
         rf"ingest\.mqtt_client needs the internals of {re.escape(SUPPORTED_PAHO)}",
         message,
     ), message
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand-written PUBLISH parser, fed packets the way paho's _packet_read hands them over
+
+TOPIC = "cargo/v1/trk-1/telemetry"
+
+
+def varint(n: int) -> bytes:
+    """An MQTT variable byte integer."""
+    out = bytearray()
+    while True:
+        n, byte = n >> 7, n & 0x7F
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def publish(
+    topic: bytes = TOPIC.encode(),
+    payload: bytes = b"{}",
+    *,
+    qos: int = 1,
+    mid: int = 7,
+    retain: bool = False,
+    dup: bool = False,
+    properties: bytes = b"",
+) -> tuple[int, bytes]:
+    """(first header byte, everything after the remaining length) of an MQTT v5 PUBLISH."""
+    header = 0x30 | (dup << 3) | (qos << 1) | retain
+    body = len(topic).to_bytes(2, "big") + topic
+    if qos:
+        body += mid.to_bytes(2, "big")
+    body += varint(len(properties)) + properties + payload
+    return header, body
+
+
+def on_the_wire(header: int, body: bytes) -> bytes:
+    return bytes([header]) + varint(len(body)) + body
+
+
+class Received:
+    """A BulkClient with no socket that records what it hands to on_telemetry."""
+
+    def __init__(self):
+        self.client = BulkClient(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, manual_ack=True)
+        self.messages: list[tuple[str, bytes, int, int, bool]] = []
+        self.client.on_telemetry = lambda *message: self.messages.append(message)
+
+    def handle(self, header: int, body: bytes) -> MQTTErrorCode:
+        # What _packet_read leaves in _in_packet when it calls _packet_handle: the first
+        # header byte, the remaining length it decoded, and every byte after it.
+        length = varint(len(body))
+        self.client._in_packet = {
+            "command": header,
+            "have_remaining": 1,
+            "remaining_count": list(length),
+            "remaining_mult": 128 ** len(length),
+            "remaining_length": len(body),
+            "packet": bytearray(body),
+            "to_process": 0,
+            "pos": 0,
+        }
+        return self.client._handle_publish()
+
+
+def user_property(name: str, value: str) -> bytes:
+    def utf8(s: str) -> bytes:
+        return len(s.encode()).to_bytes(2, "big") + s.encode()
+
+    return b"\x26" + utf8(name) + utf8(value)
+
+
+CONTENT_TYPE_JSON = b"\x03" + (16).to_bytes(2, "big") + b"application/json"
+PAYLOAD_IS_UTF8 = b"\x01\x01"
+MANY_PROPERTIES = user_property("trace", "x" * 150) + PAYLOAD_IS_UTF8  # 161 bytes: a 2-byte length
+
+
+@pytest.mark.parametrize(
+    "packet, expected",
+    [
+        pytest.param(
+            publish(qos=0, payload=b'{"a":1}'),
+            (TOPIC, b'{"a":1}', 0, 0, False),
+            id="a QoS 0 message has no packet id and is handed on as packet id 0",
+        ),
+        pytest.param(
+            publish(qos=1, mid=0x1234, payload=b'{"a":1}'),
+            (TOPIC, b'{"a":1}', 0x1234, 1, False),
+            id="a QoS 1 message is handed on with its packet id",
+        ),
+        pytest.param(
+            publish(qos=1, mid=65535, properties=PAYLOAD_IS_UTF8 + CONTENT_TYPE_JSON),
+            (TOPIC, b"{}", 65535, 1, False),
+            id="properties are skipped and the payload starts after them",
+        ),
+        pytest.param(
+            publish(qos=0, properties=CONTENT_TYPE_JSON),
+            (TOPIC, b"{}", 0, 0, False),
+            id="properties are skipped in a QoS 0 message too",
+        ),
+        pytest.param(
+            publish(qos=1, mid=3, properties=MANY_PROPERTIES, payload=b"[1]"),
+            (TOPIC, b"[1]", 3, 1, False),
+            id="a property length of more than one byte is read in full",
+        ),
+        pytest.param(
+            publish(retain=True),
+            (TOPIC, b"{}", 7, 1, True),
+            id="the retain flag is handed on when set",
+        ),
+        pytest.param(
+            publish(qos=0, retain=True),
+            (TOPIC, b"{}", 0, 0, True),
+            id="the retain flag is handed on for QoS 0 too",
+        ),
+        pytest.param(
+            publish(dup=True),
+            (TOPIC, b"{}", 7, 1, False),
+            id="a redelivery (DUP set) is handed on like the first delivery",
+        ),
+        pytest.param(
+            publish("cargo/v1/trk-ü/telemetry".encode()),
+            ("cargo/v1/trk-ü/telemetry", b"{}", 7, 1, False),
+            id="a UTF-8 topic is decoded",
+        ),
+        pytest.param(
+            publish(payload=b""),
+            (TOPIC, b"", 7, 1, False),
+            id="an empty payload is handed on for the decoder to reject",
+        ),
+    ],
+)
+def test_a_well_formed_publish_is_handed_to_on_telemetry(packet, expected):
+    received = Received()
+    assert received.handle(*packet) == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert received.messages == [expected]
+    assert type(received.messages[0][1]) is bytes  # not a view of paho's reused buffer
+
+
+def test_a_topic_that_is_not_utf8_is_handed_on_for_the_decoder_to_reject_as_invalid_topic():
+    # An empty topic would be a protocol error, so the bad bytes become U+FFFD instead.
+    received = Received()
+    body = b'{"device_id":"trk-1","ts":1763800000000}'
+    assert (
+        received.handle(*publish(b"cargo/v1/trk-\xff/telemetry", body))
+        == MQTTErrorCode.MQTT_ERR_SUCCESS
+    )
+    [(topic, payload, *_)] = received.messages
+    assert topic == "cargo/v1/trk-\ufffd/telemetry"
+    assert [r.reason for r in decode(topic, payload, 1_763_800_000_000).rejects] == [
+        "invalid_topic"
+    ]
+
+
+def raw(body: bytes, qos: int = 1) -> tuple[int, bytes]:
+    """A PUBLISH of the given QoS whose body is exactly these bytes."""
+    return 0x30 | (qos << 1), body
+
+
+MALFORMED = [
+    pytest.param(
+        publish(b""),
+        id="an empty topic (the broker using a topic alias we never granted) is a protocol error",
+    ),
+    pytest.param(
+        publish(b"", qos=0, properties=b"\x23\x00\x01"),
+        id="an empty topic with a topic alias property is a protocol error at QoS 0 too",
+    ),
+    pytest.param(raw(b""), id="an empty body is a protocol error"),
+    pytest.param(raw(b"\x00"), id="half a topic length is a protocol error"),
+    pytest.param(raw(b"\x00\x20cargo/v1/"), id="a topic length past the end is a protocol error"),
+    pytest.param(
+        raw(b"\x00\x03abc"), id="a QoS 1 packet without its packet id is a protocol error"
+    ),
+    pytest.param(raw(b"\x00\x03abc\x00"), id="half a packet id is a protocol error"),
+    pytest.param(
+        publish(mid=0), id="packet id 0, which no QoS 1 packet may have, is a protocol error"
+    ),
+    pytest.param(
+        raw(b"\x00\x03abc\x00\x01"),
+        id="a packet without the property length MQTT v5 requires is a protocol error",
+    ),
+    pytest.param(
+        raw(b"\x00\x03abc\x00\x01\x05\x01\x01"),
+        id="a property length past the end is a protocol error",
+    ),
+    pytest.param(
+        raw(b"\x00\x03abc\x00\x01\x80\x01" + b"p" * 100),
+        id="a two-byte property length past the end is a protocol error",
+    ),
+    pytest.param(
+        raw(b"\x00\x03abc\x00\x01\x80"),
+        id="a property length whose continuation byte is missing is a protocol error",
+    ),
+    pytest.param(
+        raw(b"\x00\x03abc\x00\x01\x80\x80\x80\x80\x00" + b"p" * 64),
+        id="a property length of more than 4 bytes is a protocol error",
+    ),
+    pytest.param(
+        publish(qos=2),
+        id="QoS 2, which the subscription never grants, is a protocol error",
+    ),
+    pytest.param((0x36, publish()[1]), id="QoS 3, which does not exist, is a protocol error"),
+]
+
+
+@pytest.mark.parametrize("packet", MALFORMED)
+def test_a_malformed_publish_is_a_protocol_error_and_nothing_is_handed_on(packet):
+    received = Received()
+    assert received.handle(*packet) == MQTTErrorCode.MQTT_ERR_PROTOCOL
+    assert received.messages == []
+
+
+@st.composite
+def bodies(draw):
+    """Any bytes; half the time behind a topic length that points inside them, so that what
+    follows a topic (packet id, property length, properties) is exercised as often."""
+    rest = draw(st.binary(max_size=300))
+    if draw(st.booleans()):
+        return rest
+    return draw(st.integers(0, len(rest) + 2)).to_bytes(2, "big") + rest
+
+
+@settings(max_examples=500)
+@given(flags=st.integers(0, 15), body=bodies())
+def test_any_bytes_with_any_header_flags_give_an_error_code_never_an_exception(flags, body):
+    received = Received()
+    rc = received.handle(0x30 | flags, body)
+    assert isinstance(rc, MQTTErrorCode)
+    assert rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_PROTOCOL)
+    assert len(received.messages) == (rc == MQTTErrorCode.MQTT_ERR_SUCCESS)
+
+
+topics = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=100)
+
+
+@st.composite
+def well_formed(draw):
+    topic = draw(topics)
+    qos = draw(st.integers(0, 1))
+    mid = draw(st.integers(1, 65535)) if qos else 0
+    retain = draw(st.booleans())
+    payload = draw(st.binary(max_size=300))
+    # The parser skips the properties without reading them, so any bytes will do; up to
+    # 300 of them gives property lengths of one and of two bytes.
+    properties = draw(st.binary(max_size=300))
+    packet = publish(
+        topic.encode(),
+        payload,
+        qos=qos,
+        mid=mid,
+        retain=retain,
+        dup=draw(st.booleans()),
+        properties=properties,
+    )
+    return packet, (topic, payload, mid, qos, retain)
+
+
+@given(well_formed())
+def test_any_well_formed_publish_comes_out_as_it_was_built(case):
+    packet, expected = case
+    received = Received()
+    assert received.handle(*packet) == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert received.messages == [expected]
