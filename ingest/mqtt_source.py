@@ -3,12 +3,16 @@
 Only this module talks to paho. It connects with a stable client id, clean
 start off and a session expiry, so the broker queues QoS 1 messages while the
 ingester is away; it raises Receive Maximum so thousands of messages can be in
-flight while a batch is being made durable; it subscribes in `on_connect`, so
-every reconnect restores the subscription; and it acks nothing by itself.
-Messages wait in an in-memory inbox until the pipeline `ack`s them. An ack is
-sent only on the connection the message arrived on: after a reconnect the
-broker redelivers whatever was unacked (stored again idempotently), and an old
-packet id must not ack a newer message that reused it.
+flight while a batch is being made durable; it grants no topic aliases, which
+the fast PUBLISH path could not resolve; it subscribes in `on_connect`, so
+every reconnect restores the subscription, and asks for no retained messages
+at subscribe, so a retained reading is not ingested again at every start (a
+retained message that does arrive carries its flag to the pipeline); and it
+acks nothing by itself. Messages wait in an in-memory inbox until the pipeline
+`ack`s them. An ack is sent only on the connection the message arrived on:
+after a reconnect the broker redelivers whatever was unacked (stored again
+idempotently), and an old packet id must not ack a newer message that reused
+it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.mqtt_client import BulkClient
 
@@ -107,6 +112,10 @@ class MqttSource:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.options.session_expiry_s
         props.ReceiveMaximum = self.options.receive_maximum
+        # 0 is also MQTT v5's default, but said explicitly because it is load-bearing: the
+        # fast PUBLISH path (BulkClient) skips properties, so it cannot honour a topic alias,
+        # and treats a PUBLISH without its topic as a protocol error.
+        props.TopicAliasMaximum = 0
         self._client.connect_async(
             self._host,
             self._port,
@@ -168,7 +177,10 @@ class MqttSource:
             "resumed" if flags.session_present else "new",
         )
         self._was_connected = True
-        client.subscribe(self.options.topic_filter, qos=1)
+        # Retain handling 2: the broker sends no retained messages at subscribe, so a
+        # retained reading is not ingested again at every start and reconnect.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+        client.subscribe(self.options.topic_filter, options=options)
 
     def _on_subscribe(
         self,
