@@ -12,7 +12,8 @@ acks nothing by itself. Messages wait in an in-memory inbox until the pipeline
 `ack`s them. An ack is sent only on the connection the message arrived on:
 after a reconnect the broker redelivers whatever was unacked (stored again
 idempotently), and an old packet id must not ack a newer message that reused
-it.
+it. At shutdown `stop_intake` and `discard_pending` leave whatever was not yet
+taken to the broker, which redelivers it to the next run.
 """
 
 from __future__ import annotations
@@ -79,8 +80,15 @@ class MqttSource:
 
     def __init__(self, options: MqttOptions) -> None:
         self.options = options
+        #: Messages put in the inbox.
         self.messages_received = 0
+        #: Messages that arrived after `stop_intake`, left unacked for the next run.
+        self.messages_deferred = 0
         self._inbox: deque[Message] = deque()
+        # Taken by paho's thread for each message, so that once `stop_intake` returns
+        # nothing more enters the inbox.
+        self._intake_lock = threading.Lock()
+        self._intake_open = True
         self._generation = 0
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -136,6 +144,33 @@ class MqttSource:
 
     def pending(self) -> int:
         return len(self._inbox)
+
+    def stop_intake(self) -> None:
+        """Take no more messages: from now on they are counted and neither kept nor acked.
+
+        For shutdown. The broker keeps every unacked QoS 1 message in the session and
+        redelivers it to the next run, so nothing that arrives while the ingester is
+        finishing needs to be processed now (a QoS 0 message, which has no redelivery, is
+        lost). `ack`, `publish` and `stop` keep working.
+        """
+        with self._intake_lock:
+            self._intake_open = False
+
+    def discard_pending(self) -> int:
+        """Empty the inbox without acking; return how many messages were dropped from it.
+
+        The broker redelivers them to the next run, as it does anything unacked.
+        """
+        inbox, n = self._inbox, 0
+        with self._intake_lock:
+            # Popped one by one, so a concurrent `drain` cannot make the count wrong.
+            while inbox:
+                try:
+                    inbox.popleft()
+                except IndexError:
+                    break
+                n += 1
+        return n
 
     def ack(self, messages: Iterable[Message]) -> int:
         """Ack messages received on the current connection; return how many were acked."""
@@ -210,5 +245,9 @@ class MqttSource:
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
     def _on_telemetry(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
-        self.messages_received += 1
-        self._inbox.append(Message(topic, payload, mid, qos, self._generation, retain))
+        with self._intake_lock:
+            if not self._intake_open:
+                self.messages_deferred += 1
+                return
+            self.messages_received += 1
+            self._inbox.append(Message(topic, payload, mid, qos, self._generation, retain))

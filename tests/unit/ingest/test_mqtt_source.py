@@ -1,4 +1,7 @@
-"""MqttSource without a broker: what it asks of the broker."""
+"""MqttSource without a broker: what it asks of the broker, and how shutdown stops its intake."""
+
+import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -6,7 +9,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.mqtt_source import MqttOptions, MqttSource
+from ingest.mqtt_source import Message, MqttOptions, MqttSource
 
 TOPIC = "cargo/v1/trk-1/telemetry"
 
@@ -92,3 +95,88 @@ def test_the_subscription_is_qos_1_and_asks_for_no_retained_messages(share_group
     assert topic == topic_filter
     assert (options.QoS, options.retainHandling) == (1, SubscribeOptions.RETAIN_DO_NOT_SEND)
     assert options.pack() == b"\x21"  # QoS 1, retain handling 2 in bits 4-5
+
+
+# ---------------------------------------------------------------------------------------------
+# Taking messages in
+
+
+def test_a_message_lands_in_the_inbox_with_its_retain_flag_and_its_connection():
+    source = new_source()
+    connect(source, subscriber())
+    receive(source, 5)
+    receive(source, 6, retain=True)
+    assert source.drain(10) == [
+        Message(TOPIC, b"{}", 5, 1, 1, False),
+        Message(TOPIC, b"{}", 6, 1, 1, True),
+    ]
+    assert source.messages_received == 2
+
+
+def test_messages_arriving_after_stop_intake_are_counted_neither_kept_nor_acked():
+    source = new_source()
+    receive(source, 1, 2)
+    source.stop_intake()
+    receive(source, 3, 4, 5)
+    assert (source.pending(), source.messages_received, source.messages_deferred) == (2, 2, 3)
+    assert [m.mid for m in source.drain(10)] == [1, 2]
+    assert source.acked == []
+
+
+def test_discard_pending_empties_the_inbox_without_acking_and_says_how_many():
+    source = new_source()
+    receive(source, 1, 2, 3)
+    source.stop_intake()
+    assert source.discard_pending() == 3
+    assert (source.pending(), source.drain(10), source.acked) == (0, [], [])
+    assert source.discard_pending() == 0
+
+
+def test_what_was_taken_before_stop_intake_is_still_acked_after_it():
+    source = new_source()
+    receive(source, 1, 2, 3)
+    taken = source.drain(2)
+    source.stop_intake()
+    receive(source, 4)
+    source.discard_pending()
+    assert source.ack(taken) == 2
+    assert source.acked == pubacks(1, 2)
+
+
+def test_publish_and_stop_still_reach_paho_after_stop_intake():
+    source = new_source()
+    source._client.publish = publish = Recorder()
+    source._client.disconnect = disconnect = Recorder()
+    source._client.loop_stop = loop_stop = Recorder()
+    source.stop_intake()
+    source.publish("cargo/v1/alerts/critical/trk-1", b"{}")
+    source.stop()
+    assert publish.calls == [(("cargo/v1/alerts/critical/trk-1", b"{}"), {"qos": 1})]
+    assert (len(disconnect.calls), len(loop_stop.calls)) == (1, 1)
+
+
+def test_each_message_arriving_while_intake_stops_is_either_taken_or_deferred():
+    source = new_source()
+    arrived = 0
+    stopping = threading.Event()
+
+    def network_thread():
+        nonlocal arrived
+        # Keeps delivering until a message has certainly arrived after stop_intake.
+        while not (stopping.is_set() and source.messages_deferred >= 100):
+            arrived += 1
+            receive(source, arrived % 65535 + 1)
+
+    feeder = threading.Thread(target=network_thread)
+    feeder.start()
+    deadline = time.monotonic() + 10
+    while source.messages_received < 1000 and time.monotonic() < deadline:
+        pass  # stop_intake while messages are still arriving
+    source.stop_intake()
+    in_inbox = source.pending()
+    stopping.set()
+    feeder.join(10)
+    assert not feeder.is_alive()
+    assert source.pending() == in_inbox  # nothing entered after stop_intake returned
+    assert source.messages_received + source.messages_deferred == arrived
+    assert source.discard_pending() == in_inbox == source.messages_received
