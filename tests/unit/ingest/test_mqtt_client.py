@@ -11,6 +11,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ingest.decode import decode
 from ingest.mqtt_client import (
+    _READ_CHUNK,
     PAHO_INTERNALS,
     SUPPORTED_PAHO,
     BulkClient,
@@ -401,3 +402,163 @@ def test_any_well_formed_publish_comes_out_as_it_was_built(case):
     received = Received()
     assert received.handle(*packet) == MQTTErrorCode.MQTT_ERR_SUCCESS
     assert received.messages == [expected]
+
+
+# ---------------------------------------------------------------------------------------------
+# Buffered reads: paho's own _sock_recv (the socket) is replaced by a list of chunks
+
+
+class Wire:
+    """What paho's Client._sock_recv would return: these chunks, then "would block"."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.asked: list[int] = []
+
+    def recv(self, bufsize):
+        self.asked.append(bufsize)
+        if not self.chunks:
+            raise BlockingIOError
+        return self.chunks.pop(0)
+
+
+@pytest.fixture
+def wire(monkeypatch):
+    def lay(*chunks: bytes) -> Wire:
+        fake = Wire(chunks)
+        monkeypatch.setattr(mqtt.Client, "_sock_recv", lambda client, bufsize: fake.recv(bufsize))
+        return fake
+
+    return lay
+
+
+def test_small_reads_are_served_from_one_large_read_of_the_socket(wire):
+    socket = wire(b"abcdef")
+    client = Received().client
+    assert [client._sock_recv(1), client._sock_recv(2), client._sock_recv(3)] == [
+        b"a",
+        b"bc",
+        b"def",
+    ]
+    assert socket.asked == [_READ_CHUNK]
+
+
+def test_a_read_larger_than_the_buffer_gets_the_rest_of_it_and_the_next_read_goes_to_the_socket(
+    wire,
+):
+    socket = wire(b"abc", b"defgh")
+    client = Received().client
+    assert client._sock_recv(1) == b"a"
+    assert client._sock_recv(10) == b"bc"
+    assert len(socket.asked) == 1
+    assert client._sock_recv(10) == b"defgh"
+    assert socket.asked == [_READ_CHUNK, _READ_CHUNK]
+
+
+def test_a_read_larger_than_a_whole_chunk_returns_that_chunk(wire):
+    chunk = bytes(range(256)) * (_READ_CHUNK // 256)
+    wire(chunk, b"more")
+    client = Received().client
+    assert client._sock_recv(_READ_CHUNK + 100) == chunk
+    assert client._sock_recv(_READ_CHUNK + 100) == b"more"
+
+
+def test_the_empty_read_of_a_closed_connection_is_passed_on_as_it_is(wire):
+    socket = wire(b"ab", b"")
+    client = Received().client
+    assert client._sock_recv(5) == b"ab"
+    assert client._sock_recv(5) == b""
+    assert len(socket.asked) == 2
+
+
+def test_when_the_socket_has_nothing_paho_gets_its_would_block(wire):
+    wire(b"ab")
+    client = Received().client
+    client._sock_recv(2)
+    with pytest.raises(BlockingIOError):
+        client._sock_recv(1)
+
+
+def test_bytes_buffered_from_a_closed_connection_are_never_read_on_the_next(wire, monkeypatch):
+    wire(b"old connection", b"new")
+    monkeypatch.setattr(mqtt.Client, "_sock_close", lambda client: None)
+    client = Received().client
+    assert client._sock_recv(3) == b"old"
+    client._sock_close()
+    assert client._sock_recv(3) == b"new"
+
+
+# ---------------------------------------------------------------------------------------------
+# One loop_read drains what was received, through paho's own _packet_read
+
+
+class FakeSocket:
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def connected(received: Received) -> FakeSocket:
+    sock = FakeSocket()
+    received.client._sock = sock
+    return sock
+
+
+def test_one_loop_read_handles_every_packet_received_then_returns_when_the_socket_would_block(
+    wire,
+):
+    first, second, third = (
+        on_the_wire(*publish(payload=f"[{i}]".encode(), mid=i)) for i in (1, 2, 3)
+    )
+    wire(first + second + third[:5], third[5:])
+    received = Received()
+    connected(received)
+    assert received.client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert [(m[1], m[2]) for m in received.messages] == [(b"[1]", 1), (b"[2]", 2), (b"[3]", 3)]
+
+
+def test_a_malformed_publish_closes_the_connection_and_drops_what_was_buffered_behind_it(wire):
+    good = on_the_wire(*publish(mid=1))
+    wire(good + on_the_wire(*publish(b"")) + on_the_wire(*publish(mid=3)), b"next connection")
+    received = Received()
+    sock = connected(received)
+    disconnects = []
+    received.client.on_disconnect = lambda *args: disconnects.append(args)
+    assert received.client.loop_read() == MQTTErrorCode.MQTT_ERR_PROTOCOL
+    assert [m[2] for m in received.messages] == [1]
+    assert sock.closed and received.client._sock is None and len(disconnects) == 1
+    assert received.client._sock_recv(100) == b"next connection"
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched acks
+
+
+def test_ack_many_queues_one_write_holding_a_puback_per_packet_id():
+    client = Received().client
+    queued = []
+    client._packet_queue = lambda *args, **kwargs: queued.append((args, kwargs))
+    client.ack_many([1, 0x0102, 65535])
+    assert queued == [
+        ((0x40, b"\x40\x02\x00\x01" + b"\x40\x02\x01\x02" + b"\x40\x02\xff\xff", 0, 0), {})
+    ]
+
+
+def test_ack_many_of_nothing_queues_nothing():
+    client = Received().client
+    queued = []
+    client._packet_queue = lambda *args, **kwargs: queued.append(args)
+    client.ack_many([])
+    client.ack_many(iter(()))
+    assert queued == []
+
+
+@pytest.mark.parametrize("mid", [1, 255, 256, 0x1234, 65535])
+def test_each_puback_is_byte_for_byte_the_one_paho_itself_would_send(mid):
+    client = Received().client
+    queued = []
+    client._packet_queue = lambda command, packet, *rest, **kwargs: queued.append(bytes(packet))
+    client.ack_many([mid])
+    client._send_puback(mid)
+    assert queued[0] == queued[1]
