@@ -49,7 +49,7 @@ PAHO_METHODS: Final[dict[str, tuple[str, ...]]] = {
 PAHO_ATTRIBUTES: Final = ("_sock", "_in_packet")
 PAHO_IN_PACKET_KEYS: Final = ("command", "packet")
 #: Names this module adds to the client; paho must not use them for something of its own.
-BULK_NAMES: Final = ("_rbuf", "_rpos", "on_telemetry", "ack_many")
+BULK_NAMES: Final = ("_rbuf", "_rpos", "_would_block", "on_telemetry", "ack_many")
 PAHO_INTERNALS: Final = (*PAHO_METHODS, *PAHO_ATTRIBUTES)
 
 
@@ -111,6 +111,7 @@ class BulkClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._rbuf = b""
         self._rpos = 0
+        self._would_block = False
         #: Receives (topic, payload, packet id, qos, retain) of every PUBLISH; while it is
         #: set, a PUBLISH of QoS 2 (never granted) or a malformed one drops the connection.
         self.on_telemetry: Callable[[str, bytes, int, int, bool], None] | None = None
@@ -124,7 +125,11 @@ class BulkClient(mqtt.Client):
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
-            data = super()._sock_recv(_READ_CHUNK)  # BlockingIOError when nothing is there
+            try:
+                data = super()._sock_recv(_READ_CHUNK)
+            except BlockingIOError:  # nothing there (yet)
+                self._would_block = True
+                raise
             if not data:
                 return data  # connection closed
             self._rbuf, self._rpos = data, 0
@@ -140,9 +145,15 @@ class BulkClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         # The buffer is invisible to select(), so stop only once it and the socket are empty.
         while self._sock is not None:
+            self._would_block = False
             rc = self._packet_read()
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
+                if self._would_block:
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
+                # paho also says "again" after 100 reads of one packet, even when the last
+                # one completed it; returning then would leave that packet, and whatever is
+                # buffered behind it, waiting for the socket to wake select() again.
+                continue
             if rc > 0:
                 return self._loop_rc_handle(rc)
         return MQTTErrorCode.MQTT_ERR_NO_CONN

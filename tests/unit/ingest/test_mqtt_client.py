@@ -518,6 +518,24 @@ def test_one_loop_read_handles_every_packet_received_then_returns_when_the_socke
     assert [(m[1], m[2]) for m in received.messages] == [(b"[1]", 1), (b"[2]", 2), (b"[3]", 3)]
 
 
+def test_a_packet_completed_by_pahos_100th_read_is_handled_with_what_is_buffered_behind_it(
+    wire,
+):
+    # paho's _packet_read says "again" after 100 reads of one packet, even when the 100th
+    # completed it. Here the socket delivers a packet in 100 pieces, the last one together
+    # with the next packet: both are then in memory, where select() cannot see them.
+    header, body = publish(payload=b"x" * 200)
+    head = on_the_wire(header, body)[: -len(body)]
+    pieces = [body[i : i + 1] for i in range(99)] + [body[99:]]
+    pieces[0] = head + pieces[0]
+    pieces[-1] += on_the_wire(*publish(mid=8))
+    wire(*pieces)
+    received = Received()
+    connected(received)
+    assert received.client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert [m[2] for m in received.messages] == [7, 8]
+
+
 def test_a_malformed_publish_closes_the_connection_and_drops_what_was_buffered_behind_it(wire):
     good = on_the_wire(*publish(mid=1))
     wire(good + on_the_wire(*publish(b"")) + on_the_wire(*publish(mid=3)), b"next connection")
