@@ -6,16 +6,16 @@ a topic-matcher walk for every PUBLISH, and sends each PUBACK as its own packet
 with its own wake-up. At ingest rates that, not decoding or storage, is where
 the time goes. `BulkClient` changes four things and nothing about the
 protocol: the socket is read in large chunks and packets are served from that
-buffer; one wake-up drains every packet already received; a QoS 0/1 PUBLISH
-goes straight to `on_telemetry(topic, payload, mid, qos, retain)` (its
-properties are skipped: CargoWatch uses none, and it grants the broker no topic
-aliases, so a PUBLISH without a topic is a protocol error); and `ack_many`
-queues the PUBACKs of a whole batch as one write. It leans on
-private paho internals (`PAHO_INTERNALS` lists them), which is why pyproject
-allows only the paho-mqtt minor release they were read from, and why importing
-this module checks that each is still there with the shape relied on: a paho
-that moved one fails at start-up with one line naming it, not later in the
-middle of a connection.
+buffer; one wake-up drains every packet already received; a PUBLISH goes
+straight to `on_telemetry(topic, payload, mid, qos, retain)`, its properties
+skipped (CargoWatch uses none and grants the broker no topic aliases, so a
+PUBLISH without a topic is a protocol error, as are QoS 2, which it never
+subscribes at, and anything malformed); and `ack_many` queues the PUBACKs of a
+whole batch as one write. It leans on private paho internals (`PAHO_INTERNALS`
+lists them), which is why pyproject allows only the paho-mqtt minor release
+they were read from, and why importing this module checks that each is still
+there with the shape relied on: a paho that moved one fails at start-up with
+one line naming it, not later in the middle of a connection.
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ class BulkClient(mqtt.Client):
         self._rbuf = b""
         self._rpos = 0
         self._would_block = False
-        #: Receives (topic, payload, packet id, qos, retain) of every PUBLISH; while it is
-        #: set, a PUBLISH of QoS 2 (never granted) or a malformed one drops the connection.
+        #: Receives (topic, payload, packet id, qos, retain) of every PUBLISH. While it is
+        #: set, a QoS 2 PUBLISH (which ack_many cannot complete) or a malformed one drops
+        #: the connection.
         self.on_telemetry: Callable[[str, bytes, int, int, bool], None] | None = None
 
     def ack_many(self, mids: Iterable[int]) -> None:
@@ -209,8 +210,8 @@ class BulkClient(mqtt.Client):
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         # A topic that is not UTF-8 goes on with U+FFFD for its bad bytes. No telemetry
         # topic contains that character, so the decoder rejects the message as
-        # invalid_topic, counts it, and it is acked like any reject; an empty topic, which
-        # would say the same, now means a protocol error (above).
+        # invalid_topic, counts it, and it is acked like any reject. (An empty topic
+        # cannot stand in for a bad one: that is the protocol error above.)
         topic = packet[2:topic_end].decode("utf-8", "replace")
         on_telemetry(topic, bytes(packet[pos:]), mid, qos, bool(header & 0x01))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
