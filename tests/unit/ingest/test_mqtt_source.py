@@ -43,6 +43,7 @@ def receive(source: MqttSource, *mids: int, retain: bool = False) -> None:
 
 
 def pubacks(*mids: int) -> list[bytes]:
+    """The single write ack_many queues for these packet ids."""
     return [b"".join(bytes([0x40, 2]) + mid.to_bytes(2, "big") for mid in mids)] if mids else []
 
 
