@@ -1,14 +1,16 @@
 """Durable delivery of line-protocol batches: write, retry, isolate refused points, spool, replay.
 
-`InfluxSink.write_durably` returns True only once a batch is in InfluxDB or in
-the fsynced disk spool; that is the moment its MQTT messages may be acked.
-Transient failures are retried with exponential backoff and jitter for a short
-window, then batches go to the spool while a probe waits for InfluxDB to come
-back, and the spool is replayed oldest first before new writes resume. A 400
-splits the batch in halves until the refused points stand alone; they are
-recorded in `ingest_rejects` and the rest is stored. When the spool is full
+`InfluxSink.write_durably` returns True only once a batch is in InfluxDB or
+verifiably in the disk spool; that is the moment its MQTT messages may be
+acked. Transient failures are retried with exponential backoff and jitter for
+a short window, then batches go to the spool while a probe waits for InfluxDB
+to come back, and the spool is replayed oldest first before new writes resume.
+A 400 splits the batch in halves until the refused points stand alone; they
+are recorded in `ingest_rejects` and the rest is stored. When the spool is full
 the call blocks (no acks, so the broker holds the backlog) until InfluxDB
-returns or the sink is stopped. Logs report changes of state, not each retry.
+returns or the sink is stopped. A spool file found damaged is quarantined by
+the spool and its readings counted as lost, in `readings_lost` and in the
+"writes resumed" log line. Logs report changes of state, not each retry.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from ingest.influx_client import InfluxClient, InfluxRejected, InfluxUnavailable
 from ingest.line_protocol import REJECTS, point_line
-from ingest.spool import Spool
+from ingest.spool import Quarantined, Spool
 from ingest.stats import IngestStats
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,17 @@ class InfluxSink:
         self._clock = clock
         self._delay = self.policy.delays()
         self._stopping = threading.Event()
-        self._outage = len(spool) > 0  # a spool left by a previous run must replay first
         self._next_probe = 0.0
         self._spool_full_logged = False
+        # What the next "writes resumed" line reports.
+        self._replayed = 0
+        self._lost = 0
+        self._lost_unknown_files = 0
+        self._quarantined = False
+        for damaged in spool.damaged_at_start:
+            self._count_lost(damaged)
+        # A spool left by a previous run must replay first (and its losses be reported).
+        self._outage = len(spool) > 0 or self._quarantined
 
     @property
     def in_outage(self) -> bool:
@@ -102,14 +112,23 @@ class InfluxSink:
         self._next_probe = self._clock() + self.policy.probe_interval_s
         try:
             self.client.ping()
-            replayed = self._replay()
+            self._replay()
         except InfluxUnavailable:
             return
         self._outage = False
         self._spool_full_logged = False
+        lost = f"{self._lost:,}"
+        if self._lost_unknown_files:
+            lost += f" (and {self._lost_unknown_files:,} files holding an unknown number)"
+        if self._quarantined:
+            lost += f"; damaged spool files are kept in {self.spool.quarantine_dir}"
         log.warning(
-            "InfluxDB writes resumed, replayed %s readings from spool, lost 0", f"{replayed:,}"
+            "InfluxDB writes resumed, replayed %s readings from spool, lost %s",
+            f"{self._replayed:,}",
+            lost,
         )
+        self._replayed = self._lost = self._lost_unknown_files = 0
+        self._quarantined = False
 
     def _spool_or_wait(self, lines: list[str], readings: int) -> bool:
         body = _body(lines)
@@ -130,14 +149,25 @@ class InfluxSink:
                 return self.write_durably(lines, readings)
         return False
 
-    def _replay(self) -> int:
-        replayed = 0
+    def _replay(self) -> None:
         for batch in self.spool.batches():
-            self._write_retrying(batch.read().decode("utf-8").split("\n"))
+            lines = self.spool.load(batch)
+            if isinstance(lines, Quarantined):
+                self._count_lost(lines)
+                continue
+            self._write_retrying(lines)
             self.spool.remove(batch)
-            replayed += batch.readings
+            self._replayed += batch.readings
             self.stats.readings_replayed += batch.readings
-        return replayed
+
+    def _count_lost(self, damaged: Quarantined) -> None:
+        """A quarantined file's readings were acked long ago: they are lost unless recovered."""
+        self._quarantined = True
+        if damaged.readings is None:
+            self._lost_unknown_files += 1
+        else:
+            self._lost += damaged.readings
+            self.stats.readings_lost += damaged.readings
 
     def _write_retrying(self, lines: list[str]) -> None:
         deadline = self._clock() + self.policy.window_s

@@ -26,6 +26,7 @@ class IngestStats:
     readings_stored: int = 0
     readings_spooled: int = 0
     readings_replayed: int = 0
+    readings_lost: int = 0
     points_refused: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     unknown_fields: Counter[str] = field(default_factory=Counter)
@@ -53,6 +54,7 @@ class IngestStats:
             "readings_stored": self.readings_stored,
             "readings_spooled": self.readings_spooled,
             "readings_replayed": self.readings_replayed,
+            "readings_lost": self.readings_lost,
             "points_refused": self.points_refused,
             "rejected_total": sum(self.rejected.values()),
             "unknown_fields_total": sum(self.unknown_fields.values()),
