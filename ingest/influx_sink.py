@@ -6,11 +6,13 @@ acked. Transient failures are retried with exponential backoff and jitter for
 a short window, then batches go to the spool while a probe waits for InfluxDB
 to come back, and the spool is replayed oldest first before new writes resume.
 A 400 splits the batch in halves until the refused points stand alone; they
-are recorded in `ingest_rejects` and the rest is stored. When the spool is full
-the call blocks (no acks, so the broker holds the backlog) until InfluxDB
-returns or the sink is stopped. A spool file found damaged is quarantined by
-the spool and its readings counted as lost, in `readings_lost` and in the
-"writes resumed" log line. Logs report changes of state, not each retry.
+are recorded in `ingest_rejects` and the rest is stored. When the spool is
+full, or the disk refuses the spool write (full, over quota, I/O error), the
+call blocks (no acks, so the broker holds the backlog) until the spool takes
+the batch, InfluxDB returns or the sink is stopped. A spool file found damaged
+is quarantined by the spool and its readings counted as lost, in
+`readings_lost` and in the "writes resumed" log line. Logs report changes of
+state, not each retry.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from ingest.influx_client import InfluxClient, InfluxRejected, InfluxUnavailable
 from ingest.line_protocol import REJECTS, point_line
-from ingest.spool import Quarantined, Spool
+from ingest.spool import AppendStatus, Quarantined, Spool
 from ingest.stats import IngestStats
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class InfluxSink:
         self._stopping = threading.Event()
         self._next_probe = 0.0
         self._spool_full_logged = False
+        self._disk_refused = False
         # What the next "writes resumed" line reports.
         self._replayed = 0
         self._lost = 0
@@ -117,6 +120,7 @@ class InfluxSink:
             return
         self._outage = False
         self._spool_full_logged = False
+        self._disk_refused = False
         lost = f"{self._lost:,}"
         if self._lost_unknown_files:
             lost += f" (and {self._lost_unknown_files:,} files holding an unknown number)"
@@ -133,10 +137,25 @@ class InfluxSink:
     def _spool_or_wait(self, lines: list[str], readings: int) -> bool:
         body = _body(lines)
         while not self._stopping.is_set():
-            if self.spool.append(body, readings):
+            result = self.spool.append(body, readings)
+            if result.status is AppendStatus.STORED:
+                if self._disk_refused:
+                    self._disk_refused = False
+                    log.warning(
+                        "spool writes to %s work again; acking resumes", self.spool.directory
+                    )
                 self.stats.readings_spooled += readings
                 return True
-            if not self._spool_full_logged:
+            if result.status is AppendStatus.DISK_REFUSED:
+                if not self._disk_refused:
+                    self._disk_refused = True
+                    log.error(
+                        "the disk refused the spool write to %s (%s); holding acks so the broker"
+                        " keeps the backlog, retrying",
+                        self.spool.directory,
+                        result.detail,
+                    )
+            elif not self._spool_full_logged:
                 self._spool_full_logged = True
                 log.warning(
                     "spool full (%.1f of %.1f MB); holding acks so the broker keeps the backlog",

@@ -1,5 +1,8 @@
 """The durable writer's decisions, against a scripted fake server (the real one is in integration)."""
 
+import errno
+import logging
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -170,8 +173,90 @@ def test_a_full_spool_drains_when_influxdb_returns(tmp_path):
     assert server.lines == ["a 1", "b 2"] and stats.readings_replayed == 1
 
 
+# --- a disk that refuses the spool write ----------------------------------------------------
+
+
+class Disk:
+    """Makes every os.write fail with ENOSPC while `full` is set."""
+
+    def __init__(self, monkeypatch):
+        self.full = threading.Event()
+        real_write = os.write
+
+        def write(fd, data):
+            if self.full.is_set():
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", write)
+
+
 def messages(caplog, text):
     return [r for r in caplog.records if text in r.getMessage()]
+
+
+REFUSED = "the disk refused the spool write"
+WORKS_AGAIN = "work again; acking resumes"
+
+
+def test_a_disk_that_refuses_the_spool_holds_acks_and_says_so_once(tmp_path, monkeypatch, caplog):
+    sink, server, stats = make(tmp_path)
+    disk = Disk(monkeypatch)
+    server.down = True
+    disk.full.set()
+    attempts = Attempts(sink.spool)
+    t, result = in_background(lambda: sink.write_durably(["a 1"], 1))
+    attempts.wait_for(AppendStatus.DISK_REFUSED, n=5)
+    assert t.is_alive() and result == {}, "nothing is durable, so nothing may be acked"
+    [refused] = messages(caplog, REFUSED)
+    assert refused.levelno == logging.ERROR
+    assert "No space left on device (ENOSPC)" in refused.getMessage()
+    assert "holding acks" in refused.getMessage()
+    sink.stop()
+    t.join(5)
+    assert result == {"ok": False}
+    assert len(messages(caplog, REFUSED)) == 1 and stats.readings_spooled == 0
+    assert list(tmp_path.iterdir()) == [], "no temporary file is left behind"
+
+
+def test_spooling_resumes_when_the_disk_has_room_again_and_says_so_once(
+    tmp_path, monkeypatch, caplog
+):
+    sink, server, stats = make(tmp_path)
+    disk = Disk(monkeypatch)
+    server.down = True
+    disk.full.set()
+
+    def room_after_three(attempts):
+        if attempts.results.count(AppendStatus.DISK_REFUSED) >= 3:
+            disk.full.clear()
+
+    Attempts(sink.spool, then=room_after_three)
+    assert sink.write_durably(["a 1"], 1)
+    assert sink.write_durably(["b 2"], 1)
+    assert stats.readings_spooled == 2 and len(sink.spool) == 2
+    assert len(messages(caplog, REFUSED)) == 1 and len(messages(caplog, WORKS_AGAIN)) == 1
+    server.down = False
+    sink.tick()
+    assert server.lines == ["a 1", "b 2"]
+    [resumed] = messages(caplog, "InfluxDB writes resumed")
+    assert resumed.getMessage().endswith("replayed 2 readings from spool, lost 0")
+
+
+def test_influxdb_returning_ends_a_disk_refusal_without_the_disk(tmp_path, monkeypatch, caplog):
+    sink, server, stats = make(tmp_path)
+    disk = Disk(monkeypatch)
+    server.down = True
+    disk.full.set()
+
+    def influx_after_three(attempts):
+        if attempts.results.count(AppendStatus.DISK_REFUSED) >= 3:
+            server.down = False
+
+    Attempts(sink.spool, then=influx_after_three)
+    assert sink.write_durably(["a 1"], 1)
+    assert server.lines == ["a 1"] and stats.readings_stored == 1 and stats.readings_spooled == 0
+    assert len(messages(caplog, REFUSED)) == 1
 
 
 # --- damaged spool files: quarantined, counted as lost, the rest replays --------------------
