@@ -178,6 +178,12 @@ WRITER = [
         _float(0, 3600),
         "how long a failing write is retried before batches go to the spool",
     ),
+    Setting(
+        "max_reading_age_days",
+        "30",
+        _float(0.01, 36_500),
+        "readings older than this are rejected as too_old (each week spanned is an InfluxDB shard)",
+    ),
     Setting("spool_dir", "./var/spool", _path, "where batches wait while InfluxDB is away"),
     Setting(
         "spool_max_mb",

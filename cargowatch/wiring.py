@@ -94,6 +94,7 @@ def build_ingester(values: dict[str, Any]) -> Pipeline:
         flush_interval_s=values["flush_interval_ms"] / 1000,
         stats_interval_s=values["stats_interval_s"],
         instance=values["mqtt_client_id"],
+        max_age_ms=int(values["max_reading_age_days"] * 86_400_000),
     )
     pipeline = Pipeline(
         source, sink, stats, options, shipment_of={s.device_id: s.shipment_id for s in shipments}

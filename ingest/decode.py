@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -88,15 +87,15 @@ class Decoded:
     readings: list[Reading] = field(default_factory=list)
     #: At most `MAX_REJECTS_PER_MESSAGE` rejects with their detail and excerpt.
     rejects: list[Reject] = field(default_factory=list)
-    #: Rejects past that bound, counted by reason.
-    more_rejects: Counter[str] = field(default_factory=Counter)
+    #: Rejects past that bound, counted by reason (a plain dict: it is made per message).
+    more_rejects: dict[str, int] = field(default_factory=dict)
     unknown_fields: list[str] = field(default_factory=list)
 
     def add_reject(self, reject: Reject) -> None:
         if len(self.rejects) < MAX_REJECTS_PER_MESSAGE:
             self.rejects.append(reject)
         else:
-            self.more_rejects[reject.reason] += 1
+            self.more_rejects[reject.reason] = self.more_rejects.get(reject.reason, 0) + 1
 
     @property
     def reject_count(self) -> int:
@@ -183,7 +182,7 @@ def decode(
             out.readings.append(_reading(element, device, now_ms, oldest_ms, out.unknown_fields))
         except _Invalid as exc:
             if len(out.rejects) >= MAX_REJECTS_PER_MESSAGE:
-                out.more_rejects[exc.reason] += 1
+                out.more_rejects[exc.reason] = out.more_rejects.get(exc.reason, 0) + 1
                 continue
             excerpt = payload if len(elements) == 1 else _element_bytes(element)
             out.add_reject(_reject(exc.reason, exc.detail, device, excerpt))

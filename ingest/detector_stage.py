@@ -48,8 +48,16 @@ class DetectorStage:
         self.sink.emit(events)
 
     def close(self) -> None:
+        """Stop the clock, then release every buffered reading and emit what it raises.
+
+        Readings in the reorder buffer were stored and acked already; without this a
+        graceful restart would silently skip the alerts they carry.
+        """
         self._stop.set()
         self._ticker.join(self._tick_s + 5)
+        with self._lock:
+            events = self.engine.flush()
+        self.sink.emit(events)
 
     def _run_ticker(self) -> None:
         while not self._stop.wait(self._tick_s):

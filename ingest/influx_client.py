@@ -1,11 +1,13 @@
 """The InfluxDB v1 HTTP API adapter: ping, create database, write line protocol, query.
 
 It speaks the one dialect served by InfluxDB 1.x, by 2.x's v1 compatibility
-API and by 3.x (ARCHITECTURE.md, Storage). It turns every HTTP outcome into one
-of three decisions and lets no httpx exception past it: `InfluxUnavailable`
-(retry later: refused connection, timeout, 5xx), `InfluxRejected` (the server
-read the request and refused points in it: isolate them) and
-`InfluxAuthFailed` (credentials wrong: an operator must act).
+API and by 3.x. It turns every HTTP outcome into one of four decisions and lets
+no httpx exception past it: `InfluxUnavailable` (retry later: refused
+connection, timeout, 5xx), `InfluxRejected` (the server read the request and
+refused points in it: isolate them), `InfluxCapacity` (the server refused
+points for lack of room, not for what they hold: keep them and retry once an
+operator has made room) and `InfluxAuthFailed` (credentials wrong: an operator
+must act).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ import httpx
 
 #: Clients report their own name, which shows in InfluxDB's logs.
 _USER_AGENT: Final = "cargowatch"
+#: How InfluxDB 1.x words a write refused by `[data] max-values-per-tag` or
+#: `max-series-per-database`; 2.x and 3.x answer such writes with their own texts.
+_CAPACITY_MARKERS: Final = (
+    "max-values-per-tag limit exceeded",
+    "max-series-per-database limit exceeded",
+    "series limit exceeded",
+    "cardinality limit",
+)
 
 
 class InfluxError(Exception):
@@ -29,6 +39,10 @@ class InfluxUnavailable(InfluxError):
 
 class InfluxAuthFailed(InfluxUnavailable):
     """401/403: retrying will not help until the credentials change; waiting loses nothing."""
+
+
+class InfluxCapacity(InfluxUnavailable):
+    """A configured limit (series, tag values) refused new points: valid data, kept for later."""
 
 
 class InfluxRejected(InfluxError):
@@ -116,5 +130,9 @@ class InfluxClient:
         if status in (401, 403):
             raise InfluxAuthFailed(f"HTTP {status}: {text}")
         if status in (400, 413, 422):
+            # InfluxDB 1.x says only in words which points a limit dropped; this adapter is
+            # the one place that reads them, so no caller ever has to.
+            if any(marker in text for marker in _CAPACITY_MARKERS):
+                raise InfluxCapacity(f"HTTP {status}: {text}")
             raise InfluxRejected(f"HTTP {status}: {text}")
         raise InfluxUnavailable(f"HTTP {status}: {text}")

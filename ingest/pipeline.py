@@ -9,6 +9,15 @@ the next stage. Handing batches over a short queue lets decoding of the next
 batch overlap the HTTP write of the previous one, and bounds what is held in
 memory: past it the inbox grows only to Receive Maximum, because nothing
 further is acked.
+
+No message can stop the pipeline: one whose decoding or encoding raises anyway
+is rejected as `internal_error`, acked and logged with its topic. A retained
+message is not a live reading (`retained`), and a reading whose device and
+timestamp were already taken with other values is a `conflicting_duplicate`,
+so storage and detectors keep the same first reading. On `stop`, intake stops
+first (what the broker still sends, or the inbox still holds, stays unacked and
+is redelivered to the next run), then the batch in hand is made durable and
+acked, then the detectors release what they buffer and their alerts are written.
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from detectors.reading import Reading
-from ingest.decode import decode
+from ingest.decode import DEFAULT_MAX_AGE_MS, EXCERPT_BYTES, Reject, decode
+from ingest.duplicates import RecentReadings, Verdict
 from ingest.influx_sink import InfluxSink
 from ingest.line_protocol import REJECTS, STATS, point_line, telemetry_line
 from ingest.mqtt_source import Message, MqttSource
@@ -30,6 +40,10 @@ from ingest.stage import NullStage, ReadingStage
 from ingest.stats import IngestStats
 
 log = logging.getLogger(__name__)
+
+#: Reasons the pipeline itself gives, beside the decoder's (`ingest.decode.REASONS`) and
+#: the sink's `influx_refused`.
+PIPELINE_REASONS = ("retained", "conflicting_duplicate", "internal_error")
 
 
 @dataclass
@@ -39,7 +53,13 @@ class Batch:
     messages: list[Message] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)
+    #: Reject points among `lines`: they cost a write as readings do, so they count too.
+    reject_points: int = 0
     started: float = 0.0
+
+    @property
+    def points(self) -> int:
+        return len(self.readings) + self.reject_points
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +68,7 @@ class PipelineOptions:
     flush_interval_s: float = 0.2
     stats_interval_s: float = 10.0
     instance: str = "cargowatch-ingest"
+    max_age_ms: int = DEFAULT_MAX_AGE_MS
 
 
 class Pipeline:
@@ -70,6 +91,8 @@ class Pipeline:
         self.stage = stage or NullStage()
         self._now_ms = now_ms
         self._shipment_of = shipment_of or {}
+        self._recent = RecentReadings()
+        self._reject_ns = 0
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._extra_lines: deque[str] = deque()
         self._stop_intake = threading.Event()
@@ -91,21 +114,29 @@ class Pipeline:
         self.source.start()
 
     def stop(self, timeout_s: float = 30.0) -> bool:
-        """Stop taking messages, make what was taken durable, ack it, disconnect.
+        """Stop taking messages, make what was taken durable, ack it, flush the detectors.
 
         Returns False if InfluxDB and the spool could not take the last batches in
         time; those messages stay unacked and the broker redelivers them.
         """
+        # Intake first: a backlog at the broker or in the inbox is the next run's work,
+        # not a reason to keep a stopping process alive.
+        self.source.stop_intake()
         self._stop_intake.set()
+        deadline = time.monotonic() + timeout_s
         self._batcher.join(timeout_s)
-        self._writer.join(timeout_s)
+        self._writer.join(max(0.0, deadline - time.monotonic()))
         clean = not self._writer.is_alive()
         if not clean:
             self.sink.stop()
             self._writer.join(5)
+        # What the detectors still buffer was stored and acked: release it now, or an alert
+        # it would raise (a tampered seal seconds before a restart) is never raised.
+        self.stage.close()
+        if clean and self._extra_lines:
+            clean = self.sink.write_durably(self._take_extra(), 0)
         self._write_stats()
         self.source.stop()
-        self.stage.close()
         log.warning("ingester stopped: %s", self.stats.summary())
         return clean
 
@@ -121,58 +152,106 @@ class Pipeline:
         opts = self.options
         batch = Batch()
         while True:
-            stopping = self._stop_intake.is_set()
-            messages = self.source.drain(opts.batch_size - len(batch.readings))
+            if self._stop_intake.is_set():
+                # The inbox was never acked: the broker redelivers it to the next run.
+                deferred = self.source.discard_pending()
+                if deferred:
+                    log.info("stopping: left %d received messages to be redelivered", deferred)
+                if batch.messages:
+                    self._batches.put(batch)
+                self._batches.put(None)
+                return
+            messages = self.source.drain(max(1, opts.batch_size - batch.points))
             if messages:
                 if not batch.messages:
                     batch.started = time.monotonic()
                 self._decode_into(batch, messages)
             due = batch.messages and (
-                len(batch.readings) >= opts.batch_size
+                batch.points >= opts.batch_size
                 or time.monotonic() - batch.started >= opts.flush_interval_s
-                or (stopping and not self.source.pending())
             )
             if due:
                 self._batches.put(batch)
                 batch = Batch()
-            elif stopping and not self.source.pending():
-                self._batches.put(None)
-                return
             elif not messages:
                 # Polling keeps paho's thread free of any per-message wake-up cost.
                 time.sleep(0.002)
 
     def _decode_into(self, batch: Batch, messages: list[Message]) -> None:
-        stats = self.stats
         now_ms = self._now_ms()
-        now_ns = time.time_ns()
-        lines = batch.lines
+        max_age_ms = self.options.max_age_ms
+        self._reject_ns = max(self._reject_ns, time.time_ns())
+        stats = self.stats
+        check = self._recent.check
         shipment_of = self._shipment_of
+        lines, readings = batch.lines, batch.readings
+        first_reading = len(readings)
+        new = Verdict.NEW
         for m in messages:
-            decoded = decode(m.topic, m.payload, now_ms)
-            for r in decoded.readings:
-                lines.append(telemetry_line(r, shipment_of.get(r.device_id)))
-            batch.readings.extend(decoded.readings)
-            stats.readings_decoded += len(decoded.readings)
-            for j in decoded.rejects:
-                stats.rejected[j.reason] += 1
-                now_ns += 1  # keeps two rejects in one batch from overwriting each other
-                lines.append(
-                    point_line(
-                        REJECTS,
-                        {"reason": j.reason},
-                        {
-                            "device_id": j.device_id,
-                            "topic": m.topic[:256],
-                            "detail": j.detail,
-                            "payload": j.excerpt.decode("utf-8", "backslashreplace"),
-                        },
-                        now_ns,
+            lines_before, readings_before = len(lines), len(readings)
+            try:
+                if m.retain:
+                    # A retained message is whatever was last left on the topic, not a live
+                    # reading: taking it would store it again at every restart.
+                    self._add_reject(
+                        batch, m.topic, Reject("retained", "not a live reading", "", b"")
                     )
+                    continue
+                decoded = decode(m.topic, m.payload, now_ms, max_age_ms)
+                for r in decoded.readings:
+                    verdict = check(r)
+                    if verdict is not new:
+                        if verdict is Verdict.SAME:
+                            stats.duplicates += 1
+                            continue
+                        if verdict is Verdict.CONFLICT:
+                            decoded.add_reject(_conflict(r, m.payload))
+                            continue
+                        stats.unverified += 1
+                    lines.append(telemetry_line(r, shipment_of.get(r.device_id)))
+                    readings.append(r)
+                if decoded.rejects:
+                    for j in decoded.rejects:
+                        self._add_reject(batch, m.topic, j)
+                    for reason, n in decoded.more_rejects.items():
+                        # One point per reason stands for the rest of a hostile upload.
+                        detail = f"{n:,} more elements of this message rejected for the same reason"
+                        self._add_reject(batch, m.topic, Reject(reason, detail, "", b""), n)
+                if decoded.unknown_fields:
+                    stats.count_unknown(decoded.unknown_fields)
+            except Exception as exc:
+                # The last line of defence: a message that makes any step raise is recorded
+                # and acked, never allowed to stop the pipeline or the rest of its batch.
+                del lines[lines_before:], readings[readings_before:]
+                batch.reject_points = len(lines) - len(readings)
+                log.error(
+                    "internal error on a message from topic %.200r (%s: %.200s); rejected",
+                    m.topic,
+                    type(exc).__name__,
+                    exc,
                 )
-            if decoded.unknown_fields:
-                stats.count_unknown(decoded.unknown_fields)
+                detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+                reject = Reject("internal_error", detail, "", m.payload[:EXCERPT_BYTES])
+                self._add_reject(batch, m.topic, reject)
+        stats.readings_decoded += len(readings) - first_reading
         batch.messages.extend(messages)
+
+    def _add_reject(self, batch: Batch, topic: str, j: Reject, count: int = 1) -> None:
+        batch.lines.append(self._reject_line(topic, j, count))
+        batch.reject_points += 1
+        self.stats.rejected[j.reason] += count
+
+    def _reject_line(self, topic: str, j: Reject, count: int = 1) -> str:
+        self._reject_ns += 1  # keeps two rejects from overwriting each other
+        fields: dict[str, str | int] = {
+            "device_id": j.device_id,
+            "topic": topic[:256],
+            "detail": j.detail,
+            "payload": j.excerpt.decode("utf-8", "backslashreplace"),
+        }
+        if count > 1:
+            fields["count"] = count
+        return point_line(REJECTS, {"reason": j.reason}, fields, self._reject_ns)
 
     def store_lines(self, lines: list[str]) -> None:
         """Queue extra points (alerts) for the writer; safe from any thread."""
@@ -227,3 +306,13 @@ class Pipeline:
         )
         # Counters are best effort: they describe the service, they are not readings.
         self.sink.write_durably([line], 0)
+
+
+def _conflict(r: Reading, payload: bytes) -> Reject:
+    return Reject(
+        "conflicting_duplicate",
+        f"a different reading of {r.device_id} at ts {r.ts_ms} (to the millisecond) was"
+        " already taken; the first one stands",
+        r.device_id,
+        payload[:EXCERPT_BYTES],
+    )

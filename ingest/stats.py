@@ -28,6 +28,10 @@ class IngestStats:
     readings_replayed: int = 0
     readings_lost: int = 0
     points_refused: int = 0
+    #: Identical redeliveries, taken once.
+    duplicates: int = 0
+    #: Readings older than their device's duplicate window, stored without that check.
+    unverified: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     unknown_fields: Counter[str] = field(default_factory=Counter)
     writes: int = 0
@@ -56,6 +60,8 @@ class IngestStats:
             "readings_replayed": self.readings_replayed,
             "readings_lost": self.readings_lost,
             "points_refused": self.points_refused,
+            "duplicates": self.duplicates,
+            "unverified": self.unverified,
             "rejected_total": sum(self.rejected.values()),
             "unknown_fields_total": sum(self.unknown_fields.values()),
             "writes": self.writes,

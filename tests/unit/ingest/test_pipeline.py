@@ -25,6 +25,13 @@ class FakeSource:
     def pending(self):
         return len(self.inbox)
 
+    def stop_intake(self):
+        self.intake_stopped = True
+
+    def discard_pending(self):
+        n, self.inbox = len(self.inbox), []
+        return n
+
     def ack(self, messages):
         self.acked += [m.mid for m in messages]
 
@@ -49,6 +56,13 @@ def msg(i, payload=None):
     return Message("cargo/v1/d/telemetry", body, i + 1, 1, 0)
 
 
+def wait_until(check, timeout_s=10):
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def run(source, sink):
     p = Pipeline(source, sink, IngestStats(), PipelineOptions(batch_size=10, flush_interval_s=0.01))
     p._now_ms = lambda: 1_763_800_000_000
@@ -59,9 +73,7 @@ def run(source, sink):
 def test_every_message_is_acked_once_its_batch_is_durable_including_rejects():
     source = FakeSource([msg(i) for i in range(25)] + [msg(25, b"junk")])
     p = run(source, Sink())
-    deadline = time.monotonic() + 5
-    while len(source.acked) < 26 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(source.acked) >= 26)
     assert p.stop(timeout_s=5)
     assert source.acked == list(range(1, 27))
     assert p.stats.rejected["invalid_json"] == 1 and p.stats.readings_decoded == 25
@@ -69,8 +81,9 @@ def test_every_message_is_acked_once_its_batch_is_durable_including_rejects():
 
 def test_nothing_is_acked_when_the_sink_could_not_make_a_batch_durable():
     source = FakeSource([msg(i) for i in range(5)])
-    p = run(source, Sink(durable=False))
-    time.sleep(0.3)
+    sink = Sink(durable=False)
+    p = run(source, sink)
+    wait_until(lambda: len(sink.lines) >= 5)
     p.stop(timeout_s=2)
     assert source.acked == []
 

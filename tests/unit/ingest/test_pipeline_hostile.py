@@ -1,0 +1,251 @@
+"""No message stops the pipeline, and what it stores and what the detectors see agree.
+
+Fakes stand in for the broker and InfluxDB here; the same paths run against the real
+servers in tests/integration/ingest/test_ingest_hostile.py.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+
+import ingest.pipeline as pipeline_module
+from ingest.decode import MAX_REJECTS_PER_MESSAGE
+from ingest.mqtt_source import Message
+from ingest.pipeline import Pipeline, PipelineOptions
+from ingest.stats import IngestStats
+
+NOW_MS = 1_763_800_000_000
+
+
+class FakeSource:
+    def __init__(self, messages=()):
+        self.inbox = list(messages)
+        self.acked: list[int] = []
+        self.messages_received = 0
+        self.intake_stopped = False
+        self.discarded = 0
+        self.lock = threading.Lock()
+
+    def start(self): ...
+
+    def stop(self): ...
+
+    def add(self, messages):
+        with self.lock:
+            self.inbox += messages
+
+    def drain(self, limit):
+        with self.lock:
+            taken, self.inbox = self.inbox[:limit], self.inbox[limit:]
+        return taken
+
+    def pending(self):
+        return len(self.inbox)
+
+    def stop_intake(self):
+        self.intake_stopped = True
+
+    def discard_pending(self):
+        with self.lock:
+            n, self.inbox = len(self.inbox), []
+        self.discarded += n
+        return n
+
+    def ack(self, messages):
+        self.acked += [m.mid for m in messages]
+
+
+class Sink:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.readings = 0
+        self.batches: list[int] = []
+
+    def write_durably(self, lines, readings):
+        self.lines += lines
+        self.readings += readings
+        self.batches.append(len(lines))
+        return True
+
+    def tick(self): ...
+
+    def stop(self): ...
+
+
+class RecordingStage:
+    def __init__(self, pipeline=None):
+        self.readings = []
+        self.pipeline = pipeline
+        self.closed_at_lines: int | None = None
+
+    def handle(self, readings):
+        self.readings += readings
+
+    def close(self):
+        # What a detector stage does on close: its last alerts go back to be stored.
+        self.pipeline.store_lines(['alerts,kind=seal_breach alert_id="a1" 1'])
+
+
+_mid = iter(range(1, 1_000_000))
+
+
+def msg(obj_or_bytes, device="d", retain=False):
+    payload = obj_or_bytes if isinstance(obj_or_bytes, bytes) else json.dumps(obj_or_bytes).encode()
+    m = Message(f"cargo/v1/{device}/telemetry", payload, next(_mid), 1, 0)
+    return m._replace(retain=True) if retain else m
+
+
+def start(source, sink=None, batch_size=5000, **kwargs):
+    p = Pipeline(
+        source,
+        sink or Sink(),
+        IngestStats(),
+        PipelineOptions(batch_size=batch_size, flush_interval_s=0.01),
+        **kwargs,
+    )
+    p._now_ms = lambda: NOW_MS
+    p.start()
+    return p
+
+
+def wait_until(check, timeout_s=10):
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def telemetry(sink):
+    return [line for line in sink.lines if line.startswith("telemetry,")]
+
+
+def rejects(sink):
+    return [line for line in sink.lines if line.startswith("ingest_rejects,")]
+
+
+def test_a_message_whose_processing_raises_is_rejected_as_internal_error_and_the_rest_stored(
+    monkeypatch,
+):
+    real = pipeline_module.decode
+
+    def decode(topic, payload, now_ms, max_age_ms=None):
+        if b"boom" in payload:
+            raise RuntimeError("a bug nobody has found yet")
+        return real(topic, payload, now_ms, max_age_ms)
+
+    monkeypatch.setattr(pipeline_module, "decode", decode)
+    good = [msg({"device_id": "d", "ts": NOW_MS - i}) for i in range(3)]
+    source = FakeSource([good[0], msg(b'{"boom":1}'), good[1], good[2]])
+    sink = Sink()
+    p = start(source, sink)
+    wait_until(lambda: len(source.acked) == 4)
+    assert p.stop(timeout_s=5)
+    assert not p.failed.is_set()
+    assert len(telemetry(sink)) == 3
+    (reject,) = rejects(sink)
+    assert "reason=internal_error" in reject and "RuntimeError" in reject
+    assert p.stats.rejected["internal_error"] == 1
+
+
+def test_a_retained_message_is_acked_and_recorded_but_never_stored_as_a_reading():
+    source = FakeSource([msg({"device_id": "d", "ts": NOW_MS}, retain=True)])
+    sink = Sink()
+    p = start(source, sink)
+    wait_until(lambda: source.acked)
+    p.stop(timeout_s=5)
+    assert telemetry(sink) == []
+    assert "reason=retained" in rejects(sink)[0]
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        pytest.param(
+            {"device_id": "d", "ts": NOW_MS, "temp_c": 5.0, "seal": "closed"},
+            {"device_id": "d", "ts": NOW_MS, "temp_c": 9.0},
+            id="same device and ts with other values",
+        ),
+        pytest.param(
+            {"device_id": "d", "ts": "2025-11-22T08:26:40.0001Z", "seal": "closed"},
+            {"device_id": "d", "ts": "2025-11-22T08:26:40.0009Z", "seal": "tampered"},
+            id="two RFC 3339 times less than a millisecond apart",
+        ),
+    ],
+)
+def test_a_conflicting_duplicate_is_a_reject_and_storage_and_detectors_keep_the_first(
+    first, second
+):
+    source = FakeSource([msg(first), msg(second)])
+    sink, stage = Sink(), RecordingStage()
+    p = start(source, sink, stage=stage)
+    wait_until(lambda: len(source.acked) == 2)
+    p.stage = RecordingStage(p)
+    p.stop(timeout_s=5)
+    (stored,) = telemetry(sink)
+    assert ('seal="closed"' in stored) if "seal" in first else ("temp_c=5.0" in stored)
+    (reject,) = rejects(sink)
+    assert "reason=conflicting_duplicate" in reject
+    assert len(stage.readings) == 1
+    assert stage.readings[0].seal == first.get("seal")
+
+
+def test_an_identical_redelivery_is_a_silent_no_op():
+    reading = {"device_id": "d", "ts": NOW_MS, "temp_c": 5.0}
+    source = FakeSource([msg(reading), msg(reading), msg([reading, reading])])
+    sink, stage = Sink(), RecordingStage()
+    p = start(source, sink, stage=stage)
+    wait_until(lambda: len(source.acked) == 3)
+    p.stage = RecordingStage(p)
+    p.stop(timeout_s=5)
+    assert len(telemetry(sink)) == 1 and rejects(sink) == []
+    assert len(stage.readings) == 1
+    assert p.stats.duplicates == 3
+
+
+def test_a_hostile_upload_costs_a_bounded_number_of_points_and_counts_every_element():
+    payload = b"[" + b",".join([b"7"] * 100_000) + b"]"
+    source = FakeSource([msg(payload) for _ in range(10)])
+    sink = Sink()
+    p = start(source, sink)
+    wait_until(lambda: len(source.acked) == 10)
+    p.stop(timeout_s=5)
+    assert len(rejects(sink)) == 10 * (MAX_REJECTS_PER_MESSAGE + 1)
+    assert p.stats.rejected["not_an_object"] == 1_000_000
+    assert any("count=" in line for line in rejects(sink))
+
+
+def test_reject_points_count_towards_the_batch_size():
+    source = FakeSource([msg(b"junk") for _ in range(30)])
+    sink = Sink()
+    p = start(source, sink, batch_size=10)
+    wait_until(lambda: len(source.acked) == 30)
+    p.stop(timeout_s=5)
+    assert max(sink.batches) <= 10
+
+
+def test_stop_takes_no_more_messages_acks_what_it_took_and_leaves_the_rest_to_redelivery():
+    source = FakeSource()
+    sink = Sink()
+    p = start(source, sink, batch_size=10)
+    source.add([msg({"device_id": "d", "ts": NOW_MS - i}) for i in range(5)])
+    wait_until(lambda: len(source.acked) == 5)
+    backlog = [msg({"device_id": "d", "ts": NOW_MS - 1000 - i}) for i in range(20_000)]
+    source.add(backlog)
+    assert p.stop(timeout_s=10)
+    assert source.intake_stopped
+    # Whatever was taken before the stop was acked; the rest was left unacked, not worked off.
+    assert len(source.acked) + source.discarded == 5 + 20_000
+    assert len(telemetry(sink)) == len(source.acked)
+    assert source.discarded > 0
+
+
+def test_stop_writes_the_alerts_the_detectors_release_when_they_close():
+    source = FakeSource([msg({"device_id": "d", "ts": NOW_MS})])
+    sink = Sink()
+    p = start(source, sink)
+    p.stage = RecordingStage(p)
+    wait_until(lambda: source.acked)
+    assert p.stop(timeout_s=5)
+    assert any(line.startswith("alerts,") for line in sink.lines)
