@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--device", help="device id for a CSV's readings (default: from the file name)"
     )
+
+    broker = commands.add_parser(
+        "broker",
+        help="write the secured mosquitto config; add device and user credentials",
+        description="Manage the broker's config, password file and ACL.",
+    )
+    from ingest.broker_cli import add_arguments as add_broker_arguments
+
+    add_broker_arguments(broker)
     return parser
 
 
@@ -134,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from simulators.cli import run as run_simulate
 
             return run_simulate(args)
+        if args.command == "broker":
+            from ingest.broker_cli import run as run_broker
+
+            return run_broker(args)
     except (SettingError, StartupError) as exc:
         print(f"cargowatch: {exc}", file=sys.stderr)
         return 2
