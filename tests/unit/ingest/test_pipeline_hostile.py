@@ -9,11 +9,13 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ingest.pipeline as pipeline_module
 from ingest.decode import MAX_REJECTS_PER_MESSAGE
 from ingest.mqtt_source import Message
-from ingest.pipeline import Pipeline, PipelineOptions
+from ingest.pipeline import Batch, Pipeline, PipelineOptions
 from ingest.stats import IngestStats
 
 NOW_MS = 1_763_800_000_000
@@ -249,3 +251,21 @@ def test_stop_writes_the_alerts_the_detectors_release_when_they_close():
     wait_until(lambda: source.acked)
     assert p.stop(timeout_s=5)
     assert any(line.startswith("alerts,") for line in sink.lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=300),
+    st.binary(max_size=400) | st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+    st.booleans(),
+)
+def test_any_topic_and_payload_encode_to_line_protocol_without_the_last_line_of_defence(
+    topic, payload, retain
+):
+    p = Pipeline(FakeSource(), Sink(), IngestStats(), PipelineOptions(), shipment_of={"d": "S#1"})
+    batch = Batch()
+    p._decode_into(batch, [Message(topic, payload, 1, 1, 0, retain)])
+    assert p.stats.rejected["internal_error"] == 0
+    assert batch.lines
+    for line in batch.lines:
+        line.encode("utf-8")  # a lone surrogate anywhere would make the whole write fail
