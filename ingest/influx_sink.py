@@ -24,7 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.influx_client import InfluxClient, InfluxRejected, InfluxUnavailable
+from ingest.influx_client import (
+    InfluxCapacity,
+    InfluxClient,
+    InfluxRejected,
+    InfluxUnavailable,
+)
 from ingest.line_protocol import REJECTS, point_line
 from ingest.spool import AppendStatus, Quarantined, Spool
 from ingest.stats import IngestStats
@@ -103,9 +108,22 @@ class InfluxSink:
             except InfluxUnavailable as exc:
                 self._outage = True
                 self._next_probe = self._clock() + self.policy.probe_interval_s
-                log.warning(
-                    "InfluxDB unreachable (%s); spooling batches to %s", exc, self.spool.directory
-                )
+                if isinstance(exc, InfluxCapacity):
+                    # Valid readings refused for lack of room: never rejects. Holding them
+                    # (spool, then back-pressure) keeps them until an operator makes room.
+                    log.error(
+                        "InfluxDB refuses new series (%s); spooling batches to %s until it has"
+                        " room: raise [data] max-values-per-tag / max-series-per-database, and"
+                        " let only known devices publish (see the README's broker section)",
+                        exc,
+                        self.spool.directory,
+                    )
+                else:
+                    log.warning(
+                        "InfluxDB unreachable (%s); spooling batches to %s",
+                        exc,
+                        self.spool.directory,
+                    )
         return self._spool_or_wait(lines, readings)
 
     def tick(self) -> None:
