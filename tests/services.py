@@ -30,6 +30,16 @@ from typing import Any, Self
 
 import httpx
 
+from ingest.broker_auth import Role, add_user, init_files
+from ingest.broker_config import (
+    ACL_NAME,
+    DURABLE,
+    PASSWORD_NAME,
+    PERSISTENCE_FILE,
+    Durability,
+    render_mosquitto_conf,
+)
+
 # Debian installs mosquitto in /usr/sbin, which is not on a non-root user's PATH.
 _SBIN_DIRS = "/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -244,20 +254,29 @@ class _ServerProcess:
 class MosquittoServer(_ServerProcess):
     """A mosquitto broker on 127.0.0.1 that keeps persistent sessions across restarts.
 
-    Queues are unlimited so a persistent session never drops a QoS 1 message while its
-    subscriber is away, and the in-memory database is written on every clean shutdown and
-    every ``autosave_interval_s`` seconds (so a ``kill()`` loses at most that much).
+    By default it is anonymous, queues are unlimited so a persistent session never drops a
+    QoS 1 message while its subscriber is away, and the in-memory database is written on
+    every clean shutdown and every ``autosave_interval_s`` seconds (so a ``kill()`` loses at
+    most that much). ``config`` replaces that config with the text it returns for this
+    server (e.g. CargoWatch's shipped, secured config rendered for its port and directory);
+    such a broker counts as ready once it answers a CONNECT at all, since it refuses the
+    anonymous probe.
     """
 
     name = "mosquitto"
 
     def __init__(
-        self, directory: Path, port: int | None = None, autosave_interval_s: int = 1
+        self,
+        directory: Path,
+        port: int | None = None,
+        autosave_interval_s: int = 1,
+        config: Callable[[MosquittoServer], str] | None = None,
     ) -> None:
         super().__init__(directory, port)
         self.autosave_interval_s = autosave_interval_s
         self.config_path = self.directory / "mosquitto.conf"
         self.log_path = self.directory / "mosquitto.log"
+        self._render_config = config
         self._binary = find_executable("mosquitto")
 
     @property
@@ -271,6 +290,9 @@ class MosquittoServer(_ServerProcess):
         return [self.log_path, self._output_path]
 
     def _write_config(self) -> None:
+        if self._render_config is not None:
+            self.config_path.write_text(self._render_config(self))
+            return
         user = pwd.getpwuid(os.geteuid()).pw_name
         lines = [
             f"listener {self.port} {self.host}",
@@ -296,11 +318,55 @@ class MosquittoServer(_ServerProcess):
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def _is_ready(self) -> bool:
-        return mqtt_connack_ok(self.host, self.port)
+        code = mqtt_connack_code(self.host, self.port)
+        if self._render_config is not None:
+            return code is not None
+        return code == 0
 
 
-def mqtt_connack_ok(host: str, port: int, timeout_s: float = 1.0) -> bool:
-    """Whether an MQTT 3.1.1 CONNECT to host:port is accepted (CONNACK with return code 0)."""
+class ShippedMosquittoServer(MosquittoServer):
+    """mosquitto running CargoWatch's shipped config (``ingest/mosquitto``), rendered for its
+    own port and temp directory: no anonymous clients, the password file and ACL in
+    ``directory``, and the given persistence settings (`ingest.broker_config.DURABLE` by
+    default). Users are added with `add_user`, as ``cargowatch broker add-user`` adds them.
+    """
+
+    def __init__(
+        self, directory: Path, port: int | None = None, durability: Durability | None = None
+    ) -> None:
+        super().__init__(directory, port, config=self._render)
+        self.durability = durability if durability is not None else DURABLE
+        self.password_file = self.directory / PASSWORD_NAME
+        self.acl_file = self.directory / ACL_NAME
+        self.persistence_path = self.directory / PERSISTENCE_FILE
+        init_files(self.password_file, self.acl_file)
+
+    def _render(self, server: MosquittoServer) -> str:
+        return render_mosquitto_conf(
+            host=self.host,
+            port=self.port,
+            persistence_dir=self.directory,
+            password_file=self.password_file,
+            acl_file=self.acl_file,
+            # As for MosquittoServer: run as root, stay the current user, not 'mosquitto'.
+            run_as=pwd.getpwuid(os.geteuid()).pw_name,
+            log_file=self.log_path,
+            durability=self.durability,
+        )
+
+    def add_user(self, name: str, role: Role = Role.DEVICE, replace: bool = False) -> str:
+        """Add a user to the password file (and ACL); return its password. A running broker
+        loads it on SIGHUP."""
+        added = add_user(self.password_file, name, role, acl_file=self.acl_file, replace=replace)
+        return added.password
+
+    def url_for(self, username: str, password: str) -> str:
+        return f"mqtt://{username}:{password}@{self.host}:{self.port}"
+
+
+def mqtt_connack_code(host: str, port: int, timeout_s: float = 1.0) -> int | None:
+    """The return code of the CONNACK an anonymous MQTT 3.1.1 CONNECT to host:port gets
+    (0 accepted, 5 not authorised, ...), or None when nothing answers."""
     client_id = f"probe-{os.getpid()}-{time.monotonic_ns()}".encode()
     variable_header = b"\x00\x04MQTT\x04\x02\x00\x0a"  # protocol MQTT, level 4, clean, 10 s
     body = variable_header + len(client_id).to_bytes(2, "big") + client_id
@@ -312,14 +378,20 @@ def mqtt_connack_ok(host: str, port: int, timeout_s: float = 1.0) -> bool:
             while len(reply) < 4:
                 chunk = sock.recv(4 - len(reply))
                 if not chunk:
-                    return False
+                    return None
                 reply += chunk
-            if reply != b"\x20\x02\x00\x00":
-                return False
-            sock.sendall(b"\xe0\x00")
-            return True
+            if reply[:3] != b"\x20\x02\x00":
+                return None
+            if reply[3] == 0:
+                sock.sendall(b"\xe0\x00")
+            return reply[3]
     except OSError:
-        return False
+        return None
+
+
+def mqtt_connack_ok(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    """Whether an MQTT 3.1.1 CONNECT to host:port is accepted (CONNACK with return code 0)."""
+    return mqtt_connack_code(host, port, timeout_s) == 0
 
 
 class InfluxQueryError(RuntimeError):
@@ -336,8 +408,16 @@ class InfluxServer(_ServerProcess):
     name = "influxd"
     start_timeout_s = 30.0
 
-    def __init__(self, directory: Path, port: int | None = None, rpc_port: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        rpc_port: int | None = None,
+        data_options: dict[str, int] | None = None,
+    ):
         super().__init__(directory, port)
+        #: Extra ``[data]`` settings, e.g. ``{"max-values-per-tag": 10}`` to reach a limit fast.
+        self.data_options = data_options or {}
         self._rpc_port = rpc_port if rpc_port is not None else free_port()
         self.config_path = self.directory / "influxdb.conf"
         self._binary = find_executable("influxd")
@@ -356,6 +436,7 @@ class InfluxServer(_ServerProcess):
 
     def _write_config(self) -> None:
         d = self.directory
+        extra_data = "".join(f"  {k} = {v}\n" for k, v in self.data_options.items())
         # Every section that could bind a port or write outside the temp dir is pinned or off.
         config = f"""\
 reporting-disabled = true
@@ -371,7 +452,7 @@ bind-address = "{self.host}:{self.rpc_port}"
   wal-dir = "{d}/wal"
   query-log-enabled = false
   index-version = "inmem"
-
+{extra_data}
 [http]
   enabled = true
   bind-address = "{self.host}:{self.port}"
