@@ -112,10 +112,13 @@ def _run_ingest(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     pipeline.start()
+    # The URL carries the broker password (mqtt://user:password@...); the log must not.
+    from simulators.publisher import parse_mqtt_url
+
     log.warning(
         "ingesting %s from %s into %s/%s",
         pipeline.source.options.topic_filter,
-        values["mqtt_url"],
+        parse_mqtt_url(values["mqtt_url"]).redacted(),
         values["influx_url"],
         values["influx_db"],
     )
