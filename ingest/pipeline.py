@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from detectors.reading import Reading
 from ingest.decode import DEFAULT_MAX_AGE_MS, EXCERPT_BYTES, Reject, decode
 from ingest.duplicates import RecentReadings, Verdict
+from ingest.influx_client import InfluxError, InfluxUnavailable
 from ingest.influx_sink import InfluxSink
 from ingest.line_protocol import REJECTS, STATS, point_line, telemetry_line
 from ingest.mqtt_source import Message, MqttSource
 from ingest.stage import NullStage, ReadingStage
 from ingest.stats import IngestStats
+from ingest.stored_readings import same_reading, stored_points
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class Batch:
     readings: list[Reading] = field(default_factory=list)
     #: Reject points among `lines`: they cost a write as readings do, so they count too.
     reject_points: int = 0
+    #: Readings older than their device's duplicate window, as (line index, reading
+    #: index, topic, payload): the writer checks them against InfluxDB before writing.
+    unverified: list[tuple[int, int, str, bytes]] = field(default_factory=list)
     started: float = 0.0
 
     @property
@@ -207,7 +212,7 @@ class Pipeline:
                         if verdict is Verdict.CONFLICT:
                             decoded.add_reject(_conflict(r, m.payload))
                             continue
-                        stats.unverified += 1
+                        batch.unverified.append((len(lines), len(readings), m.topic, m.payload))
                     lines.append(telemetry_line(r, shipment_of.get(r.device_id)))
                     readings.append(r)
                 if decoded.rejects:
@@ -223,6 +228,8 @@ class Pipeline:
                 # The last line of defence: a message that makes any step raise is recorded
                 # and acked, never allowed to stop the pipeline or the rest of its batch.
                 del lines[lines_before:], readings[readings_before:]
+                while batch.unverified and batch.unverified[-1][0] >= lines_before:
+                    batch.unverified.pop()
                 batch.reject_points = len(lines) - len(readings)
                 log.error(
                     "internal error on a message from topic %.200r (%s: %.200s); rejected",
@@ -275,6 +282,8 @@ class Pipeline:
                 if self._extra_lines:
                     self.sink.write_durably(self._take_extra(), 0)
                 return
+            if batch.unverified:
+                self._check_unverified(batch)
             if self._extra_lines:
                 batch.lines.extend(self._take_extra())
             if not self.sink.write_durably(batch.lines, len(batch.readings)):
@@ -292,6 +301,50 @@ class Pipeline:
                         log.exception("the stage after ingestion failed; readings stay stored")
                         self._stage_failed_logged = True
             self._maybe_write_stats()
+
+    def _check_unverified(self, batch: Batch) -> None:
+        """Judge readings older than the duplicate window by what InfluxDB already holds."""
+        entries = batch.unverified
+        readings = [batch.readings[i] for _, i, _, _ in entries]
+        try:
+            if self.sink.in_outage:
+                raise InfluxUnavailable("in an outage")
+            found, checked = stored_points(self.sink.client, readings)
+        except InfluxError:
+            # Holding valid readings back for a lookup would turn an outage into loss.
+            self.stats.unverified += len(entries)
+            return
+        # The first reading of each identity in this batch: InfluxDB cannot know of it yet.
+        earliest: dict[tuple[str, int], int] = {}
+        for i, r in enumerate(batch.readings):
+            earliest.setdefault((r.device_id, r.ts_ms), i)
+        drop_lines: set[int] = set()
+        drop_readings: set[int] = set()
+        for (line_at, reading_at, topic, payload), r in zip(entries, readings, strict=True):
+            key = (r.device_id, r.ts_ms)
+            at = earliest[key]
+            if at < reading_at:
+                same = r == batch.readings[at]
+            elif key not in checked:
+                self.stats.unverified += 1
+                continue
+            elif (point := found.get(key)) is None:
+                continue  # a free identity: this reading takes it
+            else:
+                same = same_reading(r, point)
+            drop_readings.add(reading_at)
+            if same:
+                self.stats.duplicates += 1
+                drop_lines.add(line_at)
+            else:
+                reject = _conflict(r, payload)
+                self.stats.rejected[reject.reason] += 1
+                batch.lines[line_at] = self._reject_line(topic, reject)
+                batch.reject_points += 1
+        if drop_lines:
+            batch.lines = [line for i, line in enumerate(batch.lines) if i not in drop_lines]
+        if drop_readings:
+            batch.readings = [r for i, r in enumerate(batch.readings) if i not in drop_readings]
 
     def _maybe_write_stats(self) -> None:
         if time.monotonic() >= self._next_stats:

@@ -44,7 +44,11 @@ def test_duplicate_delivery_is_stored_once(mosquitto, influx_db, ingester):
     again_as_upload = [(topic("trk-dup"), encode([reading("trk-dup", i) for i in range(50)]))]
     publish(mosquitto.port, once + once + again_as_upload + once)
 
-    wait_for(lambda: "stored 200 readings" in ingester.log(), 30, "all 200 deliveries to be stored")
+    def duplicates_counted():
+        rows = influx.query("SELECT last(duplicates) FROM cargowatch_stats", db)
+        return bool(rows) and rows[0]["last"] == 150
+
+    wait_for(duplicates_counted, 30, "all 200 deliveries, 150 of them recognised as duplicates")
     assert telemetry_count(influx, db) == 50
 
 

@@ -71,6 +71,13 @@ class Sink:
         self.batches.append(len(lines))
         return True
 
+    in_outage = False
+
+    class client:  # noqa: N801 - stands in for InfluxClient: nothing is stored before
+        @staticmethod
+        def query(q, params=None):
+            return []
+
     def tick(self): ...
 
     def stop(self): ...
@@ -269,3 +276,42 @@ def test_any_topic_and_payload_encode_to_line_protocol_without_the_last_line_of_
     assert batch.lines
     for line in batch.lines:
         line.encode("utf-8")  # a lone surrogate anywhere would make the whole write fail
+
+
+class SinkHolding(Sink):
+    """A sink whose InfluxDB already holds the given points (as /query returns them)."""
+
+    def __init__(self, points):
+        super().__init__()
+        columns = ["time", "device_id", "heartbeat", "seal", "seq", "temp_c"]
+        rows = [[p.get(c) for c in columns] for p in points]
+
+        class client:  # noqa: N801
+            @staticmethod
+            def query(q, params=None):
+                lo, hi = params["first"] // 1_000_000, params["last"] // 1_000_000
+                hits = [r for r in rows if lo <= r[0] <= hi and r[1] == params["device"]]
+                return [{"name": "telemetry", "columns": columns, "values": hits}] if hits else []
+
+        self.client = client
+
+
+def test_a_reading_older_than_the_memory_window_is_judged_by_what_influxdb_holds():
+    # 40 live readings push readings 0 and 1 out of the in-memory window.
+    live = [{"device_id": "d", "ts": NOW_MS - 100 + i, "seq": i, "temp_c": 5.0} for i in range(40)]
+    sink = SinkHolding([{"time": NOW_MS - 100, "device_id": "d", "seq": 0, "temp_c": 5}])
+    stage = RecordingStage()
+    source = FakeSource([msg(r) for r in live])
+    p = start(source, sink, stage=stage)
+    wait_until(lambda: len(source.acked) == 40)
+    old_again = live[0]  # identical to what InfluxDB holds
+    old_conflicting = {"device_id": "d", "ts": NOW_MS - 100, "seq": 0, "temp_c": 9.0}
+    free_old = {"device_id": "d", "ts": NOW_MS - 500, "seq": 99}  # nothing stored there yet
+    source.add([msg(old_again), msg(old_conflicting), msg([free_old, free_old])])
+    wait_until(lambda: len(source.acked) == 43)
+    p.stage = RecordingStage(p)
+    p.stop(timeout_s=5)
+    assert len(telemetry(sink)) == 41  # the 40 live readings and the free old one, once
+    assert ["reason=conflicting_duplicate" in line for line in rejects(sink)] == [True]
+    assert [r.seq for r in stage.readings[40:]] == [99]
+    assert p.stats.duplicates == 2 and p.stats.unverified == 0
