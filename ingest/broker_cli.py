@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ingest.broker_auth import BrokerAuthError, Role, add_user, reload_broker
-from ingest.broker_config import parse_listen, write_config
+from ingest.broker_config import AUTOSAVE, parse_listen, write_config
 
 _ACCOUNT_ROLES = [r.value for r in Role if r is not Role.DEVICE]
 
@@ -48,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="user mosquitto switches to when started as root (mosquitto's default: mosquitto)",
     )
     config.add_argument("--log-file", type=Path, metavar="PATH", help="default: stderr")
+    config.add_argument(
+        "--autosave",
+        choices=list(AUTOSAVE),
+        default="per-change",
+        help="per-change (default): save the queue after every change, so a SIGKILL loses "
+        "(almost) nothing, at a large cost for a busy connection (see README); timed: save "
+        "every 1-2 s, so a SIGKILL loses up to the last 2 s of acknowledged messages",
+    )
 
     device = commands.add_parser(
         "add-device",
@@ -114,6 +122,7 @@ def _write_config(args: argparse.Namespace) -> int:
         persistence_dir=args.persistence_dir,
         run_as=args.run_as,
         log_file=args.log_file,
+        durability=AUTOSAVE[args.autosave],
     )
     print(
         f"wrote {files.config}, {files.acl_file} and {files.password_file}; add users with "

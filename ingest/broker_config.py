@@ -40,8 +40,15 @@ class Durability:
 #: Save after every event-loop pass that changed anything: a SIGKILL loses at most what was
 #: acknowledged in the last pass, instead of everything since the last timed save.
 DURABLE: Final = Durability(autosave_on_changes=True, autosave_interval=1)
+#: A save every second or two whatever happens (mosquitto saves once more than
+#: autosave_interval whole seconds have passed): a SIGKILL loses what was acknowledged in the
+#: last two seconds, but a busy connection no longer pays a whole-database save per message.
+#: Offered by ``write-config --autosave timed`` for brokers the per-change cost hurts.
+TIMED: Final = Durability(autosave_on_changes=False, autosave_interval=1)
 #: Mosquitto's defaults: a save every 1800 s (and on a clean shutdown).
 NON_DURABLE: Final = Durability(autosave_on_changes=False, autosave_interval=1800)
+#: The choices of ``write-config --autosave``.
+AUTOSAVE: Final = {"per-change": DURABLE, "timed": TIMED}
 
 # A value containing white space or a line break would end the directive early or start a
 # new one (mosquitto splits config lines on spaces); refusing it keeps the file what we mean.

@@ -476,5 +476,17 @@ def test_write_config_command(tmp_path, capsys):
     argv = ["broker", "write-config", str(tmp_path / "etc"), "--listen", "127.0.0.1:18830"]
     argv += ["--persistence-dir", str(tmp_path / "data"), "--run-as", "nobody"]
     assert main(argv) == 0
-    assert "listener 18830 127.0.0.1" in (tmp_path / "etc" / "mosquitto.conf").read_text()
+    directives = _directives((tmp_path / "etc" / "mosquitto.conf").read_text())
+    assert "listener 18830 127.0.0.1" in directives
+    assert "autosave_on_changes true" in directives
     assert (tmp_path / "etc" / "acl").exists() and (tmp_path / "etc" / "passwd").exists()
+
+
+def test_write_config_can_save_on_a_timer_instead(tmp_path, capsys):
+    argv = ["broker", "write-config", str(tmp_path / "etc"), "--autosave", "timed"]
+    argv += ["--persistence-dir", str(tmp_path / "data"), "--run-as", "nobody"]
+    assert main(argv) == 0
+    directives = _directives((tmp_path / "etc" / "mosquitto.conf").read_text())
+    assert "autosave_on_changes false" in directives
+    assert "autosave_interval 1" in directives
+    assert "max_queued_messages 0" in directives
