@@ -112,11 +112,17 @@ class V5Client:
             if not self._answers.wait_for(ready, TIMEOUT_S):
                 raise AssertionError(f"no {what} from the broker\n{self.broker.log_tail()}")
 
-    def connect(self, clean_start: bool = True, session_expiry_s: int = 0) -> ReasonCode:
-        """CONNECT and return the CONNACK's reason code; a refused client is left stopped."""
+    def connect(
+        self, clean_start: bool = True, session_expiry_s: int = 0, receive_maximum: int = 0
+    ) -> ReasonCode:
+        """CONNECT and return the CONNACK's reason code; a refused client is left stopped.
+        ``receive_maximum`` caps the QoS 1 messages the broker may have unacked with us, as
+        the ingester's --mqtt-receive-maximum does (0: paho's default)."""
         properties = Properties(PacketTypes.CONNECT)
         if session_expiry_s:
             properties.SessionExpiryInterval = session_expiry_s
+        if receive_maximum:
+            properties.ReceiveMaximum = receive_maximum
         self._connack = None
         self.closed.clear()
         self.client.loop_stop()  # the thread of a connection the broker closed, if any
