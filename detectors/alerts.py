@@ -71,6 +71,9 @@ class AlertEvent:
     value: float | None = None
     predicted_breach_at_ms: int | None = None
     confidence: float | None = None
+    #: The event's place in its alert's history (the open is 1): with `alert_id`, what makes
+    #: an event unique, so a store or a consumer can take a replayed event exactly once.
+    seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The ARCHITECTURE.md alert event shape.
@@ -82,6 +85,7 @@ class AlertEvent:
         out: dict[str, Any] = {
             "event": self.event,
             "alert_id": self.alert_id,
+            "seq": self.seq,
             "kind": self.kind,
             "severity": self.severity,
             "device_id": self.device_id,

@@ -42,6 +42,7 @@ class _Track:
     pending_since_ms: int = 0
     latest: Condition | None = None
     clear_since_ms: int | None = None
+    events: int = 0  # of the open alert, so each event knows its place in the history
 
 
 @dataclass(slots=True)
@@ -122,6 +123,7 @@ class AlertBook:
         track.pending = None
         track.latest = cond
         track.severity = "info"  # so the open event sets the real one
+        track.events = 0
         return self._event("open", kind, track, cond)
 
     def _resolve(self, kind: str, track: _Track, cond: Condition) -> AlertEvent:
@@ -135,6 +137,7 @@ class AlertBook:
             severity = track.severity  # an open alert's severity never drops
         track.severity = severity
         track.last_event_ms = cond.at_ms
+        track.events += 1
         assert track.alert_id is not None
         return AlertEvent(
             event=name,
@@ -149,6 +152,7 @@ class AlertBook:
             value=cond.value,
             predicted_breach_at_ms=cond.predicted_breach_at_ms,
             confidence=cond.confidence,
+            seq=track.events,
         )
 
 

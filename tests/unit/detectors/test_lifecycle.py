@@ -74,3 +74,19 @@ def test_a_warning_left_open_escalates_to_critical():
 def test_alert_ids_are_stable_for_the_same_history():
     a, b = book(), book()
     assert a.apply(cond(3))[0].alert_id == b.apply(cond(3))[0].alert_id
+
+
+def test_each_event_carries_its_place_in_its_alerts_history_and_a_new_alert_starts_again():
+    b = book(update_every_ms=10 * MIN, resolve_after_ms=0)
+    first = [e for m in range(0, 25, 5) for e in b.apply(cond(m))]
+    first += b.apply(cond(26, active=False))
+    second = b.apply(cond(40))
+    assert [(e.event, e.seq) for e in first] == [
+        ("open", 1),
+        ("update", 2),
+        ("update", 3),
+        ("resolve", 4),
+    ]
+    assert [(e.event, e.seq) for e in second] == [("open", 1)]
+    assert second[0].alert_id != first[0].alert_id
+    assert first[0].to_json()["seq"] == 1
