@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-# The repository first, so `ingest` is the package and not bench/ingest.py beside this file.
+# The repository first, so `ingest` is the package and never a module of bench/ that shares its name.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

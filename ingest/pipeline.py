@@ -218,10 +218,11 @@ class Pipeline:
                 if decoded.rejects:
                     for j in decoded.rejects:
                         self._add_reject(batch, m.topic, j)
+                    device = decoded.rejects[0].device_id
                     for reason, n in decoded.more_rejects.items():
                         # One point per reason stands for the rest of a hostile upload.
                         detail = f"{n:,} more elements of this message rejected for the same reason"
-                        self._add_reject(batch, m.topic, Reject(reason, detail, "", b""), n)
+                        self._add_reject(batch, m.topic, Reject(reason, detail, device, b""), n)
                 if decoded.unknown_fields:
                     stats.count_unknown(decoded.unknown_fields)
             except Exception as exc:

@@ -11,7 +11,7 @@ and prints each rate and the ratios. Figures are noisy on a shared 2-core machin
 compare within one run. `--profile FILE` records where the ingester spends its time
 with py-spy (if installed) while it runs.
 
-    .venv/bin/python bench/ingest.py --messages 200000 --devices 1000
+    .venv/bin/python bench/ingest_throughput.py --messages 200000 --devices 1000
 """
 
 from __future__ import annotations
