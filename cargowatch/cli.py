@@ -100,9 +100,9 @@ def _configure_logging(level: str) -> None:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    values = resolve(INGEST, vars(args))
-    _configure_logging(values["log_level"])
-    pipeline = build_ingester(values)
+    settings = resolve(vars(args))
+    _configure_logging(settings.log_level)
+    pipeline = build_ingester(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -118,9 +118,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
     log.warning(
         "ingesting %s from %s into %s/%s",
         pipeline.source.options.topic_filter,
-        parse_mqtt_url(values["mqtt_url"]).redacted(),
-        values["influx_url"],
-        values["influx_db"],
+        parse_mqtt_url(settings.mqtt.url).redacted(),
+        settings.influx.url,
+        settings.influx.db,
     )
     while not stop.wait(0.5):
         if pipeline.failed.is_set():

@@ -1,19 +1,21 @@
 """Settings: each one a CLI flag and a `CARGOWATCH_*` environment variable, validated at start-up.
 
 One table declares every setting once (name, default, parser, help); the CLI
-builds its flags from it and `resolve` reads flag, then environment, then
+builds its flags from it and `parse_values` reads flag, then environment, then
 default. A parser turns text into a typed value or raises `SettingError`,
 whose message is the single line printed at start-up, naming the setting and
 the value it got: `CARGOWATCH_INFLUX_URL must be http(s)://host[:port], got 'localhost'`.
-Nothing connects anywhere until every setting has parsed.
+`resolve` then files the ingester's values into frozen, typed groups
+(`IngestSettings.mqtt.url`, `.writer.batch_size`, ...). Nothing connects
+anywhere until every setting has parsed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -240,15 +242,74 @@ COMMON = [
 INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *COMMON]
 
 
-def resolve(
-    settings: list[Setting], flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Where readings come from: `--mqtt-*`."""
+
+    url: str
+    client_id: str
+    share_group: str | None
+    session_expiry_s: int
+    receive_maximum: int
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxSettings:
+    """Where readings go: `--influx-*`."""
+
+    url: str
+    db: str
+    # Kept out of repr, so a settings object in a log line or a traceback shows no secret.
+    token: str | None = field(repr=False)
+    username: str | None
+    password: str | None = field(repr=False)
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """How readings are batched, retried and spooled on their way into InfluxDB."""
+
+    batch_size: int
+    flush_interval_ms: int
+    retry_window_s: float
+    max_reading_age_days: float
+    spool_dir: Path
+    spool_max_mb: int
+    stats_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DetectSettings:
+    """What the detectors watch stored readings for."""
+
+    shipments: Path | None
+    default_profile: str | None
+    lateness_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """Everything `cargowatch ingest` is configured with, parsed and checked."""
+
+    mqtt: MqttSettings
+    influx: InfluxSettings
+    writer: WriterSettings
+    detect: DetectSettings
+    log_level: str
+
+
+def parse_values(
+    settings: Sequence[Setting],
+    flags: Mapping[str, str | None],
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Parse every setting from its flag, else its environment variable, else its default.
 
-    >>> resolve(INFLUX, {"influx_url": "http://db:8086"}, env={})["influx_url"]
+    >>> parse_values(INFLUX, {"influx_url": "http://db:8086"}, env={})["influx_url"]
     'http://db:8086'
     >>> try:
-    ...     resolve(INFLUX, {"influx_url": "localhost"}, env={})
+    ...     parse_values(INFLUX, {"influx_url": "localhost"}, env={})
     ... except SettingError as e:
     ...     print(e)
     --influx-url / CARGOWATCH_INFLUX_URL must be http(s)://host[:port], got 'localhost'
@@ -267,3 +328,53 @@ def resolve(
             shown = "'***'" if s.secret else repr(raw)
             raise SettingError(f"{s.flag} / {s.env} {exc}, got {shown}") from None
     return values
+
+
+def resolve(
+    flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
+) -> IngestSettings:
+    """The ingester's settings from flags, environment and defaults, or a `SettingError`.
+
+    >>> s = resolve({"batch_size": "100"}, env={"CARGOWATCH_INFLUX_DB": "fleet"})
+    >>> s.writer.batch_size, s.influx.db, s.mqtt.share_group
+    (100, 'fleet', None)
+    """
+    values = parse_values(INGEST, flags, env)
+    # Taking each value out means a row added to the table without a field here fails
+    # the first test that resolves, instead of being parsed and silently ignored.
+    take = values.pop
+    settings = IngestSettings(
+        mqtt=MqttSettings(
+            url=take("mqtt_url"),
+            client_id=take("mqtt_client_id"),
+            share_group=take("mqtt_share_group"),
+            session_expiry_s=take("mqtt_session_expiry_s"),
+            receive_maximum=take("mqtt_receive_maximum"),
+        ),
+        influx=InfluxSettings(
+            url=take("influx_url"),
+            db=take("influx_db"),
+            token=take("influx_token"),
+            username=take("influx_username"),
+            password=take("influx_password"),
+            timeout_s=take("influx_timeout_s"),
+        ),
+        writer=WriterSettings(
+            batch_size=take("batch_size"),
+            flush_interval_ms=take("flush_interval_ms"),
+            retry_window_s=take("retry_window_s"),
+            max_reading_age_days=take("max_reading_age_days"),
+            spool_dir=take("spool_dir"),
+            spool_max_mb=take("spool_max_mb"),
+            stats_interval_s=take("stats_interval_s"),
+        ),
+        detect=DetectSettings(
+            shipments=take("shipments"),
+            default_profile=take("default_profile"),
+            lateness_s=take("lateness_s"),
+        ),
+        log_level=take("log_level"),
+    )
+    if values:
+        raise AssertionError(f"settings with no place in IngestSettings: {', '.join(values)}")
+    return settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
+from cargowatch.settings import InfluxSettings, IngestSettings
 from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
 from detectors.registry import build_engine
 from ingest.alert_sink import AlertSink
@@ -25,14 +25,14 @@ class StartupError(RuntimeError):
     """The service cannot start; the message is one line for the operator."""
 
 
-def influx_client(values: dict[str, Any]) -> InfluxClient:
+def influx_client(influx: InfluxSettings) -> InfluxClient:
     return InfluxClient(
-        values["influx_url"],
-        values["influx_db"],
-        token=values["influx_token"],
-        username=values["influx_username"],
-        password=values["influx_password"],
-        timeout_s=values["influx_timeout_s"],
+        influx.url,
+        influx.db,
+        token=influx.token,
+        username=influx.username,
+        password=influx.password,
+        timeout_s=influx.timeout_s,
     )
 
 
@@ -68,42 +68,43 @@ def load_shipments(path: Path | None) -> list[Shipment]:
         raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: {exc}") from None
 
 
-def build_ingester(values: dict[str, Any]) -> Pipeline:
-    shipments = load_shipments(values["shipments"])
-    client = influx_client(values)
+def build_ingester(settings: IngestSettings) -> Pipeline:
+    mqtt, writer, detect = settings.mqtt, settings.writer, settings.detect
+    shipments = load_shipments(detect.shipments)
+    client = influx_client(settings.influx)
     prepare_database(client)
     stats = IngestStats()
     try:
-        spool = Spool(values["spool_dir"], values["spool_max_mb"] * 1_000_000)
+        spool = Spool(writer.spool_dir, writer.spool_max_mb * 1_000_000)
     except OSError as exc:
         raise StartupError(
-            f"CARGOWATCH_SPOOL_DIR {values['spool_dir']} is not usable: {exc}"
+            f"CARGOWATCH_SPOOL_DIR {writer.spool_dir} is not usable: {exc}"
         ) from None
-    sink = InfluxSink(client, spool, stats, RetryPolicy(window_s=values["retry_window_s"]))
+    sink = InfluxSink(client, spool, stats, RetryPolicy(window_s=writer.retry_window_s))
     source = MqttSource(
         MqttOptions(
-            url=values["mqtt_url"],
-            client_id=values["mqtt_client_id"],
-            session_expiry_s=values["mqtt_session_expiry_s"],
-            receive_maximum=values["mqtt_receive_maximum"],
-            share_group=values["mqtt_share_group"],
+            url=mqtt.url,
+            client_id=mqtt.client_id,
+            session_expiry_s=mqtt.session_expiry_s,
+            receive_maximum=mqtt.receive_maximum,
+            share_group=mqtt.share_group,
         )
     )
     options = PipelineOptions(
-        batch_size=values["batch_size"],
-        flush_interval_s=values["flush_interval_ms"] / 1000,
-        stats_interval_s=values["stats_interval_s"],
-        instance=values["mqtt_client_id"],
-        max_age_ms=int(values["max_reading_age_days"] * 86_400_000),
+        batch_size=writer.batch_size,
+        flush_interval_s=writer.flush_interval_ms / 1000,
+        stats_interval_s=writer.stats_interval_s,
+        instance=mqtt.client_id,
+        max_age_ms=int(writer.max_reading_age_days * 86_400_000),
     )
     pipeline = Pipeline(
         source, sink, stats, options, shipment_of={s.device_id: s.shipment_id for s in shipments}
     )
-    default = values["default_profile"]
+    default = detect.default_profile
     engine = build_engine(
         shipments,
         PROFILES[default] if default else None,
-        lateness_ms=int(values["lateness_s"] * 1000),
+        lateness_ms=int(detect.lateness_s * 1000),
     )
     pipeline.stage = DetectorStage(engine, AlertSink(pipeline.store_lines, source.publish))
     return pipeline

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 from ingest_process import encode, publish, reading, topic, wait_for
 
-from cargowatch.settings import INGEST, resolve
+from cargowatch.settings import resolve
 from cargowatch.wiring import build_ingester
 from detectors.reading import Reading
 
@@ -77,8 +77,7 @@ def test_stored_readings_are_handed_to_the_next_stage_in_arrival_order_per_batch
     mosquitto, influx_db, tmp_path
 ):
     influx, db = influx_db
-    values = resolve(
-        INGEST,
+    settings = resolve(
         {},
         env={
             "CARGOWATCH_MQTT_URL": mosquitto.url,
@@ -89,7 +88,7 @@ def test_stored_readings_are_handed_to_the_next_stage_in_arrival_order_per_batch
             "CARGOWATCH_FLUSH_INTERVAL_MS": "20",
         },
     )
-    pipeline = build_ingester(values)
+    pipeline = build_ingester(settings)
     stage = RecordingStage()
     pipeline.stage = stage
     pipeline.start()

@@ -1,26 +1,75 @@
-"""Settings: flag over environment over default, and one clear line for a bad value."""
+"""Settings: flag over environment over default, typed groups, and one clear line for a bad value."""
 
+import dataclasses
 import subprocess
 import sys
+import typing
 
 import pytest
 
-from cargowatch.settings import INGEST, SettingError, resolve
+from cargowatch.settings import INGEST, IngestSettings, SettingError, parse_values, resolve
 
 
 def test_defaults_follow_the_architecture():
-    v = resolve(INGEST, {}, env={})
-    assert v["mqtt_url"] == "mqtt://127.0.0.1:1883"
-    assert v["influx_url"] == "http://127.0.0.1:8086"
-    assert v["influx_db"] == "cargowatch"
-    assert str(v["spool_dir"]) == "var/spool"
-    assert v["influx_token"] is None and v["mqtt_share_group"] is None
+    s = resolve({}, env={})
+    assert s.mqtt.url == "mqtt://127.0.0.1:1883"
+    assert s.influx.url == "http://127.0.0.1:8086"
+    assert s.influx.db == "cargowatch"
+    assert str(s.writer.spool_dir) == "var/spool"
+    assert s.influx.token is None and s.mqtt.share_group is None
 
 
 def test_a_flag_wins_over_the_environment_which_wins_over_the_default():
     env = {"CARGOWATCH_INFLUX_DB": "from_env", "CARGOWATCH_BATCH_SIZE": "100"}
-    v = resolve(INGEST, {"influx_db": "from_flag"}, env=env)
-    assert v["influx_db"] == "from_flag" and v["batch_size"] == 100
+    s = resolve({"influx_db": "from_flag"}, env=env)
+    assert s.influx.db == "from_flag" and s.writer.batch_size == 100
+
+
+def _leaves(obj):
+    """(dotted name, value, annotated type) of every setting in a settings object."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from ((f"{f.name}.{n}", v, t) for n, v, t in _leaves(value))
+        else:
+            yield f.name, value, hints[f.name]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        pytest.param({}, id="with every default"),
+        pytest.param(
+            {
+                "CARGOWATCH_MQTT_SHARE_GROUP": "ingest",
+                "CARGOWATCH_DEFAULT_PROFILE": "none",
+                "CARGOWATCH_INFLUX_TOKEN": "t",
+                "CARGOWATCH_INFLUX_USERNAME": "u",
+                "CARGOWATCH_INFLUX_PASSWORD": "p",
+            },
+            id="with every optional setting given",
+        ),
+        pytest.param({"CARGOWATCH_SHIPMENTS": "fleet.json"}, id="with a manifest"),
+    ],
+)
+def test_every_setting_of_the_table_lands_in_a_field_of_the_type_it_declares(env):
+    leaves = list(_leaves(resolve({}, env=env)))
+    assert len(leaves) == len(INGEST), "one field per row of the table"
+    for name, value, declared in leaves:
+        assert isinstance(value, declared), f"{name} = {value!r} is not {declared}"
+
+
+def test_a_settings_object_shown_in_a_log_or_traceback_carries_no_secret():
+    env = {"CARGOWATCH_INFLUX_TOKEN": "hunter2", "CARGOWATCH_INFLUX_PASSWORD": "swordfish"}
+    shown = repr(resolve({}, env=env))
+    assert "hunter2" not in shown and "swordfish" not in shown
+
+
+def test_settings_cannot_be_changed_once_resolved():
+    s: IngestSettings = resolve({}, env={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.writer.batch_size = 1  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +102,7 @@ def test_a_flag_wins_over_the_environment_which_wins_over_the_default():
 )
 def test_a_bad_value_fails_with_one_line_naming_the_setting(name, value, message):
     with pytest.raises(SettingError) as err:
-        resolve(INGEST, {name: value}, env={})
+        resolve({name: value}, env={})
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -65,7 +114,7 @@ def test_a_secret_is_never_echoed_back():
         raise ValueError("is not valid")
 
     with pytest.raises(SettingError) as err:
-        resolve(
+        parse_values(
             [Setting("influx_token", None, reject, "", secret=True)],
             {"influx_token": "hunter2"},
             env={},
