@@ -6,8 +6,9 @@ default. A parser turns text into a typed value or raises `SettingError`,
 whose message is the single line printed at start-up, naming the setting and
 the value it got: `CARGOWATCH_INFLUX_URL must be http(s)://host[:port], got 'localhost'`.
 `resolve` then files the ingester's values into frozen, typed groups
-(`IngestSettings.mqtt.url`, `.writer.batch_size`, ...). Nothing connects
-anywhere until every setting has parsed.
+(`IngestSettings.mqtt.url`, `.writer.batch_size`, ...) and refuses settings
+that each parse but cannot work together. Nothing connects anywhere until
+every setting has parsed.
 """
 
 from __future__ import annotations
@@ -287,6 +288,11 @@ class DetectSettings:
     default_profile: str | None
     lateness_s: float
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any device can have a profile: a default one, or a manifest that assigns one."""
+        return self.default_profile is not None or self.shipments is not None
+
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
@@ -377,4 +383,28 @@ def resolve(
     )
     if values:
         raise AssertionError(f"settings with no place in IngestSettings: {', '.join(values)}")
+    _refuse_split_detectors(settings)
     return settings
+
+
+def _refuse_split_detectors(settings: IngestSettings) -> None:
+    """A share group gives each member an arbitrary part of every device's readings.
+
+    A detector seeing part of a device raises false silences and misses excursions, so
+    until readings are partitioned by device, the detectors run in one ingester outside
+    the group; the members, with no profile to watch, only store.
+    """
+    group, detect = settings.mqtt.share_group, settings.detect
+    if group is None or not detect.enabled:
+        return
+    watching = (
+        f"--shipments {str(detect.shipments)!r}"
+        if detect.shipments is not None
+        else f"--default-profile {detect.default_profile!r}"
+    )
+    raise SettingError(
+        "--mqtt-share-group / CARGOWATCH_MQTT_SHARE_GROUP splits each device's readings across"
+        " ingesters, which breaks the detectors; run them in one ingester without a share"
+        " group, and give the group's members CARGOWATCH_DEFAULT_PROFILE=none and no"
+        f" CARGOWATCH_SHIPMENTS, got --mqtt-share-group {group!r} with {watching}"
+    )

@@ -1,6 +1,7 @@
 """Settings: flag over environment over default, typed groups, and one clear line for a bad value."""
 
 import dataclasses
+import os
 import subprocess
 import sys
 import typing
@@ -133,3 +134,44 @@ def test_the_command_exits_2_with_one_line_before_connecting_anywhere():
     assert run.stderr.strip().splitlines() == [
         "cargowatch: --influx-url / CARGOWATCH_INFLUX_URL must be http(s)://host[:port], got 'localhost'"
     ]
+
+
+@pytest.mark.parametrize(
+    "env, watching",
+    [
+        pytest.param({}, "--default-profile 'customs_transit'", id="with the default profile"),
+        pytest.param(
+            {"CARGOWATCH_DEFAULT_PROFILE": "none", "CARGOWATCH_SHIPMENTS": "fleet.json"},
+            "--shipments 'fleet.json'",
+            id="with a manifest and no default profile",
+        ),
+    ],
+)
+def test_a_share_group_is_refused_while_the_detectors_are_on(env, watching):
+    with pytest.raises(SettingError) as err:
+        resolve({"mqtt_share_group": "ingest"}, env=env)
+    message = str(err.value)
+    assert message.startswith("--mqtt-share-group / CARGOWATCH_MQTT_SHARE_GROUP splits each")
+    assert "CARGOWATCH_DEFAULT_PROFILE=none and no CARGOWATCH_SHIPMENTS" in message
+    assert message.endswith(f"got --mqtt-share-group 'ingest' with {watching}")
+    assert "\n" not in message
+
+
+def test_a_share_group_of_storage_only_ingesters_is_allowed():
+    s = resolve({"mqtt_share_group": "ingest"}, env={"CARGOWATCH_DEFAULT_PROFILE": "none"})
+    assert s.mqtt.share_group == "ingest" and not s.detect.enabled
+
+
+def test_a_share_group_with_the_detectors_on_stops_the_command_with_one_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARGOWATCH_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "cargowatch", "ingest"],
+        env={**env, "CARGOWATCH_MQTT_SHARE_GROUP": "ingest"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode != 0
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith("cargowatch: --mqtt-share-group / CARGOWATCH_MQTT_SHARE_GROUP ")
+    assert "CARGOWATCH_DEFAULT_PROFILE=none" in line
