@@ -1,0 +1,274 @@
+"""The SQL store's tables as typed SQLAlchemy 2 models: organisations, API keys, shipments
+(every change a new version row), alerts with their append-only history, and the delivery
+outbox. The same models run on SQLite and PostgreSQL, so types are kept to what both hold the
+same way: times are timezone-aware UTC datetimes on both (`UtcDateTime`), JSON is stored as the
+text it was written as (not PostgreSQL's reordering ``jsonb``), and every closed vocabulary is a
+string column with a named CHECK constraint. The schema itself is created and changed only by
+the Alembic migrations in ``api/migrations``; these classes must describe what they build.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Final
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from detectors.alerts import SEVERITIES
+
+ROLES: Final = ("admin", "operator", "customs", "viewer")
+SHIPMENT_STATUSES: Final = ("planned", "in_transit", "delivered", "cancelled")
+ALERT_STATES: Final = ("open", "acknowledged", "resolved")
+#: Detector events (open, update, resolve) and human actions (the rest) share one history.
+HISTORY_ACTIONS: Final = ("open", "update", "resolve", "ack", "assign", "comment", "close")
+DETECTOR_ACTOR: Final = "detector"
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    """The wall clock, as the aware UTC datetime every time column holds."""
+    return datetime.now(UTC)
+
+
+def from_ms(ms: int) -> datetime:
+    """Epoch milliseconds (the engine's time) as an aware UTC datetime, exactly.
+
+    >>> from_ms(1_763_800_000_250).isoformat()
+    '2025-11-22T08:26:40.250000+00:00'
+    """
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def to_ms(at: datetime) -> int:
+    """An aware datetime as epoch milliseconds (truncating microseconds).
+
+    >>> to_ms(from_ms(1_763_800_000_250))
+    1763800000250
+    """
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every database.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time type and SQLAlchemy stores a naive
+    ISO string there, so values are converted to UTC before they are stored and come back
+    aware. A naive datetime is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored: {value.isoformat()}")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite makes only an INTEGER PRIMARY KEY an auto-incrementing rowid; PostgreSQL gets 64 bits
+# for the tables that grow with every alert event.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Deterministic constraint names, so migrations can name what they alter or drop.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Organisation(Base):
+    """A customer: owns shipments, API keys and (through its shipments) alerts."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored, with a short public prefix to name it by."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: Shown in listings and logs so a key can be named without revealing it.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    #: Hex SHA-256 of the whole key; the key has 256 random bits, so no salt or stretching.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Shipment(Base):
+    """A shipment's identity within its organisation and which version is current."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("organisation_id", "shipment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    shipment_id: Mapped[str] = mapped_column(String(128), index=True)
+    current_version: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ShipmentVersion(Base):
+    """One version of a shipment: its manifest element and status; never changed once written."""
+
+    __tablename__ = "shipment_versions"
+    __table_args__ = (
+        UniqueConstraint("shipment_pk", "version"),
+        CheckConstraint(_one_of("status", SHIPMENT_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_pk: Mapped[int] = mapped_column(ForeignKey("shipments.id"))
+    version: Mapped[int]
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    #: The manifest element (ARCHITECTURE.md shape) exactly as it was accepted.
+    manifest: Mapped[dict[str, Any]]
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """An alert's current state, kept in step with its history in the same transactions."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", ALERT_STATES), name="state"),
+        CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
+        Index(None, "state", "kind"),
+        Index(None, "device_id", "kind"),
+    )
+
+    #: As the detector engine makes it; stable across replays of the same events.
+    alert_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: The organisation whose shipment the alert is on, when that was known when it opened.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[str] = mapped_column(String(64))
+    shipment_id: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    value: Mapped[float | None] = mapped_column(Float)
+    predicted_breach_at: Mapped[datetime | None]
+    confidence: Mapped[float | None] = mapped_column(Float)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    #: Detector events stored for this alert (replays of stored events do not count).
+    events_applied: Mapped[int]
+    #: The detector seq the current severity, summary and evidence come from, so an event
+    #: that arrives after a later one (a replay filling a gap) lands in the history only.
+    last_event_seq: Mapped[int]
+    #: Entries in this alert's history; the next entry gets history_length + 1.
+    history_length: Mapped[int]
+
+
+class AlertHistory(Base):
+    """One entry of an alert's append-only history: a detector event or a human action."""
+
+    __tablename__ = "alert_history"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "seq"),
+        # The idempotency key of detector events: a replayed event hits it and is a no-op.
+        # Human actions leave event_seq NULL, and NULLs never collide.
+        UniqueConstraint("alert_id", "event_seq"),
+        CheckConstraint(_one_of("action", HISTORY_ACTIONS), name="action"),
+        CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"))
+    #: The entry's place in this alert's stored history: 1, 2, 3... over detector events and
+    #: human actions together.
+    seq: Mapped[int]
+    #: The detector engine's seq of the event (its place among the alert's detector events);
+    #: NULL for human actions, which the engine never sees.
+    event_seq: Mapped[int | None]
+    #: Event time for detector events, the wall clock for human actions.
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    evidence: Mapped[dict[str, Any] | None]
+
+
+_PENDING = text("delivered_at IS NULL")
+
+
+class OutboxEntry(Base):
+    """A history entry waiting to be delivered; written in the transaction that wrote it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # What delivery workers scan: the undelivered entries, oldest first.
+        Index("ix_outbox_pending", "id", sqlite_where=_PENDING, postgresql_where=_PENDING),
+    )
+
+    #: Delivery order across all alerts, and the SSE event id a client resumes from.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    history_id: Mapped[int] = mapped_column(ForeignKey("alert_history.id"), unique=True)
+    alert_id: Mapped[str] = mapped_column(String(200))
+    #: The alert event in the ARCHITECTURE.md shape, the same for every channel.
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
