@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from cargowatch.settings import INGEST, Setting, SettingError, resolve
+from cargowatch.settings import INGEST, STORE, Setting, SettingError, parse_values, resolve
 from cargowatch.wiring import StartupError, build_ingester
 
 log = logging.getLogger("cargowatch")
@@ -88,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     from ingest.broker_cli import add_arguments as add_broker_arguments
 
     add_broker_arguments(broker)
+
+    db = commands.add_parser(
+        "db", help="manage the SQL store's schema", description="Manage the SQL store's schema."
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="migrate the SQL store to this release's schema",
+        description="Create or migrate the SQL store's tables; safe to run again.",
+    )
+    _add_settings(upgrade, STORE)
     return parser
 
 
@@ -150,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ingest.broker_cli import run as run_broker
 
             return run_broker(args)
+        if args.command == "db":
+            from api.schema import run_command as run_db
+
+            return run_db(args, parse_values(STORE, vars(args))["db_url"])
     except (SettingError, StartupError) as exc:
         print(f"cargowatch: {exc}", file=sys.stderr)
         return 2

@@ -237,6 +237,14 @@ DETECT = [
         "how long readings may arrive out of order and still be processed in order",
     ),
 ]
+STORE = [
+    Setting(
+        "db_url",
+        "sqlite:///./var/cargowatch.db",
+        _db_url,
+        "SQL store of alerts, shipments and keys: sqlite:///path or postgresql://user@host/db",
+    ),
+]
 COMMON = [
     Setting("log_level", "info", _log_level, "debug, info, warning or error"),
 ]
