@@ -1,0 +1,303 @@
+"""Alerts in the SQL store: the write path the detector engine's events take, and the queries
+people's views are built from.
+
+`record_events` stores a batch of alert events in one transaction: for each, a history row,
+the alert's new current state and an outbox row, all or nothing. It is idempotent: an event's
+identity is its alert id and the engine's seq for it, a unique constraint on the history holds
+that pair, and the insert is ``ON CONFLICT DO NOTHING``, so an event stored before (a replay
+after a crash, a second ingester racing this one) changes nothing and is not counted. The
+stored history also holds human actions (`api.actions`), so each entry gets its own place in
+the alert's history (``seq``) next to the engine's (``event_seq``); the alert's row is locked
+while entries are appended, in alert-id order so that concurrent batches cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Table, and_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import write_transaction
+from api.models import (
+    DETECTOR_ACTOR,
+    Alert,
+    AlertHistory,
+    OutboxEntry,
+    Shipment,
+    ShipmentVersion,
+    from_ms,
+    utcnow,
+)
+from api.timeline import detector_payload, upsert
+from detectors.alerts import SEVERITIES, AlertEvent
+
+DETECTOR_EVENTS: Final = ("open", "update", "resolve")
+UNRESOLVED: Final = ("open", "acknowledged")
+
+_ALERTS: Final[Table] = Alert.__table__  # type: ignore[assignment]
+_HISTORY: Final[Table] = AlertHistory.__table__  # type: ignore[assignment]
+_OUTBOX: Final[Table] = OutboxEntry.__table__  # type: ignore[assignment]
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def alerts_open(
+    session: Session, org_id: int | None = None, *, kind: str | None = None
+) -> list[Alert]:
+    """Alerts not yet resolved (open or acknowledged), oldest first; `org_id` None means all."""
+    query = select(Alert).where(Alert.state.in_(UNRESOLVED))
+    if org_id is not None:
+        query = query.where(Alert.organisation_id == org_id)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
+    return list(session.scalars(query.order_by(Alert.opened_at, Alert.alert_id)))
+
+
+def get_alert(session: Session, alert_id: str, org_id: int | None = None) -> Alert | None:
+    """One alert, or None when there is none (or it is another organisation's)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or (org_id is not None and alert.organisation_id != org_id):
+        return None
+    return alert
+
+
+def alert_history(session: Session, alert_id: str) -> list[AlertHistory]:
+    """Every entry of an alert's history, in order."""
+    query = select(AlertHistory).where(AlertHistory.alert_id == alert_id)
+    return list(session.scalars(query.order_by(AlertHistory.seq)))
+
+
+def outbox_after(session: Session, after_id: int = 0, *, limit: int = 500) -> list[OutboxEntry]:
+    """Outbox entries after `after_id` (an SSE Last-Event-ID), delivered or not, in order."""
+    query = select(OutboxEntry).where(OutboxEntry.id > after_id).order_by(OutboxEntry.id)
+    return list(session.scalars(query.limit(limit)))
+
+
+def outbox_pending(session: Session, *, limit: int = 500) -> list[OutboxEntry]:
+    """Entries not yet marked delivered, oldest first."""
+    query = select(OutboxEntry).where(OutboxEntry.delivered_at.is_(None)).order_by(OutboxEntry.id)
+    return list(session.scalars(query.limit(limit)))
+
+
+# --- the detector engine's write path ----------------------------------------------------------
+
+
+def record_events(sessions: sessionmaker[Session], events: Sequence[tuple[AlertEvent, int]]) -> int:
+    """Store alert events, each with its seq in its alert (the open is 1), in one transaction.
+
+    Returns how many were new; events already stored are no-ops. Raises `ValueError` for an
+    event the store cannot hold (unknown event or severity, seq below 1) before touching the
+    database, and `api.db.StoreUnavailable` when the database cannot take the batch now.
+    """
+    for event, seq in events:
+        _check(event, seq)
+    if not events:
+        return 0
+    with write_transaction(sessions) as session:
+        return apply_events(session, events)
+
+
+def _check(event: AlertEvent, seq: int) -> None:
+    if event.event not in DETECTOR_EVENTS:
+        raise ValueError(f"alert {event.alert_id}: unknown event {event.event!r}")
+    if event.severity not in SEVERITIES:
+        raise ValueError(f"alert {event.alert_id}: unknown severity {event.severity!r}")
+    if seq < 1:
+        raise ValueError(f"alert {event.alert_id}: seq must be 1 or more, got {seq}")
+
+
+def apply_events(session: Session, events: Sequence[tuple[AlertEvent, int]]) -> int:
+    """`record_events` inside the caller's write transaction (see `api.db.write_transaction`),
+    for a caller that commits other state with the events; returns how many were new."""
+    for event, seq in events:
+        _check(event, seq)
+    if not events:
+        return 0
+    now = utcnow()
+    first: dict[str, AlertEvent] = {}
+    for event, _ in events:
+        first.setdefault(event.alert_id, event)
+    alert_ids = sorted(first)
+    # Every alert gets a row before any is locked, so an open racing another writer's open
+    # is decided by the primary key; sorted, like the locks, so inserters wait in one order.
+    created = set(
+        session.execute(
+            upsert(session, _ALERTS)
+            .on_conflict_do_nothing(index_elements=["alert_id"])
+            .returning(_ALERTS.c.alert_id),
+            [_new_alert(first[alert_id]) for alert_id in alert_ids],
+        ).scalars()
+    )
+    locked = select(Alert).where(Alert.alert_id.in_(alert_ids)).order_by(Alert.alert_id)
+    alerts = {a.alert_id: a for a in session.scalars(locked.with_for_update())}
+    if created:
+        _assign_organisations(session, [alerts[alert_id] for alert_id in created])
+
+    # Autoflush would write each alert's row after every statement; one flush at commit.
+    with session.no_autoflush:
+        stored = _insert_history(session, alerts, events, now)
+        outbox: list[dict[str, Any]] = []
+        for event, seq, position, history_id in stored:
+            alert = alerts[event.alert_id]
+            _apply(alert, event, seq)
+            payload = detector_payload(event, seq, position, alert.state)
+            outbox.append(
+                {
+                    "history_id": history_id,
+                    "alert_id": event.alert_id,
+                    "payload": payload,
+                    "created_at": now,
+                }
+            )
+        if outbox:
+            session.execute(_OUTBOX.insert(), outbox)
+    return len(stored)
+
+
+def _new_alert(event: AlertEvent) -> dict[str, Any]:
+    at = from_ms(event.at_ms)
+    return {
+        "alert_id": event.alert_id,
+        "organisation_id": None,
+        "kind": event.kind,
+        "severity": event.severity,
+        "device_id": event.device_id,
+        "shipment_id": event.shipment_id,
+        "state": "open",
+        "assignee": None,
+        "summary": event.summary,
+        "evidence": event.evidence,
+        "value": event.value,
+        "predicted_breach_at": _optional_time(event.predicted_breach_at_ms),
+        "confidence": event.confidence,
+        "opened_at": at,
+        "updated_at": at,
+        "resolved_at": None,
+        "events_applied": 0,
+        "last_event_seq": 0,
+        "history_length": 0,
+    }
+
+
+def _optional_time(ms: int | None) -> datetime | None:
+    return from_ms(ms) if ms is not None else None
+
+
+def _assign_organisations(session: Session, alerts: list[Alert]) -> None:
+    """Give new alerts the organisation whose current shipment has their shipment and device."""
+    wanted = {a.shipment_id for a in alerts if a.shipment_id is not None}
+    if not wanted:
+        return
+    query = (
+        select(Shipment.shipment_id, ShipmentVersion.device_id, Shipment.organisation_id)
+        .join(
+            ShipmentVersion,
+            and_(
+                ShipmentVersion.shipment_pk == Shipment.id,
+                ShipmentVersion.version == Shipment.current_version,
+            ),
+        )
+        .where(Shipment.shipment_id.in_(wanted))
+    )
+    owners: dict[tuple[str, str], set[int]] = {}
+    for shipment_id, device_id, org_id in session.execute(query):
+        owners.setdefault((shipment_id, device_id), set()).add(org_id)
+    for alert in alerts:
+        candidates = owners.get((alert.shipment_id or "", alert.device_id), set())
+        # Two organisations using one shipment id for one device: owned by neither rather than
+        # shown to the wrong one; an admin still sees it.
+        if len(candidates) == 1:
+            alert.organisation_id = next(iter(candidates))
+
+
+_Stored = tuple[AlertEvent, int, int, int]  # event, engine seq, place in history, history id
+
+
+def _insert_history(
+    session: Session,
+    alerts: dict[str, Alert],
+    events: Sequence[tuple[AlertEvent, int]],
+    now: datetime,
+) -> list[_Stored]:
+    """Insert the events' history rows; return the new ones with their place and row id.
+
+    Tried first as one multi-row insert that assumes every event is new, which is what a live
+    batch is; if any turns out to be stored already, that attempt is rolled back to its
+    savepoint and the events go one by one, so the new ones get consecutive places.
+    """
+    planned: list[tuple[AlertEvent, int, int]] = []
+    length = {alert_id: alert.history_length for alert_id, alert in alerts.items()}
+    for event, seq in events:
+        length[event.alert_id] += 1
+        planned.append((event, seq, length[event.alert_id]))
+    insert = upsert(session, _HISTORY).on_conflict_do_nothing(
+        index_elements=["alert_id", "event_seq"]
+    )
+    returning = insert.returning(_HISTORY.c.alert_id, _HISTORY.c.event_seq, _HISTORY.c.id)
+    rows = [_history_row(event, seq, position, now) for event, seq, position in planned]
+    savepoint = session.begin_nested()
+    ids = {(a, s): i for a, s, i in session.execute(returning, rows)}
+    if len(ids) == len(planned):
+        savepoint.commit()
+        stored = [(e, s, p, ids[(e.alert_id, s)]) for e, s, p in planned]
+    else:
+        savepoint.rollback()
+        stored = []
+        one = insert.returning(_HISTORY.c.id)
+        for event, seq in events:
+            position = alerts[event.alert_id].history_length + 1
+            history_id = session.execute(
+                one, _history_row(event, seq, position, now)
+            ).scalar_one_or_none()
+            if history_id is not None:
+                alerts[event.alert_id].history_length = position
+                stored.append((event, seq, position, history_id))
+        return stored
+    for event, _, position, _ in stored:
+        alerts[event.alert_id].history_length = position
+    return stored
+
+
+def _history_row(event: AlertEvent, seq: int, position: int, now: datetime) -> dict[str, Any]:
+    return {
+        "alert_id": event.alert_id,
+        "seq": position,
+        "event_seq": seq,
+        "at": from_ms(event.at_ms),
+        "recorded_at": now,
+        "actor": DETECTOR_ACTOR,
+        "action": event.event,
+        "severity": event.severity,
+        "summary": event.summary,
+        "comment": None,
+        "assignee": None,
+        "evidence": event.evidence,
+    }
+
+
+def _apply(alert: Alert, event: AlertEvent, seq: int) -> None:
+    """Bring the alert's current state up to a newly stored event."""
+    alert.events_applied += 1
+    at = from_ms(event.at_ms)
+    if event.event == "open":
+        alert.opened_at = min(alert.opened_at, at)
+    if seq <= alert.last_event_seq:
+        # Older than what the alert already shows (a gap filled late): history only.
+        return
+    alert.last_event_seq = seq
+    alert.severity = event.severity
+    alert.summary = event.summary
+    alert.evidence = event.evidence
+    alert.value = event.value
+    alert.predicted_breach_at = _optional_time(event.predicted_breach_at_ms)
+    alert.confidence = event.confidence
+    alert.updated_at = max(alert.updated_at, at)
+    # An acknowledged alert stays acknowledged through updates; a resolved one (by the detector
+    # or closed by a person) is not reopened: the engine opens a new alert for new trouble.
+    if event.event == "resolve" and alert.state != "resolved":
+        alert.state = "resolved"
+        alert.resolved_at = at
