@@ -9,9 +9,10 @@ InfluxDB field by field into a point that neither reading contained, while the
 detectors keep only the first. `RecentReadings` remembers, per device, a fingerprint
 of the last `window` readings' identities, so the pipeline can keep the first
 reading everywhere and record the second as a `conflicting_duplicate` reject. A
-reading older than everything a device's window holds cannot be checked and is
-accepted (counted as unverified); a window of 32 covers redeliveries and the
-overlap of an upload with live readings at a cost of about 0.6 KB per device.
+reading older than everything a device's window holds cannot be judged from memory
+(UNVERIFIED); the pipeline then asks InfluxDB (`ingest.stored_readings`). A window
+of 32 covers redeliveries and the overlap of an upload with live readings at a cost
+of under 1 KB per device (0.85 KB measured with tracemalloc, device id included).
 """
 
 from __future__ import annotations
