@@ -56,7 +56,7 @@ def redacted(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     # default=str: a value JSON has no type for (a datetime in some evidence) is stored as its
     # text rather than failing the transaction that carries a whole batch of alert events.
     return orjson.dumps(
@@ -67,7 +67,7 @@ def _json_dumps(value: Any) -> str:
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for a SQLite or PostgreSQL URL, set up as the module docstring says."""
     parsed = database_url(url) if isinstance(url, str) else url
-    options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    options: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, **options, **kwargs)
         event.listen(engine, "connect", _sqlite_connect)
