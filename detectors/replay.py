@@ -35,7 +35,7 @@ RISKIEST = 5
 
 @dataclass
 class ReplayResult:
-    """What a replay raised and measured; reused across readers that count rejects into it."""
+    """What a replay raised and measured; a reader counts its rejects into `rejected` as it goes."""
 
     events: list[AlertEvent] = field(default_factory=list)
     readings: int = 0
