@@ -134,11 +134,10 @@ def _append(
         evidence=None,
     )
     session.add(entry)
-    session.flush()  # the entry's id, which its outbox row refers to
     session.add(
         OutboxEntry(
-            history_id=entry.id,
             alert_id=alert.alert_id,
+            history_seq=entry.seq,
             payload=action_payload(alert, entry),
             created_at=now,
         )

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -113,7 +114,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UtcDateTime(),
-        dict[str, Any]: JSON(),
+        # None is SQL NULL (a human action has no evidence), not the JSON text 'null'.
+        dict[str, Any]: JSON(none_as_null=True),
     }
 
 
@@ -258,14 +260,20 @@ class OutboxEntry(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
+        # The entry by its natural key, which its writer knows before inserting it, so a batch
+        # of history rows and their outbox rows go in without reading generated ids back.
+        ForeignKeyConstraint(
+            ["alert_id", "history_seq"], ["alert_history.alert_id", "alert_history.seq"]
+        ),
+        UniqueConstraint("alert_id", "history_seq"),
         # What delivery workers scan: the undelivered entries, oldest first.
         Index("ix_outbox_pending", "id", sqlite_where=_PENDING, postgresql_where=_PENDING),
     )
 
     #: Delivery order across all alerts, and the SSE event id a client resumes from.
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    history_id: Mapped[int] = mapped_column(ForeignKey("alert_history.id"), unique=True)
     alert_id: Mapped[str] = mapped_column(String(200))
+    history_seq: Mapped[int]
     #: The alert event in the ARCHITECTURE.md shape, the same for every channel.
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

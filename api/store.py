@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, and_, select
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
@@ -124,38 +124,64 @@ def apply_events(session: Session, events: Sequence[tuple[AlertEvent, int]]) -> 
     alert_ids = sorted(first)
     # Every alert gets a row before any is locked, so an open racing another writer's open
     # is decided by the primary key; sorted, like the locks, so inserters wait in one order.
-    created = set(
-        session.execute(
-            upsert(session, _ALERTS)
-            .on_conflict_do_nothing(index_elements=["alert_id"])
-            .returning(_ALERTS.c.alert_id),
-            [_new_alert(first[alert_id]) for alert_id in alert_ids],
-        ).scalars()
+    session.execute(
+        upsert(session, _ALERTS).on_conflict_do_nothing(index_elements=["alert_id"]),
+        [_new_alert(first[alert_id]) for alert_id in alert_ids],
     )
-    locked = select(Alert).where(Alert.alert_id.in_(alert_ids)).order_by(Alert.alert_id)
-    alerts = {a.alert_id: a for a in session.scalars(locked.with_for_update())}
-    if created:
-        _assign_organisations(session, [alerts[alert_id] for alert_id in created])
+    locked = select(_ALERTS).where(_ALERTS.c.alert_id.in_(alert_ids)).order_by(_ALERTS.c.alert_id)
+    alerts = {
+        row["alert_id"]: dict(row) for row in session.execute(locked.with_for_update()).mappings()
+    }
+    # A row with no history yet is one this transaction just inserted: every writer inserts
+    # an alert's row and its first history entry together.
+    _assign_organisations(session, [a for a in alerts.values() if a["history_length"] == 0])
 
-    # Autoflush would write each alert's row after every statement; one flush at commit.
-    with session.no_autoflush:
-        stored = _insert_history(session, alerts, events, now)
-        outbox: list[dict[str, Any]] = []
-        for event, seq, position, history_id in stored:
-            alert = alerts[event.alert_id]
-            _apply(alert, event, seq)
-            payload = detector_payload(event, seq, position, alert.state)
-            outbox.append(
-                {
-                    "history_id": history_id,
-                    "alert_id": event.alert_id,
-                    "payload": payload,
-                    "created_at": now,
-                }
-            )
-        if outbox:
-            session.execute(_OUTBOX.insert(), outbox)
+    stored = _insert_history(session, alerts, events, now)
+    outbox: list[dict[str, Any]] = []
+    for event, seq, position in stored:
+        alert = alerts[event.alert_id]
+        _apply(alert, event, seq)
+        outbox.append(
+            {
+                "alert_id": event.alert_id,
+                "history_seq": position,
+                "payload": detector_payload(event, seq, position, alert["state"]),
+                "created_at": now,
+            }
+        )
+    if stored:
+        touched = {event.alert_id for event, _, _ in stored}
+        session.execute(
+            _UPDATE_ALERT,
+            [{f"new_{k}": alerts[a][k] for k in ("alert_id", *_CURRENT)} for a in sorted(touched)],
+        )
+        session.execute(_OUTBOX.insert(), outbox)
     return len(stored)
+
+
+#: What an alert event changes in the alert's row; `_UPDATE_ALERT` writes them all at once, so
+#: every touched alert of a batch is one row of one executemany.
+_CURRENT: Final = (
+    "organisation_id",
+    "severity",
+    "state",
+    "summary",
+    "evidence",
+    "value",
+    "predicted_breach_at",
+    "confidence",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+    "events_applied",
+    "last_event_seq",
+    "history_length",
+)
+_UPDATE_ALERT: Final = (
+    update(_ALERTS)
+    .where(_ALERTS.c.alert_id == bindparam("new_alert_id"))
+    .values({k: bindparam(f"new_{k}", type_=_ALERTS.c[k].type) for k in _CURRENT})
+)
 
 
 def _new_alert(event: AlertEvent) -> dict[str, Any]:
@@ -187,9 +213,9 @@ def _optional_time(ms: int | None) -> datetime | None:
     return from_ms(ms) if ms is not None else None
 
 
-def _assign_organisations(session: Session, alerts: list[Alert]) -> None:
+def _assign_organisations(session: Session, alerts: list[dict[str, Any]]) -> None:
     """Give new alerts the organisation whose current shipment has their shipment and device."""
-    wanted = {a.shipment_id for a in alerts if a.shipment_id is not None}
+    wanted = {a["shipment_id"] for a in alerts if a["shipment_id"] is not None}
     if not wanted:
         return
     query = (
@@ -207,58 +233,58 @@ def _assign_organisations(session: Session, alerts: list[Alert]) -> None:
     for shipment_id, device_id, org_id in session.execute(query):
         owners.setdefault((shipment_id, device_id), set()).add(org_id)
     for alert in alerts:
-        candidates = owners.get((alert.shipment_id or "", alert.device_id), set())
+        candidates = owners.get((alert["shipment_id"] or "", alert["device_id"]), set())
         # Two organisations using one shipment id for one device: owned by neither rather than
         # shown to the wrong one; an admin still sees it.
         if len(candidates) == 1:
-            alert.organisation_id = next(iter(candidates))
+            alert["organisation_id"] = next(iter(candidates))
 
 
-_Stored = tuple[AlertEvent, int, int, int]  # event, engine seq, place in history, history id
+_Stored = tuple[AlertEvent, int, int]  # event, engine seq, place in the alert's history
 
 
 def _insert_history(
     session: Session,
-    alerts: dict[str, Alert],
+    alerts: dict[str, dict[str, Any]],
     events: Sequence[tuple[AlertEvent, int]],
     now: datetime,
 ) -> list[_Stored]:
-    """Insert the events' history rows; return the new ones with their place and row id.
+    """Insert the events' history rows; return the new ones with their places.
 
-    Tried first as one multi-row insert that assumes every event is new, which is what a live
+    Tried first as one executemany that assumes every event is new, which is what a live
     batch is; if any turns out to be stored already, that attempt is rolled back to its
     savepoint and the events go one by one, so the new ones get consecutive places.
     """
-    planned: list[tuple[AlertEvent, int, int]] = []
-    length = {alert_id: alert.history_length for alert_id, alert in alerts.items()}
+    planned: list[_Stored] = []
+    length = {alert_id: alert["history_length"] for alert_id, alert in alerts.items()}
     for event, seq in events:
         length[event.alert_id] += 1
         planned.append((event, seq, length[event.alert_id]))
-    insert = upsert(session, _HISTORY).on_conflict_do_nothing(
-        index_elements=["alert_id", "event_seq"]
+    insert = (
+        upsert(session, _HISTORY)
+        .on_conflict_do_nothing(index_elements=["alert_id", "event_seq"])
+        # How many rows an INSERT wrote is what tells new events from stored ones; SQLAlchemy
+        # keeps it for UPDATE and DELETE only unless asked.
+        .execution_options(preserve_rowcount=True)
     )
-    returning = insert.returning(_HISTORY.c.alert_id, _HISTORY.c.event_seq, _HISTORY.c.id)
-    rows = [_history_row(event, seq, position, now) for event, seq, position in planned]
     savepoint = session.begin_nested()
-    ids = {(a, s): i for a, s, i in session.execute(returning, rows)}
-    if len(ids) == len(planned):
+    connection = session.connection()  # its results carry the rowcount
+    rows = [_history_row(event, seq, position, now) for event, seq, position in planned]
+    if connection.execute(insert, rows).rowcount == len(planned):
         savepoint.commit()
-        stored = [(e, s, p, ids[(e.alert_id, s)]) for e, s, p in planned]
+        stored = planned
     else:
         savepoint.rollback()
         stored = []
-        one = insert.returning(_HISTORY.c.id)
         for event, seq in events:
-            position = alerts[event.alert_id].history_length + 1
-            history_id = session.execute(
-                one, _history_row(event, seq, position, now)
-            ).scalar_one_or_none()
-            if history_id is not None:
-                alerts[event.alert_id].history_length = position
-                stored.append((event, seq, position, history_id))
+            position = alerts[event.alert_id]["history_length"] + 1
+            row = _history_row(event, seq, position, now)
+            if connection.execute(insert, row).rowcount == 1:
+                alerts[event.alert_id]["history_length"] = position
+                stored.append((event, seq, position))
         return stored
-    for event, _, position, _ in stored:
-        alerts[event.alert_id].history_length = position
+    for event, _, position in stored:
+        alerts[event.alert_id]["history_length"] = position
     return stored
 
 
@@ -279,25 +305,27 @@ def _history_row(event: AlertEvent, seq: int, position: int, now: datetime) -> d
     }
 
 
-def _apply(alert: Alert, event: AlertEvent, seq: int) -> None:
-    """Bring the alert's current state up to a newly stored event."""
-    alert.events_applied += 1
+def _apply(alert: dict[str, Any], event: AlertEvent, seq: int) -> None:
+    """Bring the alert's current state (its row, as a dict) up to a newly stored event."""
+    alert["events_applied"] += 1
     at = from_ms(event.at_ms)
     if event.event == "open":
-        alert.opened_at = min(alert.opened_at, at)
-    if seq <= alert.last_event_seq:
+        alert["opened_at"] = min(alert["opened_at"], at)
+    if seq <= alert["last_event_seq"]:
         # Older than what the alert already shows (a gap filled late): history only.
         return
-    alert.last_event_seq = seq
-    alert.severity = event.severity
-    alert.summary = event.summary
-    alert.evidence = event.evidence
-    alert.value = event.value
-    alert.predicted_breach_at = _optional_time(event.predicted_breach_at_ms)
-    alert.confidence = event.confidence
-    alert.updated_at = max(alert.updated_at, at)
+    alert.update(
+        last_event_seq=seq,
+        severity=event.severity,
+        summary=event.summary,
+        evidence=event.evidence,
+        value=event.value,
+        predicted_breach_at=_optional_time(event.predicted_breach_at_ms),
+        confidence=event.confidence,
+        updated_at=max(alert["updated_at"], at),
+    )
     # An acknowledged alert stays acknowledged through updates; a resolved one (by the detector
     # or closed by a person) is not reopened: the engine opens a new alert for new trouble.
-    if event.event == "resolve" and alert.state != "resolved":
-        alert.state = "resolved"
-        alert.resolved_at = at
+    if event.event == "resolve" and alert["state"] != "resolved":
+        alert["state"] = "resolved"
+        alert["resolved_at"] = at

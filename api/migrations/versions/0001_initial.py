@@ -173,20 +173,20 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "history_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
         sa.Column("alert_id", sa.String(length=200), nullable=False),
+        sa.Column("history_seq", sa.Integer(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["history_id"], ["alert_history.id"], name=op.f("fk_outbox_history_id_alert_history")
+            ["alert_id", "history_seq"],
+            ["alert_history.alert_id", "alert_history.seq"],
+            name=op.f("fk_outbox_alert_id_alert_history"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("history_id", name=op.f("uq_outbox_history_id")),
+        sa.UniqueConstraint("alert_id", "history_seq", name=op.f("uq_outbox_alert_id_history_seq")),
     )
     op.create_index(
         "ix_outbox_pending",

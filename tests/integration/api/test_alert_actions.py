@@ -57,7 +57,7 @@ def test_acknowledging_an_open_alert_records_who_and_what_is_being_done(sessions
     assert state(sessions) == ("acknowledged", None)
     with sessions() as session:
         ack = outbox_after(session)[-1]
-        assert ack.history_id == entry.id
+        assert (ack.alert_id, ack.history_seq) == (ALERT, entry.seq)
         assert {
             k: ack.payload[k]
             for k in ("event", "alert_id", "seq", "history_seq", "state", "actor", "comment")

@@ -228,8 +228,8 @@ def test_each_outbox_row_carries_its_event_in_the_architecture_shape(sessions, m
             "resolved",
         )
         assert opened.delivered_at is None and opened.attempts == 0
-        assert [opened.history_id, resolved.history_id] == [
-            h.id for h in alert_history(session, "trk-1:temp_excursion:1")
+        assert [(o.alert_id, o.history_seq) for o in (opened, resolved)] == [
+            (h.alert_id, h.seq) for h in alert_history(session, "trk-1:temp_excursion:1")
         ]
 
 
