@@ -339,7 +339,7 @@ def parse_values(
         try:
             values[s.name] = s.parse(raw)
         except ValueError as exc:
-            shown = "'***'" if s.secret else repr(raw)
+            shown = "'***'" if s.secret else repr(_without_password(raw))
             raise SettingError(f"{s.flag} / {s.env} {exc}, got {shown}") from None
     return values
 
@@ -416,3 +416,15 @@ def _refuse_split_detectors(settings: IngestSettings) -> None:
         " group, and give the group's members CARGOWATCH_DEFAULT_PROFILE=none and no"
         f" CARGOWATCH_SHIPMENTS, got --mqtt-share-group {group!r} with {watching}"
     )
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _without_password(text: str) -> str:
+    """A value as it may be shown: a URL's password (the broker URL carries one) masked.
+
+    >>> _without_password("mqtt://svc:s3cret@broker:1883/x")
+    'mqtt://svc:***@broker:1883/x'
+    """
+    return _URL_PASSWORD.sub(r"\1***@", text)

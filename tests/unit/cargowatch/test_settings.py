@@ -175,3 +175,9 @@ def test_a_share_group_with_the_detectors_on_stops_the_command_with_one_line():
     [line] = run.stderr.strip().splitlines()
     assert line.startswith("cargowatch: --mqtt-share-group / CARGOWATCH_MQTT_SHARE_GROUP ")
     assert "CARGOWATCH_DEFAULT_PROFILE=none" in line
+
+
+def test_a_refused_url_is_shown_without_its_password():
+    with pytest.raises(SettingError) as info:
+        resolve({"mqtt_url": "mqtt://svc:s3cret@broker:1883/not-a-path"}, env={})
+    assert "s3cret" not in str(info.value) and "svc:***@broker" in str(info.value)
