@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import text
 
 from api.actions import (
     AlertNotFound,
@@ -58,6 +59,9 @@ def test_acknowledging_an_open_alert_records_who_and_what_is_being_done(sessions
     with sessions() as session:
         ack = outbox_after(session)[-1]
         assert (ack.alert_id, ack.history_seq) == (ALERT, entry.seq)
+        # An action has no evidence of its own: SQL NULL, not the JSON text 'null'.
+        no_evidence = "SELECT count(*) FROM alert_history WHERE action = 'ack' AND evidence IS NULL"
+        assert session.execute(text(no_evidence)).scalar_one() == 1
         assert {
             k: ack.payload[k]
             for k in ("event", "alert_id", "seq", "history_seq", "state", "actor", "comment")
