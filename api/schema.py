@@ -84,10 +84,10 @@ def upgrade(url: str) -> str:
     """
     engine = make_engine(url)
     database = engine.url.database
-    if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
-        # The default URL points into ./var, which a fresh checkout or host does not have.
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
     try:
+        if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            # The default URL points into ./var, which a fresh checkout or host does not have.
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         with (
             engine.connect().execution_options(**WRITE_OPTIONS) as connection,
             connection.begin(),
@@ -101,6 +101,8 @@ def upgrade(url: str) -> str:
             after = current_revision(connection)
     except DBAPIError as exc:
         raise UpgradeFailed(f"cannot upgrade {redacted(engine.url)}: {_first_line(exc)}") from exc
+    except OSError as exc:
+        raise UpgradeFailed(f"cannot upgrade {redacted(engine.url)}: {exc}") from exc
     finally:
         engine.dispose()
     where = redacted(engine.url)
