@@ -108,12 +108,14 @@ def _configure_logging(level: str) -> None:
     )
     # One line per HTTP request would drown the state changes the logs are for.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # Alembic narrates every schema check; the store's state is said in one line of our own.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
     settings = resolve(vars(args))
     _configure_logging(settings.log_level)
-    pipeline = build_ingester(settings)
+    ingester = build_ingester(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -122,22 +124,22 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    pipeline.start()
+    ingester.start()
     # The URL carries the broker password (mqtt://user:password@...); the log must not.
     from simulators.publisher import parse_mqtt_url
 
     log.warning(
         "ingesting %s from %s into %s/%s",
-        pipeline.source.options.topic_filter,
+        ingester.pipeline.source.options.topic_filter,
         parse_mqtt_url(settings.mqtt.url).redacted(),
         settings.influx.url,
         settings.influx.db,
     )
     while not stop.wait(0.5):
-        if pipeline.failed.is_set():
-            pipeline.stop(timeout_s=5)
+        if ingester.pipeline.failed.is_set():
+            ingester.stop(timeout_s=5)
             return 1
-    return 0 if pipeline.stop() else 1
+    return 0 if ingester.stop() else 1
 
 
 def _run_backtest(args: argparse.Namespace) -> int:

@@ -248,7 +248,7 @@ STORE = [
 COMMON = [
     Setting("log_level", "info", _log_level, "debug, info, warning or error"),
 ]
-INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *COMMON]
+INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *COMMON]
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +310,8 @@ class IngestSettings:
     influx: InfluxSettings
     writer: WriterSettings
     detect: DetectSettings
+    #: The SQL store alert events are recorded in (`--db-url`); kept out of repr (a password).
+    db_url: str = field(repr=False)
     log_level: str
 
 
@@ -387,6 +389,7 @@ def resolve(
             default_profile=take("default_profile"),
             lateness_s=take("lateness_s"),
         ),
+        db_url=take("db_url"),
         log_level=take("log_level"),
     )
     if values:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+from api.db import StoreUnavailable, make_engine, session_factory
+from api.delivery import AlertRecorder, OutboxDelivery
+from api.schema import SchemaNotCurrent, require_current_schema
 from cargowatch.settings import InfluxSettings, IngestSettings
 from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
 from detectors.registry import build_engine
-from ingest.alert_sink import AlertSink
 from ingest.detector_stage import DetectorStage
 from ingest.influx_client import InfluxAuthFailed, InfluxClient, InfluxUnavailable
 from ingest.influx_sink import InfluxSink, RetryPolicy
+from ingest.mqtt_publisher import MqttPublisher
 from ingest.mqtt_source import MqttOptions, MqttSource
 from ingest.pipeline import Pipeline, PipelineOptions
 from ingest.spool import Spool
@@ -68,9 +73,54 @@ def load_shipments(path: Path | None) -> list[Shipment]:
         raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: {exc}") from None
 
 
-def build_ingester(settings: IngestSettings) -> Pipeline:
+@dataclass
+class Ingester:
+    """The ingest process's stages, started in data-flow order and stopped in reverse.
+
+    readings -> `pipeline` (MQTT in, InfluxDB out, detectors) -> `recorder` (SQL store and
+    its outbox) -> `delivery` (MQTT out, InfluxDB `alerts`).
+    """
+
+    pipeline: Pipeline
+    recorder: AlertRecorder
+    publisher: MqttPublisher
+    delivery: OutboxDelivery
+
+    def start(self) -> None:
+        self.publisher.start()
+        self.delivery.start()
+        self.pipeline.start()
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        # A store that stays down must not hold the stop forever: past the timeout the
+        # recorder gives up, and the alerts are rebuilt from stored readings next time.
+        give_up = threading.Timer(timeout_s, self.recorder.stop)
+        give_up.start()
+        try:
+            clean = self.pipeline.stop(timeout_s)
+        finally:
+            give_up.cancel()
+        self.recorder.stop()
+        if not self.delivery.stop(timeout_s=10):
+            log.warning("alert events left in the outbox go out at the next start")
+        self.publisher.stop()
+        return clean
+
+
+def open_store(url: str) -> AlertRecorder:
+    """The SQL store's recorder; an unreachable or un-migrated store stops start-up in one line."""
+    engine = make_engine(url)
+    try:
+        require_current_schema(engine)
+    except (SchemaNotCurrent, StoreUnavailable) as exc:
+        raise StartupError(f"CARGOWATCH_DB_URL: {exc}") from None
+    return AlertRecorder(session_factory(engine))
+
+
+def build_ingester(settings: IngestSettings) -> Ingester:
     mqtt, writer, detect = settings.mqtt, settings.writer, settings.detect
     shipments = load_shipments(detect.shipments)
+    recorder = open_store(settings.db_url)
     client = influx_client(settings.influx)
     prepare_database(client)
     stats = IngestStats()
@@ -106,5 +156,7 @@ def build_ingester(settings: IngestSettings) -> Pipeline:
         PROFILES[default] if default else None,
         lateness_ms=int(detect.lateness_s * 1000),
     )
-    pipeline.stage = DetectorStage(engine, AlertSink(pipeline.store_lines, source.publish))
-    return pipeline
+    pipeline.stage = DetectorStage(engine, recorder)
+    publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
+    delivery = OutboxDelivery(recorder.sessions, publisher, influx_client(settings.influx))
+    return Ingester(pipeline, recorder, publisher, delivery)

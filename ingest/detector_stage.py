@@ -12,12 +12,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
+from detectors.alerts import AlertEvent
 from detectors.engine import Engine
 from detectors.reading import Reading
-from ingest.alert_sink import AlertSink
 
 log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    """Where alert events go next (the SQL store's recorder); `emit` returns once they are kept."""
+
+    def emit(self, events: Sequence[AlertEvent]) -> None: ...
 
 
 class DetectorStage:
@@ -26,7 +33,7 @@ class DetectorStage:
     def __init__(
         self,
         engine: Engine,
-        sink: AlertSink,
+        sink: EventSink,
         tick_s: float = 5.0,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:

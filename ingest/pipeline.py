@@ -17,7 +17,7 @@ timestamp were already taken with other values is a `conflicting_duplicate`,
 so storage and detectors keep the same first reading. On `stop`, intake stops
 first (what the broker still sends, or the inbox still holds, stays unacked and
 is redelivered to the next run), then the batch in hand is made durable and
-acked, then the detectors release what they buffer and their alerts are written.
+acked, then the detectors release what they buffer and hand on the alerts that raises.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -99,7 +98,6 @@ class Pipeline:
         self._recent = RecentReadings()
         self._reject_ns = 0
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
-        self._extra_lines: deque[str] = deque()
         self._stop_intake = threading.Event()
         #: Set when a worker thread died of a bug; the process should exit (nothing
         #: it held was acked, so the broker redelivers it to the next run).
@@ -138,8 +136,6 @@ class Pipeline:
         # What the detectors still buffer was stored and acked: release it now, or an alert
         # it would raise (a tampered seal seconds before a restart) is never raised.
         self.stage.close()
-        if clean and self._extra_lines:
-            clean = self.sink.write_durably(self._take_extra(), 0)
         self._write_stats()
         self.source.stop()
         log.warning("ingester stopped: %s", self.stats.summary())
@@ -261,32 +257,18 @@ class Pipeline:
             fields["count"] = count
         return point_line(REJECTS, {"reason": j.reason}, fields, self._reject_ns)
 
-    def store_lines(self, lines: list[str]) -> None:
-        """Queue extra points (alerts) for the writer; safe from any thread."""
-        self._extra_lines.extend(lines)
-
-    def _take_extra(self) -> list[str]:
-        extra = self._extra_lines
-        return [extra.popleft() for _ in range(len(extra))]
-
     def _run_writer(self) -> None:
         while True:
             try:
                 batch = self._batches.get(timeout=0.5)
             except queue.Empty:
                 self.sink.tick()
-                if self._extra_lines:
-                    self.sink.write_durably(self._take_extra(), 0)
                 self._maybe_write_stats()
                 continue
             if batch is None:
-                if self._extra_lines:
-                    self.sink.write_durably(self._take_extra(), 0)
                 return
             if batch.unverified:
                 self._check_unverified(batch)
-            if self._extra_lines:
-                batch.lines.extend(self._take_extra())
             if not self.sink.write_durably(batch.lines, len(batch.readings)):
                 log.error(
                     "stopped before %d messages were durable; the broker will redeliver them",

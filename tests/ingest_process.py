@@ -62,6 +62,7 @@ class IngesterProcess:
             "CARGOWATCH_INFLUX_URL": influx_url,
             "CARGOWATCH_INFLUX_DB": db,
             "CARGOWATCH_SPOOL_DIR": str(workdir / "spool"),
+            "CARGOWATCH_DB_URL": f"sqlite:///{workdir / 'cargowatch.db'}",
             "CARGOWATCH_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
             "CARGOWATCH_FLUSH_INTERVAL_MS": "50",
             "CARGOWATCH_STATS_INTERVAL_S": "1",
@@ -70,6 +71,15 @@ class IngesterProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # The operator's first step: an un-migrated store stops the ingester at start-up.
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "cargowatch", "db", "upgrade"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert upgrade.returncode == 0, upgrade.stderr
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

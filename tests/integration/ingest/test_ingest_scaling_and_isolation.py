@@ -1,12 +1,12 @@
 """Several ingesters share the load; a point InfluxDB refuses is isolated; stored readings flow on in order."""
 
 import threading
-import time
 from collections.abc import Sequence
 
 import pytest
 from ingest_process import encode, publish, reading, topic, wait_for
 
+from api.schema import upgrade
 from cargowatch.settings import resolve
 from cargowatch.wiring import build_ingester
 from detectors.reading import Reading
@@ -88,9 +88,11 @@ def test_stored_readings_are_handed_to_the_next_stage_in_arrival_order_per_batch
             "CARGOWATCH_SPOOL_DIR": str(tmp_path / "spool"),
             "CARGOWATCH_BATCH_SIZE": "64",
             "CARGOWATCH_FLUSH_INTERVAL_MS": "20",
+            "CARGOWATCH_DB_URL": f"sqlite:///{tmp_path / 'cargowatch.db'}",
         },
     )
-    pipeline = build_ingester(settings)
+    upgrade(settings.db_url)
+    pipeline = build_ingester(settings).pipeline
     stage = RecordingStage()
     pipeline.stage = stage
     pipeline.start()
@@ -101,7 +103,6 @@ def test_stored_readings_are_handed_to_the_next_stage_in_arrival_order_per_batch
         + [(topic("trk-o"), b"not json")],
     )
     wait_for(lambda: sum(len(b) for b in stage.batches) >= 500, 30, "500 readings handed on")
-    time.sleep(0.2)
     assert pipeline.stop()
     assert stage.closed.is_set()
     handed_on = [r.seq for batch in stage.batches for r in batch]

@@ -1,0 +1,202 @@
+"""Alert delivery from the outbox: every stored history entry goes out on MQTT and into InfluxDB.
+
+The alert path is one way: detectors -> `AlertRecorder` (the SQL store, which writes an
+outbox row in the same transaction as each history entry) -> `OutboxDelivery`. The
+delivery worker reads undelivered outbox rows oldest first, publishes each payload at
+QoS 1 on `cargo/v1/alerts/{severity}/{device_id}` over its own MQTT connection and
+writes it as a point of the InfluxDB `alerts` measurement (Grafana's annotations), then
+marks the row delivered. Delivery is at least once: a crash between sending and marking
+sends the entry again, which consumers recognise by `alert_id` and `history_seq`, and
+which InfluxDB stores as the same point. A channel that fails is retried with backoff;
+nothing is marked delivered until both have it, so an outage delays alerts, never
+drops them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import orjson
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import StoreUnavailable, write_transaction
+from api.models import OutboxEntry
+from api.store import outbox_pending, record_events
+from detectors.alerts import AlertEvent
+from ingest.influx_client import InfluxClient, InfluxError
+from ingest.line_protocol import point_line
+
+log = logging.getLogger(__name__)
+
+ALERTS: Final = "alerts"
+_STATE_OF_EVENT: Final = {"open": "open", "update": "open", "resolve": "resolved"}
+
+
+class Publisher(Protocol):
+    """Publishes one message at QoS 1 and returns once the broker has acked it (or raises)."""
+
+    def publish(self, topic: str, payload: bytes, timeout_s: float) -> None: ...
+
+
+def alert_topic(payload: dict[str, Any]) -> str:
+    return f"cargo/v1/alerts/{payload['severity']}/{payload['device_id']}"
+
+
+def alert_point(payload: dict[str, Any]) -> str:
+    """The `alerts` point of a history entry; its time is the entry's event time.
+
+    >>> line = alert_point({"event": "open", "alert_id": "al_1", "kind": "silence",
+    ...     "severity": "warning", "device_id": "trk-1", "shipment_id": None,
+    ...     "at": "2026-11-22T06:00:00Z", "summary": "quiet", "history_seq": 1, "state": "open"})
+    >>> for part in line.split(" "):
+    ...     print(part)
+    alerts,device_id=trk-1,kind=silence,severity=warning
+    alert_id="al_1",event="open",state="open",summary="quiet",history_seq=1i
+    1795327200000000000
+    """
+    at = datetime.fromisoformat(payload["at"].replace("Z", "+00:00"))
+    fields: dict[str, float | int | str | bool] = {
+        "alert_id": payload["alert_id"],
+        "event": payload["event"],
+        "state": payload.get("state") or _STATE_OF_EVENT.get(payload["event"], "open"),
+        "summary": payload["summary"],
+        "history_seq": int(payload["history_seq"]),
+    }
+    if isinstance(payload.get("value"), int | float):
+        fields["value"] = float(payload["value"])
+    tags = {
+        "kind": payload["kind"],
+        "severity": payload["severity"],
+        "device_id": payload["device_id"],
+        "shipment_id": payload.get("shipment_id") or "",
+    }
+    ns = (int(at.timestamp()) * 1000 + at.microsecond // 1000) * 1_000_000
+    return point_line(ALERTS, tags, fields, ns)
+
+
+class AlertRecorder:
+    """The detectors' event sink: each batch of alert events is one store transaction.
+
+    A store that cannot take a batch is retried with backoff until it can or `stop` is
+    called: the detectors wait (and with them the acks of further readings), rather
+    than an alert being dropped.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], retry_max_s: float = 5.0) -> None:
+        self.sessions = sessions
+        self._retry_max_s = retry_max_s
+        self._stopping = threading.Event()
+        self.recorded = 0
+
+    def emit(self, events: Sequence[AlertEvent]) -> None:
+        if not events:
+            return
+        batch = [(e, e.seq) for e in events]
+        delay, logged = 0.1, False
+        while True:
+            try:
+                self.recorded += record_events(self.sessions, batch)
+                break
+            except StoreUnavailable as exc:
+                if not logged:
+                    log.warning("SQL store unavailable (%s); holding alert events", exc)
+                    logged = True
+                if self._stopping.wait(delay):
+                    log.error("stopped with %d alert events not stored", len(batch))
+                    return
+                delay = min(self._retry_max_s, delay * 2)
+        if logged:
+            log.warning("SQL store writes resumed")
+        for e in events:
+            if e.event != "update":
+                log.info(
+                    "alert %s %s %s/%s %s: %s",
+                    e.event,
+                    e.alert_id,
+                    e.kind,
+                    e.severity,
+                    e.device_id,
+                    e.summary,
+                )
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+class OutboxDelivery:
+    """A worker thread that delivers outbox rows to MQTT and InfluxDB; `stop` drains first."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        publisher: Publisher,
+        influx: InfluxClient,
+        poll_s: float = 0.2,
+        retry_max_s: float = 10.0,
+    ) -> None:
+        self._sessions = sessions
+        self._publisher = publisher
+        self._influx = influx
+        self._poll_s = poll_s
+        self._retry_max_s = retry_max_s
+        self._stop = threading.Event()
+        self._drain_deadline = 0.0
+        self._thread = threading.Thread(target=self._run, name="cw-delivery", daemon=True)
+        self.delivered = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Deliver what is pending (for up to `timeout_s`), then stop; True if all went out."""
+        self._drain_deadline = time.monotonic() + timeout_s
+        self._stop.set()
+        self._thread.join(timeout_s + 5)
+        with self._sessions() as session:
+            return not outbox_pending(session, limit=1)
+
+    def _run(self) -> None:
+        delay, failing = self._poll_s, False
+        while True:
+            try:
+                sent = self._deliver_some()
+            except (StoreUnavailable, InfluxError, OSError, TimeoutError) as exc:
+                self.failures += 1
+                if not failing:
+                    log.warning("alert delivery failing (%s); retrying with backoff", exc)
+                    failing = True
+                delay = min(self._retry_max_s, delay * 2)
+                sent = -1
+            else:
+                if failing:
+                    log.warning("alert delivery resumed")
+                    failing = False
+                delay = self._poll_s
+            if self._stop.is_set() and (sent == 0 or time.monotonic() >= self._drain_deadline):
+                return
+            if sent <= 0:
+                self._stop.wait(delay) if not self._stop.is_set() else time.sleep(delay)
+
+    def _deliver_some(self) -> int:
+        with self._sessions() as session:
+            pending = [(e.id, e.payload) for e in outbox_pending(session, limit=200)]
+        if not pending:
+            return 0
+        self._influx.write("\n".join(alert_point(p) for _, p in pending).encode())
+        for _, payload in pending:
+            self._publisher.publish(alert_topic(payload), orjson.dumps(payload), timeout_s=10)
+        with write_transaction(self._sessions) as session:
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_([i for i, _ in pending]))
+                .values(delivered_at=datetime.now(UTC))
+            )
+        self.delivered += len(pending)
+        return len(pending)

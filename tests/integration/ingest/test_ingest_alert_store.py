@@ -1,0 +1,115 @@
+"""Alert events reach the SQL store once, and go out from its outbox, through a real ingester.
+
+The path is one way: readings -> detectors -> SQL store (history + outbox, one
+transaction) -> delivery (MQTT and the InfluxDB `alerts` measurement).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from ingest_process import T0_MS, AlertListener, encode, publish, topic, wait_for
+from sqlalchemy import create_engine, text
+
+pytestmark = pytest.mark.integration
+MIN = 60_000
+
+
+def store_rows(ingester, query):
+    engine = create_engine(ingester.env["CARGOWATCH_DB_URL"])
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def excursion_and_seal(device):
+    temps = [5.0] * 12 + [9.5] * 4
+    readings = [
+        {"device_id": device, "ts": T0_MS + i * 5 * MIN, "seq": i, "temp_c": t}
+        for i, t in enumerate(temps)
+    ]
+    readings.append(
+        {"device_id": device, "ts": T0_MS + 80 * MIN, "seq": 16, "temp_c": 9.5, "seal": "tampered"}
+    )
+    return [(topic(device), encode(r)) for r in readings]
+
+
+def test_alert_events_are_stored_once_and_delivered_and_a_redelivery_after_a_restart_adds_nothing(
+    mosquitto, influx_db, start_ingester, tmp_path
+):
+    influx, db = influx_db
+    manifest = tmp_path / "fleet.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "shipments": [
+                    {"shipment_id": "SHP-7", "device_id": "trk-7", "profile": "vaccine_2_8"}
+                ]
+            }
+        )
+    )
+    listener = AlertListener(mosquitto.port)
+    ingester = start_ingester(
+        mosquitto.url, influx.url, db, shipments=str(manifest), lateness_s="0"
+    )
+    readings = excursion_and_seal("trk-7")
+    publish(mosquitto.port, readings)
+    wait_for(
+        lambda: {m[1]["kind"] for m in listener.messages} >= {"temp_excursion", "seal_breach"},
+        30,
+        "the alerts to come out of the outbox onto MQTT",
+    )
+    assert ingester.terminate() == 0
+    alerts = store_rows(ingester, "SELECT alert_id, kind, state FROM alerts ORDER BY kind")
+    assert {kind for _, kind, _ in alerts} >= {"temp_excursion", "seal_breach"}
+    history = store_rows(
+        ingester, "SELECT alert_id, seq, event_seq, action FROM alert_history ORDER BY 1, 2"
+    )
+    assert store_rows(ingester, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)]
+    stored = influx.query("SELECT count(alert_id) FROM alerts", db)
+    assert stored and stored[0]["count"] == len(history)
+
+    # Everything delivered again after a restart (a broker redelivery, a tracker's re-upload):
+    # the detectors raise the same events again, and the store takes none of them twice.
+    ingester.start()
+    marker = {"device_id": "trk-marker", "ts": T0_MS, "seq": 0}
+    publish(mosquitto.port, [*readings, (topic("trk-marker"), encode(marker))])
+    wait_for(
+        lambda: influx.query("SELECT count(seq) FROM telemetry WHERE device_id = 'trk-marker'", db),
+        30,
+        "the marker published after the redelivered readings",
+    )
+    assert ingester.terminate() == 0
+    assert (
+        store_rows(
+            ingester, "SELECT alert_id, seq, event_seq, action FROM alert_history ORDER BY 1, 2"
+        )
+        == history
+    )
+    listener.close()
+
+
+def test_an_ingester_with_an_unmigrated_store_stops_at_start_up_with_one_line(
+    mosquitto, influx_db, tmp_path
+):
+    influx, db = influx_db
+    result = subprocess.run(
+        [sys.executable, "-m", "cargowatch", "ingest"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CARGOWATCH_MQTT_URL": mosquitto.url,
+            "CARGOWATCH_INFLUX_URL": influx.url,
+            "CARGOWATCH_INFLUX_DB": db,
+            "CARGOWATCH_DB_URL": f"sqlite:///{tmp_path / 'new.db'}",
+            "CARGOWATCH_SPOOL_DIR": str(tmp_path / "spool"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cargowatch db upgrade" in lines[0], result.stderr
