@@ -11,6 +11,7 @@ from pathlib import Path
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
 from api.schema import SchemaNotCurrent, require_current_schema
+from api.shipment_watch import ShipmentWatcher
 from cargowatch.settings import InfluxSettings, IngestSettings
 from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
 from detectors.registry import build_engine
@@ -85,15 +86,18 @@ class Ingester:
     recorder: AlertRecorder
     publisher: MqttPublisher
     delivery: OutboxDelivery
+    shipments: ShipmentWatcher
 
     def start(self) -> None:
         self.publisher.start()
         self.delivery.start()
+        self.shipments.start()
         self.pipeline.start()
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         # A store that stays down must not hold the stop forever: past the timeout the
         # recorder gives up, and the alerts are rebuilt from stored readings next time.
+        self.shipments.stop()
         give_up = threading.Timer(timeout_s, self.recorder.stop)
         give_up.start()
         try:
@@ -156,7 +160,17 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         PROFILES[default] if default else None,
         lateness_ms=int(detect.lateness_s * 1000),
     )
-    pipeline.stage = DetectorStage(engine, recorder)
+    stage = pipeline.stage = DetectorStage(engine, recorder)
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
     delivery = OutboxDelivery(recorder.sessions, publisher, influx_client(settings.influx))
-    return Ingester(pipeline, recorder, publisher, delivery)
+
+    def watch(shipment: Shipment) -> None:
+        stage.add_shipment(shipment)
+        pipeline.set_shipment(shipment.device_id, shipment.shipment_id)
+
+    def unwatch(device_id: str) -> None:
+        stage.remove_shipment(device_id)
+        pipeline.set_shipment(device_id, None)
+
+    watcher = ShipmentWatcher(recorder.sessions, watch, unwatch)
+    return Ingester(pipeline, recorder, publisher, delivery, watcher)

@@ -89,8 +89,15 @@ class Engine:
 
     def add_shipment(self, shipment: Shipment) -> None:
         """Start (or restart) watching a device under a shipment's expectations."""
+        if self._shipments.get(shipment.device_id) == shipment:
+            return  # unchanged: keep what the detectors have learnt
         self._shipments[shipment.device_id] = shipment
         self.devices.pop(shipment.device_id, None)
+
+    def remove_shipment(self, device_id: str) -> None:
+        """Stop watching a device under its shipment (delivered, cancelled); the default applies."""
+        if self._shipments.pop(device_id, None) is not None:
+            self.devices.pop(device_id, None)
 
     def process(self, r: Reading, now_ms: int | None = None) -> list[AlertEvent]:
         """Take one reading; return the alert events it (and time up to `now_ms`) caused.

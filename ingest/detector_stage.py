@@ -16,6 +16,7 @@ from typing import Protocol
 
 from detectors.alerts import AlertEvent
 from detectors.engine import Engine
+from detectors.profiles import Shipment
 from detectors.reading import Reading
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,15 @@ class DetectorStage:
             for r in readings:
                 events += self.engine.process(r, now)
         self.sink.emit(events)
+
+    def add_shipment(self, shipment: Shipment) -> None:
+        """Watch a device under a new or changed shipment, from any thread."""
+        with self._lock:
+            self.engine.add_shipment(shipment)
+
+    def remove_shipment(self, device_id: str) -> None:
+        with self._lock:
+            self.engine.remove_shipment(device_id)
 
     def close(self) -> None:
         """Stop the clock, then release every buffered reading and emit what it raises.

@@ -141,6 +141,13 @@ class Pipeline:
         log.warning("ingester stopped: %s", self.stats.summary())
         return clean
 
+    def set_shipment(self, device_id: str, shipment_id: str | None) -> None:
+        """Tag the device's readings from now on with its shipment (or none); any thread."""
+        if shipment_id is None:
+            self._shipment_of.pop(device_id, None)
+        else:
+            self._shipment_of[device_id] = shipment_id
+
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
             work()

@@ -113,3 +113,37 @@ def test_an_ingester_with_an_unmigrated_store_stops_at_start_up_with_one_line(
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cargowatch db upgrade" in lines[0], result.stderr
+
+
+def test_a_shipment_saved_in_the_store_reaches_the_running_detectors_within_seconds(
+    mosquitto, influx_db, start_ingester
+):
+    from api.db import make_engine, session_factory, write_transaction
+    from api.keys import create_organisation
+    from api.shipments import save_shipment
+
+    influx, db = influx_db
+    listener = AlertListener(mosquitto.port)
+    # No default profile: a device is watched only once a shipment names it.
+    ingester = start_ingester(mosquitto.url, influx.url, db, default_profile="none", lateness_s="0")
+    engine = make_engine(ingester.env["CARGOWATCH_DB_URL"])
+    with write_transaction(session_factory(engine)) as session:
+        org = create_organisation(session, "ACME Pharma")
+        element = {"shipment_id": "SHP-9", "device_id": "trk-9", "profile": "vaccine_2_8"}
+        save_shipment(session, org.id, element, actor="test", status="in_transit")
+    engine.dispose()
+    wait_for(lambda: "watching SHP-9 on trk-9" in ingester.log(), 30, "the watcher to take it")
+    publish(mosquitto.port, excursion_and_seal("trk-9"))
+    wait_for(
+        lambda: any(m[1]["kind"] == "temp_excursion" for m in listener.messages),
+        30,
+        "an excursion alert under the new shipment",
+    )
+    opened = [m[1] for m in listener.messages if m[1]["event"] == "open"]
+    assert {a["shipment_id"] for a in opened} == {"SHP-9"}
+    tagged = influx.query(
+        "SELECT count(seq) FROM telemetry WHERE shipment_id = 'SHP-9' AND device_id = 'trk-9'", db
+    )
+    assert tagged and tagged[0]["count"] == 17, "readings are tagged with the shipment too"
+    assert ingester.terminate() == 0
+    listener.close()
