@@ -236,6 +236,18 @@ DETECT = [
         _float(0, 3600),
         "how long readings may arrive out of order and still be processed in order",
     ),
+    Setting(
+        "state_dir",
+        "./var/state",
+        _path,
+        "where the detectors' state is snapshotted, so a restart carries on where they were",
+    ),
+    Setting(
+        "state_snapshot_s",
+        "30",
+        _float(1, 3600),
+        "how often the detectors' state is snapshotted (also at every clean stop)",
+    ),
 ]
 STORE = [
     Setting(
@@ -295,6 +307,8 @@ class DetectSettings:
     shipments: Path | None
     default_profile: str | None
     lateness_s: float
+    state_dir: Path
+    state_snapshot_s: float
 
     @property
     def enabled(self) -> bool:
@@ -388,6 +402,8 @@ def resolve(
             shipments=take("shipments"),
             default_profile=take("default_profile"),
             lateness_s=take("lateness_s"),
+            state_dir=take("state_dir"),
+            state_snapshot_s=take("state_snapshot_s"),
         ),
         db_url=take("db_url"),
         log_level=take("log_level"),

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from api.db import StoreUnavailable, make_engine, session_factory
@@ -23,6 +24,7 @@ from ingest.mqtt_source import MqttOptions, MqttSource
 from ingest.pipeline import Pipeline, PipelineOptions
 from ingest.spool import Spool
 from ingest.stats import IngestStats
+from ingest.stored_readings import readings_between
 
 log = logging.getLogger("cargowatch")
 
@@ -92,7 +94,15 @@ class Ingester:
         self.publisher.start()
         self.delivery.start()
         self.shipments.start()
+        self.restore()
         self.pipeline.start()
+
+    def restore(self) -> None:
+        """Detector state from the last snapshot, plus the readings stored since."""
+        stage = self.pipeline.stage
+        if isinstance(stage, DetectorStage):
+            client = self.pipeline.sink.client
+            stage.restore(partial(readings_between, client), self.pipeline.remember)
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         # A store that stays down must not hold the stop forever: past the timeout the
@@ -160,7 +170,12 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         PROFILES[default] if default else None,
         lateness_ms=int(detect.lateness_s * 1000),
     )
-    stage = pipeline.stage = DetectorStage(engine, recorder)
+    stage = pipeline.stage = DetectorStage(
+        engine,
+        recorder,
+        state_path=detect.state_dir / "detectors.state",
+        snapshot_s=detect.state_snapshot_s,
+    )
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
     delivery = OutboxDelivery(recorder.sessions, publisher, influx_client(settings.influx))
 

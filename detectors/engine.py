@@ -16,9 +16,10 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import pickle
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from detectors.alerts import AlertEvent, Condition
@@ -34,6 +35,14 @@ PolicyFactory = Callable[[Shipment], dict[str, KindPolicy]]
 
 #: How many recently released timestamps a device remembers to spot duplicates.
 _RECENT: Final = 8
+#: Bumped whenever a snapshot of this release could not be read correctly by the next.
+SNAPSHOT_VERSION: Final = 1
+
+
+class SnapshotUnusable(Exception):
+    """A snapshot this release cannot take back; the engine starts afresh instead."""
+
+
 _NEVER: Final = -(2**63)
 
 
@@ -147,6 +156,45 @@ class Engine:
             for kind, t in state.book.open_alerts().items()
             if t.alert_id is not None
         )
+
+    def snapshot(self) -> bytes:
+        """Every device's detector and alert state, as bytes `restore` takes back.
+
+        Buffered readings are left out: they are stored already, newer than the device's
+        `released_ts`, and a restart replays them from storage. What a snapshot holds is
+        pickled objects, so it is for this release's own restarts, not an exchange format.
+        """
+        devices = {d: replace(state, buffer=[]) for d, state in self.devices.items()}
+        return pickle.dumps(
+            {"version": SNAPSHOT_VERSION, "devices": devices}, protocol=pickle.HIGHEST_PROTOCOL
+        )
+
+    def restore(self, blob: bytes) -> dict[str, int]:
+        """Take back a `snapshot`; return each restored device's `released_ts`.
+
+        A device whose shipment differs from the one it is watched under now starts afresh.
+        Raises `SnapshotUnusable` for bytes this release cannot read.
+        """
+        try:
+            # Only ever our own file, written by `snapshot`: never load one from elsewhere.
+            doc = pickle.loads(blob)
+            if doc.get("version") != SNAPSHOT_VERSION:
+                raise SnapshotUnusable(f"snapshot version {doc.get('version')!r}")
+            devices: dict[str, DeviceState] = doc["devices"]
+        except SnapshotUnusable:
+            raise
+        except Exception as exc:  # any unpickling failure means the same: start afresh
+            raise SnapshotUnusable(f"{type(exc).__name__}: {exc}") from None
+        restored: dict[str, int] = {}
+        for device_id, state in devices.items():
+            current = self._shipments.get(device_id)
+            if current is not None and current != state.shipment:
+                continue
+            if current is None and (self._default is None or state.shipment.shipment_id):
+                continue
+            self.devices[device_id] = state
+            restored[device_id] = state.released_ts
+        return restored
 
     def flush(self) -> list[AlertEvent]:
         """Release everything still buffered (end of a backtest)."""

@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from detectors.reading import Reading
@@ -140,6 +140,11 @@ class Pipeline:
         self.source.stop()
         log.warning("ingester stopped: %s", self.stats.summary())
         return clean
+
+    def remember(self, readings: Sequence[Reading]) -> None:
+        """Count readings as already taken (replayed from storage); call before `start`."""
+        for r in readings:
+            self._recent.check(r)
 
     def set_shipment(self, device_id: str, shipment_id: str | None) -> None:
         """Tag the device's readings from now on with its shipment (or none); any thread."""

@@ -63,6 +63,7 @@ class IngesterProcess:
             "CARGOWATCH_INFLUX_DB": db,
             "CARGOWATCH_SPOOL_DIR": str(workdir / "spool"),
             "CARGOWATCH_DB_URL": f"sqlite:///{workdir / 'cargowatch.db'}",
+            "CARGOWATCH_STATE_DIR": str(workdir / "state"),
             "CARGOWATCH_MQTT_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
             "CARGOWATCH_FLUSH_INTERVAL_MS": "50",
             "CARGOWATCH_STATS_INTERVAL_S": "1",

@@ -89,6 +89,7 @@ def test_stored_readings_are_handed_to_the_next_stage_in_arrival_order_per_batch
             "CARGOWATCH_BATCH_SIZE": "64",
             "CARGOWATCH_FLUSH_INTERVAL_MS": "20",
             "CARGOWATCH_DB_URL": f"sqlite:///{tmp_path / 'cargowatch.db'}",
+            "CARGOWATCH_STATE_DIR": str(tmp_path / "state"),
         },
     )
     upgrade(settings.db_url)
