@@ -181,8 +181,12 @@ class OutboxDelivery:
                 delay = self._poll_s
             if self._stop.is_set() and (sent == 0 or time.monotonic() >= self._drain_deadline):
                 return
-            if sent <= 0:
-                self._stop.wait(delay) if not self._stop.is_set() else time.sleep(delay)
+            if sent > 0:
+                continue
+            if self._stop.is_set():
+                time.sleep(delay)  # the event is set and would not wait: back off on the clock
+            else:
+                self._stop.wait(delay)
 
     def _deliver_some(self) -> int:
         with self._sessions() as session:
