@@ -24,7 +24,6 @@ import re
 import secrets
 import signal
 import string
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from detectors.reading import DEVICE_ID_RE
+from ingest.durable_files import replace_file
 
 
 class BrokerAuthError(ValueError):
@@ -224,40 +224,13 @@ def parse_acl(text: str) -> list[AclUser]:
 
 
 def atomic_write(path: Path, text: str, mode: int = FILE_MODE) -> None:
-    """Replace ``path`` with ``text``: temporary file, fsync, rename, directory fsync.
+    """Replace ``path`` with ``text`` whole or not at all (`ingest.durable_files.replace_file`).
 
-    A reader (mosquitto on SIGHUP) sees the old file or the new one, never a part. When
-    ``path`` exists its owner and group carry over where permitted, so a file the broker's
-    own user owns stays readable to it.
+    A reader (mosquitto on SIGHUP) sees the old file or the new one, never a part, and the
+    owner of an existing file carries over, so a file the broker's own user owns stays
+    readable to it.
     """
-    directory = path.parent
-    try:
-        previous = path.stat()
-    except FileNotFoundError:
-        previous = None
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        if previous is not None and (previous.st_uid, previous.st_gid) != (
-            os.geteuid(),
-            os.getegid(),
-        ):
-            with contextlib.suppress(PermissionError):
-                os.fchown(fd, previous.st_uid, previous.st_gid)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    replace_file(path, text.encode("utf-8"), mode)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +20,7 @@ from detectors.alerts import AlertEvent, rfc3339
 from detectors.engine import Engine, SnapshotUnusable
 from detectors.profiles import Shipment
 from detectors.reading import Reading
+from ingest.durable_files import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -181,20 +181,10 @@ NEW_DEVICE_MS: Final = 6 * 3_600_000
 
 
 def write_snapshot(path: Path, taken_at_ms: int, blob: bytes) -> None:
-    """Write a snapshot file whole or not at all (temp file, fsync, rename, fsync the folder)."""
+    """Write a snapshot file whole or not at all, with a checksum `read_snapshot` verifies."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    body = _MAGIC + b"%d %s\n" % (taken_at_ms, hashlib.sha256(blob).hexdigest().encode()) + blob
-    with open(tmp, "wb") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    header = _MAGIC + b"%d %s\n" % (taken_at_ms, hashlib.sha256(blob).hexdigest().encode())
+    replace_file(path, header + blob)
 
 
 def read_snapshot(path: Path) -> tuple[int, bytes]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Final
 
 from ingest.decode import MIN_TS_MS
+from ingest.durable_files import fsync_directory
 from ingest.line_protocol import TELEMETRY
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class Spool:
             _write_verified(tmp, data)
             os.rename(tmp, final)
             renamed = True
-            self._fsync_dir(self.directory)
+            fsync_directory(self.directory)
         except OSError as exc:
             # Not durable, so not acked: the broker redelivers these messages. Should the
             # unlink of a renamed file fail too, a later replay stores them twice, which
@@ -229,7 +230,7 @@ class Spool:
     def remove(self, batch: SpooledBatch) -> None:
         """Forget a batch once it is in InfluxDB."""
         batch.path.unlink()
-        self._fsync_dir(self.directory)
+        fsync_directory(self.directory)
         self._forget(batch)
 
     def _forget(self, batch: SpooledBatch) -> None:
@@ -253,8 +254,8 @@ class Spool:
                 n += 1
                 target = self.quarantine_dir / f"{path.name}.{n}"
             os.rename(path, target)
-            self._fsync_dir(self.quarantine_dir)
-            self._fsync_dir(self.directory)
+            fsync_directory(self.quarantine_dir)
+            fsync_directory(self.directory)
         except OSError as exc:
             log.error(
                 "spool file %s is damaged (%s) but could not be moved to %s (%s); "
@@ -274,14 +275,6 @@ class Spool:
                 readings,
             )
         return Quarantined(path.name, verdict.reason, verdict.readings)
-
-    @staticmethod
-    def _fsync_dir(directory: Path) -> None:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _write_verified(path: Path, data: bytes) -> None:
