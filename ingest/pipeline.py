@@ -42,10 +42,6 @@ from ingest.stored_readings import same_reading, stored_points
 
 log = logging.getLogger(__name__)
 
-#: Reasons the pipeline itself gives, beside the decoder's (`ingest.decode.REASONS`) and
-#: the sink's `influx_refused`.
-PIPELINE_REASONS = ("retained", "conflicting_duplicate", "internal_error")
-
 
 @dataclass
 class Batch:
