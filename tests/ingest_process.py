@@ -100,6 +100,17 @@ class IngesterProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def store_rows(self, query: str) -> list[tuple[Any, ...]]:
+        """Rows of a SQL query on this ingester's alert store, in the order the query gives."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.env["CARGOWATCH_DB_URL"])
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(text(query))]
+        finally:
+            engine.dispose()
+
     def terminate(self, timeout_s: float = 60) -> int:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
@@ -114,6 +125,24 @@ class IngesterProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def refused_start_up(**settings: str) -> str:
+    """Run `cargowatch ingest` with only these CARGOWATCH_* settings; return its one-line refusal."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cargowatch", "ingest"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            **{f"CARGOWATCH_{k.upper()}": v for k, v in settings.items()},
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0, "the ingester started"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def publish(port: int, messages: Iterable[tuple[str, bytes]], timeout_s: float = 120) -> int:

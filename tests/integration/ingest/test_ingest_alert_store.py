@@ -5,24 +5,20 @@ transaction) -> delivery (MQTT and the InfluxDB `alerts` measurement).
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
-from ingest_process import T0_MS, AlertListener, encode, publish, topic, wait_for
-from sqlalchemy import create_engine, text
+from ingest_process import (
+    T0_MS,
+    AlertListener,
+    encode,
+    publish,
+    refused_start_up,
+    topic,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
-
-
-def store_rows(ingester, query):
-    engine = create_engine(ingester.env["CARGOWATCH_DB_URL"])
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(query))]
-    finally:
-        engine.dispose()
 
 
 def excursion_and_seal(device):
@@ -63,12 +59,12 @@ def test_alert_events_are_stored_once_and_delivered_and_a_redelivery_after_a_res
         "the alerts to come out of the outbox onto MQTT",
     )
     assert ingester.terminate() == 0
-    alerts = store_rows(ingester, "SELECT alert_id, kind, state FROM alerts ORDER BY kind")
+    alerts = ingester.store_rows("SELECT alert_id, kind, state FROM alerts ORDER BY kind")
     assert {kind for _, kind, _ in alerts} >= {"temp_excursion", "seal_breach"}
-    history = store_rows(
-        ingester, "SELECT alert_id, seq, event_seq, action FROM alert_history ORDER BY 1, 2"
+    history = ingester.store_rows(
+        "SELECT alert_id, seq, event_seq, action FROM alert_history ORDER BY 1, 2"
     )
-    assert store_rows(ingester, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)]
+    assert ingester.store_rows("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)]
     stored = influx.query("SELECT count(alert_id) FROM alerts", db)
     assert stored and stored[0]["count"] == len(history)
 
@@ -84,8 +80,8 @@ def test_alert_events_are_stored_once_and_delivered_and_a_redelivery_after_a_res
     )
     assert ingester.terminate() == 0
     assert (
-        store_rows(
-            ingester, "SELECT alert_id, seq, event_seq, action FROM alert_history ORDER BY 1, 2"
+        ingester.store_rows(
+            "SELECT alert_id, seq, event_seq, action FROM alert_history ORDER BY 1, 2"
         )
         == history
     )
@@ -96,23 +92,14 @@ def test_an_ingester_with_an_unmigrated_store_stops_at_start_up_with_one_line(
     mosquitto, influx_db, tmp_path
 ):
     influx, db = influx_db
-    result = subprocess.run(
-        [sys.executable, "-m", "cargowatch", "ingest"],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "CARGOWATCH_MQTT_URL": mosquitto.url,
-            "CARGOWATCH_INFLUX_URL": influx.url,
-            "CARGOWATCH_INFLUX_DB": db,
-            "CARGOWATCH_DB_URL": f"sqlite:///{tmp_path / 'new.db'}",
-            "CARGOWATCH_SPOOL_DIR": str(tmp_path / "spool"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
+    line = refused_start_up(
+        mqtt_url=mosquitto.url,
+        influx_url=influx.url,
+        influx_db=db,
+        db_url=f"sqlite:///{tmp_path / 'new.db'}",
+        spool_dir=str(tmp_path / "spool"),
     )
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cargowatch db upgrade" in lines[0], result.stderr
+    assert "cargowatch db upgrade" in line
 
 
 def test_a_shipment_saved_in_the_store_reaches_the_running_detectors_within_seconds(

@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from ingest_process import encode, publish, reading, topic, wait_for
+from ingest_process import encode, publish, reading, refused_start_up, topic, wait_for
 from services import InfluxServer
 
 pytestmark = pytest.mark.integration
@@ -69,9 +69,6 @@ def test_a_payload_that_once_crash_looped_the_ingester_is_rejected_and_ingestion
 def test_a_manifest_shipment_id_ending_in_a_backslash_stops_start_up_with_one_line(
     mosquitto, influx_db, tmp_path
 ):
-    import subprocess
-    import sys
-
     influx, db = influx_db
     manifest = tmp_path / "fleet.json"
     manifest.write_text(
@@ -83,23 +80,14 @@ def test_a_manifest_shipment_id_ending_in_a_backslash_stops_start_up_with_one_li
             }
         )
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "cargowatch", "ingest"],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "CARGOWATCH_MQTT_URL": mosquitto.url,
-            "CARGOWATCH_INFLUX_URL": influx.url,
-            "CARGOWATCH_INFLUX_DB": db,
-            "CARGOWATCH_SHIPMENTS": str(manifest),
-            "CARGOWATCH_SPOOL_DIR": str(tmp_path / "spool"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
+    line = refused_start_up(
+        mqtt_url=mosquitto.url,
+        influx_url=influx.url,
+        influx_db=db,
+        shipments=str(manifest),
+        spool_dir=str(tmp_path / "spool"),
     )
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "shipment_id must match" in lines[0], result.stderr
+    assert "shipment_id must match" in line
 
 
 def test_a_conflicting_duplicate_is_recorded_and_never_merged_into_the_stored_reading(

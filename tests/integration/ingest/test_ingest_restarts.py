@@ -11,19 +11,13 @@ import time
 
 import pytest
 from ingest_process import encode, publish, topic, wait_for
-from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
 
 
 def rows(ingester, query):
-    engine = create_engine(ingester.env["CARGOWATCH_DB_URL"])
-    try:
-        with engine.connect() as connection:
-            return sorted(tuple(r) for r in connection.execute(text(query)))
-    finally:
-        engine.dispose()
+    return sorted(ingester.store_rows(query))
 
 
 def stored(influx, db):
