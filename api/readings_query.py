@@ -133,15 +133,16 @@ def shipment_readings(
 ) -> ReadingSeries:
     """`readings` of the shipment's device, by default from departure to arrival (inclusive).
 
-    An unknown departure defaults to a day before the end; an unknown or future arrival to
-    `now_ms` (inclusive), since a shipment still in transit has readings up to now.
+    An unknown or future arrival defaults to `now_ms` (inclusive), since a shipment still in
+    transit has readings up to now; an unknown departure to a day before that.
     """
+    arrival = shipment.arrival_ms
+    last = arrival if arrival is not None and arrival <= now_ms else now_ms
     if end_ms is None:
-        arrival = shipment.arrival_ms
-        end_ms = (arrival if arrival is not None and arrival <= now_ms else now_ms) + 1
+        end_ms = last + 1
     if start_ms is None:
         departure = shipment.departure_ms
-        start_ms = departure if departure is not None else end_ms - _DAY_MS
+        start_ms = departure if departure is not None else last - _DAY_MS
     return readings(client, shipment.device_id, start_ms, end_ms, channels, max_points)
 
 
