@@ -8,9 +8,11 @@ nothing. The whole key is shown once, when it is created.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import secrets
+import sys
 from typing import Final
 
 from sqlalchemy import select
@@ -81,3 +83,42 @@ def revoke_api_key(session: Session, prefix: str) -> bool:
     row.revoked_at = utcnow()
     session.flush()
     return True
+
+
+def organisation_for(session: Session, name: str) -> Organisation:
+    """The organisation called `name`, created when there is none."""
+    found = session.scalars(select(Organisation).where(Organisation.name == name)).one_or_none()
+    return found if found is not None else create_organisation(session, name)
+
+
+def run_command(args: argparse.Namespace, db_url: str) -> int:
+    """``cargowatch keys create|revoke``: the new key alone on stdout, the rest on stderr."""
+    # Imported here: the key commands need the store, the rest of this module does not.
+    from api.db import StoreUnavailable, make_engine, session_factory, write_transaction
+    from api.schema import SchemaNotCurrent, require_current_schema
+
+    engine = make_engine(db_url)
+    try:
+        require_current_schema(engine)
+        with write_transaction(session_factory(engine)) as session:
+            if args.keys_command == "create":
+                organisation = organisation_for(session, args.org)
+                name = args.name or f"{args.role}@{args.org}"
+                row, key = create_api_key(session, organisation.id, args.role, name)
+                print(key)
+                print(
+                    f"created {row.role} key {row.prefix} ({name}) for {organisation.name}; "
+                    "it is shown only this once",
+                    file=sys.stderr,
+                )
+                return 0
+            if revoke_api_key(session, args.prefix):
+                print(f"revoked key {args.prefix}", file=sys.stderr)
+                return 0
+            print(f"cargowatch: no unrevoked key with prefix {args.prefix!r}", file=sys.stderr)
+            return 1
+    except (SchemaNotCurrent, StoreUnavailable) as exc:
+        print(f"cargowatch: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from cargowatch.settings import INGEST, STORE, Setting, SettingError, parse_values, resolve
+from cargowatch.settings import (
+    API,
+    API_SERVER,
+    INGEST,
+    STORE,
+    Setting,
+    SettingError,
+    parse_values,
+    resolve,
+)
 from cargowatch.wiring import StartupError, build_ingester
 
 log = logging.getLogger("cargowatch")
@@ -99,7 +108,58 @@ def _parser() -> argparse.ArgumentParser:
         description="Create or migrate the SQL store's tables; safe to run again.",
     )
     _add_settings(upgrade, STORE)
+    _add_api_commands(commands)
     return parser
+
+
+def _add_api_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = commands.add_parser(
+        "api",
+        help="serve the HTTP API on the SQL store",
+        description="Serve shipments, alerts and their workflow over HTTP, behind API keys.",
+    )
+    _add_settings(api, API)
+    run = commands.add_parser(
+        "run",
+        help="ingest, detectors and the HTTP API in one process",
+        description="Run `cargowatch ingest` and `cargowatch api` in one process.",
+    )
+    _add_settings(run, [*API_SERVER, *INGEST])
+    keys = commands.add_parser(
+        "keys", help="create and revoke API keys", description="Manage the HTTP API's keys."
+    )
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        help="make a key; it is printed once, alone on stdout",
+        description="Make an API key for an organisation (created if missing).",
+    )
+    create.add_argument("--org", required=True, help="the key's organisation, by name")
+    create.add_argument(
+        # api.models.ROLES, spelt out so that parsing imports no store (a test holds them equal)
+        "--role",
+        required=True,
+        choices=["admin", "operator", "customs", "viewer"],
+    )
+    create.add_argument("--name", help="who or what holds the key (default ROLE@ORG)")
+    _add_settings(create, STORE)
+    revoke = actions.add_parser(
+        "revoke", help="revoke a key by its prefix", description="Revoke an API key."
+    )
+    revoke.add_argument("prefix", help="the key's prefix: the 8 characters after cw_")
+    _add_settings(revoke, STORE)
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    from cargowatch.serve import serve
+    from cargowatch.settings import resolve_api
+
+    settings = resolve_api(vars(args))
+    _configure_logging(settings.log_level)
+    if args.command == "api":
+        return serve(settings)
+    ingest = resolve(vars(args))
+    return serve(settings, build_ingester(ingest))
 
 
 def _configure_logging(level: str) -> None:
@@ -163,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ingest.broker_cli import run as run_broker
 
             return run_broker(args)
+        if args.command in ("api", "run"):
+            return _run_api(args)
+        if args.command == "keys":
+            from api.keys import run_command as run_keys
+
+            return run_keys(args, parse_values(STORE, vars(args))["db_url"])
         if args.command == "db":
             from api.schema import run_command as run_db
 

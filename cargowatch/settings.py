@@ -263,6 +263,26 @@ COMMON = [
 INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *COMMON]
 
 
+def _host(text: str) -> str:
+    if not text or any(c.isspace() or c in "/@?#" for c in text):
+        raise ValueError("must be a host name or IP address to listen on")
+    return text
+
+
+API_SERVER = [
+    Setting("api_host", "127.0.0.1", _host, "address the HTTP API listens on (0.0.0.0: every one)"),
+    Setting("api_port", "8000", _int(1, 65535), "port the HTTP API listens on"),
+]
+#: `cargowatch api`: where to listen, the store it serves, and what /health probes.
+API = [
+    *API_SERVER,
+    *(s for s in MQTT if s.name == "mqtt_url"),
+    *INFLUX,
+    *STORE,
+    *COMMON,
+]
+
+
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
     """Where readings come from: `--mqtt-*`."""
@@ -325,6 +345,19 @@ class IngestSettings:
     writer: WriterSettings
     detect: DetectSettings
     #: The SQL store alert events are recorded in (`--db-url`); kept out of repr (a password).
+    db_url: str = field(repr=False)
+    log_level: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Everything `cargowatch api` (and the API in `cargowatch run`) is configured with."""
+
+    host: str
+    port: int
+    #: The broker /health probes; kept out of repr (a password).
+    mqtt_url: str = field(repr=False)
+    influx: InfluxSettings
     db_url: str = field(repr=False)
     log_level: str
 
@@ -411,6 +444,37 @@ def resolve(
     if values:
         raise AssertionError(f"settings with no place in IngestSettings: {', '.join(values)}")
     _refuse_split_detectors(settings)
+    return settings
+
+
+def resolve_api(
+    flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
+) -> ApiSettings:
+    """The API's settings from flags, environment and defaults, or a `SettingError`.
+
+    >>> s = resolve_api({"api_port": "8080"}, env={"CARGOWATCH_API_HOST": "0.0.0.0"})
+    >>> s.host, s.port, s.db_url
+    ('0.0.0.0', 8080, 'sqlite:///./var/cargowatch.db')
+    """
+    values = parse_values(API, flags, env)
+    take = values.pop
+    settings = ApiSettings(
+        host=take("api_host"),
+        port=take("api_port"),
+        mqtt_url=take("mqtt_url"),
+        influx=InfluxSettings(
+            url=take("influx_url"),
+            db=take("influx_db"),
+            token=take("influx_token"),
+            username=take("influx_username"),
+            password=take("influx_password"),
+            timeout_s=take("influx_timeout_s"),
+        ),
+        db_url=take("db_url"),
+        log_level=take("log_level"),
+    )
+    if values:
+        raise AssertionError(f"settings with no place in ApiSettings: {', '.join(values)}")
     return settings
 
 

@@ -1,0 +1,90 @@
+"""The FastAPI application: `create_app` builds one from what it serves, with no global state.
+
+Everything the app needs is passed in and kept on ``app.state``: the SQL store's sessions, the
+readiness probes of the broker and InfluxDB, the InfluxDB client the readings endpoints read
+through, the provider of a shipment's live conditions, and (in ``cargowatch run``) the
+ingester's counters for ``/metrics``. So a test builds an app per test on its own database, and
+``cargowatch api`` and ``cargowatch run`` build theirs from settings in `cargowatch.wiring`.
+A store that cannot answer is a 503 with one sentence, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import StoreUnavailable
+from api.metrics import ApiMetrics, LatencyMiddleware
+from api.models import ShipmentVersion
+from api.routes import alerts, health, metrics, shipments
+from api.routes.health import Probe
+from api.schemas_shipments import ShipmentConditions
+from ingest.influx_client import InfluxClient
+
+#: Reads a shipment's live conditions (last position and temperature, MKT, stability budget
+#: used) from InfluxDB for its page, given the shipment's current version.
+ConditionsProvider = Callable[[ShipmentVersion], ShipmentConditions]
+
+DESCRIPTION = """\
+Shipments, alerts and their workflow, behind API keys and roles.
+
+Every endpoint but `/health` needs `Authorization: Bearer <key>` (`cargowatch keys create`).
+Roles: **admin** (everything); **operator** (its organisation's shipments: create, change and
+close them, act on their alerts); **customs** (every shipment in transit: read, act on alerts,
+no shipment changes); **viewer** (its organisation, read only). Another organisation's object
+answers 404, an action the key's role may not take 403.
+"""
+
+
+def create_app(
+    sessions: sessionmaker[Session],
+    *,
+    probes: Mapping[str, Probe] | None = None,
+    influx: InfluxClient | None = None,
+    conditions: ConditionsProvider | None = None,
+    ingest_stats: Callable[[], Mapping[str, float]] | None = None,
+) -> FastAPI:
+    """An app on the SQL store `sessions`.
+
+    `probes` are the readiness checks ``/health`` runs besides the store's own ``SELECT 1``
+    (``broker``, ``influxdb``); an `influx` client given without an ``influxdb`` probe is
+    pinged instead. `conditions` fills a shipment page's live conditions (null without it).
+    """
+    app = FastAPI(
+        title="CargoWatch",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "shipments", "description": "What each tracker is supposed to be doing."},
+            {"name": "alerts", "description": "Alerts, their evidence, history and actions."},
+            {"name": "health", "description": "Liveness and readiness (no key needed)."},
+            {"name": "metrics", "description": "Prometheus metrics (admin key)."},
+        ],
+    )
+    readiness = dict(probes or {})
+    if influx is not None:
+        readiness.setdefault("influxdb", influx.ping)
+    app.state.sessions = sessions
+    app.state.probes = readiness
+    app.state.health = {}
+    app.state.influx = influx
+    app.state.conditions = conditions
+    app.state.metrics = ApiMetrics(sessions, ingest_stats)
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
+    app.add_exception_handler(OperationalError, _store_unavailable)
+    for router in (health.router, shipments.router, alerts.router, metrics.router):
+        app.include_router(router)
+    return app
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "the SQL store is unavailable; retry later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )

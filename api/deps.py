@@ -1,0 +1,96 @@
+"""The API's dependencies as ``Annotated`` aliases: the SQL store's sessions and the caller.
+
+A caller is whoever holds an API key (``Authorization: Bearer cw_...``), looked up by
+`api.keys.api_key_for` (hashed, revocable) and resolved to a `Principal`: the key's
+organisation and role. Without a valid key every endpoint but ``/health`` answers 401 with
+``WWW-Authenticate: Bearer``, the same answer whether the key is missing, malformed, unknown
+or revoked, so a response never tells a guesser which. What a role may do is checked by the
+endpoints after they have found the object (another organisation's object is a 404 before
+any role check could say 403).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.keys import api_key_for
+from api.models import Organisation
+from api.queries import Scope
+
+#: The shape `api.keys` writes; anything else is refused before it reaches the database.
+_KEY_SHAPE: Final = re.compile(r"cw_[0-9a-f]{8}_[A-Za-z0-9_-]{1,100}")
+#: Who may change shipments, and who may act on alerts.
+MANAGE_SHIPMENTS: Final = frozenset({"admin", "operator"})
+ACT_ON_ALERTS: Final = frozenset({"admin", "operator", "customs"})
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key made by `cargowatch keys create`: `Authorization: Bearer cw_...`.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key's organisation, role and name."""
+
+    key_prefix: str
+    key_name: str
+    organisation_id: int
+    organisation: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        """How the caller appears in an alert's history and a shipment's versions."""
+        return f"{self.key_name[:180]} (key {self.key_prefix})"
+
+    @property
+    def scope(self) -> Scope:
+        return Scope.of(self.role, self.organisation_id)
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+
+
+def _unauthorised() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "a valid API key is required: Authorization: Bearer <key>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_principal(
+    sessions: SessionsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller behind the request's bearer key, or 401."""
+    if credentials is None or not _KEY_SHAPE.fullmatch(credentials.credentials):
+        raise _unauthorised()
+    with sessions() as session:
+        key = api_key_for(session, credentials.credentials)
+        organisation = session.get(Organisation, key.organisation_id) if key else None
+        if key is None or organisation is None:
+            raise _unauthorised()
+        return Principal(key.prefix, key.name, organisation.id, organisation.name, key.role)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(principal: Principal, allowed: frozenset[str], doing: str) -> None:
+    """403 unless the caller's role is one of `allowed`; `doing` says what was refused."""
+    if principal.role not in allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {principal.role} key may not {doing}")
