@@ -21,7 +21,7 @@ from cargowatch.settings import (
     parse_values,
     resolve,
 )
-from cargowatch.wiring import StartupError, build_ingester
+from cargowatch.wiring import StartupError, build_ingester, configure_logging
 
 log = logging.getLogger("cargowatch")
 
@@ -155,26 +155,16 @@ def _run_api(args: argparse.Namespace) -> int:
     from cargowatch.settings import resolve_api
 
     settings = resolve_api(vars(args))
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     if args.command == "api":
         return serve(settings)
     ingest = resolve(vars(args))
     return serve(settings, build_ingester(ingest))
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # One line per HTTP request would drown the state changes the logs are for.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    # Alembic narrates every schema check; the store's state is said in one line of our own.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-
-
 def _run_ingest(args: argparse.Namespace) -> int:
     settings = resolve(vars(args))
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     ingester = build_ingester(settings)
     stop = threading.Event()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
@@ -15,7 +18,9 @@ from api.schema import SchemaNotCurrent, require_current_schema
 from api.shipment_watch import ShipmentWatcher
 from cargowatch.settings import InfluxSettings, IngestSettings
 from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
+from detectors.reading import Reading
 from detectors.registry import build_engine
+from ingest.detector_process import DetectorProcess, DetectorsFailed
 from ingest.detector_stage import DetectorStage
 from ingest.influx_client import InfluxAuthFailed, InfluxClient, InfluxUnavailable
 from ingest.influx_sink import InfluxSink, RetryPolicy
@@ -31,6 +36,16 @@ log = logging.getLogger("cargowatch")
 
 class StartupError(RuntimeError):
     """The service cannot start; the message is one line for the operator."""
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # One line per HTTP request would drown the state changes the logs are for.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # Alembic narrates every schema check; the store's state is said in one line of our own.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def influx_client(influx: InfluxSettings) -> InfluxClient:
@@ -80,61 +95,91 @@ def load_shipments(path: Path | None) -> list[Shipment]:
 class Ingester:
     """The ingest process's stages, started in data-flow order and stopped in reverse.
 
-    readings -> `pipeline` (MQTT in, InfluxDB out, detectors) -> `recorder` (SQL store and
-    its outbox) -> `delivery` (MQTT out, InfluxDB `alerts`).
+    readings -> `pipeline` (MQTT in, InfluxDB out) -> `detectors` (a child process: the
+    engine, and the SQL store and its outbox that its events go to) -> `delivery` (MQTT
+    out, InfluxDB `alerts`).
     """
 
     pipeline: Pipeline
-    recorder: AlertRecorder
+    detectors: DetectorProcess
     publisher: MqttPublisher
     delivery: OutboxDelivery
     shipments: ShipmentWatcher
 
     def start(self) -> None:
+        try:
+            self.detectors.start()
+            # Detector state from the last snapshot, plus the readings stored since.
+            self.detectors.restore(self.pipeline.remember)
+        except DetectorsFailed as exc:
+            raise StartupError(str(exc)) from None
         self.publisher.start()
         self.delivery.start()
         self.shipments.start()
-        self.restore()
         self.pipeline.start()
 
-    def restore(self) -> None:
-        """Detector state from the last snapshot, plus the readings stored since."""
-        stage = self.pipeline.stage
-        if isinstance(stage, DetectorStage):
-            client = self.pipeline.sink.client
-            stage.restore(partial(readings_between, client), self.pipeline.remember)
-
     def stop(self, timeout_s: float = 30.0) -> bool:
-        # A store that stays down must not hold the stop forever: past the timeout the
-        # recorder gives up, and the alerts are rebuilt from stored readings next time.
+        # The detectors stop with the pipeline (it closes its stage); a store that stays
+        # down past the timeout gets the child killed, and its alerts are rebuilt from the
+        # stored readings at the next start.
         self.shipments.stop()
-        give_up = threading.Timer(timeout_s, self.recorder.stop)
-        give_up.start()
-        try:
-            clean = self.pipeline.stop(timeout_s)
-        finally:
-            give_up.cancel()
-        self.recorder.stop()
+        clean = self.pipeline.stop(timeout_s)
         if not self.delivery.stop(timeout_s=10):
             log.warning("alert events left in the outbox go out at the next start")
         self.publisher.stop()
         return clean
 
 
-def open_store(url: str) -> AlertRecorder:
-    """The SQL store's recorder; an unreachable or un-migrated store stops start-up in one line."""
+def open_store(url: str) -> sessionmaker[Session]:
+    """Sessions on the SQL store; an unreachable or un-migrated store stops start-up in one line."""
     engine = make_engine(url)
     try:
         require_current_schema(engine)
     except (SchemaNotCurrent, StoreUnavailable) as exc:
         raise StartupError(f"CARGOWATCH_DB_URL: {exc}") from None
-    return AlertRecorder(session_factory(engine))
+    return session_factory(engine)
+
+
+@dataclass
+class Detectors:
+    """The detector process's parts: its stage, the stored readings it replays, its store."""
+
+    stage: DetectorStage
+    recorder: AlertRecorder
+    influx: InfluxClient
+
+    def stored(self, after_ms: int, until_ms: int) -> Iterable[Reading]:
+        return readings_between(self.influx, after_ms, until_ms)
+
+    def close(self) -> None:
+        self.recorder.stop()
+        self.influx.close()
+
+
+def build_detectors(settings: IngestSettings) -> Detectors:
+    """Runs in the detector process: the engine, its snapshots, and the store it records into."""
+    configure_logging(settings.log_level)
+    detect = settings.detect
+    default = detect.default_profile
+    engine = build_engine(
+        load_shipments(detect.shipments),
+        PROFILES[default] if default else None,
+        lateness_ms=int(detect.lateness_s * 1000),
+    )
+    recorder = AlertRecorder(open_store(settings.db_url))
+    stage = DetectorStage(
+        engine,
+        recorder,
+        state_path=detect.state_dir / "detectors.state",
+        snapshot_s=detect.state_snapshot_s,
+    )
+    return Detectors(stage, recorder, influx_client(settings.influx))
 
 
 def build_ingester(settings: IngestSettings) -> Ingester:
     mqtt, writer, detect = settings.mqtt, settings.writer, settings.detect
     shipments = load_shipments(detect.shipments)
-    recorder = open_store(settings.db_url)
+    sessions = open_store(settings.db_url)
     client = influx_client(settings.influx)
     prepare_database(client)
     stats = IngestStats()
@@ -161,23 +206,17 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         instance=mqtt.client_id,
         max_age_ms=int(writer.max_reading_age_days * 86_400_000),
     )
+    stage = DetectorProcess(partial(build_detectors, settings))
     pipeline = Pipeline(
-        source, sink, stats, options, shipment_of={s.device_id: s.shipment_id for s in shipments}
-    )
-    default = detect.default_profile
-    engine = build_engine(
-        shipments,
-        PROFILES[default] if default else None,
-        lateness_ms=int(detect.lateness_s * 1000),
-    )
-    stage = pipeline.stage = DetectorStage(
-        engine,
-        recorder,
-        state_path=detect.state_dir / "detectors.state",
-        snapshot_s=detect.state_snapshot_s,
+        source,
+        sink,
+        stats,
+        options,
+        stage=stage,
+        shipment_of={s.device_id: s.shipment_id for s in shipments},
     )
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
-    delivery = OutboxDelivery(recorder.sessions, publisher, influx_client(settings.influx))
+    delivery = OutboxDelivery(sessions, publisher, influx_client(settings.influx))
 
     def watch(shipment: Shipment) -> None:
         stage.add_shipment(shipment)
@@ -187,5 +226,5 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         stage.remove_shipment(device_id)
         pipeline.set_shipment(device_id, None)
 
-    watcher = ShipmentWatcher(recorder.sessions, watch, unwatch)
-    return Ingester(pipeline, recorder, publisher, delivery, watcher)
+    watcher = ShipmentWatcher(sessions, watch, unwatch)
+    return Ingester(pipeline, stage, publisher, delivery, watcher)

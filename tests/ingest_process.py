@@ -92,7 +92,7 @@ class IngesterProcess:
             )
         wait_for(
             lambda: "subscribed to" in self.log()[offset:] or self.process.poll() is not None,
-            20,
+            60,
             "the ingester to subscribe",
         )
         assert self.process.poll() is None, f"ingester exited:\n{self.log()}"
@@ -110,6 +110,16 @@ class IngesterProcess:
                 return [tuple(row) for row in connection.execute(text(query))]
         finally:
             engine.dispose()
+
+    def detector_processes(self) -> list[int]:
+        """Pids of the ingester's detector processes (not multiprocessing's resource tracker)."""
+        assert self.process is not None
+        found = []
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+        return found
 
     def terminate(self, timeout_s: float = 60) -> int:
         assert self.process is not None

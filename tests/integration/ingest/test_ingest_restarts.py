@@ -7,6 +7,8 @@ lost, nothing doubled, nothing left dangling open.
 """
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -76,11 +78,20 @@ def run(start_ingester, mosquitto, influx, db, manifest, messages, stop_after=No
             30,
             "the readings before the stop to be stored (and acked)",
         )
-        if how == "kill":
-            ingester.kill()
+        if how == "kill-detectors":
+            (child,) = ingester.detector_processes()
+            os.kill(child, signal.SIGKILL)
+            wait_for(
+                lambda: "detector process restarted" in ingester.log(),
+                60,
+                "the detector process to be restarted",
+            )
         else:
-            assert ingester.terminate() == 0
-        ingester.start()
+            if how == "kill":
+                ingester.kill()
+            else:
+                assert ingester.terminate() == 0
+            ingester.start()
         publish(mosquitto.port, messages[stop_after:])
     wait_for(
         lambda: (
@@ -101,6 +112,7 @@ def run(start_ingester, mosquitto, influx, db, manifest, messages, stop_after=No
         pytest.param("kill", 4, id="SIGKILL before the excursion"),
         pytest.param("kill", 12, id="SIGKILL mid-excursion"),
         pytest.param("kill", 18, id="SIGKILL while the excursion waits to resolve"),
+        pytest.param("kill-detectors", 12, id="detector process SIGKILLed mid-excursion"),
     ],
 )
 def test_a_restart_ends_with_the_same_alerts_and_histories_as_no_restart(
@@ -164,3 +176,14 @@ def test_a_silence_open_when_the_ingester_is_killed_is_the_one_that_resolves_aft
     actions = [action for _, action in history]
     assert actions[0] == "open" and actions[-1] == "resolve"
     assert actions.count("open") == 1 and actions.count("resolve") == 1
+
+
+def test_a_killed_ingester_takes_its_detector_process_with_it(
+    mosquitto, influx_db, start_ingester, manifest
+):
+    influx, db = influx_db
+    ingester = start_ingester(mosquitto.url, influx.url, db, shipments=str(manifest))
+    (child,) = ingester.detector_processes()
+    ingester.kill()
+    # A detector process left behind would go on snapshotting over the next run's state.
+    wait_for(lambda: not os.path.exists(f"/proc/{child}"), 30, "the detector process to end")
