@@ -10,9 +10,12 @@ A store that cannot answer is a 503 with one sentence, never a stack trace.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,6 +78,7 @@ def create_app(
     app.state.conditions = conditions
     app.state.metrics = ApiMetrics(sessions, ingest_stats)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(OperationalError, _store_unavailable)
     for router in (health.router, shipments.router, alerts.router, metrics.router):
@@ -88,3 +92,32 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "5"},
     )
+
+
+#: How much of a refused value a validation error echoes back.
+ECHO_CHARS: Final = 200
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, with echoed input made safe to send: a refused value can be a lone
+    surrogate (not UTF-8), a megabyte of text, or JSON nested deeper than an encoder recurses."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {
+            "type": _echo(error.get("type", "value_error")),
+            "loc": [item if isinstance(item, int) else _echo(item) for item in error["loc"]],
+            "msg": _echo(error.get("msg", "")),
+            "input": _echo(error.get("input")),
+        }
+        for error in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _echo(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # JSON has no NaN
+    text = value if isinstance(value, str) else f"<{type(value).__name__}>"
+    return text[:ECHO_CHARS].encode("utf-8", "replace").decode()
