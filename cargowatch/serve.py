@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import FrameType
 
 from fastapi import FastAPI
@@ -43,8 +43,13 @@ def broker_probe(mqtt_url: str) -> Callable[[], None]:
     return probe
 
 
-def build_api(settings: ApiSettings) -> FastAPI:
-    """The app on the configured store; an unreachable or un-migrated store stops start-up."""
+def build_api(
+    settings: ApiSettings, ingest_stats: Callable[[], Mapping[str, float]] | None = None
+) -> FastAPI:
+    """The app on the configured store; an unreachable or un-migrated store stops start-up.
+
+    `ingest_stats` (the ingester's counters, in ``cargowatch run``) go to ``/metrics``.
+    """
     engine = make_engine(settings.db_url)
     try:
         require_current_schema(engine)
@@ -55,6 +60,7 @@ def build_api(settings: ApiSettings) -> FastAPI:
         session_factory(engine),
         probes={"broker": broker_probe(settings.mqtt_url)},
         influx=influx,
+        ingest_stats=ingest_stats,
     )
 
 
@@ -68,7 +74,8 @@ def serve(settings: ApiSettings, ingester: Ingester | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = ApiServer(build_api(settings), settings.host, settings.port)
+    stats = ingester.pipeline.stats.snapshot if ingester is not None else None
+    server = ApiServer(build_api(settings, stats), settings.host, settings.port)
     if ingester is not None:
         ingester.start()
     try:

@@ -132,6 +132,7 @@ def test_cargowatch_run_ingests_and_serves_in_one_process_and_stops_on_sigterm(
         "CARGOWATCH_STATE_DIR": str(tmp_path / "state"),
         "CARGOWATCH_MQTT_CLIENT_ID": f"run-{port}",
     }
+    key = cargowatch("keys", "create", "--org", "Ops", "--role", "admin", env=env).stdout.strip()
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -152,9 +153,24 @@ def test_cargowatch_run_ingests_and_serves_in_one_process_and_stops_on_sigterm(
 
         wait_for(ready, 60)
         wait_for(lambda: "subscribed to" in log_path.read_text(), 30)
+        metrics = httpx.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert "cargowatch_ingest_messages_received 0.0" in metrics.text
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, log_path.read_text()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_keys_create_offers_exactly_the_roles_the_store_knows(capsys):
+    from api.models import ROLES
+    from cargowatch.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--org", "ACME", "--role", "nobody"])
+    assert f"choose from {', '.join(repr(r) for r in ROLES)}" in capsys.readouterr().err
