@@ -117,8 +117,12 @@ class DetectorStage:
                 for r in stored(since, now):
                     if r.ts_ms <= released.get(r.device_id, since):
                         continue
-                    # Event time is the clock of a replay, as in a backtest.
-                    events += self.engine.process(r, r.ts_ms)
+                    # The clock of a replayed reading is when it was heard. That is not
+                    # stored, but it lies between the snapshot and now, and live readings
+                    # are heard about when they are taken: clamping their time into that
+                    # span keeps a backlog heard in one burst from looking, on replay,
+                    # like a tracker that went silent between its readings.
+                    events += self.engine.process(r, min(max(r.ts_ms, taken_at_ms), now))
                     batch.append(r)
                     if len(batch) >= 5000:
                         remember(batch)
