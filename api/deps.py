@@ -6,7 +6,8 @@ organisation and role. Without a valid key every endpoint but ``/health`` answer
 ``WWW-Authenticate: Bearer``, the same answer whether the key is missing, malformed, unknown
 or revoked, so a response never tells a guesser which. What a role may do is checked by the
 endpoints after they have found the object (another organisation's object is a 404 before
-any role check could say 403).
+any role check could say 403). `VisibleShipmentDep` is that lookup for a shipment named in
+the path, for ``/shipments/{shipment_id}`` and every router mounted under it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.keys import api_key_for
 from api.models import Organisation
-from api.queries import Scope
+from api.queries import AmbiguousShipment, Scope, ShipmentRow, visible_shipment
+from api.schemas import SHIPMENT_ID_PATTERN, Name
 
 #: The shape `api.keys` writes; anything else is refused before it reaches the database.
 _KEY_SHAPE: Final = re.compile(r"cw_[0-9a-f]{8}_[A-Za-z0-9_-]{1,100}")
@@ -94,3 +96,45 @@ def require_role(principal: Principal, allowed: frozenset[str], doing: str) -> N
     """403 unless the caller's role is one of `allowed`; `doing` says what was refused."""
     if principal.role not in allowed:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {principal.role} key may not {doing}")
+
+
+# --- a shipment named in the path, for /shipments/{shipment_id} and routers under it ------
+
+ShipmentIdPath = Annotated[
+    str, Path(pattern=SHIPMENT_ID_PATTERN, description="The shipment's id in its organisation.")
+]
+OrganisationQuery = Annotated[
+    Name | None,
+    Query(
+        description="The shipment's organisation, for admin and customs keys when several "
+        "organisations use the same shipment id (and for an admin creating one elsewhere)."
+    ),
+]
+
+
+def get_shipment(
+    shipment_id: ShipmentIdPath,
+    principal: PrincipalDep,
+    sessions: SessionsDep,
+    organisation: OrganisationQuery = None,
+) -> ShipmentRow:
+    """The shipment the path names, as the caller may see it, or 404 (409 when ambiguous)."""
+    with sessions() as session:
+        return visible_or_404(session, principal, shipment_id, organisation)
+
+
+#: A shipment the caller may see, for routers nested under ``/shipments/{shipment_id}``.
+VisibleShipmentDep = Annotated[ShipmentRow, Depends(get_shipment)]
+
+
+def visible_or_404(
+    session: Session, principal: Principal, shipment_id: str, organisation: str | None
+) -> ShipmentRow:
+    """The shipment as the caller may see it, or 404; 409 when the id is ambiguous."""
+    try:
+        row = visible_shipment(session, principal.scope, shipment_id, organisation)
+    except AmbiguousShipment as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id!r}")
+    return row

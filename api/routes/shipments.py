@@ -12,32 +12,37 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.cursor import Cursor, CursorInvalid, decode, encode
 from api.db import write_transaction
-from api.deps import MANAGE_SHIPMENTS, Principal, PrincipalDep, SessionsDep, require_role
+from api.deps import (
+    MANAGE_SHIPMENTS,
+    OrganisationQuery,
+    Principal,
+    PrincipalDep,
+    SessionsDep,
+    ShipmentIdPath,
+    VisibleShipmentDep,
+    require_role,
+    visible_or_404,
+)
 from api.models import Shipment, ShipmentVersion
 from api.queries import (
-    AmbiguousShipment,
-    ShipmentRow,
     organisation_named,
     shipment_open_alerts,
     shipments_count,
     shipments_page,
-    visible_shipment,
 )
 from api.schemas import (
     AUTH_RESPONSES,
     CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
-    SHIPMENT_ID_PATTERN,
     DeviceId,
     ErrorPublic,
-    Name,
     ShipmentStatus,
 )
 from api.schemas_alerts import AlertPublic
@@ -66,43 +71,6 @@ CLOSED: Final = frozenset({"delivered", "cancelled"})
 BAD_CURSOR: Final[dict[int | str, dict[str, object]]] = {
     400: {"model": ErrorPublic, "description": "The cursor is not one this API wrote."}
 }
-ShipmentIdPath = Annotated[
-    str, Path(pattern=SHIPMENT_ID_PATTERN, description="The shipment's id in its organisation.")
-]
-OrganisationQuery = Annotated[
-    Name | None,
-    Query(
-        description="The shipment's organisation, for admin and customs keys when several "
-        "organisations use the same shipment id (and for an admin creating one elsewhere)."
-    ),
-]
-
-
-def get_shipment(
-    shipment_id: ShipmentIdPath,
-    principal: PrincipalDep,
-    sessions: SessionsDep,
-    organisation: OrganisationQuery = None,
-) -> ShipmentRow:
-    """The shipment the path names, as the caller may see it, or 404 (409 when ambiguous)."""
-    with sessions() as session:
-        return _visible(session, principal, shipment_id, organisation)
-
-
-#: A shipment the caller may see, for routers nested under ``/shipments/{shipment_id}``.
-VisibleShipmentDep = Annotated[ShipmentRow, Depends(get_shipment)]
-
-
-def _visible(
-    session: Session, principal: Principal, shipment_id: str, organisation: str | None
-) -> ShipmentRow:
-    try:
-        row = visible_shipment(session, principal.scope, shipment_id, organisation)
-    except AmbiguousShipment as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id!r}")
-    return row
 
 
 def _public(shipment: Shipment, version: ShipmentVersion, organisation: str) -> ShipmentPublic:
@@ -278,7 +246,7 @@ def _change(
 ) -> ShipmentPublic:
     """Apply `new(current version) -> (manifest, status)` as a new version, checked and locked."""
     with write_transaction(sessions) as session:
-        shipment, version, org_name = _visible(session, principal, shipment_id, organisation)
+        shipment, version, org_name = visible_or_404(session, principal, shipment_id, organisation)
         require_role(principal, MANAGE_SHIPMENTS, doing)
         if version.status in CLOSED:
             raise HTTPException(
