@@ -60,9 +60,11 @@ def policies(shipment: Shipment) -> dict[str, KindPolicy]:
 def _policies_for(p: Profile) -> dict[str, KindPolicy]:
     # One shared table per profile: a copy per device would be most of its memory.
     return {
-        "temp_excursion": KindPolicy(
-            open_after_ms=int(p.excursion_min_duration_min * MIN), resolve_after_ms=10 * MIN
-        ),
+        # The excursion detector itself waits for the minimum duration of *continuous* time
+        # out of range (a reading back in range restarts its clock). The book cannot: it
+        # sees no readings, only conditions, and used to open on time passing after a single
+        # reading out, stating "for 0 min". So the book opens at once on what it is told.
+        "temp_excursion": KindPolicy(resolve_after_ms=10 * MIN),
         "temp_breach_predicted": KindPolicy(open_after_ms=5 * MIN, resolve_after_ms=15 * MIN),
         "stability_budget": KindPolicy(resolve_after_ms=365 * 24 * 60 * MIN),
         # The scorer fires once per incident and then damps itself; asking its score to

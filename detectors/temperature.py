@@ -1,8 +1,10 @@
 """Temperature excursions: out of range now, the stability budget used up, mean kinetic temperature.
 
 `TempExcursion` is the plain, certain check: the product is outside its
-range. It reports the excursion's depth and duration (warning, critical when
-deep or long) and keeps two shipment-long figures that quality assurance
+range. An excursion counts once the readings have stayed out of range for the
+minimum duration without a break, and is then reported with its depth and
+duration (warning, critical when deep or long) until the readings are back
+inside by the clear margin. It keeps two shipment-long figures that quality assurance
 asks for after the fact: cumulative minutes out of range against the
 stability budget (its own alert kind, `stability_budget`, at half and all of
 the budget), and the mean kinetic temperature. It misses nothing slow or
@@ -33,6 +35,8 @@ class TempExcursion:
     low_c, high_c : the product's range in °C.
     budget_min : cumulative minutes out of range the product may take (stability budget).
     max_step_s : longest gap between readings still counted as continuous time.
+    min_duration_min : continuous minutes out of range before an excursion is reported;
+        0 reports the first reading out.
     clear_margin_c : how far back inside the range a reading must be to end an excursion.
     deep_c : degrees beyond the range that make an excursion critical at once.
     long_min : minutes out of range that make an excursion critical.
@@ -42,7 +46,9 @@ class TempExcursion:
     >>> d = TempExcursion(2.0, 8.0, budget_min=120)
     >>> d.update(Reading("t", 0, temp_c=5.0)) is None
     True
-    >>> [(c.kind, c.active, c.severity) for c in d.update(Reading("t", 300_000, temp_c=9.1))]
+    >>> d.update(Reading("t", 300_000, temp_c=9.1)) is None  # out, but only just now
+    True
+    >>> [(c.kind, c.active, c.severity) for c in d.update(Reading("t", 600_000, temp_c=9.2))]
     [('temp_excursion', True, 'warning')]
     """
 
@@ -50,10 +56,12 @@ class TempExcursion:
         "_budget_level",
         "_mkt_n",
         "_mkt_sum",
+        "_open",
         "_out_since",
         "_peak",
         "_prev_out",
         "_prev_ts",
+        "_run_since",
         "_severity",
         "budget_min",
         "clear_margin_c",
@@ -62,6 +70,7 @@ class TempExcursion:
         "long_min",
         "low_c",
         "max_step_s",
+        "min_duration_ms",
         "out_minutes",
     )
 
@@ -74,6 +83,7 @@ class TempExcursion:
         clear_margin_c: float = 0.2,
         deep_c: float = 2.0,
         long_min: float = 30.0,
+        min_duration_min: float = 5.0,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
         self.budget_min = budget_min
@@ -81,10 +91,17 @@ class TempExcursion:
         self.clear_margin_c = clear_margin_c
         self.deep_c = deep_c
         self.long_min = long_min
+        self.min_duration_ms = int(min_duration_min * 60_000)
         self.out_minutes = 0.0
         self._prev_ts: int | None = None
         self._prev_out = False
+        # Two clocks: `_run_since` is when the current unbroken run of readings out of range
+        # began (any reading in range, even within the clear margin, restarts it), and only
+        # it can open an excursion; `_out_since` is when the reported excursion began, kept
+        # through readings within the margin so a hovering excursion stays one excursion.
+        self._run_since: int | None = None
         self._out_since: int | None = None
+        self._open = False
         self._peak = 0.0
         self._severity = ""
         self._budget_level = 0  # 0 none, 1 half used, 2 all used
@@ -115,10 +132,17 @@ class TempExcursion:
         if below or above:
             self._prev_out = True
             depth = (self.low_c - t) if below else (t - self.high_c)
-            if self._out_since is None:
-                self._out_since = ts
-                self._peak = depth
+            if self._run_since is None:
+                self._run_since = ts
+                if not self._open:
+                    self._peak = depth
             self._peak = max(self._peak, depth)
+            if not self._open:
+                if ts - self._run_since < self.min_duration_ms:
+                    return out  # not out long enough yet: noise, a door blip, one odd reading
+                self._open = True
+                self._out_since = self._run_since
+            assert self._out_since is not None
             minutes = (ts - self._out_since) / 60_000
             severity = (
                 "critical" if self._peak >= self.deep_c or minutes >= self.long_min else "warning"
@@ -127,12 +151,12 @@ class TempExcursion:
             # Reported on every reading out of range, so the alert always shows the latest.
             return (out or []) + [self._condition(r, True, severity, depth, minutes, below)]
         self._prev_out = False
-        if self._out_since is not None and (
+        self._run_since = None
+        if self._open and (
             self.low_c + self.clear_margin_c <= t <= self.high_c - self.clear_margin_c
         ):
+            assert self._out_since is not None
             minutes = (ts - self._out_since) / 60_000
-            self._out_since = None
-            self._severity = ""
             cleared = Condition(
                 "temp_excursion",
                 False,
@@ -143,6 +167,9 @@ class TempExcursion:
                 self._evidence(r, minutes),
                 t,
             )
+            self._open = False
+            self._out_since = None
+            self._severity = ""
             return (out or []) + [cleared]
         return out
 
@@ -151,9 +178,12 @@ class TempExcursion:
     ) -> Condition:
         side = "below" if below else "above"
         limit = self.low_c if below else self.high_c
+        # With no minimum duration the first reading out is reported alone: say so rather
+        # than "for 0 min", which reads as a contradiction.
+        how_long = f"for {minutes:.0f} min" if minutes >= 1 else "on its first reading out"
         summary = (
             f"{r.temp_c:.1f} °C, {depth:.1f} °C {side} the {limit:g} °C limit"
-            f" for {minutes:.0f} min (range {self.low_c:g} to {self.high_c:g} °C)"
+            f" {how_long} (range {self.low_c:g} to {self.high_c:g} °C)"
         )
         return Condition(
             "temp_excursion",
@@ -218,4 +248,5 @@ def make_temp_excursion(shipment: Shipment) -> TempExcursion | None:
         p.temp_range_c[1],
         p.stability_budget_min,
         max_step_s=max(900.0, 3 * p.expected_interval_s),
+        min_duration_min=p.excursion_min_duration_min,
     )
