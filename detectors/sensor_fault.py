@@ -3,15 +3,21 @@
 `SensorFault` watches the temperature probe and the other channels for what
 no cargo can do: values outside the physical range of the sensor, a jump
 faster than any product can warm or cool, and a value stuck exactly the same
-for longer than noise allows. `BatteryLow` warns while there is still time
-to swap or charge the tracker before it goes silent.
+for longer than noise allows. A jump must be larger than the probe's own
+noise and is measured over at least a minute, so a fast-reporting tracker's
+0.1 °C steps are never one; when the tracker's own ambient sensor says the
+surroundings stayed put, the cargo's thermal inertia sets a lower limit. Each
+tracker is judged alone: a probe that drifts away from a neighbour in the
+same room is not compared with it. `BatteryLow` warns while there is still
+time to swap or charge the tracker before it goes silent.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, Final
 
-from detectors.alerts import Condition
+from detectors.alerts import Condition, rfc3339
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
@@ -29,6 +35,24 @@ def probe_plausible(temp_c: float) -> bool:
     return PROBE_LOW_C < temp_c < PROBE_HIGH_C
 
 
+#: Cold-chain probes are accurate to about ±0.5 °C at 0.1 °C resolution, so two readings of
+#: a product that has not changed can differ by about 1 °C (each off by half a degree, plus a
+#: quantisation step). A change counts as a jump only at twice that: noise never makes one.
+MIN_JUMP_C: Final = 2.0
+
+#: Rates are measured over at least this long. A probe's own response time is of this order,
+#: and over seconds a 0.1 °C quantisation step is a rate of several °C/min: dividing by the
+#: time between one-second readings would turn every step of the last digit into a "jump".
+RATE_BASE_MIN: Final = 1.0
+
+#: The fastest a loaded container's product moves while its surroundings hold still: heat
+#: has to cross the packaging into a mass of product, which takes hours (a failed reefer
+#: warms its cargo a few °C an hour; even a unit pulling down an empty box moves its air
+#: well under 0.5 °C/min). Faster than this, with the tracker's own ambient steady, the probe
+#: has failed, not the cargo. Without an ambient reading a big change of surroundings (from a
+#: cold store onto a sunny apron) cannot be ruled out, and only `max_rate_c_per_min` applies.
+INERTIA_RATE_C_PER_MIN: Final = 0.5
+
 #: Physical ranges of the other sensors (beyond them the sensor, not the cargo, is wrong).
 _PHYSICAL = (
     ("ambient_c", -60.0, 85.0),
@@ -42,9 +66,21 @@ _PHYSICAL = (
 class SensorFault:
     """Impossible values, impossible jumps and stuck probes.
 
+    A jump is a change of at least `min_jump_c` from the reading it is measured
+    from, at a rate (over at least `rate_base_min`) above `max_rate_c_per_min`,
+    or above `inertia_rate_c_per_min` when the tracker's own `ambient_c` moved
+    less than `min_jump_c` meanwhile. On fast reporting the change is measured
+    from a reference reading renewed every `rate_base_min`, so a fault spread
+    over a few one-second readings is one jump, and noise is never several.
+    Trackers are judged one at a time: a probe that departs from a neighbour in
+    the same room while its own ambient is missing or moving is not caught.
+
     Parameters
     ----------
     max_rate_c_per_min : faster product temperature change than this is a probe fault.
+    min_jump_c : smaller changes are never a jump, whatever their rate (probe noise).
+    rate_base_min : shortest time a rate is measured over.
+    inertia_rate_c_per_min : faster than this, while ambient holds still, is a probe fault.
     stuck_readings, stuck_min : identical temperatures at least this many times over at
         least this long is stuck, and only once a run that long has become
         unlikely (below `stuck_odds`) for this probe: a coarse, quiet probe
@@ -68,10 +104,16 @@ class SensorFault:
         "_pairs",
         "_prev_t",
         "_prev_ts",
+        "_ref_amb",
+        "_ref_t",
+        "_ref_ts",
         "_stuck_n",
         "_stuck_since",
         "clear_after",
+        "inertia_rate",
         "max_rate",
+        "min_jump_c",
+        "rate_base_ms",
         "stuck_ms",
         "stuck_odds",
         "stuck_readings",
@@ -84,8 +126,14 @@ class SensorFault:
         stuck_min: float = 60.0,
         clear_after: int = 3,
         stuck_odds: float = 1e-6,
+        min_jump_c: float = MIN_JUMP_C,
+        rate_base_min: float = RATE_BASE_MIN,
+        inertia_rate_c_per_min: float = INERTIA_RATE_C_PER_MIN,
     ) -> None:
         self.max_rate = max_rate_c_per_min
+        self.min_jump_c = min_jump_c
+        self.rate_base_ms = int(rate_base_min * 60_000)
+        self.inertia_rate = inertia_rate_c_per_min
         self.stuck_readings = stuck_readings
         self.stuck_ms = int(stuck_min * 60_000)
         self.clear_after = clear_after
@@ -96,14 +144,20 @@ class SensorFault:
         self._prev_ts = 0
         self._stuck_n = 0
         self._stuck_since = 0
+        # The reading a change is measured from (see `_jump`): time, value, ambient.
+        self._ref_ts = 0
+        self._ref_t = math.nan
+        self._ref_amb = math.nan
         self._fault = ""
         self._good = 0
 
     def update(self, r: Reading) -> list[Condition] | None:
         fault, detail = self._physical(r)
         t = r.temp_c
+        previous = self._prev_t
+        evidence: dict[str, Any] | None = None  # built only when a fault is reported
         if not fault and t is not None:
-            prev, dt_min = self._prev_t, (r.ts_ms - self._prev_ts) / 60_000
+            prev = self._prev_t
             if not math.isnan(prev):
                 self._pairs += 1
                 self._changes += t != prev
@@ -120,24 +174,17 @@ class SensorFault:
                     detail = f"temperature stuck at {t:.2f} °C for {self._stuck_n + 1} readings"
             else:
                 self._stuck_n = 0
-                if dt_min > 0 and not math.isnan(prev) and abs(t - prev) / dt_min > self.max_rate:
-                    fault = "jump"
-                    detail = f"temperature jumped {prev:.1f} → {t:.1f} °C in {dt_min:.1f} min"
+            if not fault:
+                fault, detail, evidence = self._jump(r, t)
             self._prev_t, self._prev_ts = t, r.ts_ms
         if fault:
             self._good = 0
             if fault != self._fault:
                 self._fault = fault
-                return [
-                    Condition(
-                        "sensor_fault",
-                        True,
-                        r.ts_ms,
-                        "warning",
-                        detail,
-                        {"fault": fault, "temp_c": t, "previous_c": _finite(self._prev_t)},
-                    )
-                ]
+                if evidence is None:
+                    # The last plausible value before this reading, not this reading's own.
+                    evidence = {"fault": fault, "temp_c": t, "previous_c": _finite(previous)}
+                return [Condition("sensor_fault", True, r.ts_ms, "warning", detail, evidence)]
             return None
         if self._fault:
             self._good += 1
@@ -147,6 +194,45 @@ class SensorFault:
                     Condition("sensor_fault", False, r.ts_ms, "info", "readings plausible again")
                 ]
         return None
+
+    def _jump(self, r: Reading, t: float) -> tuple[str, str, dict[str, Any] | None]:
+        """Has the probe moved faster than the cargo can since the reference reading?"""
+        ref_t, ref_ts, ref_amb = self._ref_t, self._ref_ts, self._ref_amb
+        amb = r.ambient_c
+        dt_ms = r.ts_ms - ref_ts
+        if math.isnan(ref_t) or dt_ms >= self.rate_base_ms:
+            # Renew the reference once it is a rate base old: on slow reporting that is
+            # every reading, on fast reporting once a base, so a change is measured over a
+            # window at least that long and neither one quantisation step nor a fault
+            # spread over several fast readings escapes being seen whole.
+            self._ref_t, self._ref_ts = t, r.ts_ms
+            self._ref_amb = math.nan if amb is None or not math.isfinite(amb) else amb
+        change = t - ref_t
+        if math.isnan(ref_t) or dt_ms <= 0 or abs(change) < self.min_jump_c:
+            return "", "", None
+        minutes = max(dt_ms, self.rate_base_ms) / 60_000
+        rate = change / minutes
+        limit = self.max_rate
+        steady = amb is not None and abs(amb - ref_amb) < self.min_jump_c
+        if steady:
+            limit = min(limit, self.inertia_rate)
+        if abs(rate) <= limit:
+            return "", "", None
+        took = f"{dt_ms / 60_000:.1f} min" if dt_ms >= 60_000 else f"{dt_ms / 1000:.0f} s"
+        detail = f"temperature jumped {ref_t:.1f} → {t:.1f} °C in {took}"
+        evidence: dict[str, Any] = {
+            "fault": "jump",
+            "temp_c": t,
+            "previous_c": ref_t,
+            "previous_at": rfc3339(ref_ts),
+            "minutes": round(dt_ms / 60_000, 2),
+            "rate_c_per_min": round(rate, 2),
+            "limit_c_per_min": limit,
+        }
+        if steady:
+            detail += f" while ambient held at {amb:.1f} °C"
+            evidence.update(ambient_c=amb, previous_ambient_c=ref_amb)
+        return "jump", detail, evidence
 
     def _run_unlikely(self, n: int) -> bool:
         # How often this probe's consecutive readings differ over the whole shipment (with
