@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import StoreUnavailable
 from api.metrics import ApiMetrics, LatencyMiddleware
 from api.models import ShipmentVersion
-from api.routes import alerts, health, metrics, shipments
+from api.routes import alerts, health, metrics, readings, shipments
 from api.routes.health import Probe
 from api.schemas_shipments import ShipmentConditions
 from ingest.influx_client import InfluxClient
@@ -81,7 +81,13 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(OperationalError, _store_unavailable)
-    for router in (health.router, shipments.router, alerts.router, metrics.router):
+    for router in (
+        health.router,
+        shipments.router,
+        readings.router,
+        alerts.router,
+        metrics.router,
+    ):
         app.include_router(router)
     return app
 

@@ -134,7 +134,8 @@ def shipment_readings(
     """`readings` of the shipment's device, by default from departure to arrival (inclusive).
 
     An unknown or future arrival defaults to `now_ms` (inclusive), since a shipment still in
-    transit has readings up to now; an unknown departure to a day before that.
+    transit has readings up to now; an unknown departure to a day before that, and a default
+    start never lies more than `MAX_RANGE_MS` before the end.
     """
     arrival = shipment.arrival_ms
     last = arrival if arrival is not None and arrival <= now_ms else now_ms
@@ -143,6 +144,8 @@ def shipment_readings(
     if start_ms is None:
         departure = shipment.departure_ms
         start_ms = departure if departure is not None else last - _DAY_MS
+        # A shipment on the road longer than one query may span shows its latest stretch.
+        start_ms = max(start_ms, end_ms - MAX_RANGE_MS)
     return readings(client, shipment.device_id, start_ms, end_ms, channels, max_points)
 
 

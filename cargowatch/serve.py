@@ -19,6 +19,7 @@ from types import FrameType
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.conditions import influx_conditions
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.schema import SchemaNotCurrent, require_current_schema
 from api.server import ApiServer, ServerFailed
@@ -60,6 +61,7 @@ def build_api(
         session_factory(engine),
         probes={"broker": broker_probe(settings.mqtt_url)},
         influx=influx,
+        conditions=influx_conditions(influx),
         ingest_stats=ingest_stats,
     )
 

@@ -136,6 +136,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "create_shipment",
         "list_shipments",
         "read_shipment",
+        "read_shipment_readings",
         "replace_shipment",
         "update_shipment",
         "close_shipment",
@@ -151,6 +152,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "create_shipment": {"201", "401", "403", "409", "422"},
         "list_shipments": {"200", "400", "401", "422"},
         "read_shipment": {"200", "401", "404", "409", "422"},
+        "read_shipment_readings": {"200", "401", "404", "409", "422", "503"},
         "list_alerts": {"200", "400", "401", "422"},
         "read_alert": {"200", "401", "404", "422"},
     }
