@@ -23,6 +23,10 @@ from detectors.profiles import parse_shipment
 _SHIPMENTS: Final[Table] = Shipment.__table__  # type: ignore[assignment]
 
 
+class ShipmentExists(Exception):
+    """`save_shipment(..., new=True)` found the shipment already there."""
+
+
 def save_shipment(
     session: Session,
     organisation_id: int,
@@ -30,11 +34,14 @@ def save_shipment(
     *,
     actor: str,
     status: str = "planned",
+    new: bool = False,
 ) -> ShipmentVersion:
     """Create a shipment or add a version to it; return the current version.
 
     Raises `detectors.profiles.ManifestError` for a manifest element the detectors could not
-    use, and `ValueError` for an unknown status.
+    use, `ValueError` for an unknown status, and with `new` `ShipmentExists` when the shipment
+    has a version already (decided under the shipment's row lock, so of two creations racing
+    for one id exactly one wins).
     """
     element = dict(manifest)
     parse_shipment(element)
@@ -61,6 +68,8 @@ def save_shipment(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+    if new and shipment.current_version != 0:
+        raise ShipmentExists(f"shipment {element['shipment_id']!r} exists already")
     current = _version(session, shipment.id, shipment.current_version)
     if current is not None and current.manifest == element and current.status == status:
         return current

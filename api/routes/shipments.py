@@ -57,7 +57,7 @@ from api.schemas_shipments import (
     ShipmentsPublic,
     ShipmentUpdate,
 )
-from api.shipments import current_shipment, save_shipment
+from api.shipments import ShipmentExists, current_shipment, save_shipment
 from detectors.profiles import ManifestError
 from detectors.risk import risk_score
 from ingest.influx_client import InfluxError
@@ -88,10 +88,21 @@ def _public(shipment: Shipment, version: ShipmentVersion, organisation: str) -> 
 
 
 def _save(
-    session: Session, organisation_id: int, manifest: dict[str, Any], actor: str, status_: str
+    session: Session,
+    organisation_id: int,
+    manifest: dict[str, Any],
+    actor: str,
+    status_: str,
+    new: bool = False,
 ) -> ShipmentVersion:
     try:
-        return save_shipment(session, organisation_id, manifest, actor=actor, status=status_)
+        return save_shipment(
+            session, organisation_id, manifest, actor=actor, status=status_, new=new
+        )
+    except ShipmentExists as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"{exc}: change it with PUT or PATCH"
+        ) from None
     except ManifestError as exc:
         # The same shape as FastAPI's own validation errors, so clients read one kind of 422.
         raise RequestValidationError(
@@ -120,7 +131,7 @@ def create_shipment(
                 status.HTTP_409_CONFLICT,
                 f"shipment {body.shipment_id!r} exists already: change it with PUT or PATCH",
             )
-        version = _save(session, org_id, body.manifest(), principal.actor, "planned")
+        version = _save(session, org_id, body.manifest(), principal.actor, "planned", new=True)
         shipment = session.get_one(Shipment, version.shipment_pk)
         return _public(shipment, version, org_name)
 

@@ -13,6 +13,7 @@ from api.db import write_transaction
 from api.keys import api_key_for, create_api_key, create_organisation, revoke_api_key
 from api.models import ApiKey
 from api.shipments import (
+    ShipmentExists,
     current_shipment,
     save_shipment,
     set_status,
@@ -131,6 +132,27 @@ def test_concurrent_changes_to_one_shipment_get_distinct_versions(sessions, org)
     with ThreadPoolExecutor(4) as pool:
         versions = sorted(pool.map(change, range(4)))
     assert versions == [2, 3, 4, 5]
+
+
+def test_of_creations_racing_for_one_id_exactly_one_wins_and_the_rest_are_told(sessions, org):
+    barrier = threading.Barrier(4)
+
+    def create(n):
+        barrier.wait()
+        try:
+            with write_transaction(sessions) as session:
+                save_shipment(
+                    session, org, {**MANIFEST, "corridor_m": 1000 + n}, actor=f"u{n}", new=True
+                )
+        except ShipmentExists:
+            return "exists"
+        return "created"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(create, range(4)))
+    assert outcomes == ["created", "exists", "exists", "exists"]
+    with sessions() as session:
+        assert [v.version for v in shipment_versions(session, org, "SHP-0001")] == [1]
 
 
 def test_a_created_key_identifies_its_organisation_and_role_and_only_its_hash_is_stored(
