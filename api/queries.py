@@ -126,8 +126,11 @@ def alerts_page(
     query = select(Alert).where(alerts_visible(scope), *filters.conditions())
     if after is not None:
         at, alert_id = after
+        # The plain bound on opened_at is implied by the OR; it is there so the planner starts
+        # a deep page's index scan at the cursor instead of filtering its way down to it.
         query = query.where(
-            or_(Alert.opened_at < at, and_(Alert.opened_at == at, Alert.alert_id < alert_id))
+            Alert.opened_at <= at,
+            or_(Alert.opened_at < at, and_(Alert.opened_at == at, Alert.alert_id < alert_id)),
         )
     query = query.order_by(Alert.opened_at.desc(), Alert.alert_id.desc()).limit(limit)
     return list(session.scalars(query))
