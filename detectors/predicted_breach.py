@@ -7,8 +7,13 @@ asks: how likely is it that the range is left within the horizon? When that
 probability passes `min_confidence` the condition is active, with the
 predicted breach time and the confidence in the alert. Short disturbances
 that stay inside the range (defrost cycles, a door opened at a stop, sensor
-noise) move the level but barely the hour-scale trend, and the lifecycle asks
-the forecast to hold for several minutes before an alert opens.
+noise) move the level but barely the hour-scale trend. The forecast must agree
+for a hold time before it is reported, counted in time and in the device's
+reporting interval (a reading stands for the interval since the one before), and
+the warm-up needs both time and a few readings, so a logger reporting every
+15 minutes is warned as well as a tracker reporting every minute. What the
+filter has learnt survives a brief exit from the range; only a long gap or a
+long excursion starts it afresh.
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
 
 _MS_PER_H: Final = 3_600_000.0
+#: A trend needs two readings and its spread at least two more: fewer readings than this
+#: are no forecast, however long they span (at 15-minute reporting, 30 min is 2 readings).
+MIN_READINGS: Final = 4
+#: An exit from the range, or a gap, of up to this many reporting intervals keeps what the
+#: filter learnt: one odd or missed reading is common, four in a row are an outage or a
+#: change of regime after which the old trend is not about now.
+KEEP_INTERVALS: Final = 4
 
 
 def _normal_cdf(z: float) -> float:
@@ -41,7 +53,11 @@ class PredictedBreach:
     min_confidence : probability the forecast crosses the limit within the horizon before firing.
     level_tau_min, trend_tau_min : smoothing time constants of level and trend.
     min_rate_c_per_h : slower drifts are left to the excursion check.
-    warmup_min : no forecast before the filter has seen this much of the shipment.
+    warmup_min : no forecast before the filter has seen this much time and MIN_READINGS.
+    hold_min : how long the forecast must agree before it is reported; readings at least
+        this far apart need only one.
+    keep_min : exits from the range and gaps up to this long (or KEEP_INTERVALS reporting
+        intervals, whichever is longer) keep what was learnt; longer ones start afresh.
 
     Examples
     --------
@@ -53,14 +69,18 @@ class PredictedBreach:
 
     __slots__ = (
         "_active",
+        "_interval_ms",
         "_last_ts",
         "_level",
         "_n",
         "_slope_var",
         "_start_ts",
         "_trend",
+        "confident_since_ms",
         "high_c",
+        "hold_ms",
         "horizon_h",
+        "keep_ms",
         "level_tau_h",
         "low_c",
         "min_confidence",
@@ -79,6 +99,8 @@ class PredictedBreach:
         trend_tau_min: float = 60.0,
         min_rate_c_per_h: float = 0.3,
         warmup_min: float = 30.0,
+        hold_min: float = 5.0,
+        keep_min: float = 60.0,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
         self.horizon_h = horizon_min / 60
@@ -87,6 +109,12 @@ class PredictedBreach:
         self.trend_tau_h = trend_tau_min / 60
         self.min_rate = min_rate_c_per_h
         self.warmup_ms = int(warmup_min * 60_000)
+        self.hold_ms = int(hold_min * 60_000)
+        self.keep_ms = int(keep_min * 60_000)
+        #: When the forecast began to agree (counting the interval the first agreeing
+        #: reading stands for), or None.
+        self.confident_since_ms: int | None = None
+        self._interval_ms = 0.0  # smoothed reporting interval; 0 until two readings
         self._level = math.nan
         self._trend = 0.0
         self._slope_var = 0.0
@@ -100,12 +128,27 @@ class PredictedBreach:
         if t is None or not probe_plausible(t):
             return None  # also False for NaN: a failing probe must not bend the trend
         ts = r.ts_ms
+        if self._n and ts - self._last_ts > self._keep():
+            self._n = 0  # a long silence: what was learnt is no longer about now
         if self._n == 0:
             self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1
+            self._trend, self._slope_var = 0.0, 0.0
+            self.confident_since_ms = None
             return None
         dt_h = (ts - self._last_ts) / _MS_PER_H
         if dt_h <= 0:
             return None
+        prev_ts = self._last_ts
+        if t > self.high_c or t < self.low_c:
+            # The breach is here: the excursion check takes over from the forecast. The
+            # reading is not learnt (an excursion's steps would read as a trend for an hour
+            # after it); the filter keeps what it had, and the exit counts as a gap in
+            # readings in range, so a brief one costs no fresh warm-up and a long one resets.
+            self.confident_since_ms = None
+            return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
+        gap = ts - prev_ts
+        # Smoothed, so one late reading does not redefine the device's reporting interval.
+        self._interval_ms = gap if not self._interval_ms else 0.7 * self._interval_ms + 0.3 * gap
         self._last_ts = ts
         self._n += 1
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
@@ -118,15 +161,15 @@ class PredictedBreach:
         self._slope_var += b * (innovation * innovation - self._slope_var)
         self._level = level
 
-        if t > self.high_c or t < self.low_c:
-            # The breach is here: the excursion check takes over from the forecast, and
-            # the filter starts afresh once back in range (an excursion's steps would
-            # otherwise read as a trend for an hour after it).
-            self._n = 0
-            return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
-        if ts - self._start_ts < self.warmup_ms:
+        if ts - self._start_ts < self.warmup_ms or self._n < MIN_READINGS:
             return None
         forecast = self._forecast()
+        if forecast is None or forecast[2] < self.min_confidence:
+            self.confident_since_ms = None
+        elif self.confident_since_ms is None:
+            # The forecast at this reading rests on the interval since the one before:
+            # that much agreement counts towards the hold.
+            self.confident_since_ms = max(prev_ts, ts - self.hold_ms)
         if forecast is None:
             return (
                 self._clear(r, f"no breach forecast; trend {self._trend:+.2f} °C/h")
@@ -135,6 +178,9 @@ class PredictedBreach:
             )
         limit, hours, confidence = forecast
         if confidence >= self.min_confidence:
+            assert self.confident_since_ms is not None
+            if not self._active and ts - self.confident_since_ms < self.hold_ms:
+                return None  # not agreed for the hold yet
             self._active = True
             at_ms = ts + int(hours * _MS_PER_H)
             summary = (
@@ -158,6 +204,9 @@ class PredictedBreach:
         if self._active and confidence < self.min_confidence / 2:
             return self._clear(r, f"breach no longer likely ({confidence:.0%})")
         return None
+
+    def _keep(self) -> float:
+        return max(float(self.keep_ms), KEEP_INTERVALS * self._interval_ms)
 
     def _forecast(self) -> tuple[float, float, float] | None:
         """(limit, hours to reach it, probability it is reached within the horizon) or None."""
