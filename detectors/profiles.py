@@ -33,7 +33,8 @@ class Profile:
     expected_interval_s: float = 300.0
     max_gap_min: float = 30.0
     corridor_m: float = 2000.0
-    #: An excursion must last this long before it is an alert (sensor noise, door blips).
+    #: An excursion must last this long, out of range without a break, before it is an
+    #: alert (sensor noise, door blips); 0 alerts on the first reading out.
     excursion_min_duration_min: float = 5.0
     #: How far ahead the predicted-breach detector looks.
     breach_horizon_min: float = 90.0
@@ -103,6 +104,8 @@ _SHIPMENT_KEYS: Final = frozenset(
         "authorised_stops",
         "restricted_zones",
         "seal_id",
+        "excursion_min_duration_min",
+        "breach_horizon_min",
     }
 )
 _PROFILE_OVERRIDES: Final = (
@@ -110,6 +113,7 @@ _PROFILE_OVERRIDES: Final = (
     "expected_interval_s",
     "max_gap_min",
     "corridor_m",
+    "breach_horizon_min",
 )
 
 
@@ -171,6 +175,14 @@ def parse_shipment(obj: object) -> Shipment:
     for key in _PROFILE_OVERRIDES:
         if key in obj:
             overrides[key] = _positive(obj[key], where, key)
+    if "excursion_min_duration_min" in obj:
+        # Zero is meaningful here (report the first reading out), unlike the other durations.
+        v = obj["excursion_min_duration_min"]
+        if not _is_number(v) or not v >= 0:
+            raise ManifestError(
+                f"{where}: excursion_min_duration_min must be a number >= 0, got {describe(v)}"
+            )
+        overrides["excursion_min_duration_min"] = float(v)
     if "temp_range_c" in obj:
         rng = obj["temp_range_c"]
         if rng is None:
