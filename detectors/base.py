@@ -37,5 +37,13 @@ class TimedDetector(Protocol):
         """A reading older than what was already processed (a late upload)."""
         ...
 
+    def due_ms(self) -> int | None:
+        """The earliest clock at which `advance` could raise something; None: not before a reading.
+
+        A backtest's clock jumps from reading to reading across the fleet: it advances each
+        device's timers at the moments they fall due rather than every device at every step.
+        """
+        ...
+
 
 DetectorFactory = Callable[[Shipment], Detector | None]

@@ -8,7 +8,8 @@ store-and-forward upload after a long gap) is "late": detectors that care
 about gaps (silence) still see it, order-sensitive ones do not. A reading
 whose timestamp was already seen is a duplicate and is ignored. The clock is
 wall time when live (`advance` from a ticker) and event time in backtests
-(the newest timestamp seen), so the same code serves both.
+(the newest timestamp seen across the fleet, with each device's timers fired
+when `due` says, through `advance_device`), so the same code serves both.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ PolicyFactory = Callable[[Shipment], dict[str, KindPolicy]]
 #: How many recently released timestamps a device remembers to spot duplicates.
 _RECENT: Final = 8
 #: Bumped whenever a snapshot of this release could not be read correctly by the next.
-SNAPSHOT_VERSION: Final = 2
+SNAPSHOT_VERSION: Final = 3
 
 
 class SnapshotUnusable(Exception):
@@ -143,6 +144,22 @@ class Engine:
         """Let time pass for every device: release buffered readings, fire timers."""
         out: list[AlertEvent] = []
         for state in self.devices.values():
+            self._release(state, now_ms, out)
+        return out
+
+    def due(self, device_id: str) -> int | None:
+        """The earliest clock at which a timer of this device could raise something, or None."""
+        state = self.devices.get(device_id)
+        if state is None:
+            return None
+        dues = [d for t in state.timed if (d := t.due_ms()) is not None]
+        return min(dues) if dues else None
+
+    def advance_device(self, device_id: str, now_ms: int) -> list[AlertEvent]:
+        """Let time pass for one device: what `advance` does, for a device whose timer is due."""
+        out: list[AlertEvent] = []
+        state = self.devices.get(device_id)
+        if state is not None:
             self._release(state, now_ms, out)
         return out
 

@@ -1,8 +1,12 @@
 """Replay of recorded readings through the detector engine, in event time, for backtests.
 
-The clock is the newest event time seen, so timers (silence) behave as they
-would have live, and the engine is flushed at the end so what its buffers and
-open conditions still hold is raised too. Beside the alert events, a replay
+The clock is the newest event time seen across the fleet, and every device's
+timers follow it, not only when that device reports: a tracker that goes
+quiet while others report is found silent at the event time a live ticker
+would have found it. The clock stops at the recording's newest reading (what
+came after is unknown, so a silence shorter than the tolerated gap at the end
+is not raised), and the engine is flushed so what its buffers still hold is
+raised too. Beside the alert events, a replay
 keeps what a backtest reports: each device's peak customs risk, optionally an
 anomaly score for every reading of one channel and that channel's series for
 a plot, and a short summary. No I/O: readings come in as an iterable, results
@@ -18,8 +22,10 @@ go out as a `ReplayResult`.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from detectors.alerts import AlertEvent
 from detectors.anomaly_score import AnomalyScorer
@@ -31,6 +37,10 @@ from detectors.risk import RiskScore
 
 #: How many devices the summary ranks by peak risk.
 RISKIEST = 5
+
+#: Timers fire on whole seconds of event time, as a live ticker's do (it ticks every few
+#: seconds), so alert times read like live ones, not a millisecond past a deadline.
+_TICK_MS: Final = 1_000
 
 
 @dataclass
@@ -89,14 +99,15 @@ def replay(
     """
     result = result if result is not None else ReplayResult()
     scorers: dict[str, AnomalyScorer] = {}
-    clock = -(2**62)
+    clock = FleetClock(engine)
     for r in readings:
         value: float | None = getattr(r, channel)
         if series and value is not None:
             result.series.setdefault(r.device_id, []).append((r.ts_ms, value))
         result.readings += 1
-        clock = max(clock, r.ts_ms)
-        events = engine.process(r, clock)
+        events = clock.move_to(r.ts_ms) if r.ts_ms > clock.now else []
+        events += engine.process(r, clock.now)
+        clock.schedule(r.device_id)
         if events:
             result.events += events
             _track_peak_risk(engine, {e.device_id for e in events}, result.risk)
@@ -112,6 +123,69 @@ def replay(
             )
     result.events += engine.flush()
     return result
+
+
+class FleetClock:
+    """A backtest's clock: the newest event time seen, firing each device's timers when due.
+
+    Live, a ticker advances every device every few seconds. Doing that at every reading of
+    a recording would cost devices x readings; instead each device is advanced at the moments
+    its timers say they fall due (`Engine.due`), which raises the same events at the same
+    event times, since between those moments advancing it changes nothing.
+
+    >>> from detectors.profiles import PROFILES
+    >>> engine = replay_engine([], PROFILES["customs_transit"])
+    >>> clock = FleetClock(engine)
+    >>> _ = clock.move_to(0)
+    >>> for r in (Reading("a", 0), Reading("b", 10 * 60_000)):
+    ...     _ = clock.move_to(r.ts_ms) + engine.process(r, clock.now)
+    ...     clock.schedule(r.device_id)
+    >>> [(e.device_id, e.event, e.at_ms // 60_000) for e in clock.move_to(45 * 60_000)]
+    [('a', 'open', 30), ('b', 'open', 40)]
+    """
+
+    __slots__ = ("_engine", "_heap", "_scheduled", "now")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._heap: list[tuple[int, str]] = []
+        #: The one live heap entry of each device; any other entry of it is stale.
+        self._scheduled: dict[str, int] = {}
+        self.now = -(2**62)
+
+    def schedule(self, device_id: str) -> None:
+        """Note when this device's timers next fall due (call after it was processed)."""
+        due = self._engine.due(device_id)
+        if due is None:
+            return
+        due = -(-due // _TICK_MS) * _TICK_MS
+        current = self._scheduled.get(device_id)
+        # A later due leaves the earlier entry in place: it is checked when it comes up,
+        # so each device keeps about one heap entry however fast it reports.
+        if current is None or due < current:
+            self._scheduled[device_id] = due
+            heapq.heappush(self._heap, (due, device_id))
+
+    def move_to(self, now_ms: int) -> list[AlertEvent]:
+        """Move the clock forward to `now_ms`, firing every timer due by then at its own time."""
+        out: list[AlertEvent] = []
+        heap, scheduled = self._heap, self._scheduled
+        while heap and heap[0][0] <= now_ms:
+            at, device = heapq.heappop(heap)
+            if scheduled.get(device) != at:
+                continue
+            del scheduled[device]
+            due = self._engine.due(device)
+            if due is not None and due > at:
+                self.schedule(device)  # heard from since: its timer moved on
+                continue
+            out += self._engine.advance_device(device, at)
+            after = self._engine.due(device)
+            if after is not None and after <= at:
+                raise RuntimeError(f"a timer of {device} stays due at {at} after advancing")
+            self.schedule(device)
+        self.now = max(self.now, now_ms)
+        return out
 
 
 def temp_band(
