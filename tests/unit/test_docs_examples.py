@@ -289,8 +289,20 @@ def test_every_relative_link_in_the_product_docs_names_a_file_that_exists(path):
     text = path.read_text(encoding="utf-8")
     missing = []
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
-        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"[a-z]+:", target):
             continue
-        if not (path.parent / target.split("#")[0]).exists():
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part) if file_part else path
+        unknown_anchor = bool(anchor) and linked.is_file() and anchor not in _anchors(linked)
+        if not linked.exists() or unknown_anchor:
             missing.append(target)
     assert not missing, f"{path.name} links to {missing}"
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings."""
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    return {
+        re.sub(r"[^\w\- ]", "", m[1].strip().lower()).replace(" ", "-")
+        for m in re.finditer(r"^#{1,6} (.+)$", text, re.M)
+    }
