@@ -109,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_settings(upgrade, STORE)
     _add_api_commands(commands)
+    from simulators.scoring_cli import DESCRIPTION as SCORE_DESCRIPTION
+    from simulators.scoring_cli import add_arguments as add_score_arguments
+
+    score = commands.add_parser(
+        "score",
+        help="score a run's alerts against the simulator's labels",
+        description=SCORE_DESCRIPTION,
+    )
+    add_score_arguments(score)
     return parser
 
 
@@ -205,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ingest(args)
         if args.command == "backtest":
             return _run_backtest(args)
+        if args.command == "score":
+            from simulators.scoring_cli import run as run_score
+
+            return run_score(args)
         if args.command == "simulate":
             from simulators.cli import run as run_simulate
 
