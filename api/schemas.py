@@ -103,6 +103,10 @@ NOT_FOUND: Final[dict[int | str, dict[str, object]]] = {
 CONFLICT: Final[dict[int | str, dict[str, object]]] = {
     409: {"model": ErrorPublic, "description": "The object's state does not allow this."},
 }
+#: FastAPI refuses a body it cannot parse as JSON before validation sees it.
+BAD_BODY: Final[dict[int | str, dict[str, object]]] = {
+    400: {"model": ErrorPublic, "description": "The body is not JSON."},
+}
 UNAVAILABLE: Final[dict[int | str, dict[str, object]]] = {
     503: {"model": ErrorPublic, "description": "The SQL store is unavailable; retry later."},
 }

@@ -27,6 +27,7 @@ from api.queries import AlertFilters, alerts_count, alerts_page, visible_alert
 from api.schemas import (
     ALERT_ID_PATTERN,
     AUTH_RESPONSES,
+    BAD_BODY,
     CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
@@ -126,7 +127,7 @@ def read_alert(
 
 
 Action = Callable[[Session, str, str], AlertHistory]
-ACTION_RESPONSES: Final = {**FORBIDDEN, **NOT_FOUND, **CONFLICT}
+ACTION_RESPONSES: Final = {**BAD_BODY, **FORBIDDEN, **NOT_FOUND, **CONFLICT}
 
 
 def _act(

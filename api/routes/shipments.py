@@ -38,6 +38,7 @@ from api.queries import (
 )
 from api.schemas import (
     AUTH_RESPONSES,
+    BAD_BODY,
     CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
@@ -114,7 +115,7 @@ def _save(
     "",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_shipment",
-    responses={**FORBIDDEN, **CONFLICT},
+    responses={**BAD_BODY, **FORBIDDEN, **CONFLICT},
 )
 def create_shipment(
     body: ShipmentCreate,
@@ -269,7 +270,7 @@ def _change(
         return _public(shipment, saved, org_name)
 
 
-CHANGE_RESPONSES: Final = {**FORBIDDEN, **NOT_FOUND, **CONFLICT}
+CHANGE_RESPONSES: Final = {**BAD_BODY, **FORBIDDEN, **NOT_FOUND, **CONFLICT}
 
 
 @router.put("/{shipment_id}", operation_id="replace_shipment", responses=CHANGE_RESPONSES)

@@ -1,0 +1,88 @@
+"""The OpenAPI document tells the truth: schemathesis generates requests for every operation from
+the app's own ``/openapi.json`` (valid and invalid bodies, parameters and paths) and sends them
+to the real app, on a real SQLite store holding the API tests' world and a real InfluxDB with a
+shipment's readings, once with an admin key and once with an operator's. Every answer must be
+no server error, carry a status code the document lists for the operation, and have a body
+that matches the document's schema for that status.
+
+Generation is derandomized (the same cases every run) and bounded per operation, so the run
+takes seconds in CI; state built by earlier cases (shipments created, alerts acknowledged) is
+part of what later cases meet, deterministically too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from api_world import T0_MS, TestClient, World, build_world
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from services import InfluxServer
+
+from api.app import create_app
+from api.conditions import influx_conditions
+from api.db import make_engine, session_factory
+from api.schema import upgrade
+from detectors.reading import Reading
+from ingest.influx_client import InfluxClient
+from ingest.line_protocol import telemetry_line
+
+pytestmark = pytest.mark.integration
+
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+#: Cases per operation and key: enough to reach every parameter, few enough for CI.
+EXAMPLES = 20
+
+
+@pytest.fixture(params=["admin", "operator"])
+def fuzzed(
+    request: pytest.FixtureRequest, tmp_path, influx_db: tuple[InfluxServer, str]
+) -> Iterator[tuple[World, str]]:
+    """The API tests' world behind a real app, and which of its keys calls."""
+    server, db = influx_db
+    influx = InfluxClient(server.url, db)
+    influx.create_database()
+    influx.write(
+        "\n".join(
+            telemetry_line(
+                Reading("trk-a1", T0_MS + i * 300_000, i, lat=-4.0, lon=39.6, temp_c=5.0 + i / 10),
+                "SHP-A1",
+            )
+            for i in range(12)
+        ).encode()
+    )
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    world = build_world(url)
+    app = create_app(world.sessions, influx=influx, conditions=influx_conditions(influx))
+    with TestClient(app) as client:
+        world.client = client
+        yield world, request.param
+    influx.close()
+
+
+# The document is built from the routes alone, so an app on an empty in-memory store serves the
+# same one; the cases are then sent to each test's app on its own world (`app=` below).
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(session_factory(make_engine("sqlite://")))
+)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_answer_is_one_the_openapi_document_describes(case, fuzzed) -> None:
+    world, who = fuzzed
+    assert world.client is not None
+    case.call_and_validate(headers=world.headers(who), checks=CHECKS, app=world.client.app)
