@@ -30,13 +30,13 @@ _DISCONNECT = b"\xe0\x00"
 
 
 def build_payloads(
-    n_devices: int, n_readings: int, start_ms: int, seed: int
+    n_devices: int, n_readings: int, start_ms: int, seed: int, step_ms: int = 1
 ) -> list[tuple[str, bytes]]:
     """Make ``n_readings`` telemetry messages in total, spread round-robin over the devices.
 
     Device ids are ``trk-00001``, ``trk-00002``, ...; each device's ``ts`` starts at
-    ``start_ms`` and advances 1 ms per reading, so (device_id, ts) is unique across the list
-    and every message is stored as its own point. Values drift plausibly per device: a reefer
+    ``start_ms`` and advances ``step_ms`` per reading, so (device_id, ts) is unique across the
+    list and every message is stored as its own point. Values drift plausibly per device: a reefer
     near 5 degC, a slowly moving position along an East African corridor, a draining battery.
     """
     if n_devices < 1 or n_readings < 0:
@@ -61,7 +61,7 @@ def build_payloads(
         battery[d] -= 0.00001
         # An f-string is several times faster than json.dumps and yields the same compact JSON.
         payload = (
-            f'{{"device_id":"{ids[d]}","ts":{start_ms + seq},"seq":{seq},'
+            f'{{"device_id":"{ids[d]}","ts":{start_ms + seq * step_ms},"seq":{seq},'
             f'"lat":{lat[d]:.6f},"lon":{lon[d]:.6f},"temp_c":{temp[d]:.2f},'
             f'"humidity_pct":{humidity[d]:.1f},"battery_v":{battery[d]:.3f}}}'
         )
