@@ -175,7 +175,7 @@ class ShipmentVersion(Base):
     version: Mapped[int]
     device_id: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))
-    #: The manifest element (ARCHITECTURE.md shape) exactly as it was accepted.
+    #: The manifest element (the docs/manifest.md shape) exactly as it was accepted.
     manifest: Mapped[dict[str, Any]]
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
@@ -284,7 +284,7 @@ class OutboxEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     alert_id: Mapped[str] = mapped_column(String(200))
     history_seq: Mapped[int]
-    #: The alert event in the ARCHITECTURE.md shape, the same for every channel.
+    #: The alert event in the docs/alerts.md shape, the same for every channel.
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]

@@ -1,6 +1,6 @@
 """Request and response bodies of ``/shipments``, named for their role.
 
-`ShipmentCreate` is one element of the shipment manifest (ARCHITECTURE.md), typed field by field
+`ShipmentCreate` is one element of the shipment manifest (docs/manifest.md), typed field by field
 so that OpenAPI shows the shape and a wrong type or an unknown key is a 422 naming the field;
 what only the manifest parser knows (coordinates in range, a closed zone ring, a known profile)
 is then checked by `detectors.profiles.parse_shipment`, the parser the detectors use, so the API
@@ -22,6 +22,7 @@ from detectors.profiles import PROFILES
 
 Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Positive = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+NonNegative = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
 Lon = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-180, le=180)]
 Lat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-90, le=90)]
 Position = Annotated[list[Float], Field(min_length=2, max_length=3)]
@@ -58,7 +59,7 @@ ProfileName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_p
 Time = Annotated[str, StringConstraints(max_length=64), AfterValidator(_rfc3339)]
 
 
-#: The manifest's keys in the order ARCHITECTURE.md lists them, which stored manifests keep.
+#: The manifest's keys in the order docs/manifest.md lists them, which stored manifests keep.
 MANIFEST_ORDER: Final = (
     "shipment_id",
     "device_id",
@@ -67,6 +68,8 @@ MANIFEST_ORDER: Final = (
     "stability_budget_min",
     "expected_interval_s",
     "max_gap_min",
+    "excursion_min_duration_min",
+    "breach_horizon_min",
     "departure",
     "arrival",
     "route",
@@ -120,6 +123,12 @@ class _ManifestFields(_Strict):
     stability_budget_min: Positive | None = None
     expected_interval_s: Positive | None = None
     max_gap_min: Positive | None = None
+    excursion_min_duration_min: NonNegative | None = Field(
+        default=None, description="Continuous minutes out of range before an excursion opens."
+    )
+    breach_horizon_min: Positive | None = Field(
+        default=None, description="How far ahead breach warnings look, minutes."
+    )
     departure: Time | None = None
     arrival: Time | None = None
     route: LineString | None = None

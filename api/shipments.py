@@ -1,7 +1,7 @@
 """Shipments in the SQL store, versioned: every change is a new version row, never an update.
 
 A shipment is identified by its organisation and its ``shipment_id`` (two organisations may use
-the same id). Each version holds the manifest element as it was accepted (the ARCHITECTURE.md
+the same id). Each version holds the manifest element as it was accepted (the docs/manifest.md
 shape, checked by the same parser the detectors use), the status and who made the change; the
 shipment row says which version is current. Saving an unchanged manifest and status adds no
 version. The shipment row is locked while a version is added, so two concurrent changes get

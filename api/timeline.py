@@ -1,5 +1,5 @@
 """What one entry of an alert's history delivers: the outbox payload, and the insert statements
-the store's writers share. The payload is the ARCHITECTURE.md alert event shape (what the
+the store's writers share. The payload is the alert event shape of docs/alerts.md (what the
 backtest writes and webhooks and MQTT carry), the same for every channel, plus the alert's
 ``state`` after the entry and ``history_seq``, the entry's place in the alert's stored history,
 which counts human actions too: a consumer takes each (alert_id, history_seq) once. Detector

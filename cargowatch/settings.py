@@ -222,7 +222,7 @@ DETECT = [
         "shipments",
         "",
         _optional_path,
-        "shipment manifest (JSON, the ARCHITECTURE.md shape) the detectors check against",
+        "shipment manifest (JSON, see docs/manifest.md) the detectors check against",
     ),
     Setting(
         "default_profile",

@@ -76,7 +76,7 @@ class AlertEvent:
     seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """The ARCHITECTURE.md alert event shape.
+        """The alert event shape of docs/alerts.md.
 
         >>> e = AlertEvent("open", "a1", "silence", "warning", "trk-1", None, 0, "quiet", {})
         >>> e.to_json()["at"]

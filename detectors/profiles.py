@@ -4,7 +4,7 @@ A profile is a named set of expectations (temperature range, excursion budget,
 reporting interval, corridor width) for a kind of cargo. A shipment names a
 profile and may override any of it, and adds its route, authorised stops,
 restricted zones and seal id. `parse_manifest` reads the JSON shape of
-ARCHITECTURE.md and refuses unknown keys and bad values with a message that
+docs/manifest.md and refuses unknown keys and bad values with a message that
 says which shipment and which key, because a typo in a manifest silently
 turning a check off is worse than a refusal.
 """

@@ -1,6 +1,6 @@
 """Wire-format decoding: MQTT topic and payload bytes to readings or named rejects.
 
-This is the only place that knows the tracker wire format of ARCHITECTURE.md.
+This is the only place that knows the tracker wire format of docs/wire-format.md.
 It is pure (the clock comes in as `now_ms`) and never raises on input: every
 structural fault becomes a `Reject` with a stable `reason` that metrics,
 `ingest_rejects` and tests rely on. Physically implausible but well-formed

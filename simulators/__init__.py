@@ -1,7 +1,7 @@
 """Simulated tracker fleets with labelled scenarios; they speak only the MQTT wire format.
 
 The simulator imports nothing else of CargoWatch: it writes the wire contract of
-ARCHITECTURE.md, so whatever consumes its output exercises the real interface. In process,
+docs/wire-format.md, so whatever consumes its output exercises the real interface. In process,
 ``simulate(devices=..., scenario=..., duration_s=..., seed=...)`` returns a `Fleet` with
 ``manifest()``, ``labels()`` and ``payloads()``/``messages()`` in arrival order; on the
 command line ``python -m simulators`` (``cargowatch simulate``) publishes or records it.

@@ -48,7 +48,7 @@ class Fleet:
         return self.cfg.start_ms
 
     def manifest(self) -> dict[str, Any]:
-        """The shipment manifest: ``{"shipments": [...]}`` as ARCHITECTURE.md describes it."""
+        """The shipment manifest: ``{"shipments": [...]}`` as docs/manifest.md describes it."""
         return {"shipments": [shipment(p, self.start_ms) for p in self.plans]}
 
     def messages(self) -> Iterator[Message]:

@@ -1,4 +1,4 @@
-"""A fleet's shipment manifest and ground-truth labels, in the shapes ARCHITECTURE.md fixes.
+"""A fleet's shipment manifest (the shape of docs/manifest.md) and its ground-truth labels.
 
 The manifest entry carries exactly the documented keys (consumers reject unknown ones): the
 profile and its range, reporting interval, tolerated gap, planned departure and arrival, the

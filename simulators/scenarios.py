@@ -1,6 +1,6 @@
 """The scenario catalogue: named incidents with parameters, and how a fleet is assigned them.
 
-A scenario says what it stages, which alert kinds (names from ARCHITECTURE.md) a good detector
+A scenario says what it stages, which alert kinds (names from docs/alerts.md) a good detector
 should raise for it, its parameters with defaults, and which shipments it can happen to. Names
 combine: ``reefer_failure,gps_jamming`` gives every shipment both, one after the other;
 ``mixed`` makes a realistic fleet where a share of shipments has one incident each.

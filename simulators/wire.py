@@ -1,6 +1,6 @@
 """The tracker wire format as the simulator writes it: topics, payloads and messages.
 
-This is the only place that knows the contract in ARCHITECTURE.md: topic
+This is the only place that knows the contract in docs/wire-format.md: topic
 ``cargo/v1/{device_id}/telemetry``, one compact JSON object per reading (an array for a
 store-and-forward upload), ``ts`` in epoch milliseconds, ``seq`` counting readings. Payloads
 are built with one %-format per reading from columns already rounded to their resolution,

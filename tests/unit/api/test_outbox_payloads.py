@@ -1,4 +1,4 @@
-"""What the outbox delivers for a history entry: the ARCHITECTURE.md alert event shape for
+"""What the outbox delivers for a history entry: the alert event shape of docs/alerts.md for
 detector events and human actions alike, so every channel can treat them the same."""
 
 from __future__ import annotations
