@@ -118,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
         description=SCORE_DESCRIPTION,
     )
     add_score_arguments(score)
+    dashboards = commands.add_parser(
+        "dashboards",
+        help="build Grafana dashboards and provisioning, or push them to a Grafana",
+        description="Grafana dashboards as code: build files for provisioning, or push them.",
+    )
+    from dashboards.cli import add_arguments as add_dashboards_arguments
+
+    add_dashboards_arguments(dashboards)
     return parser
 
 
@@ -232,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from api.keys import run_command as run_keys
 
             return run_keys(args, parse_values(STORE, vars(args))["db_url"])
+        if args.command == "dashboards":
+            from dashboards.cli import run as run_dashboards
+
+            return run_dashboards(args)
         if args.command == "db":
             from api.schema import run_command as run_db
 
