@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import StoreUnavailable, write_transaction
 from api.models import OutboxEntry
 from api.store import outbox_pending, record_events
-from detectors.alerts import AlertEvent
+from detectors.alerts import SEVERITY_RANK, AlertEvent
+from detectors.risk import risk_score
 from ingest.influx_client import InfluxClient, InfluxError
 from ingest.line_protocol import point_line
 
@@ -51,13 +52,19 @@ def alert_topic(payload: dict[str, Any]) -> str:
 def alert_point(payload: dict[str, Any]) -> str:
     """The `alerts` point of a history entry; its time is the entry's event time.
 
+    Besides the event, the point carries what Grafana's dashboards read from InfluxDB (they
+    have no access to the SQL store): the alert's state after the entry, who it is assigned
+    to (written by `assign` actions, and reset to nobody when an alert opens), who acted, the
+    severity as a rank and the risk points the alert adds to its shipment's risk score (both
+    aggregate in InfluxQL where tag strings do not), where it happened and a forecast breach.
+
     >>> line = alert_point({"event": "open", "alert_id": "al_1", "kind": "silence",
     ...     "severity": "warning", "device_id": "trk-1", "shipment_id": None,
     ...     "at": "2026-11-22T06:00:00Z", "summary": "quiet", "history_seq": 1, "state": "open"})
     >>> for part in line.split(" "):
     ...     print(part)
     alerts,device_id=trk-1,kind=silence,severity=warning
-    alert_id="al_1",event="open",state="open",summary="quiet",history_seq=1i
+    alert_id="al_1",event="open",state="open",summary="quiet",history_seq=1i,severity_rank=1i,risk_points=18.0,assignee=""
     1795327200000000000
     """
     at = datetime.fromisoformat(payload["at"].replace("Z", "+00:00"))
@@ -70,6 +77,22 @@ def alert_point(payload: dict[str, Any]) -> str:
     }
     if isinstance(payload.get("value"), int | float):
         fields["value"] = float(payload["value"])
+    fields["severity_rank"] = SEVERITY_RANK[payload["severity"]]
+    fields["risk_points"] = risk_score(
+        [(payload["alert_id"], payload["kind"], payload["severity"])]
+    ).score
+    if payload["event"] in ("open", "assign"):
+        fields["assignee"] = payload.get("assignee") or ""
+    if payload.get("actor"):
+        fields["actor"] = payload["actor"]
+    evidence = payload.get("evidence") or {}
+    if all(_is_number(evidence.get(k)) for k in ("lat", "lon")):
+        fields["lat"], fields["lon"] = float(evidence["lat"]), float(evidence["lon"])
+    if payload.get("predicted_breach_at"):
+        breach = datetime.fromisoformat(payload["predicted_breach_at"].replace("Z", "+00:00"))
+        fields["predicted_breach_at_ms"] = int(breach.timestamp() * 1000)
+    if _is_number(payload.get("confidence")):
+        fields["confidence"] = float(payload["confidence"])
     tags = {
         "kind": payload["kind"],
         "severity": payload["severity"],
@@ -78,6 +101,10 @@ def alert_point(payload: dict[str, Any]) -> str:
     }
     ns = (int(at.timestamp()) * 1000 + at.microsecond // 1000) * 1_000_000
     return point_line(ALERTS, tags, fields, ns)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class AlertRecorder:
