@@ -87,6 +87,7 @@ def alerts_from_events(events: Iterable[AlertEvent]) -> list[RaisedAlert]:
 
 
 def collect_alerts(events: Iterable[_Event]) -> list[RaisedAlert]:
+    """Alerts by their earliest open and latest resolve, in opening order."""
     opened: dict[str, _Event] = {}
     resolved: dict[str, int] = {}
     for e in events:
