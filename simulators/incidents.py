@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from simulators.effects import Effects, Incident, Window
-from simulators.motion import Motion, Phase, insert_stop
+from simulators.motion import Motion, Phase, arrival_s, insert_stop
 from simulators.profiles import Profile
 from simulators.routes import Lane
 
@@ -209,7 +209,10 @@ def place_route_deviation(d: Draft, slot: Window, p: dict[str, Any]) -> Incident
 
 
 def place_tracker_silence(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
-    t0 = _start(d, slot, _minutes(p), p)
+    # Mid-trip: a tracker quiet at its destination after arrival is expected to be, so a
+    # silence staged there would label as an incident what no detector should raise.
+    trip = [(d.departure_s, arrival_s(d.phases))]
+    t0 = _start(d, slot, _minutes(p), p, spans=trip, whole=True)
     d.effects.silence.append((t0, t0 + _minutes(p)))
     kinds = ("silence",) if float(p["duration_min"]) > d.max_gap_min else ()
     return Incident("tracker_silence", t0, t0 + _minutes(p), p, kinds)
