@@ -1,5 +1,6 @@
 """Index the alerts in the order `GET /alerts` pages them: by (opened_at, alert_id), alone and
-behind the organisation, state, kind, shipment and device it filters by.
+behind the organisation, state, kind, shipment and device it filters by. The filters' indexes
+end with the organisation, so an operator's filtered count reads them alone.
 
 The organisation's and the device's new indexes lead with the column of the single-column
 ``ix_alerts_organisation_id`` and the ``ix_alerts_device_id_kind`` they replace, so those two
@@ -33,7 +34,11 @@ _LEADING: tuple[str | None, ...] = (
 
 
 def _columns(leading: str | None) -> list[str]:
-    return [*([leading] if leading else []), "opened_at", "alert_id"]
+    if leading is None:
+        return ["opened_at", "alert_id"]
+    if leading == "organisation_id":
+        return [leading, "opened_at", "alert_id"]
+    return [leading, "opened_at", "alert_id", "organisation_id"]
 
 
 def upgrade() -> None:
