@@ -6,7 +6,7 @@ no server error, carry a status code the document lists for the operation, and h
 that matches the document's schema for that status.
 
 Generation is derandomized (the same cases every run) and bounded per operation, so the run
-takes seconds in CI; state built by earlier cases (shipments created, alerts acknowledged) is
+takes well under a minute in CI; state built by earlier cases (shipments created, alerts acknowledged) is
 part of what later cases meet, deterministically too.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from api_world import T0_MS, TestClient, World, build_world
+from api_world import T0_MS, TestClient, World, alert_id, build_world
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     not_a_server_error,
@@ -36,8 +36,12 @@ from ingest.line_protocol import telemetry_line
 pytestmark = pytest.mark.integration
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+#: Objects of the world both keys see. Generated ids almost never name one, so about every other
+#: case with ids in its path is pointed at these, to reach the answers real objects give (200s,
+#: 409s of a second acknowledgement, readings from InfluxDB) as well as the 404s.
+KNOWN_IDS = {"alert_id": alert_id("SHP-A1"), "shipment_id": "SHP-A1"}
 #: Cases per operation and key: enough to reach every parameter, few enough for CI.
-EXAMPLES = 20
+EXAMPLES = 15
 
 
 @pytest.fixture(params=["admin", "operator"])
@@ -78,11 +82,15 @@ schema = schemathesis.openapi.from_asgi(
 @settings(
     max_examples=EXAMPLES,
     derandomize=True,
+    # Times vary with the machine, and no example database: the same cases every run.
     deadline=None,
     database=None,
-    suppress_health_check=list(HealthCheck),
+    # The world is a fixture per test, not per case, on purpose (see the module docstring).
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_every_answer_is_one_the_openapi_document_describes(case, fuzzed) -> None:
     world, who = fuzzed
     assert world.client is not None
+    if case.path_parameters and len(repr(case.path_parameters)) % 2:
+        case.path_parameters = {k: KNOWN_IDS.get(k, v) for k, v in case.path_parameters.items()}
     case.call_and_validate(headers=world.headers(who), checks=CHECKS, app=world.client.app)
