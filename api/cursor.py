@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Final
 
 VERSION: Final = 1
-#: Longer than any cursor this module writes (a 200-character key encodes to about 300).
-MAX_LENGTH: Final = 512
 MAX_TEXT: Final = 200
+#: The longest cursor this module writes: the array's frame and number (under 64 bytes) and
+#: a key of MAX_TEXT characters of up to 4 UTF-8 bytes each, in base64 (4 characters per 3).
+MAX_LENGTH: Final = -(-(64 + 4 * MAX_TEXT) // 3) * 4
 #: Microseconds since the epoch fit comfortably; larger numbers are no key of ours.
 MAX_NUMBER: Final = 2**62
 _ALPHABET: Final = re.compile(r"[A-Za-z0-9_-]+")
@@ -48,7 +49,12 @@ def encode(cursor: Cursor) -> str:
     >>> encode(Cursor("alerts", 1_763_800_000_000_000, "al_0123456789abcdef"))
     'WzEsImFsZXJ0cyIsMTc2MzgwMDAwMDAwMDAwMCwiYWxfMDEyMzQ1Njc4OWFiY2RlZiJd'
     """
-    raw = json.dumps([VERSION, cursor.scope, cursor.number, cursor.text], separators=(",", ":"))
+    # As UTF-8, not \u escapes: an escaped astral character takes 12 bytes, not 4.
+    raw = json.dumps(
+        [VERSION, cursor.scope, cursor.number, cursor.text],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -60,7 +66,7 @@ def decode(token: str, scope: str) -> Cursor:
     >>> decode("not a cursor!", "alerts")
     Traceback (most recent call last):
     ...
-    api.cursor.CursorInvalid: a cursor is base64url text of at most 512 characters
+    api.cursor.CursorInvalid: a cursor is base64url text of at most 1152 characters
     """
     if not 0 < len(token) <= MAX_LENGTH or not _ALPHABET.fullmatch(token):
         raise CursorInvalid(f"a cursor is base64url text of at most {MAX_LENGTH} characters")

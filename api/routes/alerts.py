@@ -19,7 +19,7 @@ from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from api import actions
-from api.cursor import Cursor, CursorInvalid, decode, encode
+from api.cursor import MAX_LENGTH, Cursor, CursorInvalid, decode, encode
 from api.db import write_transaction
 from api.deps import ACT_ON_ALERTS, Principal, PrincipalDep, SessionsDep, require_role
 from api.models import Alert, AlertHistory
@@ -88,7 +88,7 @@ def list_alerts(
     ] = None,
     until: Annotated[AwareDatetime | None, Query(description="Opened before (RFC 3339).")] = None,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None, Query(max_length=MAX_LENGTH, description="`next_cursor` of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Alerts per page.")] = 50,
 ) -> AlertsPublic:

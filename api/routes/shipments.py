@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
-from api.cursor import Cursor, CursorInvalid, decode, encode
+from api.cursor import MAX_LENGTH, Cursor, CursorInvalid, decode, encode
 from api.db import write_transaction
 from api.deps import (
     MANAGE_SHIPMENTS,
@@ -168,7 +168,7 @@ def list_shipments(
     status_: Annotated[ShipmentStatus | None, Query(alias="status")] = None,
     device_id: DeviceId | None = None,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None, Query(max_length=MAX_LENGTH, description="`next_cursor` of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Shipments per page.")] = 50,
 ) -> ShipmentsPublic:

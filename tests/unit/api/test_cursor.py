@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.cursor import MAX_NUMBER, MAX_TEXT, Cursor, CursorInvalid, decode, encode
+from api.cursor import MAX_LENGTH, MAX_NUMBER, MAX_TEXT, Cursor, CursorInvalid, decode, encode
 
 KEY_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=MAX_TEXT
@@ -69,7 +69,11 @@ def test_any_json_array_behind_valid_base64_decodes_or_fails_cleanly(value):
             "another listing",
             id="another listing's cursor is refused",
         ),
-        pytest.param("A" * 513, "at most 512", id="an overlong cursor is refused before decoding"),
+        pytest.param(
+            "A" * (MAX_LENGTH + 1),
+            f"at most {MAX_LENGTH}",
+            id="an overlong cursor is refused before decoding",
+        ),
         pytest.param(
             encode(Cursor("alerts", 1, "S")) + "!",
             "base64url",
