@@ -138,8 +138,11 @@ def _add_api_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     _add_settings(api, API)
     run = commands.add_parser(
         "run",
-        help="ingest, detectors and the HTTP API in one process",
-        description="Run `cargowatch ingest` and `cargowatch api` in one process.",
+        help="ingest, detectors and the HTTP API under one command",
+        description=(
+            "Run `cargowatch ingest` and `cargowatch api` as one service "
+            "(the detectors in a child process of their own, as under ingest)."
+        ),
     )
     _add_settings(run, [*API_SERVER, *INGEST])
     keys = commands.add_parser(

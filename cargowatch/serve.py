@@ -1,5 +1,5 @@
 """Wires the HTTP API into a process: ``cargowatch api`` (the API alone) and ``cargowatch run``
-(ingest, detectors and the API in one process, for small sites and the demo).
+(ingest, detectors and the API under one command, for small sites and the demo).
 
 The app gets the SQL store (checked to be at the current schema before anything listens) and
 readiness probes for the broker (a TCP connection to it) and InfluxDB (``/ping``). The API
