@@ -6,8 +6,8 @@ no server error, carry a status code the document lists for the operation, and h
 that matches the document's schema for that status.
 
 Generation is derandomized (the same cases every run) and bounded per operation, so the run
-takes well under a minute in CI; state built by earlier cases (shipments created, alerts acknowledged) is
-part of what later cases meet, deterministically too.
+takes well under a minute in CI; state built by earlier cases (shipments created, alerts
+acknowledged) is part of what later cases meet, deterministically too.
 """
 
 from __future__ import annotations
