@@ -1,0 +1,215 @@
+"""Does the breach warning's confidence mean what it says? A reliability table on simulated fleets.
+
+Simulates fleets (scenarios reefer_failure, power_loss, heat_wave and normal), thins each
+device's readings to a reporting interval of 1, 5, 10 or 15 minutes (a device whose own
+interval is longer keeps its own), replays them through the whole detector engine, and for
+every `temp_breach_predicted` event that asserts the warning (its open and every update)
+records the confidence it carried and whether the product left its range within the
+warning's horizon (`breach_horizon_min`) after it: the truth is any reading, at the
+device's full reporting rate, outside the range. It prints
+
+  - a reliability table: confidence bins, the warnings in each, and the share followed
+    by a breach; a calibrated forecaster's share matches the bin (bins under the
+    detector's 80 % threshold stay empty: nothing is issued there);
+  - the key line: of warnings issued at >= 80 % confidence, X % were followed by a breach
+    within the horizon;
+  - issue 10's targets, scored as `bench/detection.py` and `cargowatch score` do
+    (`simulators.scoring`): breach warnings before >= 90 % of the failures that breach,
+    median lead >= 30 min, and at most 1 warning (open) in 5 not followed by a breach
+    within its horizon.
+
+Seeds 1000-1019 are the development seeds: look at them as often as you like. Seeds
+2000-2019 are held out: the forecaster was not tuned on them, and they are for reporting
+final figures only (``--held-out``); tuning on them would make those figures meaningless.
+
+    .venv/bin/python bench/forecast_calibration.py            # development seeds
+    .venv/bin/python bench/forecast_calibration.py --held-out # the reported figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import itertools
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from detectors.alerts import AlertEvent
+from detectors.profiles import Shipment, parse_manifest
+from detectors.reading import Reading
+from detectors.registry import build_engine
+from ingest.decode import decode
+from simulators import simulate
+from simulators.scoring import exposure, score
+from simulators.scoring_input import alerts_from_events, parse_label
+
+SCENARIOS = ("reefer_failure", "power_loss", "heat_wave", "normal")
+INTERVALS_MIN = (1, 5, 10, 15)
+DEV_SEEDS = range(1000, 1020)
+HELD_OUT_SEEDS = range(2000, 2020)
+BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0001)
+KIND = "temp_breach_predicted"
+MIN = 60_000
+
+
+@dataclass
+class Tally:
+    """What one or many runs gave: every warning's confidence and outcome, and the leads."""
+
+    warnings: list[tuple[float, bool]] = field(default_factory=list)
+    opens: list[bool] = field(default_factory=list)
+    breaches: int = 0
+    warned_ahead: int = 0
+    leads: list[float] = field(default_factory=list)  # unwarned breaches as -inf
+
+    def add(self, other: Tally) -> None:
+        self.warnings += other.warnings
+        self.opens += other.opens
+        self.breaches += other.breaches
+        self.warned_ahead += other.warned_ahead
+        self.leads += other.leads
+
+
+def run(scenario: str, seed: int, interval_min: int, devices: int, hours: float) -> Tally:
+    """One fleet at one reporting interval: its warnings and their outcomes, and its leads."""
+    fleet = simulate(devices=devices, scenario=scenario, duration_s=hours * 3600, seed=seed)
+    manifest = fleet.manifest()
+    for entry in manifest["shipments"]:
+        entry["expected_interval_s"] = max(int(entry["expected_interval_s"]), interval_min * 60)
+    shipments = parse_manifest(manifest)
+    by_device = {s.device_id: s for s in shipments}
+    engine = build_engine(shipments, lateness_ms=30_000)
+    events: list[AlertEvent] = []
+    outside: dict[str, list[int]] = defaultdict(list)
+    kept_ts: dict[str, int] = {}
+    # The simulator jitters each reading by up to 2 % of its interval: keep a reading once
+    # most of the interval has passed, so thinning does not drop every other one.
+    min_gap = int(interval_min * MIN * 0.9)
+    next_tick = None
+    first = last = None
+    for m in fleet.messages():
+        now = m.arrival_ms
+        first = now if first is None else first
+        last = now
+        if next_tick is None or now >= next_tick:
+            events += engine.advance(now)
+            next_tick = now + MIN
+        for r in decode(m.topic, m.payload, now).readings:
+            _truth(r, by_device, outside)
+            prev = kept_ts.get(r.device_id)
+            if prev is not None and r.ts_ms - prev < min_gap and r.ts_ms >= prev:
+                continue
+            kept_ts[r.device_id] = r.ts_ms
+            events += engine.process(r, now)
+    events += engine.flush()
+    for times in outside.values():
+        times.sort()
+    tally = Tally()
+    for e in events:
+        if e.kind != KIND or e.event not in ("open", "update") or e.confidence is None:
+            continue
+        horizon = by_device[e.device_id].profile.breach_horizon_min * MIN
+        times = outside.get(e.device_id, [])
+        i = bisect.bisect_right(times, e.at_ms)
+        followed = i < len(times) and times[i] <= e.at_ms + horizon
+        tally.warnings.append((e.confidence, followed))
+        if e.event == "open":
+            tally.opens.append(followed)
+    labels = [parse_label(lab, f"label {i}") for i, lab in enumerate(fleet.labels())]
+    trips = [(s.device_id, None, None) for s in shipments]
+    s = score(labels, alerts_from_events(events), exposure([], [], trips, first, last))
+    for inc in s.incidents:
+        if inc.label.breach_at_ms is None:
+            continue
+        tally.breaches += 1
+        lead = inc.lead_min
+        tally.warned_ahead += lead is not None and lead > 0
+        tally.leads.append(float("-inf") if lead is None else lead)
+    return tally
+
+
+def _truth(r: Reading, by_device: dict[str, Shipment], outside: dict[str, list[int]]) -> None:
+    """Note every reading outside its device's range, at the full reporting rate."""
+    shipment = by_device.get(r.device_id)
+    rng = None if shipment is None else shipment.profile.temp_range_c
+    if rng is None or r.temp_c is None:
+        return
+    if r.temp_c > rng[1] or r.temp_c < rng[0]:
+        outside[r.device_id].append(r.ts_ms)
+
+
+def report(tally: Tally, label: str) -> None:
+    print(f"\nreliability of breach warnings ({label}): every open and update, by confidence")
+    print(f"{'confidence':>14} {'warnings':>9} {'followed by a breach':>21}")
+    for lo, hi in itertools.pairwise(BINS):
+        inside = [f for c, f in tally.warnings if lo <= c < hi]
+        shown = f"{100 * sum(inside) / len(inside):.0f} %" if inside else "-"
+        print(f"{lo:>6.2f}-{min(hi, 1.0):<6.2f} {len(inside):>9} {shown:>21}")
+    high = [f for c, f in tally.warnings if c >= 0.8]
+    if high:
+        print(
+            f"of warnings issued at >=80 % confidence, {100 * sum(high) / len(high):.0f} % were"
+            f" followed by a breach within the horizon ({sum(high)}/{len(high)})"
+        )
+    else:
+        print("no warning was issued at >=80 % confidence")
+    print("targets (issue 10):")
+    ahead = tally.warned_ahead / tally.breaches if tally.breaches else 0.0
+    print(
+        f"  warned before {tally.warned_ahead}/{tally.breaches} failures that breached"
+        f" = {100 * ahead:.0f} % (target >= 90 %): {'met' if ahead >= 0.9 else 'NOT met'}"
+    )
+    median = statistics.median(tally.leads) if tally.leads else float("-inf")
+    lead = "none" if median == float("-inf") else f"{median:.0f} min"
+    print(
+        f"  median warning lead {lead} (target >= 30 min, an unwarned breach counting as the"
+        f" shortest): {'met' if median >= 30 else 'NOT met'}"
+    )
+    false = sum(1 for f in tally.opens if not f)
+    share = false / len(tally.opens) if tally.opens else 0.0
+    print(
+        f"  warnings not followed by a breach within the horizon: {false}/{len(tally.opens)}"
+        f" = {100 * share:.0f} % (target <= 20 %): {'met' if share <= 0.2 else 'NOT met'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--held-out", action="store_true", help="seeds 2000-2019 (reporting only)")
+    parser.add_argument("--seeds", type=int, default=20, help="how many of the seeds to run")
+    parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument("--hours", type=float, default=24.0)
+    args = parser.parse_args()
+    seeds = list(HELD_OUT_SEEDS if args.held_out else DEV_SEEDS)[: args.seeds]
+    started = time.perf_counter()
+    total = Tally()
+    by_interval: dict[int, Tally] = defaultdict(Tally)
+    for interval in INTERVALS_MIN:
+        for scenario in SCENARIOS:
+            for seed in seeds:
+                t = run(scenario, seed, interval, args.devices, args.hours)
+                by_interval[interval].add(t)
+                total.add(t)
+    which = "held-out seeds 2000-2019" if args.held_out else "development seeds 1000-1019"
+    print(f"{which}[:{len(seeds)}], {args.devices} devices x {args.hours:g} h per fleet")
+    for interval in INTERVALS_MIN:
+        t = by_interval[interval]
+        high = [f for c, f in t.warnings if c >= 0.8]
+        opens_false = sum(1 for f in t.opens if not f)
+        print(
+            f"  every {interval:>2} min: {len(t.opens)} warnings opened, {opens_false} with no"
+            f" breach in the horizon; {t.warned_ahead}/{t.breaches} breaches warned ahead;"
+            f" >=80 %: {100 * sum(high) / len(high) if high else 0:.0f} % followed"
+        )
+    report(total, which)
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
