@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from simulators.fleet import DEFAULT_START, Fleet, config
+from simulators.physics import HOLDOUT_SEED_MIN, REGIMES
 from simulators.plan import PlanError
 from simulators.profiles import PROFILES
 from simulators.progress import Progress
@@ -85,7 +86,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated start; default: with --out 2026-01-05T00:00:00Z, when publishing the"
         " latest minute that keeps every timestamp in the past",
     )
-    a("--seed", type=int, default=0, help="same seed, same output (default 0)")
+    a(
+        "--seed",
+        type=int,
+        default=0,
+        help=f"same seed, same output (default 0); seeds from {HOLDOUT_SEED_MIN:,} up are held"
+        " out for measuring and need --physics holdout",
+    )
+    a(
+        "--physics",
+        choices=tuple(REGIMES),
+        default="dev",
+        help="ranges each device's thermal and sensor physics is drawn from: dev, or the"
+        " held-out ranges, which run only on held-out seeds (default dev)",
+    )
     a("--manifest", type=Path, default=None, metavar="PATH", help="write the fleet's shipments")
     a("--labels", type=Path, default=None, metavar="PATH", help="write ground truth as JSON Lines")
     a(
@@ -244,6 +258,7 @@ def _validate(args: argparse.Namespace) -> tuple[BrokerUrl, float | None, Any]:
         _params(args.param),
         _names(args.profiles),
         _names(args.lanes),
+        args.physics,
     )
     return url, speed, cfg
 
@@ -276,7 +291,8 @@ def _summary(args: argparse.Namespace, fleet: Fleet, r: RunResult, url: BrokerUr
         workers = f" with {args.workers} workers" if args.workers > 1 else ""
         where = f"published to {url.redacted()} at QoS {args.qos}{workers}"
     lines = [
-        f"simulated {cfg.devices:,} shipments ({args.scenario}, seed {cfg.seed}) from"
+        f"simulated {cfg.devices:,} shipments ({args.scenario}, seed {cfg.seed},"
+        f" {cfg.physics} physics) from"
         f" {rfc3339(cfg.start_ms)} to {rfc3339(end_ms)}",
         f"  incidents: {incidents} ({affected:,} of {cfg.devices:,} shipments)",
         f"  {r.readings:,} readings in {r.messages:,} messages ({r.uploads:,} store-and-forward"

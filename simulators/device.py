@@ -54,8 +54,12 @@ class DeviceSim:
         self.air = 0.0
         self.product = 0.0
         self.stuck: dict[int, float] = {}
+        self.spiked: set[int] = set()
         self.stored: dict[int, list[bytes]] = {}
         self.malformed_done = 0
+        #: When a list, every stretch's reading instants (s) and true product temperatures
+        #: are appended to it: what the labels' breach times are checked against.
+        self.trace: list[tuple[FloatArray, FloatArray]] | None = None
 
     # -- time and position -------------------------------------------------------------------
     def _times(self, t_end: float) -> tuple[np.ndarray, FloatArray]:
@@ -142,39 +146,45 @@ class DeviceSim:
         moving = p.motion.stop[idx] == MOVING
         climate, ambient = sensors.ambient(p, t, epoch_s, lon, d, moving & p.motion.air[idx])
         door = in_windows(t, eff.door)
-        target, tau = sensors.cooling(prof, eff, t, ambient, door)
+        target, tau = sensors.cooling(prof, p.physics, eff, t, ambient, door)
         if self.t_prev is None:
             self.air = float(target[0])
             self.product = float(target[0] + rng.normal(0.0, 0.1))
             self.t_prev = float(t[0])
+        before = (self.t_prev, self.product)
         air, product = thermal.relax(
-            t, target, tau, prof.tau_product_s, self.t_prev, self.air, self.product
+            t, target, tau, p.physics.tau_product_s, self.t_prev, self.air, self.product
         )
         self.t_prev, self.air, self.product = float(t[-1]), float(air[-1]), float(product[-1])
-        temp, corrupted = self._faults(t, sensors.probe(prof, product, rng))
+        if self.trace is not None:
+            self.trace.append((t, product))
+        self._watch_breach(t, product, before)
+        temp = self._faults(t, sensors.probe(p.physics, product, rng))
         taken = ~in_windows(t, eff.silence)
-        self._watch_breach(ts, t, temp, taken & ~corrupted)
         lon, lat = self._fix(t, lon, lat)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)
         columns["temp_c"] = temp
         return self._emit(ts, t, taken, columns, in_windows(t, eff.no_fix))
 
-    def _faults(self, t: FloatArray, temp: FloatArray) -> tuple[FloatArray, np.ndarray]:
-        """A stuck or spiking probe; also says which readings it corrupted."""
+    def _faults(self, t: FloatArray, temp: FloatArray) -> FloatArray:
+        """A stuck or spiking probe."""
         eff, rng, n = self.plan.effects, self.rng, len(t)
-        corrupted = np.zeros(n, dtype=bool)
         for j, (t0, t1) in enumerate(eff.stuck):
             on = (t >= t0) & (t < t1)
             if on.any():
                 # Stuck at the first value of the window, even when that came a stretch ago.
                 value = self.stuck.setdefault(j, float(temp[np.argmax(on)]))
                 temp = np.where(on, value, temp)
-                corrupted |= on
-        for t0, t1, share in eff.spikes:
-            hit = (t >= t0) & (t < t1) & (rng.uniform(size=n) < share)
+        for j, (t0, t1, share) in enumerate(eff.spikes):
+            on = (t >= t0) & (t < t1)
+            hit = on & (rng.uniform(size=n) < share)
+            if on.any() and j not in self.spiked:
+                # The window's first reading always carries the error code: at a 15-minute
+                # interval a share alone could leave a whole fault unseen.
+                self.spiked.add(j)
+                hit[np.argmax(on)] = True
             temp = np.where(hit, rng.choice(_SPIKE_VALUES, n), temp)
-            corrupted |= hit
-        return temp, corrupted
+        return temp
 
     def _fix(
         self, t: FloatArray, lon: FloatArray, lat: FloatArray
@@ -253,16 +263,31 @@ class DeviceSim:
         ]
 
     def _watch_breach(
-        self, ts: np.ndarray, t: FloatArray, temp: FloatArray, valid: np.ndarray
+        self, t: FloatArray, product: FloatArray, before: tuple[float, float]
     ) -> None:
-        rng_c = self.plan.profile.temp_range_c
-        if rng_c is None:
+        """Date each incident's breach: when the true product temperature left its range.
+
+        The product is known at each reading instant; between two instants it is taken as
+        linear, which a product time constant of an hour or more makes exact to seconds.
+        Whether the tracker reported then, or its probe read true, does not matter.
+        """
+        band = self.plan.profile.temp_range_c
+        if band is None:
             return
-        out = valid & ((temp < rng_c[0]) | (temp > rng_c[1]))
+        low, high = band
+        out = (product < low) | (product > high)
         if not out.any():
             return
         for incident in self.plan.incidents:
-            if incident.breach_ms is None:
-                hit = np.flatnonzero(out & (t >= incident.t0) & (t < incident.search_until))
-                if len(hit):
-                    incident.breach_ms = int(ts[hit[0]])
+            if incident.breach_ms is not None:
+                continue
+            hit = np.flatnonzero(out & (t >= incident.t0) & (t < incident.search_until))
+            if not len(hit):
+                continue
+            i = int(hit[0])
+            t1, p1 = float(t[i]), float(product[i])
+            t0, p0 = (float(t[i - 1]), float(product[i - 1])) if i else before
+            limit = high if p1 > high else low
+            share = (limit - p0) / (p1 - p0) if p1 != p0 else 1.0
+            at = max(t0 + min(max(share, 0.0), 1.0) * (t1 - t0), incident.t0)
+            incident.breach_ms = self.start_ms + round(at * 1000.0)

@@ -34,6 +34,25 @@ class Incident:
     search_until: float = float("inf")
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A cooling unit failing from t0 to t1, in one of `simulators.physics.FAILURE_SHAPES`.
+
+    ``linear`` loses ``rate_c_per_h`` of its hold on the air every hour; ``exponential`` lets
+    the air approach ambient with time constant ``tau_s``; ``partial`` settles the air at
+    ``settles_c`` (never above ambient) over ``ramp_s``; ``cycling`` stops the compressor for
+    ever longer spells, which are `Effects.compressor_off` windows.
+    """
+
+    t0: float
+    t1: float
+    shape: str
+    rate_c_per_h: float = 0.0
+    tau_s: float = 0.0
+    settles_c: float = 0.0
+    ramp_s: float = 0.0
+
+
 @dataclass
 class Effects:
     """Every window the generator applies; normal behaviour and incidents alike."""
@@ -42,9 +61,10 @@ class Effects:
     seal_open: list[Window] = field(default_factory=list)
     seal_tampered: list[Window] = field(default_factory=list)
     defrost: list[Window] = field(default_factory=list)
-    #: (t0, t1, rise of the air in °C per hour)
-    failure: list[tuple[float, float, float]] = field(default_factory=list)
+    failure: list[Failure] = field(default_factory=list)
     power_off: list[Window] = field(default_factory=list)
+    #: A compressor cycling off as its unit fails: the box warms as with the power off.
+    compressor_off: list[Window] = field(default_factory=list)
     #: (t0, t1, peak ambient °C, ramp seconds)
     heat: list[tuple[float, float, float, float]] = field(default_factory=list)
     #: (t0, t1, signed lateral offset in metres, ramp seconds)

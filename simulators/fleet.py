@@ -21,6 +21,7 @@ import numpy as np
 
 from simulators.device import DeviceSim
 from simulators.manifest import label, shipment
+from simulators.physics import check_split
 from simulators.plan import DevicePlan, FleetConfig, plan_device
 from simulators.profiles import PROFILES
 from simulators.routes import LANES
@@ -123,12 +124,18 @@ def config(
     params: Mapping[str, Any] | None = None,
     profiles: Sequence[str] | None = None,
     lanes: Sequence[str] | None = None,
+    physics: str = "dev",
 ) -> FleetConfig:
-    """Validate a run's settings into a `FleetConfig` (raises ValueError naming the setting)."""
+    """Validate a run's settings into a `FleetConfig` (raises ValueError naming the setting).
+
+    Held-out seeds run only with ``physics="holdout"`` and the other way round
+    (`simulators.physics.check_split`).
+    """
     if devices < 1:
         raise ValueError(f"devices must be at least 1, got {devices}")
     if duration_s <= 0:
         raise ValueError(f"duration must be positive, got {duration_s} s")
+    check_split(seed, physics)
     names = parse_spec(scenario)
     start_ms = parse_instant_ms(start or DEFAULT_START) if not isinstance(start, int) else start
     for name in profiles or ():
@@ -146,6 +153,7 @@ def config(
         params=resolve_params(names, params or {}),
         profiles=tuple(profiles) if profiles else None,
         lanes=tuple(lanes) if lanes else None,
+        physics=physics,
     )
 
 
@@ -158,15 +166,19 @@ def simulate(
     params: Mapping[str, Any] | None = None,
     profiles: Sequence[str] | None = None,
     lanes: Sequence[str] | None = None,
+    physics: str = "dev",
 ) -> Fleet:
     """Plan a fleet; iterate ``.messages()`` or ``.payloads()`` to generate it.
 
     ``start`` is RFC 3339 text or epoch ms (default 2026-01-05T00:00:00Z); ``params`` maps
-    ``key`` or ``scenario.key`` to a value, as ``--param`` does.
+    ``key`` or ``scenario.key`` to a value, as ``--param`` does; ``physics`` names the regime
+    device physics is drawn from, ``dev`` or ``holdout`` (held-out seeds only).
 
     >>> fleet = simulate(devices=2, scenario="normal", duration_s=3600, seed=1)
     >>> topic, payload = next(fleet.payloads())
     >>> topic.startswith("cargo/v1/trk-0000"), payload.startswith(b'{"device_id":"trk-')
     (True, True)
     """
-    return Fleet(config(devices, scenario, duration_s, seed, start, params, profiles, lanes))
+    return Fleet(
+        config(devices, scenario, duration_s, seed, start, params, profiles, lanes, physics)
+    )

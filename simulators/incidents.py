@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from simulators.effects import Effects, Incident, Window
+from simulators.effects import Effects, Failure, Incident, Window
 from simulators.motion import Motion, Phase, arrival_s, insert_stop
+from simulators.physics import DevicePhysics, Regime, draw_failure
 from simulators.profiles import Profile
 from simulators.routes import Lane
 
@@ -45,6 +46,8 @@ class Draft:
     max_gap_min: float
     effects: Effects
     rng: np.random.Generator
+    physics: DevicePhysics
+    regime: Regime
 
     def slot(self, index: int, count: int) -> Window:
         """The share of the run the ``index``-th of ``count`` composed incidents may use."""
@@ -132,12 +135,21 @@ def _road(d: Draft) -> list[Window]:
 
 
 def place_reefer_failure(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
-    prof = d.profile
+    prof, phys = d.profile, d.physics
     assert prof.temp_range_c is not None and prof.setpoint_c is not None
-    rate = float(p["rise_c_per_h"])
+    p = draw_failure(d.regime, prof, d.rng, p)
+    headroom = prof.temp_range_c[1] - prof.setpoint_c
+    shape = str(p["shape"])
     # Time for the air to pass the limit plus the product's lag, with some room to spare.
-    need = ((prof.temp_range_c[1] - prof.setpoint_c) / rate + 0.5) * 3600.0
-    need += prof.tau_product_s * 1.2
+    if shape == "linear":
+        need = (headroom / float(p["rise_c_per_h"]) + 0.5) * 3600.0
+    elif shape == "exponential":
+        need = float(p["approach_tau_h"]) * 3600.0
+    elif shape == "cycling":
+        need = float(p["cycle_degrade_h"]) * 3600.0 + 0.5 * phys.tau_box_s
+    else:
+        need = float(p["ramp_min"]) * 60.0 + phys.tau_product_s
+    need += phys.tau_product_s * 1.2
     if p.get("duration_min") is not None:
         length = _minutes(p)
         t0 = _start(d, slot, max(length, need), p)
@@ -145,8 +157,36 @@ def place_reefer_failure(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
     else:
         t0 = _start(d, slot, need, p)
         t1 = slot[1]
-    d.effects.failure.append((t0, t1, rate))
+    d.effects.failure.append(
+        Failure(
+            t0,
+            t1,
+            shape,
+            rate_c_per_h=float(p.get("rise_c_per_h") or 0.0),
+            tau_s=float(p.get("approach_tau_h") or 0.0) * 3600.0,
+            settles_c=float(p.get("settles_c") or 0.0),
+            ramp_s=float(p.get("ramp_min") or 0.0) * 60.0,
+        )
+    )
+    if shape == "cycling":
+        d.effects.compressor_off.extend(
+            _cycling(t0, t1, float(p["cycle_period_min"]) * 60, float(p["cycle_degrade_h"]) * 3600)
+        )
     return Incident("reefer_failure", t0, t1, p, TEMP_KINDS)
+
+
+def _cycling(t0: float, t1: float, period_s: float, degrade_s: float) -> list[Window]:
+    """Compressor-off spells: a fifth of each cycle at first, the whole cycle after degrade_s."""
+    spells: list[Window] = []
+    t = t0
+    while t < t1:
+        share = min(1.0, 0.2 + 0.8 * (t - t0) / degrade_s)
+        if share >= 1.0:
+            spells.append((t, t1))
+            break
+        spells.append((t + (1.0 - share) * period_s, min(t + period_s, t1)))
+        t += period_s
+    return spells
 
 
 def place_power_loss(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
@@ -163,6 +203,12 @@ def place_door_left_open(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
 
 
 def place_heat_wave(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
+    band = d.profile.temp_range_c
+    if band is not None:
+        # A unit drawn stronger than its profile would hold the given peak: the wave that puts
+        # this shipment at risk is hotter, and the label says how hot it was.
+        hottest = round(d.physics.cool_capacity_c + band[1] + 3.0, 1)
+        p = {**p, "peak_c": max(float(p["peak_c"]), hottest)}
     ramp = _minutes(p, "ramp_min")
     length = _minutes(p) + 2 * ramp
     t0 = _start(d, slot, length, p)

@@ -18,13 +18,15 @@ import numpy as np
 from simulators.effects import Effects, Incident, Window, overlaps
 from simulators.incidents import Draft, Unplaceable
 from simulators.motion import MOVING, Motion, Phase, arrival_s, build_schedule
+from simulators.physics import REGIMES, DevicePhysics
+from simulators.physics import draw as draw_physics
 from simulators.profiles import PROFILES, Profile
 from simulators.routes import LANES, Lane
 from simulators.scenarios import SCENARIOS, mixed_pool, profile_allows
 from simulators.thermal import Weather
 
 #: Domain tags mixed into seeds so each use of randomness has a stream of its own.
-_ORDER, _SWAP, _PLAN, GENERATE = 5, 7, 11, 13
+_ORDER, _SWAP, _PLAN, GENERATE, _PHYSICS = 5, 7, 11, 13, 17
 DEFAULT_MAX_GAP_MIN = 30
 
 
@@ -42,6 +44,8 @@ class FleetConfig:
     params: dict[str, dict[str, object]]
     profiles: tuple[str, ...] | None = None
     lanes: tuple[str, ...] | None = None
+    #: The regime device physics is drawn from (`simulators.physics.REGIMES`).
+    physics: str = "dev"
 
 
 @dataclass
@@ -67,6 +71,7 @@ class DevicePlan:
     wander: Weather
     humidity: Weather
     seed: tuple[int, ...]
+    physics: DevicePhysics
 
 
 def plan_device(cfg: FleetConfig, index: int, wanted: list[str]) -> DevicePlan:
@@ -124,12 +129,27 @@ def _build(
     rng = np.random.default_rng([cfg.seed, _PLAN, index, attempt])
     horizon = cfg.duration_s
     departure = float(round(rng.uniform(0.0, min(900.0, 0.05 * horizon))))
+    # Physics has a stream of its own, so drawing it never moves the plan's other draws.
+    regime = REGIMES[cfg.physics]
+    climate = (float(lane.ambient_mean_c.min()), float(lane.ambient_mean_c.max()))
+    step_window = (departure + 2 * 3600.0, horizon - 2 * 3600.0)
+    phys = draw_physics(
+        profile,
+        regime,
+        np.random.default_rng([cfg.seed, _PHYSICS, index, attempt]),
+        climate,
+        lane.spec.diurnal_c,
+        step_window,
+    )
     phases = build_schedule(lane, departure, float(rng.uniform(0.85, 1.1)), rng)
     planned_arrival = arrival_s(phases)
     effects = Effects(flights=_flights(phases))
     longest = max((b - a for a, b in effects.flights), default=0.0)
-    max_gap = max(DEFAULT_MAX_GAP_MIN, math.ceil(longest / 60 + 60)) if longest else 30
-    draft = Draft(profile, lane, phases, departure, horizon, max_gap, effects, rng)
+    # A coverage gap (up to 20 min) plus an interval either side must not read as silence.
+    max_gap = max(DEFAULT_MAX_GAP_MIN, math.ceil(2 * phys.interval_s / 60 + 25))
+    if longest:
+        max_gap = max(max_gap, math.ceil(longest / 60 + 60))
+    draft = Draft(profile, lane, phases, departure, horizon, max_gap, effects, rng, phys, regime)
     incidents: list[Incident] = []
     for j, name in enumerate(wanted):
         slot = draft.slot(j, len(wanted))
@@ -167,7 +187,7 @@ def _build(
         departure_s=departure,
         arrival_s=planned_arrival,
         horizon_s=horizon,
-        interval_s=float(profile.interval_s),
+        interval_s=phys.interval_s,
         max_gap_min=max_gap,
         motion=motion,
         effects=effects,
@@ -179,6 +199,7 @@ def _build(
         wander=wander,
         humidity=Weather.draw(rng, 3.0),
         seed=(cfg.seed, GENERATE, index),
+        physics=phys,
     )
 
 

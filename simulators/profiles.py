@@ -3,7 +3,9 @@
 A profile fixes the product's allowed range (the one the detectors are told in the manifest),
 how the cooling behaves (a powered reefer with defrost cycles, a passive shipper with phase
 change material or dry ice, a climate unit, or nothing), the thermal time constants, the
-sensors its tracker has and how often it reports. Capacities say how far below (or above)
+sensors its tracker has and how often it reports. Time constants, capacities, interval, noise
+and resolution here are typical values: each device draws its own around them
+(`simulators.physics`). Capacities say how far below (or above)
 ambient the unit can hold its setpoint: past them a heat wave wins.
 """
 
@@ -42,6 +44,9 @@ class Profile:
     humidity_pct: float = 60.0
     lanes: tuple[str, ...] = ()
     weight: float = 1.0
+    #: Longest reporting interval a device of this profile draws (see simulators.physics):
+    #: trackers on sealed cargo report often enough to follow a truck between stops.
+    max_interval_s: int = 900
 
 
 # fmt: off
@@ -98,6 +103,7 @@ _TABLE: Final = (
         interval_s=60, noise_c=0.2, resolution_c=0.1, door=True, seal=True, light=True,
         ambient_sensor=False, humidity_pct=70.0,
         lanes=("mombasa-kampala", "dar-es-salaam-kigali", "rotterdam-milan"), weight=0.25,
+        max_interval_s=120,
     ),
 )
 # fmt: on

@@ -17,6 +17,7 @@ import numpy as np
 
 from simulators import incidents as inc
 from simulators.effects import Incident, Window
+from simulators.physics import FAILURE_SHAPES
 from simulators.profiles import PROFILES, Profile
 from simulators.wire import MALFORMED_REASONS
 
@@ -65,7 +66,13 @@ class Scenario:
 
 
 #: Parameters whose default is None, and the type a given value is read as.
-_NONE_TYPES: Final[dict[str, type]] = {"start_min": float, "duration_min": float, "mode": str}
+_NONE_TYPES: Final[dict[str, type]] = {
+    "start_min": float,
+    "duration_min": float,
+    "mode": str,
+    "shape": str,
+    "rise_c_per_h": float,
+}
 _START: Final = {"start_min": None}
 
 SCENARIOS: Final[dict[str, Scenario]] = {
@@ -74,12 +81,13 @@ SCENARIOS: Final[dict[str, Scenario]] = {
         Scenario("normal", "Shipments that go as planned", (), {}),
         Scenario(
             "reefer_failure",
-            "Cooling fails gradually; the air, then the product, warms",
+            "Cooling fails (linear, towards ambient, cycling or in part); air, then product, warm",
             inc.TEMP_KINDS,
-            {**_START, "rise_c_per_h": 3.0, "duration_min": None},
+            {**_START, "shape": None, "rise_c_per_h": None, "duration_min": None},
             inc.place_reefer_failure,
             _cooled,
             weight=2.0,
+            choices={"shape": FAILURE_SHAPES},
         ),
         Scenario(
             "power_loss",

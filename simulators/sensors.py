@@ -1,7 +1,8 @@
 """What the tracker's sensors see, as arrays over a stretch of readings.
 
 Ambient air along the lane, the cooling's target for the box's air under the plan's effects
-(defrost, a failing unit, a power cut, an open door), the product probe with its noise and
+(defrost, a failing unit of any shape, a power cut, an open door) and the device's own drawn
+physics (`simulators.physics`), the product probe with its noise and
 resolution, and the other channels: humidity, shock, battery, door, seal and light. These are
 pure functions of the plan, the instants and a random stream; `DeviceSim` owns the state that
 carries between stretches.
@@ -13,9 +14,10 @@ from typing import Final
 
 import numpy as np
 
-from simulators import thermal
-from simulators.effects import Effects, in_windows
+from simulators import physics, thermal
+from simulators.effects import Effects, Failure, in_windows
 from simulators.motion import MOVING
+from simulators.physics import DevicePhysics
 from simulators.plan import DevicePlan
 from simulators.profiles import Profile
 from simulators.routes import AIR_HOLD_C
@@ -33,54 +35,81 @@ def ambient(
     d: FloatArray,
     flying: np.ndarray,
 ) -> tuple[FloatArray, FloatArray]:
-    """The lane's climate at each position, and ambient: climate, the day, weather, heat waves.
+    """The lane's climate at each position, and the air around the box.
 
-    In flight the box sits in a cargo hold, whose temperature replaces the outside air.
+    That air is the climate, the day's swing, the weather, the sun on the box, a step (a box
+    moved between a cool store and a hot dock) and heat waves. In flight the box sits in a
+    cargo hold, whose temperature replaces the outside air.
     """
+    phys = p.physics
     climate = np.interp(d, p.lane.line.cum_m, p.lane.ambient_mean_c)
     weather = p.weather.at(t)
-    air = climate + thermal.diurnal(epoch_s, lon, p.lane.spec.diurnal_c) + weather
-    if flying.any():
-        air = np.where(flying, AIR_HOLD_C + 0.3 * weather, air)
+    hour = thermal.local_hour(epoch_s, lon)
+    air = climate + thermal.diurnal(epoch_s, lon, phys.diurnal_c) + weather
+    air = air + phys.ambient_shift(t)
     for t0, t1, peak, ramp in p.effects.heat:
         air = air + thermal.trapezoid(t, t0, t1, ramp) * np.maximum(peak - air, 0.0)
+    if phys.sun_c:
+        air = air + phys.sun_c * physics.daylight(hour)
+    if flying.any():
+        air = np.where(flying, AIR_HOLD_C + 0.3 * weather, air)
     return climate, air
 
 
 def cooling(
-    prof: Profile, eff: Effects, t: FloatArray, outside: FloatArray, door: np.ndarray
+    prof: Profile,
+    phys: DevicePhysics,
+    eff: Effects,
+    t: FloatArray,
+    outside: FloatArray,
+    door: np.ndarray,
 ) -> tuple[FloatArray, FloatArray]:
     """The temperature the box's air heads for, and its time constant, at each instant."""
     n = len(t)
     if prof.setpoint_c is None:
-        target, tau = outside.copy(), np.full(n, prof.tau_box_s)
+        target, tau = outside.copy(), np.full(n, phys.tau_box_s)
     else:
-        sp = prof.setpoint_c
+        sp = phys.setpoint(t)
         # Past its capacity the unit holds only so far below (or above) ambient.
-        target = np.clip(sp, outside - prof.cool_capacity_c, outside + prof.heat_capacity_c)
-        tau = np.full(n, thermal.TAU_CONTROL_S)
-        target = np.where(in_windows(t, eff.defrost), sp + prof.defrost_rise_c, target)
-        for t0, t1, rate in eff.failure:
-            on = (t >= t0) & (t < t1)
-            lost = rate * (t - t0) / 3600.0
-            drift = np.clip(outside - sp, -lost, lost)
-            # A failing unit loses ground towards ambient at ``rate`` and never gains it back.
-            failing = np.where(
-                drift > 0, np.maximum(target, sp + drift), np.minimum(target, sp + drift)
-            )
-            target = np.where(on, failing, target)
-        off = in_windows(t, eff.power_off)
+        target = np.clip(sp, outside - phys.cool_capacity_c, outside + phys.heat_capacity_c)
+        tau = np.full(n, phys.tau_control_s)
+        target = np.where(in_windows(t, eff.defrost), sp + phys.defrost_rise_c, target)
+        for f in eff.failure:
+            on = (t >= f.t0) & (t < f.t1)
+            if on.any():
+                target = np.where(on, _failing(f, t, sp, outside, target), target)
+        off = in_windows(t, eff.power_off) | in_windows(t, eff.compressor_off)
         target = np.where(off, outside, target)
-        tau = np.where(off, prof.tau_box_s, tau)
-    target = np.where(door, target + thermal.DOOR_MIX * (outside - target), target)
-    tau = np.where(door, np.minimum(tau, thermal.TAU_DOOR_S), tau)
+        tau = np.where(off, phys.tau_box_s, tau)
+    target = np.where(door, target + phys.door_mix * (outside - target), target)
+    tau = np.where(door, np.minimum(tau, phys.tau_door_s), tau)
     return target, tau
 
 
-def probe(prof: Profile, product: FloatArray, rng: np.random.Generator) -> FloatArray:
+def _failing(
+    f: Failure, t: FloatArray, sp: FloatArray, outside: FloatArray, target: FloatArray
+) -> FloatArray:
+    """The target of a failing unit: it loses ground towards ambient and never gains it back."""
+    since = np.maximum(t - f.t0, 0.0)
+    gap = outside - sp
+    if f.shape == "linear":
+        lost = f.rate_c_per_h * since / 3600.0
+    elif f.shape == "exponential":
+        lost = np.abs(gap) * (1.0 - np.exp(-since / f.tau_s))
+    elif f.shape == "partial":
+        ramp = np.clip(since / f.ramp_s, 0.0, 1.0) if f.ramp_s > 0 else 1.0
+        lost = np.abs(f.settles_c - sp) * ramp
+    else:
+        # A cycling compressor holds the setpoint while it runs; its off spells do the harm.
+        return target
+    drift = np.clip(gap, -lost, lost)
+    return np.where(drift > 0, np.maximum(target, sp + drift), np.minimum(target, sp + drift))
+
+
+def probe(phys: DevicePhysics, product: FloatArray, rng: np.random.Generator) -> FloatArray:
     """The product probe's reading: noise, then the sensor's resolution."""
-    res = prof.resolution_c
-    noisy = product + rng.normal(0.0, prof.noise_c, len(product))
+    res = phys.resolution_c
+    noisy = product + rng.normal(0.0, phys.noise_c, len(product))
     # Rounding twice drops the float tails a multiple of 0.1 would otherwise keep.
     return np.round(np.round(noisy / res) * res, 4)
 

@@ -7,7 +7,8 @@ while the cooling holds (clipped by its capacity against ambient), ambient when 
 mix of both with the door open. The product relaxes towards the air with its own, slower time
 constant, which is what makes a failing reefer a gradual, predictable rise. Both relaxations
 are exact for inputs held constant between readings, so the reporting interval does not
-change the physics.
+change the physics. How fast each relaxation is, and how much an open door lets in, is each
+device's own (`simulators.physics`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,6 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-#: How fast a working unit brings its air to the target, and an open door to ambient.
-TAU_CONTROL_S: Final = 600.0
-TAU_DOOR_S: Final = 480.0
-#: With the door open the air settles this far from the target towards ambient.
-DOOR_MIX: Final = 0.35
 _DAY_S: Final = 86_400.0
 
 

@@ -19,6 +19,8 @@ import numpy as np
 from detectors.reading import Reading
 from ingest.decode import Decoded, decode
 from simulators import SCENARIOS, Fleet, Message, simulate
+from simulators.device import DeviceSim
+from simulators.fleet import WINDOW_S
 from simulators.timeutil import parse_instant_ms
 
 HOURS = 12
@@ -119,3 +121,25 @@ def run_of(
 
 
 INCIDENTS = [name for name, s in SCENARIOS.items() if s.place is not None]
+
+
+def product_traces(fleet: Fleet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each device's true product temperature at its reading instants (epoch ms, °C).
+
+    Generates the fleet again device by device with the generator's trace on; the plans'
+    incidents get their breach times again, the same ones, since generation is deterministic.
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for plan in fleet.plans:
+        for incident in plan.incidents:
+            incident.breach_ms = None
+        sim = DeviceSim(plan, fleet.start_ms)
+        sim.trace = []
+        t_end = 0.0
+        while t_end < fleet.cfg.duration_s:
+            t_end = min(t_end + WINDOW_S, fleet.cfg.duration_s)
+            sim.advance(t_end)
+        t = np.concatenate([a for a, _ in sim.trace])
+        product = np.concatenate([b for _, b in sim.trace])
+        out[plan.device_id] = (fleet.start_ms + t * 1000.0, product)
+    return out

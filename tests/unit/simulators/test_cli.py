@@ -50,7 +50,7 @@ def test_the_manifest_file_is_one_json_document_with_a_shipment_per_device(tmp_p
     record(tmp_path, "--devices", "5", "--duration", "2h")
     doc = json.loads((tmp_path / "fleet.json").read_text())
     assert [s["device_id"] for s in doc["shipments"]] == [f"trk-0000{i}" for i in range(1, 6)]
-    assert capsys.readouterr().out.startswith("simulated 5 shipments (normal, seed 0)")
+    assert capsys.readouterr().out.startswith("simulated 5 shipments (normal, seed 0, dev physics)")
 
 
 def test_list_prints_the_catalogue(capsys):

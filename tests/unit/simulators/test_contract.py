@@ -17,6 +17,7 @@ from detectors.alerts import KINDS
 from detectors.profiles import parse_manifest
 from ingest.decode import REASONS, decode
 from simulators import SCENARIOS, simulate
+from simulators.physics import HOLDOUT_SEED_MIN
 from simulators.plan import PlanError
 from simulators.wire import MALFORMED_REASONS
 
@@ -98,7 +99,7 @@ def test_manifest_entries_carry_exactly_the_documented_keys(catalogue, scenario)
             assert entry["seal_id"].startswith("ES-")
         else:
             assert entry["temp_range_c"] == PROFILE_RANGES[entry["profile"]]
-        assert 60 <= entry["expected_interval_s"] <= 300
+        assert 60 <= entry["expected_interval_s"] <= 900
         assert entry["max_gap_min"] >= 30
         assert entry["route"]["type"] == "LineString"
         for lon, lat in entry["route"]["coordinates"]:
@@ -153,9 +154,12 @@ def test_kinds_follow_the_agreed_scenario_to_alert_mapping(catalogue):
             extra = temperature if label["breach_at"] else set()
             assert set(label["kinds"]) == kinds | extra, label
     for scenario in ("reefer_failure", "heat_wave"):
-        for label in catalogue[scenario].labels:
-            assert label["breach_at"] is not None
-            assert set(label["kinds"]) == temperature
+        labels = catalogue[scenario].labels
+        # A unit that fails only in part, or in cool weather, may keep its product in range;
+        # then no temperature alert is expected of it.
+        for label in labels:
+            assert set(label["kinds"]) == (temperature if label["breach_at"] else set()), label
+        assert sum(1 for x in labels if x["breach_at"]) >= 0.75 * len(labels)
 
 
 def test_the_catalogue_names_every_scenario_the_issue_asks_for():
@@ -187,7 +191,7 @@ def test_the_catalogue_names_every_scenario_the_issue_asks_for():
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 @given(
-    seed=st.integers(0, 2**32 - 1),
+    seed=st.one_of(st.integers(0, HOLDOUT_SEED_MIN - 1), st.integers(HOLDOUT_SEED_MIN, 2**32 - 1)),
     devices=st.integers(1, 4),
     hours=st.sampled_from([3, 7, 30]),
     scenario=st.sampled_from([s for s in INCIDENTS if s != "malformed_payloads"] + ["mixed"]),
@@ -195,8 +199,15 @@ def test_the_catalogue_names_every_scenario_the_issue_asks_for():
 def test_any_seed_size_and_scenario_yields_payloads_the_decoder_accepts(
     seed, devices, hours, scenario
 ):
+    physics = "holdout" if seed >= HOLDOUT_SEED_MIN else "dev"
     try:
-        fleet = simulate(devices=devices, scenario=scenario, duration_s=hours * 3600, seed=seed)
+        fleet = simulate(
+            devices=devices,
+            scenario=scenario,
+            duration_s=hours * 3600,
+            seed=seed,
+            physics=physics,
+        )
     except PlanError:  # a run too short for the incident is refused, never staged badly
         assume(False)
     last: dict[str, int] = {}
