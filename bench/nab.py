@@ -40,12 +40,11 @@ PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 #: Parameters varied by --neighbours, with the integer ones kept integral.
 TUNABLE = {
     "memory": int,
+    "record_half_life": int,
     "refractory": int,
     "warmup": int,
-    "detection_p": float,
+    "strictness": float,
 }
-#: On/off settings, given as --set daily=0 or weekly=1; not varied by --neighbours.
-SWITCHES = ("daily", "weekly")
 
 
 def epoch_ms(stamp: str) -> int:
@@ -134,13 +133,9 @@ def parse_set(items: list[str]) -> dict:
     params = {}
     for item in items:
         name, _, value = item.partition("=")
-        if name in SWITCHES:
-            params[name] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif name in TUNABLE:
-            params[name] = TUNABLE[name](value)
-        else:
-            names = ", ".join((*TUNABLE, *SWITCHES))
-            raise SystemExit(f"--set {item!r}: parameter must be one of {names}")
+        if name not in TUNABLE:
+            raise SystemExit(f"--set {item!r}: parameter must be one of {', '.join(TUNABLE)}")
+        params[name] = TUNABLE[name](value)
     return params
 
 

@@ -1,9 +1,8 @@
 """Statistical anomaly on a numeric channel: the scorer's judgement turned into a condition.
 
 `AnomalyScorer` gives every reading a calibrated score in [0, 1] against the
-channel's own history (one minus the estimated probability that an ordinary
-reading is as surprising); this detector raises `anomaly` when the score reaches
-`threshold`, `ALERT_SCORE` (0.9999) by default, as an early, unspecific hint (a reefer whose
+channel's own robust baseline; this detector raises `anomaly` while the score
+stays at or above `threshold`, as an early, unspecific hint (a reefer whose
 cycling changes before it fails) for an operator to look at. It is
 informational on purpose: the specific detectors (excursion, forecast, fault)
 are the ones that page. `last_score` is kept so a backtest can report the
@@ -13,7 +12,7 @@ score of every reading.
 from __future__ import annotations
 
 from detectors.alerts import Condition
-from detectors.anomaly_score import ALERT_SCORE, AnomalyScorer
+from detectors.anomaly_score import AnomalyScorer
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -25,8 +24,7 @@ class Anomaly:
     Parameters
     ----------
     channel : the Reading field to watch, e.g. "temp_c".
-    threshold : score at or above which the reading counts as anomalous; 0.9999 is
-        reached by about one ordinary reading in 10,000.
+    threshold : score at or above which the reading counts as anomalous.
     clear_below : score under which the condition clears (hysteresis).
 
     Examples
@@ -39,17 +37,13 @@ class Anomaly:
 
     __slots__ = ("_active", "channel", "clear_below", "last_score", "scorer", "threshold")
 
-    def __init__(
-        self, channel: str, threshold: float = ALERT_SCORE, clear_below: float = 0.99
-    ) -> None:
+    def __init__(self, channel: str, threshold: float = 0.9, clear_below: float = 0.5) -> None:
         self.channel = channel
         self.threshold = threshold
         self.clear_below = clear_below
         # Shipments last days: the hour-of-week profile would be most of the memory, and
         # 120 readings (10 h at 5-minute reporting) of warm-up leave most of a trip scored.
-        # The cool-down opens where the alert does, so a detection never damps the score
-        # without an alert having been raised.
-        self.scorer = AnomalyScorer(weekly=False, warmup=120, detection_p=1.0 - threshold)
+        self.scorer = AnomalyScorer(weekly=False, warmup=120)
         self.last_score = 0.0
         self._active = False
 

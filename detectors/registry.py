@@ -70,9 +70,8 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
         # second reading, a quarter of an hour later at 15-minute reporting.
         "temp_breach_predicted": KindPolicy(resolve_after_ms=15 * MIN),
         "stability_budget": KindPolicy(resolve_after_ms=365 * 24 * 60 * MIN),
-        # The scorer fires once per incident (its score reaches ALERT_SCORE, a tail
-        # probability of 1e-4) and then damps itself; asking its score to stay high for
-        # minutes, as for other kinds, meant an anomaly alert could never open.
+        # The scorer fires once per incident and then damps itself; asking its score to
+        # stay high for minutes, as for other kinds, meant an anomaly alert could never open.
         "anomaly": KindPolicy(resolve_after_ms=30 * MIN),
         "sensor_fault": KindPolicy(resolve_after_ms=30 * MIN),
         "battery_low": KindPolicy(resolve_after_ms=30 * MIN),

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.anomaly_score import ALERT_SCORE, AnomalyScorer
+from detectors.anomaly_score import AnomalyScorer
 
 FIVE_MIN_MS = 300_000
 T0_MS = 1_700_000_000_000
 CHANGE_AT = 3000  # well past the 300-reading warm-up and the first records
-ALERT = ALERT_SCORE  # about one ordinary reading in 10,000 scores above this
+ALERT = 0.5  # a score above this means a cue beat its own record
 
 
 def toggling(n: int, seed: int = 3) -> list[float]:
@@ -40,13 +40,8 @@ def timestamps(n: int, jitter: bool = False, seed: int = 2) -> list[int]:
     return ts
 
 
-def alerting_scorer(**kwargs):
-    """A scorer whose cool-down opens where an alert does, as the anomaly detector's."""
-    return AnomalyScorer(detection_p=1.0 - ALERT, **kwargs)
-
-
 def score_all(values, ts=None, scorer=None):
-    scorer = scorer or alerting_scorer()
+    scorer = scorer or AnomalyScorer()
     ts = ts or timestamps(len(values))
     return [scorer.update(t, v) for t, v in zip(ts, values, strict=True)]
 
@@ -107,6 +102,7 @@ def test_an_ordinary_stationary_stream_stays_below_the_alert_level(values):
         pytest.param(
             lambda v, i: 20.0 + 8.0 * (v - 20.0), 10, id="an eight-fold noise burst within 10"
         ),
+        pytest.param(lambda v, i: 21.5, 60, id="a stuck sensor within 60 readings"),
     ],
 )
 def test_a_clear_change_after_warm_up_alerts_soon(change, within, jitter):
@@ -116,17 +112,6 @@ def test_a_clear_change_after_warm_up_alerts_soon(change, within, jitter):
     assert max(scores[:CHANGE_AT]) < ALERT
     delay = first_alert_after(scores, CHANGE_AT)
     assert delay is not None and delay < within
-
-
-@pytest.mark.parametrize("jitter", [False, True], ids=["regular", "irregular timestamps"])
-def test_a_stuck_sensor_is_detected_within_60_readings_though_below_the_alert_level(jitter):
-    # Its only cue is the collapse of variability, which a Bonferroni bound over six cues
-    # keeps just under 0.9999: it scores above 0.999 (one ordinary reading in 1,000).
-    values = noisy(CHANGE_AT + 200)
-    values[CHANGE_AT:] = [21.5] * 200
-    scores = score_all(values, timestamps(len(values), jitter), AnomalyScorer())
-    assert max(scores[:CHANGE_AT]) < ALERT
-    assert max(scores[CHANGE_AT : CHANGE_AT + 60]) > 0.999
 
 
 def test_one_incident_alerts_once_then_the_score_is_damped():
@@ -141,8 +126,7 @@ def test_the_same_stream_in_other_units_scores_the_same():
     celsius = noisy(CHANGE_AT + 100)
     celsius[CHANGE_AT + 50] += 15.0
     fahrenheit = [c * 9 / 5 + 32 for c in celsius]
-    # The hourly profiles are kept in single precision.
-    assert score_all(fahrenheit) == pytest.approx(score_all(celsius), abs=1e-5)
+    assert score_all(fahrenheit) == pytest.approx(score_all(celsius), abs=1e-6)
 
 
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, 1e300], ids=str)
@@ -151,7 +135,7 @@ def test_unusable_readings_score_zero_and_leave_the_scorer_as_if_never_seen(bad)
     values[CHANGE_AT + 50] += 15.0
     ts = timestamps(len(values))
     clean = score_all(values, ts)
-    scorer = alerting_scorer()
+    scorer = AnomalyScorer()
     spoiled = []
     for i, (t, v) in enumerate(zip(ts, values, strict=True)):
         if i % 97 == 5:
@@ -196,7 +180,7 @@ def test_the_pickled_state_is_small_and_does_not_grow_with_the_stream():
     [
         pytest.param({"warmup": 0}, "warmup must be", id="a zero warm-up is refused"),
         pytest.param({"refractory": -1}, "refractory must be", id="a negative cool-down"),
-        pytest.param({"detection_p": 0.0}, "detection_p must be", id="a zero detection level"),
+        pytest.param({"strictness": 0.0}, "strictness must be positive", id="zero strictness"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_by_name(kwargs, message):
