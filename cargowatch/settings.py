@@ -414,14 +414,7 @@ def resolve(
             session_expiry_s=take("mqtt_session_expiry_s"),
             receive_maximum=take("mqtt_receive_maximum"),
         ),
-        influx=InfluxSettings(
-            url=take("influx_url"),
-            db=take("influx_db"),
-            token=take("influx_token"),
-            username=take("influx_username"),
-            password=take("influx_password"),
-            timeout_s=take("influx_timeout_s"),
-        ),
+        influx=_influx(take),
         writer=WriterSettings(
             batch_size=take("batch_size"),
             flush_interval_ms=take("flush_interval_ms"),
@@ -447,6 +440,17 @@ def resolve(
     return settings
 
 
+def _influx(take: Callable[[str], Any]) -> InfluxSettings:
+    return InfluxSettings(
+        url=take("influx_url"),
+        db=take("influx_db"),
+        token=take("influx_token"),
+        username=take("influx_username"),
+        password=take("influx_password"),
+        timeout_s=take("influx_timeout_s"),
+    )
+
+
 def resolve_api(
     flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
 ) -> ApiSettings:
@@ -462,14 +466,7 @@ def resolve_api(
         host=take("api_host"),
         port=take("api_port"),
         mqtt_url=take("mqtt_url"),
-        influx=InfluxSettings(
-            url=take("influx_url"),
-            db=take("influx_db"),
-            token=take("influx_token"),
-            username=take("influx_username"),
-            password=take("influx_password"),
-            timeout_s=take("influx_timeout_s"),
-        ),
+        influx=_influx(take),
         db_url=take("db_url"),
         log_level=take("log_level"),
     )

@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from api_world import TestClient, World, build_world
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
 from api.db import make_engine, session_factory
 from api.models import Alert, AlertHistory, Base, OutboxEntry
 from detectors.alerts import AlertEvent
@@ -145,3 +147,12 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
 def wait_for() -> Callable[..., None]:
     """Wait on a condition (never a fixed sleep)."""
     return wait_until
+
+
+@pytest.fixture
+def world(sql_url: str) -> Iterator[World]:
+    """The API tests' world (`api_world`) on the store at `sql_url`, with a client of its app."""
+    world = build_world(sql_url)
+    with TestClient(create_app(world.sessions)) as client:
+        world.client = client
+        yield world

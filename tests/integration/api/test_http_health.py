@@ -4,10 +4,8 @@ OpenAPI document declares every answer each endpoint can give, with the bearer s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from api_world import TestClient, World, alert_id, build_world
+from api_world import TestClient, alert_id
 from services import free_port
 
 from api.app import create_app
@@ -16,14 +14,6 @@ from cargowatch.serve import broker_probe
 from ingest.influx_client import InfluxClient
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def world(sql_url: str) -> Iterator[World]:
-    world = build_world(sql_url)
-    with TestClient(create_app(world.sessions)) as client:
-        world.client = client
-        yield world
 
 
 def health(app) -> tuple[int, dict]:

@@ -6,8 +6,6 @@ a 403."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from api_world import (
     ACT_ON_ALERTS,
@@ -15,28 +13,16 @@ from api_world import (
     MANAGE_SHIPMENTS,
     SHIPMENTS,
     VISIBLE,
-    TestClient,
-    World,
     alert_id,
-    build_world,
     manifest,
     secrets_of,
 )
 from sqlalchemy import update
 
-from api.app import create_app
 from api.db import write_transaction
 from api.models import ApiKey, utcnow
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def world(sql_url: str) -> Iterator[World]:
-    world = build_world(sql_url)
-    with TestClient(create_app(world.sessions)) as client:
-        world.client = client
-        yield world
 
 
 def refused_without_data(response, status: int, hidden: set[str]) -> None:

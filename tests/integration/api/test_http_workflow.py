@@ -5,25 +5,15 @@ comments and resolves, and the alert's history holds every step with who, when a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from api_world import T0_MS, TestClient, World, build_world, event, manifest
+from api_world import T0_MS, World, event, manifest
 
-from api.app import create_app
 from api.store import record_events
 from detectors.alerts import KINDS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def world(sql_url: str) -> Iterator[World]:
-    world = build_world(sql_url)
-    with TestClient(create_app(world.sessions)) as client:
-        world.client = client
-        yield world
 
 
 def record(world: World, names: range, *, shipment: str = "SHP-W1", minute0: int = 0) -> None:
