@@ -121,7 +121,7 @@ REGIMES: Final[dict[str, Regime]] = {
             (900.0, 0.15),
         ),
         resolutions_c=((0.1, 0.5), (0.5, 0.5)),
-        noise=(0.3, 2.5),
+        noise=(0.3, 2.0),
         failure_weights=(0.15, 0.3, 0.3, 0.25),
         rise_c_per_h=(0.8, 7.0),
         approach_tau_h=(1.0, 10.0),

@@ -141,6 +141,21 @@ def test_list_prints_the_catalogue(capsys):
             "malformed_payloads.reasons must be a comma-separated subset",
             id="a malformed payload reason the decoder does not have is refused",
         ),
+        pytest.param(
+            ["--seed", "1000000"],
+            "seed 1000000 is held out (>= 1,000,000) and runs only with the held-out physics",
+            id="a held-out seed is refused with the development physics",
+        ),
+        pytest.param(
+            ["--seed", "7", "--physics", "holdout"],
+            "the held-out physics runs only on held-out seeds (>= 1,000,000), got seed 7",
+            id="the held-out physics is refused on a development seed",
+        ),
+        pytest.param(
+            ["--scenario", "reefer_failure", "-P", "shape=melting"],
+            "reefer_failure.shape must be one of",
+            id="a failure shape the simulator does not have is refused",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_run_with_one_line_naming_it(args, message, capsys):
