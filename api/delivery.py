@@ -3,9 +3,10 @@
 The alert path is one way: detectors -> `AlertRecorder` (the SQL store, which writes an
 outbox row in the same transaction as each history entry) -> `OutboxDelivery`. The
 delivery worker reads undelivered outbox rows oldest first, publishes each payload at
-QoS 1 on `cargo/v1/alerts/{severity}/{device_id}` over its own MQTT connection and
-writes it as a point of the InfluxDB `alerts` measurement (Grafana's annotations), then
-marks the row delivered. Delivery is at least once: a crash between sending and marking
+QoS 1 on `cargo/v1/alerts/{device_id}/{kind}` over its own MQTT connection (retained while
+the alert is unresolved; its resolution goes out unretained and then clears the topic, see
+`mqtt_messages`) and writes it as a point of the InfluxDB `alerts` measurement (Grafana's
+annotations), then marks the row delivered. Delivery is at least once: a crash between sending and marking
 sends the entry again, which consumers recognise by `alert_id` and `history_seq`, and
 which InfluxDB stores as the same point. A channel that fails is retried with backoff;
 nothing is marked delivered until both have it, so an outage delays alerts, never
@@ -39,14 +40,50 @@ ALERTS: Final = "alerts"
 _STATE_OF_EVENT: Final = {"open": "open", "update": "open", "resolve": "resolved"}
 
 
+#: Events that resolve an alert: the detector's and a person's.
+_RESOLVING: Final = frozenset({"resolve", "close"})
+_UNRESOLVED: Final = frozenset({"open", "acknowledged"})
+
+
 class Publisher(Protocol):
     """Publishes one message at QoS 1 and returns once the broker has acked it (or raises)."""
 
-    def publish(self, topic: str, payload: bytes, timeout_s: float) -> None: ...
+    def publish(
+        self, topic: str, payload: bytes, timeout_s: float, retain: bool = False
+    ) -> None: ...
 
 
 def alert_topic(payload: dict[str, Any]) -> str:
-    return f"cargo/v1/alerts/{payload['severity']}/{payload['device_id']}"
+    """One topic per device and kind: severity is in the payload, so escalating keeps it.
+
+    >>> alert_topic({"device_id": "trk-1", "kind": "seal_breach", "severity": "critical"})
+    'cargo/v1/alerts/trk-1/seal_breach'
+    """
+    return f"cargo/v1/alerts/{payload['device_id']}/{payload['kind']}"
+
+
+def mqtt_messages(payload: dict[str, Any]) -> list[tuple[str, bytes, bool]]:
+    """The (topic, payload, retain) messages one history entry is sent as, in order.
+
+    An entry of an unresolved alert is retained, so a subscriber that connects later gets the
+    alert's latest entry (its current severity, state and summary) at once. The entry that
+    resolves it goes out unretained, for the subscribers connected now, followed by an empty
+    retained message that clears the topic: a late subscriber sees only what is still open,
+    and the broker does not keep every alert ever resolved. Entries of an alert already
+    resolved (a comment afterwards) are unretained and clear nothing, since the device and
+    kind may have a new open alert on the same topic by then.
+
+    >>> [(t, len(p) > 0, r) for t, p, r in mqtt_messages({"event": "close", "state": "resolved",
+    ...     "device_id": "trk-1", "kind": "door_open"})]
+    [('cargo/v1/alerts/trk-1/door_open', True, False), ('cargo/v1/alerts/trk-1/door_open', False, True)]
+    """
+    topic = alert_topic(payload)
+    body = orjson.dumps(payload)
+    if payload.get("state") in _UNRESOLVED:
+        return [(topic, body, True)]
+    if payload.get("event") in _RESOLVING:
+        return [(topic, body, False), (topic, b"", True)]
+    return [(topic, body, False)]
 
 
 def alert_point(payload: dict[str, Any]) -> str:
@@ -222,7 +259,8 @@ class OutboxDelivery:
             return 0
         self._influx.write("\n".join(alert_point(p) for _, p in pending).encode())
         for _, payload in pending:
-            self._publisher.publish(alert_topic(payload), orjson.dumps(payload), timeout_s=10)
+            for topic, body, retain in mqtt_messages(payload):
+                self._publisher.publish(topic, body, timeout_s=10, retain=retain)
         with write_transaction(self._sessions) as session:
             session.execute(
                 update(OutboxEntry)

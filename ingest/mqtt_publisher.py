@@ -3,7 +3,8 @@
 Telemetry comes in on `ingest.mqtt_source`'s connection; what goes out uses this one,
 so that sending never shares a connection, a client id or a session with intake.
 `publish` returns once the broker has acked the message, which is what lets a caller
-mark something delivered only when it was.
+mark something delivered only when it was. A message may be retained, so the broker keeps it
+for subscribers that connect later; an empty retained message clears what a topic kept.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class MqttPublisher:
         self._client.connect_async(self._host, self._port, keepalive=30)
         self._client.loop_start()
 
-    def publish(self, topic: str, payload: bytes, timeout_s: float) -> None:
-        info = self._client.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: bytes, timeout_s: float, retain: bool = False) -> None:
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
         try:
             info.wait_for_publish(timeout_s)
         except (RuntimeError, ValueError) as exc:  # paho: not connected, queue full

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from api.delivery import alert_point
+from api.delivery import alert_point, mqtt_messages
 from api.models import Alert, AlertHistory
 from api.schemas_shipments import ShipmentCreate
 from api.timeline import action_payload, detector_payload
@@ -247,6 +247,25 @@ def test_an_mqtt_alert_example_is_exactly_what_the_delivery_sends(block):
     sent = _mqtt_payload(payload)
     assert sorted(sent) == sorted(payload), block.where
     assert sent == payload, block.where
+
+
+def _messages_cell(payload: dict[str, Any]) -> str:
+    said = []
+    for _, body, retain in mqtt_messages(payload):
+        what = "the payload" if body else "an empty payload"
+        said.append(f"{what}, {'retained' if retain else 'not retained'}")
+    return "; then ".join(said)
+
+
+def test_the_mqtt_messages_table_says_what_the_delivery_sends_for_each_entry():
+    header, *rows = _table_after("alerts.md", "mqtt messages table")
+    assert header[1] == "messages on `cargo/v1/alerts/{device_id}/{kind}`"
+    assert rows, "the table has no rows"
+    for entry, said in rows:
+        event, state = (word.strip("` ") for word in entry.split(","))
+        payload = {"event": event, "state": state, "device_id": "trk-1", "kind": "door_open"}
+        assert said == _messages_cell(payload), entry
+        assert {t for t, _, _ in mqtt_messages(payload)} == {"cargo/v1/alerts/trk-1/door_open"}
 
 
 @pytest.mark.parametrize("block", _examples("influx-alert", lang="text"))

@@ -40,13 +40,15 @@ class Channel:
 
     def __init__(self, error):
         self.sent: list[object] = []
+        self.retained: list[bool] = []
         self.down = threading.Event()
         self.error = error
 
-    def publish(self, topic, payload, timeout_s):
+    def publish(self, topic, payload, timeout_s, retain=False):
         if self.down.is_set():
             raise self.error
         self.sent.append((topic, payload))
+        self.retained.append(retain)
 
     def write(self, body):
         if self.down.is_set():
@@ -81,7 +83,10 @@ def test_every_entry_goes_to_both_channels_and_is_then_marked_delivered(sessions
     worker.start()
     wait_until(lambda: pending(sessions) == 0)
     assert worker.stop(timeout_s=5)
-    assert [t for t, _ in mqtt.sent] == ["cargo/v1/alerts/critical/trk-1"] * 3
+    # The resolve goes out unretained, then an empty retained message clears the topic.
+    assert [t for t, _ in mqtt.sent] == ["cargo/v1/alerts/trk-1/seal_breach"] * 4
+    assert [p == b"" for _, p in mqtt.sent] == [False, False, False, True]
+    assert mqtt.retained == [True, True, False, True]
     assert [line.split(" ")[0] for line in influx.sent] == [
         "alerts,device_id=trk-1,kind=seal_breach,severity=critical,shipment_id=SHP-1"
     ] * 3
