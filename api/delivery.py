@@ -6,9 +6,9 @@ delivery worker reads undelivered outbox rows oldest first, publishes each paylo
 QoS 1 on `cargo/v1/alerts/{device_id}/{kind}` over its own MQTT connection (retained while
 the alert is unresolved; its resolution goes out unretained and then clears the topic, see
 `mqtt_messages`) and writes it as a point of the InfluxDB `alerts` measurement (Grafana's
-annotations), then marks the row delivered. Delivery is at least once: a crash between sending and marking
-sends the entry again, which consumers recognise by `alert_id` and `history_seq`, and
-which InfluxDB stores as the same point. A channel that fails is retried with backoff;
+annotations), then marks the row delivered. Delivery is at least once: a crash between
+sending and marking sends the entry again, which consumers recognise by `alert_id` and
+`history_seq`, and which InfluxDB stores as the same point. A channel that fails is retried with backoff;
 nothing is marked delivered until both have it, so an outage delays alerts, never
 drops them.
 """
@@ -73,9 +73,11 @@ def mqtt_messages(payload: dict[str, Any]) -> list[tuple[str, bytes, bool]]:
     resolved (a comment afterwards) are unretained and clear nothing, since the device and
     kind may have a new open alert on the same topic by then.
 
-    >>> [(t, len(p) > 0, r) for t, p, r in mqtt_messages({"event": "close", "state": "resolved",
-    ...     "device_id": "trk-1", "kind": "door_open"})]
-    [('cargo/v1/alerts/trk-1/door_open', True, False), ('cargo/v1/alerts/trk-1/door_open', False, True)]
+    >>> for topic, body, retain in mqtt_messages({"event": "close", "state": "resolved",
+    ...         "device_id": "trk-1", "kind": "door_open"}):
+    ...     print(topic, len(body) > 0, retain)
+    cargo/v1/alerts/trk-1/door_open True False
+    cargo/v1/alerts/trk-1/door_open False True
     """
     topic = alert_topic(payload)
     body = orjson.dumps(payload)

@@ -195,7 +195,10 @@ class AlertListener:
         )
         c.on_connect = lambda cl, *a: cl.subscribe("cargo/v1/alerts/#", qos=1)
         c.on_subscribe = lambda *a: self._subscribed.set()
-        c.on_message = lambda cl, u, m: self.messages.append((m.topic, json.loads(m.payload)))
+        # An empty payload is the retained message that clears a resolved alert's topic.
+        c.on_message = lambda cl, u, m: (
+            m.payload and self.messages.append((m.topic, json.loads(m.payload)))
+        )
         c.connect("127.0.0.1", port)
         c.loop_start()
         assert self._subscribed.wait(10)
