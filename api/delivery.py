@@ -8,9 +8,9 @@ the alert is unresolved; its resolution goes out unretained and then clears the 
 `mqtt_messages`) and writes it as a point of the InfluxDB `alerts` measurement (Grafana's
 annotations), then marks the row delivered. Delivery is at least once: a crash between
 sending and marking sends the entry again, which consumers recognise by `alert_id` and
-`history_seq`, and which InfluxDB stores as the same point. A channel that fails is retried with backoff;
-nothing is marked delivered until both have it, so an outage delays alerts, never
-drops them.
+`history_seq`, and which InfluxDB stores as the same point. A channel that fails is
+retried with backoff; nothing is marked delivered until both have it, so an outage delays
+alerts, never drops them.
 """
 
 from __future__ import annotations
