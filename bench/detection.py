@@ -250,7 +250,7 @@ def main() -> None:
         share = tally.warnings_unfollowed / tally.warnings
         print(
             f"  warnings with no breach within their horizon {tally.warnings_unfollowed} of"
-            f" {tally.warnings} = {share:.0%} (target <= 20%): {_verdict(share <= 0.2)}"
+            f" {tally.warnings} = {share:.1%} (target <= 20%): {_verdict(share <= 0.2)}"
         )
     print(
         f"  false alerts {rates[0]:.2f} per 1,000 device-hours, worst reporting interval"
