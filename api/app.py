@@ -11,6 +11,7 @@ A store that cannot answer is a 503 with one sentence, never a stack trace.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import StoreUnavailable
 from api.metrics import ApiMetrics, LatencyMiddleware
 from api.models import ShipmentVersion
-from api.routes import alerts, health, metrics, readings, shipments
+from api.routes import alerts, health, metrics, readings, shipments, stream
 from api.routes.health import Probe
 from api.schemas_shipments import ShipmentConditions
 from ingest.influx_client import InfluxClient
@@ -77,6 +78,9 @@ def create_app(
     app.state.influx = influx
     app.state.conditions = conditions
     app.state.metrics = ApiMetrics(sessions, ingest_stats)
+    app.state.stream = stream.StreamSettings()
+    # Set when the server stops, so open event streams end and uvicorn can finish.
+    app.state.stopping = threading.Event()
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
@@ -85,6 +89,8 @@ def create_app(
         health.router,
         shipments.router,
         readings.router,
+        # Before alerts' /{alert_id}, which would otherwise take /alerts/stream.
+        stream.router,
         alerts.router,
         metrics.router,
     ):

@@ -32,6 +32,7 @@ class ApiServer:
             app, host=host, port=port, log_level=log_level.lower(), access_log=False
         )
         self.host, self.port = host, port
+        self._app = app
         self._server = uvicorn.Server(config)
         self._stopping = False
         self._thread = threading.Thread(target=self._server.run, name="cw-api", daemon=True)
@@ -58,6 +59,10 @@ class ApiServer:
     def stop(self, timeout_s: float = 10.0) -> bool:
         """Stop taking connections, let requests in flight finish; True if done in time."""
         self._stopping = True
+        # uvicorn waits for responses in flight: an event stream ends only when told to.
+        stopping = getattr(self._app.state, "stopping", None)
+        if stopping is not None:
+            stopping.set()
         self._server.should_exit = True
         if self._thread.ident is not None:
             self._thread.join(timeout_s)

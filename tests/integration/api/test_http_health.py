@@ -131,6 +131,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "update_shipment",
         "close_shipment",
         "list_alerts",
+        "stream_alerts",
         "read_alert",
         "ack_alert",
         "assign_alert",
@@ -145,6 +146,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "read_shipment_readings": {"200", "401", "404", "409", "422", "503"},
         "list_alerts": {"200", "400", "401", "422"},
         "read_alert": {"200", "401", "404", "422"},
+        "stream_alerts": {"200", "400", "401", "422"},
     }
     for name in ("replace_shipment", "update_shipment", "close_shipment"):
         expected[name] = {"200", "400", "401", "403", "404", "409", "422"}
@@ -157,3 +159,5 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
             continue
         assert operation["security"] == [{"ApiKey": []}], name
         assert set(operation["responses"]) == expected[name], name
+    stream = operations["stream_alerts"]["responses"]["200"]["content"]
+    assert set(stream) == {"text/event-stream"}
