@@ -5,7 +5,7 @@ however malformed, raises anything else (a property test writes arbitrary JSON a
 """
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -267,8 +267,14 @@ kinds = st.sampled_from(["silence", "shock", "temp_breach_predicted", "temp_excu
 @st.composite
 def good_labels(draw):
     start = draw(instants)
-    end = start + timedelta(minutes=draw(st.integers(0, 600)))
-    breach = draw(st.none() | st.integers(-60, 600).map(lambda m: start + timedelta(minutes=m)))
+    # Arithmetic on aware datetimes is wall-clock arithmetic that drops `fold`, so across a
+    # DST change "start + 0 min" can be an hour earlier; add in UTC, show in the drawn zone.
+    utc = start.astimezone(UTC)
+    end = (utc + timedelta(minutes=draw(st.integers(0, 600)))).astimezone(start.tzinfo)
+    breach = draw(
+        st.none()
+        | st.integers(-60, 600).map(lambda m: (utc + timedelta(minutes=m)).astimezone(start.tzinfo))
+    )
     return {
         "device_id": draw(devices),
         "scenario": "s",
