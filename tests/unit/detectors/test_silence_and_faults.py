@@ -1,5 +1,7 @@
 """Silence, sensor faults and low battery: exact moments of opening, escalating and clearing."""
 
+import pytest
+
 from detectors.reading import Reading
 from detectors.sensor_fault import BatteryLow, SensorFault
 from detectors.silence import Silence
@@ -70,6 +72,25 @@ def test_a_coarse_quiet_probe_repeating_itself_is_not_stuck():
     assert [
         c for i, v in enumerate(values) for c in d.update(Reading("t", i * 5 * MIN, temp_c=v)) or []
     ] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the stuck rule judges a run by the probe's change rate over the whole shipment, "
+    "pull-down included, so a coarse probe's first long honest run after it looks stuck",
+)
+def test_a_coarse_probe_settling_after_pull_down_is_not_stuck():
+    # A 0.5 °C probe in a freezer: while the box pulls down every reading differs, then the
+    # product holds still and the probe sits on one step for an hour or more at a time.
+    # The probe's recent behaviour, not its pull-down, says how long an honest run is.
+    d = SensorFault(stuck_readings=12, stuck_min=60)
+    pull_down = [-10.0 - 0.5 * i for i in range(20)]  # -10.0 ... -19.5, one step a reading
+    held = ([-20.0] * 70 + [-19.5]) * 6
+    values = pull_down + held
+    events = [
+        c for i, v in enumerate(values) for c in d.update(Reading("t", i * MIN, temp_c=v)) or []
+    ]
+    assert events == []
 
 
 def test_values_beyond_the_sensors_range_are_faults_not_excursions():
