@@ -37,7 +37,7 @@ PolicyFactory = Callable[[Shipment], dict[str, KindPolicy]]
 #: How many recently released timestamps a device remembers to spot duplicates.
 _RECENT: Final = 8
 #: Bumped whenever a snapshot of this release could not be read correctly by the next.
-SNAPSHOT_VERSION: Final = 3
+SNAPSHOT_VERSION: Final = 4
 
 
 class SnapshotUnusable(Exception):

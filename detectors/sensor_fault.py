@@ -53,6 +53,9 @@ RATE_BASE_MIN: Final = 1.0
 #: cold store onto a sunny apron) cannot be ruled out, and only `max_rate_c_per_min` applies.
 INERTIA_RATE_C_PER_MIN: Final = 0.5
 
+#: The resolution at which a cold-chain probe's readings still show its noise.
+FINE_STEP_C: Final = 0.1
+
 #: Physical ranges of the other sensors (beyond them the sensor, not the cargo, is wrong).
 _PHYSICAL = (
     ("ambient_c", -60.0, 85.0),
@@ -101,12 +104,14 @@ class SensorFault:
         "_changes",
         "_fault",
         "_good",
+        "_last_sign",
         "_pairs",
         "_prev_t",
         "_prev_ts",
         "_ref_amb",
         "_ref_t",
         "_ref_ts",
+        "_step",
         "_stuck_n",
         "_stuck_since",
         "clear_after",
@@ -140,6 +145,8 @@ class SensorFault:
         self.stuck_odds = stuck_odds
         self._pairs = 0
         self._changes = 0
+        self._last_sign = 0
+        self._step = math.inf  # the smallest change seen: the probe's resolution
         self._prev_t = math.nan
         self._prev_ts = 0
         self._stuck_n = 0
@@ -159,15 +166,27 @@ class SensorFault:
         if not fault and t is not None:
             prev = self._prev_t
             if not math.isnan(prev):
-                self._pairs += 1
-                self._changes += t != prev
+                # How readily this probe moves when the product holds still: a change that
+                # reverses the last one is noise, one that continues it is a trend (a pull-
+                # down, a warming box) and says nothing about noise, so it is left out.
+                if t == prev:
+                    self._pairs += 1
+                else:
+                    step = abs(t - prev)
+                    if step < self._step:
+                        self._step = step
+                    sign = 1 if t > prev else -1
+                    if sign != self._last_sign:
+                        self._pairs += 1
+                        self._changes += 1
+                    self._last_sign = sign
             if t == prev:
                 if self._stuck_n == 0:
                     self._stuck_since = self._prev_ts
                 self._stuck_n += 1
                 if (
                     self._stuck_n >= self.stuck_readings
-                    and r.ts_ms - self._stuck_since >= self.stuck_ms
+                    and r.ts_ms - self._stuck_since >= self.stuck_ms * self._coarseness()
                     and self._run_unlikely(self._stuck_n)
                 ):
                     fault = "stuck"
@@ -234,9 +253,18 @@ class SensorFault:
             evidence.update(ambient_c=amb, previous_ambient_c=ref_amb)
         return "jump", detail, evidence
 
+    def _coarseness(self) -> float:
+        # A probe whose smallest step is coarser than a cold-chain probe's noise (about
+        # 0.1 °C) shows a steady product as one value until it drifts a whole step, and how
+        # often it flickers depends on where the product sits within a step: its honest runs
+        # last hours. It is called stuck only after as many times `stuck_min` as its step is
+        # coarser than that noise.
+        return max(1.0, self._step / FINE_STEP_C) if math.isfinite(self._step) else 1.0
+
     def _run_unlikely(self, n: int) -> bool:
-        # How often this probe's consecutive readings differ over the whole shipment (with
-        # a prior of one change in two pairs) gives the odds of an honest run of n.
+        # How often this probe's consecutive readings differ while the product holds still
+        # (with a prior of one change in two pairs) gives the odds of an honest run of n. A
+        # coarse probe on a steady product rarely changes, so its long runs stay honest.
         p_change = (self._changes + 1) / (self._pairs + 2)
         return self._pairs >= 24 and (1.0 - p_change) ** n < self.stuck_odds
 
