@@ -464,7 +464,7 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=100)
     parser.add_argument("--poll-ms", type=int, default=10)
     parser.add_argument(
-        "--flush-interval-ms", type=int, default=200, help="the ingester's (its default: 200)"
+        "--flush-interval-ms", type=int, default=50, help="the ingester's (its default: 50)"
     )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores")

@@ -172,8 +172,10 @@ INFLUX = [
 ]
 WRITER = [
     Setting("batch_size", "5000", _int(1, 100_000), "readings per InfluxDB write"),
+    # An alert can be no earlier than the write of the reading behind it: a short wait keeps
+    # publish-to-alert latency low, and a busy stream fills batches by size long before it.
     Setting(
-        "flush_interval_ms", "200", _int(1, 60_000), "longest a reading waits for its batch to fill"
+        "flush_interval_ms", "50", _int(1, 60_000), "longest a reading waits for its batch to fill"
     ),
     Setting(
         "retry_window_s",
