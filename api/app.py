@@ -22,9 +22,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable
+from api.deps import PrincipalDep
 from api.metrics import ApiMetrics, LatencyMiddleware
 from api.models import ShipmentVersion
-from api.routes import alerts, health, metrics, readings, shipments, stream
+from api.routes import alerts, cap, health, metrics, readings, shipments, stream
 from api.routes.health import Probe
 from api.schemas_shipments import ShipmentConditions
 from ingest.influx_client import InfluxClient
@@ -68,7 +69,17 @@ def create_app(
             {"name": "health", "description": "Liveness and readiness (no key needed)."},
             {"name": "metrics", "description": "Prometheus metrics (admin key)."},
         ],
+        # Nothing but /health answers without a key: the document is served by the route
+        # below to any key, and there is no browser page that would have to fetch it bare.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document(principal: PrincipalDep) -> dict[str, Any]:
+        return app.openapi()
+
     readiness = dict(probes or {})
     if influx is not None:
         readiness.setdefault("influxdb", influx.ping)
@@ -91,6 +102,8 @@ def create_app(
         readings.router,
         # Before alerts' /{alert_id}, which would otherwise take /alerts/stream.
         stream.router,
+        # Before alerts' /{alert_id} too, which would otherwise take /alerts/{alert_id}.cap.
+        cap.router,
         alerts.router,
         metrics.router,
     ):

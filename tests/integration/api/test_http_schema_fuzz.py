@@ -71,10 +71,11 @@ def fuzzed(
     influx.close()
 
 
-# The document is built from the routes alone, so an app on an empty in-memory store serves the
-# same one; the cases are then sent to each test's app on its own world (`app=` below).
-schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(session_factory(make_engine("sqlite://")))
+# The document is built from the routes alone, so an app on an empty in-memory store has the
+# same one (served only to a key, so it is taken from the app itself); the cases are then
+# sent to each test's app on its own world (`app=` below).
+schema = schemathesis.openapi.from_dict(
+    create_app(session_factory(make_engine("sqlite://"))).openapi()
 )
 
 
