@@ -135,6 +135,8 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "list_alerts",
         "stream_alerts",
         "read_alert",
+        "read_alert_cap",
+        "list_alerts_cap_feed",
         "ack_alert",
         "assign_alert",
         "comment_alert",
@@ -149,6 +151,8 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "list_alerts": {"200", "400", "401", "422"},
         "read_alert": {"200", "401", "404", "422"},
         "stream_alerts": {"200", "400", "401", "422"},
+        "read_alert_cap": {"200", "401", "404", "422"},
+        "list_alerts_cap_feed": {"200", "401", "422"},
     }
     for name in ("replace_shipment", "update_shipment", "close_shipment"):
         expected[name] = {"200", "400", "401", "403", "404", "409", "422"}
@@ -163,3 +167,8 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         assert set(operation["responses"]) == expected[name], name
     stream = operations["stream_alerts"]["responses"]["200"]["content"]
     assert set(stream) == {"text/event-stream"}
+    for name, media_type in (
+        ("read_alert_cap", "application/cap+xml"),
+        ("list_alerts_cap_feed", "application/atom+xml"),
+    ):
+        assert set(operations[name]["responses"]["200"]["content"]) == {media_type}, name
