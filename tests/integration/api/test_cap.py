@@ -252,3 +252,18 @@ def test_the_atom_feed_links_each_visible_alerts_message_newest_changed_first(wo
 
     limited = world.client.get("/cap/alerts.atom?limit=1", headers=world.headers("admin"))
     assert len(etree.fromstring(limited.content).findall("atom:entry", NS)) == 1
+
+
+def test_the_mapping_table_in_the_docs_is_the_one_the_code_uses():
+    lines = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("<!-- cap table: checked against api.cap.CAP_KINDS -->") + 3
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        kind, *fields = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[kind.strip("`")] = tuple(fields)
+    assert rows == {
+        kind: (m.event, m.category, m.urgency, m.urgency_critical, m.certainty)
+        for kind, m in CAP_KINDS.items()
+    }
