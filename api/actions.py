@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from api.models import Alert, AlertHistory, OutboxEntry, utcnow
 from api.timeline import action_payload
+from api.webhooks import fan_out
 
 
 class AlertNotFound(LookupError):
@@ -134,13 +135,10 @@ def _append(
         evidence=None,
     )
     session.add(entry)
+    payload = action_payload(alert, entry)
     session.add(
-        OutboxEntry(
-            alert_id=alert.alert_id,
-            history_seq=entry.seq,
-            payload=action_payload(alert, entry),
-            created_at=now,
-        )
+        OutboxEntry(alert_id=alert.alert_id, history_seq=entry.seq, payload=payload, created_at=now)
     )
     session.flush()
+    fan_out(session, [(alert.organisation_id, payload)], now)
     return entry

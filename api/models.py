@@ -292,3 +292,65 @@ class OutboxEntry(Base):
     delivered_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+_WEBHOOK_PENDING = text("delivered_at IS NULL AND dead_at IS NULL")
+
+
+class WebhookSubscription(Base):
+    """An organisation's webhook: where its alert entries are POSTed, which ones, and the key.
+
+    The secret is kept in the clear because every request is signed with it (HMAC needs the
+    key itself, unlike an API key, which only needs checking); the API shows it once.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (CheckConstraint(_one_of("min_severity", SEVERITIES), name="min_severity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: ``whsec_`` and the base64 of 32 random bytes, as Standard Webhooks libraries expect.
+    secret: Mapped[str] = mapped_column(String(100))
+    #: Filters; None matches everything.
+    kind: Mapped[str | None] = mapped_column(String(64))
+    min_severity: Mapped[str | None] = mapped_column(String(16))
+    shipment_id: Mapped[str | None] = mapped_column(String(128))
+    #: False once deleted: its pending deliveries stop, its history stays readable.
+    active: Mapped[bool]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebhookDelivery(Base):
+    """One outbox entry on its way to one subscription, written in the entry's transaction."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["alert_id", "history_seq"], ["outbox.alert_id", "outbox.history_seq"]
+        ),
+        UniqueConstraint("subscription_id", "alert_id", "history_seq"),
+        # What the webhook worker scans: each subscription's deliveries still under way.
+        Index(
+            "ix_webhook_deliveries_pending",
+            "subscription_id",
+            "id",
+            sqlite_where=_WEBHOOK_PENDING,
+            postgresql_where=_WEBHOOK_PENDING,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    alert_id: Mapped[str] = mapped_column(String(200))
+    history_seq: Mapped[int]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+    #: When the current round of attempts began; the deadline counts from here (a redelivery
+    #: starts a new round).
+    retry_since: Mapped[datetime]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]

@@ -2,7 +2,8 @@
 people's views are built from.
 
 `record_events` stores a batch of alert events in one transaction: for each, a history row,
-the alert's new current state and an outbox row, all or nothing. It is idempotent: an event's
+the alert's new current state, an outbox row and a delivery row per matching webhook
+(`api.webhooks.fan_out`), all or nothing. It is idempotent: an event's
 identity is its alert id and the engine's seq for it, a unique constraint on the history holds
 that pair, and the insert is ``ON CONFLICT DO NOTHING``, so an event stored before (a replay
 after a crash, a second ingester racing this one) changes nothing and is not counted. The
@@ -32,6 +33,7 @@ from api.models import (
     utcnow,
 )
 from api.timeline import detector_payload, upsert
+from api.webhooks import fan_out
 from detectors.alerts import SEVERITIES, AlertEvent
 
 DETECTOR_EVENTS: Final = ("open", "update", "resolve")
@@ -156,6 +158,9 @@ def apply_events(session: Session, events: Sequence[tuple[AlertEvent, int]]) -> 
             [{f"new_{k}": alerts[a][k] for k in ("alert_id", *_CURRENT)} for a in sorted(touched)],
         )
         session.execute(_OUTBOX.insert(), outbox)
+        fan_out(
+            session, [(alerts[o["alert_id"]]["organisation_id"], o["payload"]) for o in outbox], now
+        )
     return len(stored)
 
 
