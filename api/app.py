@@ -25,7 +25,7 @@ from api.db import StoreUnavailable
 from api.deps import PrincipalDep
 from api.metrics import ApiMetrics, LatencyMiddleware
 from api.models import ShipmentVersion
-from api.routes import alerts, cap, health, metrics, readings, shipments, stream
+from api.routes import alerts, cap, health, metrics, readings, shipments, stream, webhooks
 from api.routes.health import Probe
 from api.schemas_shipments import ShipmentConditions
 from ingest.influx_client import InfluxClient
@@ -106,6 +106,7 @@ def create_app(
         cap.router,
         alerts.router,
         metrics.router,
+        webhooks.router,
     ):
         app.include_router(router)
     return app

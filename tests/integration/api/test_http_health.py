@@ -141,6 +141,11 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "assign_alert",
         "comment_alert",
         "resolve_alert",
+        "create_webhook",
+        "list_webhooks",
+        "delete_webhook",
+        "list_webhook_deliveries",
+        "redeliver_webhook_delivery",
     }
     expected = {
         "read_metrics": {"200", "401", "403"},
@@ -153,6 +158,11 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "stream_alerts": {"200", "400", "401", "422"},
         "read_alert_cap": {"200", "401", "404", "422"},
         "list_alerts_cap_feed": {"200", "401", "422"},
+        "create_webhook": {"201", "400", "401", "403", "422"},
+        "list_webhooks": {"200", "401", "403"},
+        "delete_webhook": {"204", "401", "403", "404", "422"},
+        "list_webhook_deliveries": {"200", "401", "403", "404", "422"},
+        "redeliver_webhook_delivery": {"200", "401", "403", "404", "422"},
     }
     for name in ("replace_shipment", "update_shipment", "close_shipment"):
         expected[name] = {"200", "400", "401", "403", "404", "409", "422"}

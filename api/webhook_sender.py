@@ -1,0 +1,277 @@
+"""The webhook worker: sends each pending webhook delivery, retrying until it is delivered or
+its deadline passes, in order per alert.
+
+Every delivery row (written with its outbox entry, see `api.webhooks`) is POSTed to its
+subscription's URL with the Standard Webhooks headers, through `api.webhook_target`'s guard,
+with a timeout and without following redirects. A 2xx answer delivers it; anything else (an
+error status, a redirect, a timeout, a refused connection, a refused target) schedules the next
+attempt after an exponential backoff with full jitter (a random wait between zero and
+``base * 2**attempts``, capped), so receivers coming back from an outage are not hit by every
+sender at once. The last attempt is made at the deadline, counted from when the current round
+of attempts began; a failure then dead-letters the delivery, for the API to show and an admin
+to redeliver. Per subscription and alert only the oldest undelivered entry is sent: a later
+entry of the same alert waits until the one before it is delivered or dead. Delivery is at least
+once (a crash between the answer and the row's update sends it again, with the same
+``webhook-id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import StoreUnavailable, write_transaction
+from api.models import OutboxEntry, WebhookDelivery, WebhookSubscription, utcnow
+from api.webhook_target import TargetRefused, pin
+from api.webhooks import event_id, sign, webhook_body
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    """How hard the worker tries: `deadline_s` from the first attempt to the dead letter."""
+
+    deadline_s: float = 86_400.0
+    timeout_s: float = 10.0
+    allow_private: bool = False
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 3_600.0
+    poll_s: float = 0.5
+    #: Deliveries looked at per pass; each subscription and alert sends its oldest of them.
+    batch: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    delivery_id: int
+    subscription_id: int
+    url: str
+    secret: str
+    payload: dict[str, Any]
+    attempts: int
+    retry_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: int | None
+    error: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookSender:
+    """A worker thread that sends webhook deliveries; `start` and `stop` like `OutboxDelivery`.
+
+    `clock` is the time retries are scheduled and deadlines judged by (tests drive it); the
+    signature's timestamp is always the wall clock, which is what receivers compare it to.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        options: WebhookOptions | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._sessions = sessions
+        self.options = options or WebhookOptions()
+        self._clock = clock
+        self._jitter = jitter
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cw-webhooks", daemon=True)
+        self._client: httpx.Client | None = None
+        self._failing: set[int] = set()
+        self.delivered = 0
+        self.failed_attempts = 0
+        self.dead = 0
+
+    def start(self) -> None:
+        # No proxies from the environment: a proxy would resolve and connect on its own,
+        # around the address guard.
+        self._client = httpx.Client(
+            timeout=self.options.timeout_s, follow_redirects=False, trust_env=False
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop after the request in flight; True if the thread ended within `timeout_s`.
+
+        Nothing is held in memory: what is not yet delivered stays in the store for the next
+        start.
+        """
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+        if self._client is not None and not self._thread.is_alive():
+            self._client.close()
+        return not self._thread.is_alive()
+
+    def wake(self) -> None:
+        """Look for due deliveries now rather than at the next poll (after moving the clock)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        store_down = False
+        while not self._stop.is_set():
+            try:
+                sent = self.send_due()
+            except StoreUnavailable as exc:
+                if not store_down:
+                    log.warning("webhooks: SQL store unavailable (%s); retrying", exc)
+                    store_down = True
+                sent = 0
+            else:
+                if store_down:
+                    log.warning("webhooks: SQL store available again")
+                    store_down = False
+            if sent == 0:
+                self._wake.wait(self.options.poll_s)
+                self._wake.clear()
+
+    def send_due(self) -> int:
+        """One pass: send every delivery that is due and first in line; returns how many."""
+        due = self._due()
+        for item in due:
+            if self._stop.is_set():
+                break
+            self._record(item, self._send(item))
+        return len(due)
+
+    def _due(self) -> list[_Due]:
+        now = self._clock()
+        query = (
+            select(WebhookDelivery, WebhookSubscription.url, WebhookSubscription.secret)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(
+                WebhookDelivery.delivered_at.is_(None),
+                WebhookDelivery.dead_at.is_(None),
+                WebhookSubscription.active.is_(True),
+            )
+            .order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
+            .limit(self.options.batch)
+        )
+        heads: dict[tuple[int, str], tuple[WebhookDelivery, str, str]] = {}
+        with self._sessions() as session:
+            for delivery, url, secret in session.execute(query):
+                # Rows of one alert are inserted in history order, so the first is the oldest.
+                heads.setdefault(
+                    (delivery.subscription_id, delivery.alert_id), (delivery, url, secret)
+                )
+            ready = [h for h in heads.values() if h[0].next_attempt_at <= now]
+            payloads = self._payloads(session, [d for d, _, _ in ready])
+            return [
+                _Due(
+                    d.id,
+                    d.subscription_id,
+                    url,
+                    secret,
+                    payloads[(d.alert_id, d.history_seq)],
+                    d.attempts,
+                    d.retry_since,
+                )
+                for d, url, secret in ready
+            ]
+
+    @staticmethod
+    def _payloads(
+        session: Session, deliveries: list[WebhookDelivery]
+    ) -> dict[tuple[str, int], dict[str, Any]]:
+        keys = {(d.alert_id, d.history_seq) for d in deliveries}
+        if not keys:
+            return {}
+        query = select(OutboxEntry.alert_id, OutboxEntry.history_seq, OutboxEntry.payload).where(
+            tuple_(OutboxEntry.alert_id, OutboxEntry.history_seq).in_(sorted(keys))
+        )
+        return {(a, s): p for a, s, p in session.execute(query)}
+
+    def _send(self, item: _Due) -> _Outcome:
+        assert self._client is not None, "start() first"
+        msg_id = event_id(item.payload)
+        body = webhook_body(item.payload)
+        timestamp = int(time.time())
+        try:
+            target = pin(item.url, allow_private=self.options.allow_private)
+        except TargetRefused as exc:
+            return _Outcome(None, f"refused: {exc}")
+        headers = {
+            "host": target.netloc,
+            "content-type": "application/json",
+            "user-agent": "CargoWatch-Webhooks/1",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(item.secret, msg_id, timestamp, body),
+        }
+        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+        try:
+            response = self._client.post(
+                target.url, content=body, headers=headers, extensions=extensions
+            )
+        except httpx.TimeoutException:
+            return _Outcome(None, f"timed out after {self.options.timeout_s:g} s")
+        except httpx.TransportError as exc:
+            return _Outcome(None, f"connection failed: {type(exc).__name__}")
+        if 200 <= response.status_code < 300:
+            return _Outcome(response.status_code, None)
+        return _Outcome(response.status_code, f"answered {response.status_code}")
+
+    def _record(self, item: _Due, outcome: _Outcome) -> None:
+        now = self._clock()
+        values: dict[str, Any] = {
+            "attempts": item.attempts + 1,
+            "last_status": outcome.status,
+            "last_error": outcome.error,
+        }
+        if outcome.delivered:
+            values["delivered_at"] = now
+            self.delivered += 1
+            if item.subscription_id in self._failing:
+                self._failing.discard(item.subscription_id)
+                log.warning("webhook %d: deliveries resumed", item.subscription_id)
+        else:
+            self.failed_attempts += 1
+            if item.subscription_id not in self._failing:
+                self._failing.add(item.subscription_id)
+                log.warning(
+                    "webhook %d failing (%s); retrying with backoff",
+                    item.subscription_id,
+                    outcome.error,
+                )
+            deadline = item.retry_since + timedelta(seconds=self.options.deadline_s)
+            if now >= deadline:
+                values["dead_at"] = now
+                self.dead += 1
+                log.warning(
+                    "webhook %d: delivery %d dead-lettered after %d attempts (%s)",
+                    item.subscription_id,
+                    item.delivery_id,
+                    item.attempts + 1,
+                    outcome.error,
+                )
+            else:
+                values["next_attempt_at"] = min(deadline, now + self.backoff(item.attempts))
+        with write_transaction(self._sessions) as session:
+            delivery = session.get(WebhookDelivery, item.delivery_id)
+            if delivery is not None:
+                for name, value in values.items():
+                    setattr(delivery, name, value)
+
+    def backoff(self, attempts_before: int) -> timedelta:
+        """The wait before the next attempt: full jitter over an exponentially growing cap."""
+        cap = min(self.options.backoff_max_s, self.options.backoff_base_s * 2**attempts_before)
+        return timedelta(seconds=cap * self._jitter())
