@@ -112,6 +112,15 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -259,10 +268,30 @@ STORE = [
         "SQL store of alerts, shipments and keys: sqlite:///path or postgresql://user@host/db",
     ),
 ]
+WEBHOOK = [
+    Setting(
+        "webhook_deadline_s",
+        "86400",
+        _float(1, 30 * 86400),
+        "how long a webhook delivery is retried before it is dead-lettered",
+    ),
+    Setting(
+        "webhook_timeout_s",
+        "10",
+        _float(0.1, 300),
+        "how long one webhook request may take before it counts as failed",
+    ),
+    Setting(
+        "webhook_allow_private",
+        "false",
+        _flag,
+        "true lets webhooks reach private, loopback and link-local addresses",
+    ),
+]
 COMMON = [
     Setting("log_level", "info", _log_level, "debug, info, warning or error"),
 ]
-INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *COMMON]
+INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *WEBHOOK, *COMMON]
 
 
 def _host(text: str) -> str:
@@ -339,6 +368,15 @@ class DetectSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """How hard webhook deliveries are tried, and where they may go."""
+
+    deadline_s: float
+    timeout_s: float
+    allow_private: bool
+
+
+@dataclass(frozen=True, slots=True)
 class IngestSettings:
     """Everything `cargowatch ingest` is configured with, parsed and checked."""
 
@@ -349,6 +387,7 @@ class IngestSettings:
     #: The SQL store alert events are recorded in (`--db-url`); kept out of repr (a password).
     db_url: str = field(repr=False)
     log_level: str
+    webhook: WebhookSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +474,11 @@ def resolve(
         ),
         db_url=take("db_url"),
         log_level=take("log_level"),
+        webhook=WebhookSettings(
+            deadline_s=take("webhook_deadline_s"),
+            timeout_s=take("webhook_timeout_s"),
+            allow_private=take("webhook_allow_private"),
+        ),
     )
     if values:
         raise AssertionError(f"settings with no place in IngestSettings: {', '.join(values)}")

@@ -16,6 +16,7 @@ from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
 from api.schema import SchemaNotCurrent, require_current_schema
 from api.shipment_watch import ShipmentWatcher
+from api.webhook_sender import WebhookOptions, WebhookSender
 from cargowatch.settings import InfluxSettings, IngestSettings
 from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
 from detectors.reading import Reading
@@ -97,7 +98,7 @@ class Ingester:
 
     readings -> `pipeline` (MQTT in, InfluxDB out) -> `detectors` (a child process: the
     engine, and the SQL store and its outbox that its events go to) -> `delivery` (MQTT
-    out, InfluxDB `alerts`).
+    out, InfluxDB `alerts`) and `webhooks` (the outbox's webhook deliveries).
     """
 
     pipeline: Pipeline
@@ -105,6 +106,7 @@ class Ingester:
     publisher: MqttPublisher
     delivery: OutboxDelivery
     shipments: ShipmentWatcher
+    webhooks: WebhookSender
 
     def start(self) -> None:
         try:
@@ -115,6 +117,7 @@ class Ingester:
             raise StartupError(str(exc)) from None
         self.publisher.start()
         self.delivery.start()
+        self.webhooks.start()
         self.shipments.start()
         self.pipeline.start()
 
@@ -126,6 +129,7 @@ class Ingester:
         clean = self.pipeline.stop(timeout_s)
         if not self.delivery.stop(timeout_s=10):
             log.warning("alert events left in the outbox go out at the next start")
+        self.webhooks.stop(timeout_s=10)
         self.publisher.stop()
         return clean
 
@@ -227,4 +231,12 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         pipeline.set_shipment(device_id, None)
 
     watcher = ShipmentWatcher(sessions, watch, unwatch)
-    return Ingester(pipeline, stage, publisher, delivery, watcher)
+    webhooks = WebhookSender(
+        sessions,
+        WebhookOptions(
+            deadline_s=settings.webhook.deadline_s,
+            timeout_s=settings.webhook.timeout_s,
+            allow_private=settings.webhook.allow_private,
+        ),
+    )
+    return Ingester(pipeline, stage, publisher, delivery, watcher, webhooks)
