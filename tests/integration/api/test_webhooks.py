@@ -307,3 +307,24 @@ def test_the_secret_is_shown_once_and_only_admins_and_operators_manage_webhooks(
 def test_a_url_that_cannot_be_a_webhook_is_refused(world, url):
     response = world.client.post("/webhooks", json={"url": url}, headers=world.headers("operator"))
     assert response.status_code == 422
+
+
+def test_deliveries_left_pending_by_a_stopped_worker_are_sent_by_the_next_one(
+    world, receiver, clock, start_sender, wait_for
+):
+    hook = subscribe(world, receiver)
+    receiver.stop()
+    first = start_sender()
+    record(world, "SHP-A1", "trk-a1", alert_id("SHP-A1"), [2, 3, 4])
+    drive(wait_for, clock, first, lambda: first.failed_attempts >= 2)
+    assert first.stop(timeout_s=10)
+    # Nothing was held in the worker: the store's rows are what the next one starts from.
+    receiver.start()
+    second = start_sender()
+    drive(
+        wait_for,
+        clock,
+        second,
+        lambda: all(d.delivered_at is not None for d in deliveries(world, hook["id"])),
+    )
+    assert entry_ids(receiver.delivered()) == [(alert_id("SHP-A1"), s) for s in (2, 3, 4)]
