@@ -13,6 +13,8 @@ JSON cannot hold and PostgreSQL would refuse) as null.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -85,12 +87,34 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (kept in the file), waiting for a lock to switch it.
+
+    Switching needs the database to itself and fails at once, busy timeout or not, while
+    another connection is in a transaction: several processes opening a new store together
+    (upgrades, an ingester and its API) would see "database is locked". Once the file is in
+    WAL mode nothing needs switching, so only a new database ever waits here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            # Answers the mode it is in after: "wal", or "memory" for an in-memory database.
+            cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return  # another connection switched it meanwhile
 
 
 def _sqlite_begin(connection: Connection) -> None:
