@@ -17,12 +17,19 @@ from dataclasses import dataclass
 from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.keys import api_key_for
 from api.models import Organisation
-from api.queries import AmbiguousShipment, Scope, ShipmentRow, visible_shipment
+from api.queries import (
+    AmbiguousShipment,
+    Scope,
+    ShipmentRow,
+    organisation_named,
+    visible_shipment,
+)
 from api.schemas import SHIPMENT_ID_PATTERN, Name
 
 #: The shape `api.keys` writes; anything else is refused before it reaches the database.
@@ -138,3 +145,32 @@ def visible_or_404(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id!r}")
     return row
+
+
+def target_organisation(
+    session: Session, principal: Principal, organisation: str | None, what: str
+) -> tuple[int, str]:
+    """The organisation a new `what` is created in: the key's own, or (admins only) another.
+
+    Another organisation is a 403 for any other role, and one that does not exist a 422
+    naming the parameter, in FastAPI's own validation error shape.
+    """
+    if organisation is None or organisation == principal.organisation:
+        return principal.organisation_id, principal.organisation
+    if principal.role != "admin":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"{what} can be created only in the key's organisation"
+        )
+    found = organisation_named(session, organisation)
+    if found is None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "organisation"),
+                    "msg": f"no organisation named {organisation!r}",
+                    "input": organisation,
+                }
+            ]
+        )
+    return found.id, found.name

@@ -27,11 +27,11 @@ from api.deps import (
     ShipmentIdPath,
     VisibleShipmentDep,
     require_role,
+    target_organisation,
     visible_or_404,
 )
 from api.models import Shipment, ShipmentVersion
 from api.queries import (
-    organisation_named,
     shipment_open_alerts,
     shipments_count,
     shipments_page,
@@ -126,7 +126,7 @@ def create_shipment(
     """Create a shipment (planned) from one manifest element."""
     require_role(principal, MANAGE_SHIPMENTS, "create shipments")
     with write_transaction(sessions) as session:
-        org_id, org_name = _target_organisation(session, principal, organisation)
+        org_id, org_name = target_organisation(session, principal, organisation, "shipments")
         if current_shipment(session, org_id, body.shipment_id) is not None:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -135,30 +135,6 @@ def create_shipment(
         version = _save(session, org_id, body.manifest(), principal.actor, "planned", new=True)
         shipment = session.get_one(Shipment, version.shipment_pk)
         return _public(shipment, version, org_name)
-
-
-def _target_organisation(
-    session: Session, principal: Principal, organisation: str | None
-) -> tuple[int, str]:
-    if organisation is None or organisation == principal.organisation:
-        return principal.organisation_id, principal.organisation
-    if principal.role != "admin":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "shipments can be created only in the key's organisation"
-        )
-    found = organisation_named(session, organisation)
-    if found is None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "organisation"),
-                    "msg": f"no organisation named {organisation!r}",
-                    "input": organisation,
-                }
-            ]
-        )
-    return found.id, found.name
 
 
 @router.get("", operation_id="list_shipments", responses=BAD_CURSOR)

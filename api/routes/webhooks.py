@@ -13,13 +13,18 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.db import write_transaction
-from api.deps import OrganisationQuery, Principal, PrincipalDep, SessionsDep, require_role
+from api.deps import (
+    OrganisationQuery,
+    Principal,
+    PrincipalDep,
+    SessionsDep,
+    require_role,
+    target_organisation,
+)
 from api.models import WebhookDelivery, WebhookSubscription, utcnow
-from api.queries import organisation_named
 from api.schemas import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas_webhooks import (
     DeliveryState,
@@ -55,7 +60,7 @@ def create_webhook(
     require_role(principal, MANAGE_WEBHOOKS, "manage webhooks")
     with write_transaction(sessions) as session:
         row = WebhookSubscription(
-            organisation_id=_target_organisation(session, principal, organisation),
+            organisation_id=target_organisation(session, principal, organisation, "webhooks")[0],
             url=body.url,
             secret=new_secret(),
             kind=body.kind,
@@ -150,25 +155,3 @@ def _visible(
     ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no webhook {webhook_id}")
     return row
-
-
-def _target_organisation(session: Session, principal: Principal, organisation: str | None) -> int:
-    if organisation is None or organisation == principal.organisation:
-        return principal.organisation_id
-    if principal.role != "admin":
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "webhooks can be created only in the key's organisation"
-        )
-    found = organisation_named(session, organisation)
-    if found is None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "organisation"),
-                    "msg": f"no organisation named {organisation!r}",
-                    "input": organisation,
-                }
-            ]
-        )
-    return found.id
