@@ -48,7 +48,7 @@ def test_a_reefer_excursion_and_a_tampered_seal_are_published_as_alerts_and_stor
     )
     by_kind = {m[1]["kind"]: m for m in listener.messages if m[1]["event"] == "open"}
     t, excursion = by_kind["temp_excursion"]
-    assert t == "cargo/v1/alerts/warning/trk-9"
+    assert t == "cargo/v1/alerts/trk-9/temp_excursion"
     assert excursion["shipment_id"] == "SHP-9" and excursion["severity"] == "warning"
     assert excursion["summary"].startswith("9.5 °C, 1.5 °C above the 8 °C limit")
     assert excursion["evidence"]["range_c"] == [2.0, 8.0]
@@ -64,7 +64,7 @@ def test_a_reefer_excursion_and_a_tampered_seal_are_published_as_alerts_and_stor
         "evidence",
     }
     seal_topic, seal = by_kind["seal_breach"]
-    assert seal_topic == "cargo/v1/alerts/critical/trk-9" and seal["severity"] == "critical"
+    assert seal_topic == "cargo/v1/alerts/trk-9/seal_breach" and seal["severity"] == "critical"
 
     wait_for(lambda: influx.count("alerts", db, "alert_id") >= 2, 20, "alerts in InfluxDB")
     rows = influx.query("SELECT alert_id, state FROM alerts GROUP BY kind, shipment_id", db)
