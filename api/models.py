@@ -38,7 +38,19 @@ ROLES: Final = ("admin", "operator", "customs", "viewer")
 SHIPMENT_STATUSES: Final = ("planned", "in_transit", "delivered", "cancelled")
 ALERT_STATES: Final = ("open", "acknowledged", "resolved")
 #: Detector events (open, update, resolve) and human actions (the rest) share one history.
-HISTORY_ACTIONS: Final = ("open", "update", "resolve", "ack", "assign", "comment", "close")
+#: Delivery to people adds its own entries: an escalation or reminder sent, a delivery held back.
+HISTORY_ACTIONS: Final = (
+    "open",
+    "update",
+    "resolve",
+    "ack",
+    "assign",
+    "comment",
+    "close",
+    "escalate",
+    "remind",
+    "silenced",
+)
 DETECTOR_ACTOR: Final = "detector"
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -354,3 +366,8 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
     dead_at: Mapped[datetime | None]
+
+
+# The notification tables live in their own module; importing it registers them on `Base`, so
+# whoever reads the schema from these models sees every table.
+from api import models_notify as _models_notify  # noqa: E402, F401
