@@ -5,11 +5,9 @@ Every delivery row (written with its outbox entry, see `api.webhooks`) is POSTed
 subscription's URL with the Standard Webhooks headers, through `api.webhook_target`'s guard,
 with a timeout and without following redirects. A 2xx answer delivers it; anything else (an
 error status, a redirect, a timeout, a refused connection, a refused target) schedules the next
-attempt after an exponential backoff with full jitter (a random wait between zero and
-``base * 2**attempts``, capped), so receivers coming back from an outage are not hit by every
-sender at once. The last attempt is made at the deadline, counted from when the current round
-of attempts began; a failure then dead-letters the delivery, for the API to show and an admin
-to redeliver. Per subscription and alert only the oldest undelivered entry is sent: a later
+attempt on `api.retrying`'s schedule (exponential backoff with full jitter, up to a deadline);
+a failure at the deadline dead-letters the delivery, for the API to show and an admin to
+redeliver. Per subscription and alert only the oldest undelivered entry is sent: a later
 entry of the same alert waits until the one before it is delivered or dead. Delivery is at least
 once (a crash between the answer and the row's update sends it again, with the same
 ``webhook-id``).
@@ -19,19 +17,19 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db import StoreUnavailable, write_transaction
+from api.db import write_transaction
 from api.models import OutboxEntry, WebhookDelivery, WebhookSubscription, utcnow
+from api.retrying import RetryingWorker, RetrySchedule
 from api.webhook_target import TargetRefused, pin
 from api.webhooks import event_id, sign, webhook_body
 
@@ -73,12 +71,14 @@ class _Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
-class WebhookSender:
+class WebhookSender(RetryingWorker):
     """A worker thread that sends webhook deliveries; `start` and `stop` like `OutboxDelivery`.
 
     `clock` is the time retries are scheduled and deadlines judged by (tests drive it); the
     signature's timestamp is always the wall clock, which is what receivers compare it to.
     """
+
+    name = "cw-webhooks"
 
     def __init__(
         self,
@@ -88,67 +88,36 @@ class WebhookSender:
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self._sessions = sessions
         self.options = options or WebhookOptions()
-        self._clock = clock
-        self._jitter = jitter
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cw-webhooks", daemon=True)
+        schedule = RetrySchedule(
+            self.options.deadline_s,
+            self.options.backoff_base_s,
+            self.options.backoff_max_s,
+            self.options.poll_s,
+        )
+        super().__init__(sessions, schedule, clock=clock, jitter=jitter)
         self._client: httpx.Client | None = None
         self._failing: set[int] = set()
         self.delivered = 0
         self.failed_attempts = 0
         self.dead = 0
 
-    def start(self) -> None:
+    def open(self) -> None:
         # No proxies from the environment: a proxy would resolve and connect on its own,
         # around the address guard.
         self._client = httpx.Client(
             timeout=self.options.timeout_s, follow_redirects=False, trust_env=False
         )
-        self._thread.start()
 
-    def stop(self, timeout_s: float = 10.0) -> bool:
-        """Stop after the request in flight; True if the thread ended within `timeout_s`.
-
-        Nothing is held in memory: what is not yet delivered stays in the store for the next
-        start.
-        """
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout_s)
-        if self._client is not None and not self._thread.is_alive():
+    def close(self) -> None:
+        if self._client is not None:
             self._client.close()
-        return not self._thread.is_alive()
-
-    def wake(self) -> None:
-        """Look for due deliveries now rather than at the next poll (after moving the clock)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        store_down = False
-        while not self._stop.is_set():
-            try:
-                sent = self.send_due()
-            except StoreUnavailable as exc:
-                if not store_down:
-                    log.warning("webhooks: SQL store unavailable (%s); retrying", exc)
-                    store_down = True
-                sent = 0
-            else:
-                if store_down:
-                    log.warning("webhooks: SQL store available again")
-                    store_down = False
-            if sent == 0:
-                self._wake.wait(self.options.poll_s)
-                self._wake.clear()
 
     def send_due(self) -> int:
         """One pass: send every delivery that is due and first in line; returns how many."""
         due = self._due()
         for item in due:
-            if self._stop.is_set():
+            if self.stopping:
                 break
             self._record(item, self._send(item))
         return len(due)
@@ -231,14 +200,9 @@ class WebhookSender:
         return _Outcome(response.status_code, f"answered {response.status_code}")
 
     def _record(self, item: _Due, outcome: _Outcome) -> None:
-        now = self._clock()
-        values: dict[str, Any] = {
-            "attempts": item.attempts + 1,
-            "last_status": outcome.status,
-            "last_error": outcome.error,
-        }
+        values = self.outcome_values(item.attempts, item.retry_since, outcome.delivered)
+        values.update(last_status=outcome.status, last_error=outcome.error)
         if outcome.delivered:
-            values["delivered_at"] = now
             self.delivered += 1
             if item.subscription_id in self._failing:
                 self._failing.discard(item.subscription_id)
@@ -252,9 +216,7 @@ class WebhookSender:
                     item.subscription_id,
                     outcome.error,
                 )
-            deadline = item.retry_since + timedelta(seconds=self.options.deadline_s)
-            if now >= deadline:
-                values["dead_at"] = now
+            if "dead_at" in values:
                 self.dead += 1
                 log.warning(
                     "webhook %d: delivery %d dead-lettered after %d attempts (%s)",
@@ -263,15 +225,8 @@ class WebhookSender:
                     item.attempts + 1,
                     outcome.error,
                 )
-            else:
-                values["next_attempt_at"] = min(deadline, now + self.backoff(item.attempts))
         with write_transaction(self._sessions) as session:
             delivery = session.get(WebhookDelivery, item.delivery_id)
             if delivery is not None:
                 for name, value in values.items():
                     setattr(delivery, name, value)
-
-    def backoff(self, attempts_before: int) -> timedelta:
-        """The wait before the next attempt: full jitter over an exponentially growing cap."""
-        cap = min(self.options.backoff_max_s, self.options.backoff_base_s * 2**attempts_before)
-        return timedelta(seconds=cap * self._jitter())

@@ -1,0 +1,136 @@
+"""What every delivery worker shares: a thread that polls the store for due deliveries, and the
+retry schedule (exponential backoff with full jitter, up to a deadline, then a dead letter).
+
+A delivery row (webhook or e-mail) carries ``attempts``, ``next_attempt_at``, ``retry_since``,
+``delivered_at`` and ``dead_at``; `RetryingWorker.outcome_values` says what they become after
+an attempt. The wait before attempt n+1 is a random share of ``base * 2**n`` (capped), so
+receivers back from an outage are not hit by every sender at once; the last attempt is made at
+the deadline, counted from ``retry_since`` (a redelivery starts a new round).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import StoreUnavailable
+from api.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySchedule:
+    """How long a delivery is retried and how the waits between attempts grow."""
+
+    deadline_s: float = 86_400.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 3_600.0
+    poll_s: float = 0.5
+
+
+class RetryingWorker:
+    """A worker thread that calls `send_due` until stopped; `start` and `stop` like every stage.
+
+    `clock` is the time retries are scheduled and deadlines judged by (tests drive it).
+    Subclasses implement `send_due` (one pass; returns how many it tried) and may override
+    `open` and `close` for the connection they hold while running.
+    """
+
+    name = "cw-delivery"
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        schedule: RetrySchedule,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._sessions = sessions
+        self.schedule = schedule
+        self._clock = clock
+        self._jitter = jitter
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def open(self) -> None:
+        """Prepare what sending needs (a client); called by `start`, before the thread runs."""
+
+    def close(self) -> None:
+        """Release what `open` made; called once the thread has ended."""
+
+    def send_due(self) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.open()
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop after the delivery in flight; True if the thread ended within `timeout_s`.
+
+        Nothing is held in memory: what is not yet delivered stays in the store for the next
+        start.
+        """
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            self.close()
+        return not self._thread.is_alive()
+
+    def wake(self) -> None:
+        """Look for due deliveries now rather than at the next poll (after moving the clock)."""
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        store_down = False
+        while not self._stop.is_set():
+            try:
+                sent = self.send_due()
+            except StoreUnavailable as exc:
+                if not store_down:
+                    log.warning("%s: SQL store unavailable (%s); retrying", self.name, exc)
+                    store_down = True
+                sent = 0
+            else:
+                if store_down:
+                    log.warning("%s: SQL store available again", self.name)
+                    store_down = False
+            if sent == 0:
+                self._wake.wait(self.schedule.poll_s)
+                self._wake.clear()
+
+    def outcome_values(
+        self, attempts_before: int, retry_since: datetime, delivered: bool
+    ) -> dict[str, Any]:
+        """The delivery row's new values after an attempt: delivered, dead, or due again."""
+        now = self._clock()
+        values: dict[str, Any] = {"attempts": attempts_before + 1}
+        if delivered:
+            values["delivered_at"] = now
+            return values
+        deadline = retry_since + timedelta(seconds=self.schedule.deadline_s)
+        if now >= deadline:
+            values["dead_at"] = now
+        else:
+            values["next_attempt_at"] = min(deadline, now + self.backoff(attempts_before))
+        return values
+
+    def backoff(self, attempts_before: int) -> timedelta:
+        """The wait before the next attempt: full jitter over an exponentially growing cap."""
+        cap = min(self.schedule.backoff_max_s, self.schedule.backoff_base_s * 2**attempts_before)
+        return timedelta(seconds=cap * self._jitter())
