@@ -28,6 +28,7 @@ from ingest.influx_sink import InfluxSink, RetryPolicy
 from ingest.mqtt_publisher import MqttPublisher
 from ingest.mqtt_source import MqttOptions, MqttSource
 from ingest.pipeline import Pipeline, PipelineOptions
+from ingest.shipment_points import ShipmentTag
 from ingest.spool import Spool
 from ingest.stats import IngestStats
 from ingest.stored_readings import readings_between
@@ -217,14 +218,14 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         stats,
         options,
         stage=stage,
-        shipment_of={s.device_id: s.shipment_id for s in shipments},
+        shipment_of={s.device_id: ShipmentTag.of(s) for s in shipments},
     )
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
     delivery = OutboxDelivery(sessions, publisher, influx_client(settings.influx))
 
     def watch(shipment: Shipment) -> None:
         stage.add_shipment(shipment)
-        pipeline.set_shipment(shipment.device_id, shipment.shipment_id)
+        pipeline.set_shipment(shipment.device_id, ShipmentTag.of(shipment))
 
     def unwatch(device_id: str) -> None:
         stage.remove_shipment(device_id)

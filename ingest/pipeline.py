@@ -36,6 +36,7 @@ from ingest.influx_client import InfluxError, InfluxUnavailable
 from ingest.influx_sink import InfluxSink
 from ingest.line_protocol import REJECTS, STATS, point_line, telemetry_line
 from ingest.mqtt_source import Message, MqttSource
+from ingest.shipment_points import REFRESH_S, ShipmentTag, shipment_line
 from ingest.stage import NullStage, ReadingStage
 from ingest.stats import IngestStats
 from ingest.stored_readings import same_reading, stored_points
@@ -82,7 +83,7 @@ class Pipeline:
         options: PipelineOptions,
         stage: ReadingStage | None = None,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-        shipment_of: dict[str, str] | None = None,
+        shipment_of: dict[str, ShipmentTag] | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -90,7 +91,13 @@ class Pipeline:
         self.options = options
         self.stage = stage or NullStage()
         self._now_ms = now_ms
-        self._shipment_of = shipment_of or {}
+        self._shipment_of = dict(shipment_of or {})
+        # Shipment points waiting to be written by the writer thread (any thread adds them).
+        self._shipment_lines: list[str] = [
+            shipment_line(device, tag, time.time_ns()) for device, tag in self._shipment_of.items()
+        ]
+        self._shipment_lock = threading.Lock()
+        self._next_shipments = time.monotonic() + REFRESH_S
         self._recent = RecentReadings()
         self._reject_ns = 0
         self._batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
@@ -132,6 +139,7 @@ class Pipeline:
         # What the detectors still buffer was stored and acked: release it now, or an alert
         # it would raise (a tampered seal seconds before a restart) is never raised.
         self.stage.close()
+        self._write_shipments()
         self._write_stats()
         self.source.stop()
         log.warning("ingester stopped: %s", self.stats.summary())
@@ -142,12 +150,20 @@ class Pipeline:
         for r in readings:
             self._recent.check(r)
 
-    def set_shipment(self, device_id: str, shipment_id: str | None) -> None:
-        """Tag the device's readings from now on with its shipment (or none); any thread."""
-        if shipment_id is None:
-            self._shipment_of.pop(device_id, None)
-        else:
-            self._shipment_of[device_id] = shipment_id
+    def set_shipment(self, device_id: str, tag: ShipmentTag | None) -> None:
+        """Tag the device's readings from now on with its shipment (or none); any thread.
+
+        The change is also written to the `shipments` measurement with the next batch.
+        """
+        now_ns = time.time_ns()
+        with self._shipment_lock:
+            if tag is None:
+                old = self._shipment_of.pop(device_id, None)
+                if old is not None:
+                    self._shipment_lines.append(shipment_line(device_id, old, now_ns, False))
+            else:
+                self._shipment_of[device_id] = tag
+                self._shipment_lines.append(shipment_line(device_id, tag, now_ns))
 
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
@@ -217,7 +233,8 @@ class Pipeline:
                             decoded.add_reject(_conflict(r, m.payload))
                             continue
                         batch.unverified.append((len(lines), len(readings), m.topic, m.payload))
-                    lines.append(telemetry_line(r, shipment_of.get(r.device_id)))
+                    tag = shipment_of.get(r.device_id)
+                    lines.append(telemetry_line(r, None if tag is None else tag.shipment_id))
                     readings.append(r)
                 if decoded.rejects:
                     for j in decoded.rejects:
@@ -338,10 +355,27 @@ class Pipeline:
             batch.readings = [r for i, r in enumerate(batch.readings) if i not in drop_readings]
 
     def _maybe_write_stats(self) -> None:
+        self._write_shipments()
         if time.monotonic() >= self._next_stats:
             self._next_stats = time.monotonic() + self.options.stats_interval_s
             self._write_stats()
             log.info("%s", self.stats.summary())
+
+    def _write_shipments(self) -> None:
+        """Write shipment changes, and every tracked shipment again each `REFRESH_S`."""
+        now_ns = time.time_ns()
+        with self._shipment_lock:
+            if time.monotonic() >= self._next_shipments:
+                self._next_shipments = time.monotonic() + REFRESH_S
+                self._shipment_lines.extend(
+                    shipment_line(device, tag, now_ns) for device, tag in self._shipment_of.items()
+                )
+            lines, self._shipment_lines = self._shipment_lines, []
+        if not lines:
+            return
+        # Like the counters, best effort: the manifest and the store hold the shipments; a
+        # point lost to an outage is written again at the next refresh.
+        self.sink.write_durably(lines, 0)
 
     def _write_stats(self) -> None:
         self.stats.messages_received = self.source.messages_received

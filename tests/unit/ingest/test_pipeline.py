@@ -16,6 +16,7 @@ import ingest.pipeline as pipeline_module
 from ingest.decode import MAX_REJECTS_PER_MESSAGE
 from ingest.mqtt_source import Message
 from ingest.pipeline import Batch, Pipeline, PipelineOptions
+from ingest.shipment_points import ShipmentTag
 from ingest.stats import IngestStats
 
 NOW_MS = 1_763_800_000_000
@@ -303,7 +304,13 @@ def test_stop_closes_the_detector_stage_after_the_last_batch_and_before_disconne
 def test_any_topic_and_payload_encode_to_line_protocol_without_the_last_line_of_defence(
     topic, payload, retain
 ):
-    p = Pipeline(FakeSource(), Sink(), IngestStats(), PipelineOptions(), shipment_of={"d": "S#1"})
+    p = Pipeline(
+        FakeSource(),
+        Sink(),
+        IngestStats(),
+        PipelineOptions(),
+        shipment_of={"d": ShipmentTag("S#1", "vaccine_2_8", 2.0, 8.0)},
+    )
     batch = Batch()
     p._decode_into(batch, [Message(topic, payload, 1, 1, 0, retain)])
     assert p.stats.rejected["internal_error"] == 0
@@ -349,3 +356,38 @@ def test_a_reading_older_than_the_memory_window_is_judged_by_what_influxdb_holds
     assert ["reason=conflicting_duplicate" in line for line in rejects(sink)] == [True]
     assert [r.seq for r in stage.readings[40:]] == [99]
     assert p.stats.duplicates == 2 and p.stats.unverified == 0
+
+
+def shipments(sink):
+    return [line for line in sink.lines if line.startswith("shipments,")]
+
+
+def test_tracked_shipments_and_their_changes_are_written_for_dashboards():
+    vaccine = ShipmentTag("SHP-1", "vaccine_2_8", 3.0, 7.0)
+    source = FakeSource([msg({"device_id": "d", "ts": NOW_MS, "temp_c": 5.0})])
+    sink = Sink()
+    p = start(source, sink, shipment_of={"d": vaccine})
+    wait_until(lambda: shipments(sink) and telemetry(sink))
+    (first,) = shipments(sink)
+    assert first.startswith("shipments,device_id=d,profile=vaccine_2_8,shipment_id=SHP-1 ")
+    assert "temp_low_c=3.0,temp_high_c=7.0" in first  # the band in force, overrides included
+    assert ",shipment_id=SHP-1 " in telemetry(sink)[0]
+
+    p.set_shipment("e", ShipmentTag("SHP-2", "customs_transit", None, None))
+    p.set_shipment("d", None)
+    wait_until(lambda: len(shipments(sink)) == 3)
+    assert p.stop(timeout_s=5)
+    new, gone = shipments(sink)[1:]
+    assert "shipment_id=SHP-2 tracked=true " in new and "temp_" not in new
+    assert "shipment_id=SHP-1 tracked=false," in gone
+
+
+def test_every_tracked_shipment_is_written_again_after_the_refresh_interval(monkeypatch):
+    monkeypatch.setattr(pipeline_module, "REFRESH_S", 0.0)
+    sink = Sink()
+    p = start(FakeSource([]), sink, shipment_of={"d": ShipmentTag("S", "x", None, None)})
+    wait_until(lambda: len(shipments(sink)) >= 3)
+    assert p.stop(timeout_s=5)
+    assert {line.split(" ")[0] for line in shipments(sink)} == {
+        "shipments,device_id=d,profile=x,shipment_id=S"
+    }
