@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.models import Alert, AlertHistory, OutboxEntry, utcnow
+from api.notify import fan_out
 from api.timeline import action_payload
-from api.webhooks import fan_out
 
 
 class AlertNotFound(LookupError):
@@ -140,5 +140,10 @@ def _append(
         OutboxEntry(alert_id=alert.alert_id, history_seq=entry.seq, payload=payload, created_at=now)
     )
     session.flush()
-    fan_out(session, [(alert.organisation_id, payload)], now)
+
+    def next_seq(_: str) -> int:
+        alert.history_length += 1
+        return alert.history_length
+
+    fan_out(session, [(alert.organisation_id, payload)], now, next_seq)
     return entry

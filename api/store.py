@@ -2,8 +2,9 @@
 people's views are built from.
 
 `record_events` stores a batch of alert events in one transaction: for each, a history row,
-the alert's new current state, an outbox row and a delivery row per matching webhook
-(`api.webhooks.fan_out`), all or nothing. It is idempotent: an event's
+the alert's new current state, an outbox row and a delivery row per matching webhook and
+e-mail preference, or the entry saying a silence held them back (`api.notify.fan_out`), all or
+nothing. It is idempotent: an event's
 identity is its alert id and the engine's seq for it, a unique constraint on the history holds
 that pair, and the insert is ``ON CONFLICT DO NOTHING``, so an event stored before (a replay
 after a crash, a second ingester racing this one) changes nothing and is not counted. The
@@ -32,8 +33,8 @@ from api.models import (
     from_ms,
     utcnow,
 )
+from api.notify import fan_out
 from api.timeline import detector_payload, upsert
-from api.webhooks import fan_out
 from detectors.alerts import SEVERITIES, AlertEvent
 
 DETECTOR_EVENTS: Final = ("open", "update", "resolve")
@@ -152,14 +153,23 @@ def apply_events(session: Session, events: Sequence[tuple[AlertEvent, int]]) -> 
             }
         )
     if stored:
+        session.execute(_OUTBOX.insert(), outbox)
+
+        def next_seq(alert_id: str) -> int:
+            alerts[alert_id]["history_length"] += 1
+            return int(alerts[alert_id]["history_length"])
+
+        # Before the alerts' rows are written: a silence adds an entry to the history.
+        fan_out(
+            session,
+            [(alerts[o["alert_id"]]["organisation_id"], o["payload"]) for o in outbox],
+            now,
+            next_seq,
+        )
         touched = {event.alert_id for event, _, _ in stored}
         session.execute(
             _UPDATE_ALERT,
             [{f"new_{k}": alerts[a][k] for k in ("alert_id", *_CURRENT)} for a in sorted(touched)],
-        )
-        session.execute(_OUTBOX.insert(), outbox)
-        fan_out(
-            session, [(alerts[o["alert_id"]]["organisation_id"], o["payload"]) for o in outbox], now
         )
     return len(stored)
 
