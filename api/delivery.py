@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import orjson
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable, write_transaction
-from api.models import OutboxEntry
+from api.models import Alert, OutboxEntry, to_ms
 from api.store import outbox_pending, record_events
 from detectors.alerts import SEVERITY_RANK, AlertEvent
 from detectors.risk import risk_score
@@ -140,6 +140,49 @@ def alert_point(payload: dict[str, Any]) -> str:
     }
     ns = (int(at.timestamp()) * 1000 + at.microsecond // 1000) * 1_000_000
     return point_line(ALERTS, tags, fields, ns)
+
+
+SPANS: Final = "alert_spans"
+
+
+def span_point(alert: Alert) -> str:
+    """The `alert_spans` point of an alert: at its open time, with its resolve time once it has one.
+
+    Grafana draws an annotation with an end time as a region, but an InfluxQL result row can
+    only start at its point's time, and the `alerts` entry that resolves an alert is stamped
+    with the resolve time. So each alert also has one point at its open time, rewritten (same
+    series and time, so InfluxDB replaces its fields) with every entry delivered, carrying the
+    state, summary and, once resolved, `resolved_at_ms`. An alert id is a field, not a tag, so
+    the number of series stays that of devices and kinds.
+
+    >>> from datetime import UTC, datetime
+    >>> line = span_point(Alert(alert_id="al_1", kind="door_open", severity="warning",
+    ...     device_id="trk-1", shipment_id="S1", state="resolved", summary="door-open",
+    ...     opened_at=datetime(2026, 11, 22, 6, tzinfo=UTC),
+    ...     resolved_at=datetime(2026, 11, 22, 6, 12, tzinfo=UTC)))
+    >>> measurement_and_tags, fields, ns = line.split(" ")
+    >>> print(measurement_and_tags, ns)
+    alert_spans,device_id=trk-1,kind=door_open,shipment_id=S1 1795327200000000000
+    >>> print(fields.replace(",", " "))
+    alert_id="al_1" severity="warning" severity_rank=1i state="resolved" summary="door-open" ...
+    >>> fields.endswith(",resolved_at_ms=1795327920000i")  # 12 minutes later
+    True
+    """
+    fields: dict[str, float | int | str | bool] = {
+        "alert_id": alert.alert_id,
+        "severity": alert.severity,
+        "severity_rank": SEVERITY_RANK[alert.severity],
+        "state": alert.state,
+        "summary": alert.summary,
+    }
+    if alert.resolved_at is not None:
+        fields["resolved_at_ms"] = to_ms(alert.resolved_at)
+    tags = {
+        "kind": alert.kind,
+        "device_id": alert.device_id,
+        "shipment_id": alert.shipment_id or "",
+    }
+    return point_line(SPANS, tags, fields, to_ms(alert.opened_at) * 1_000_000)
 
 
 def _is_number(value: object) -> bool:
@@ -259,7 +302,11 @@ class OutboxDelivery:
             pending = [(e.id, e.payload) for e in outbox_pending(session, limit=200)]
         if not pending:
             return 0
-        self._influx.write("\n".join(alert_point(p) for _, p in pending).encode())
+        with self._sessions() as session:
+            touched = {p["alert_id"] for _, p in pending}
+            spans = session.scalars(select(Alert).where(Alert.alert_id.in_(sorted(touched))))
+            lines = [alert_point(p) for _, p in pending] + [span_point(a) for a in spans]
+        self._influx.write("\n".join(lines).encode())
         for _, payload in pending:
             for topic, body, retain in mqtt_messages(payload):
                 self._publisher.publish(topic, body, timeout_s=10, retain=retain)

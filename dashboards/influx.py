@@ -93,7 +93,8 @@ class InfluxQueryBuilder(cogbuilder.Builder[cogvariants.Dataquery]):
 
 
 class InfluxAnnotation(dashboard.AnnotationQuery):
-    """An InfluxQL annotation: its query and which result columns become title, text and tags."""
+    """An InfluxQL annotation: its query and which result columns become title, text, tags and
+    the end time (an annotation with an end is drawn as a region)."""
 
     def __init__(
         self,
@@ -101,6 +102,7 @@ class InfluxAnnotation(dashboard.AnnotationQuery):
         title_column: str | None = None,
         text_column: str | None = None,
         tags_column: str | None = None,
+        time_end_column: str | None = None,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -108,6 +110,7 @@ class InfluxAnnotation(dashboard.AnnotationQuery):
         self.title_column = title_column
         self.text_column = text_column
         self.tags_column = tags_column
+        self.time_end_column = time_end_column
 
     def to_json(self) -> dict[str, object]:
         out = super().to_json()
@@ -116,6 +119,7 @@ class InfluxAnnotation(dashboard.AnnotationQuery):
             ("titleColumn", self.title_column),
             ("textColumn", self.text_column),
             ("tagsColumn", self.tags_column),
+            ("timeEndColumn", self.time_end_column),
         ):
             if value is not None:
                 out[key] = value
@@ -129,6 +133,7 @@ class InfluxAnnotation(dashboard.AnnotationQuery):
             title_column=data.get("titleColumn"),
             text_column=data.get("textColumn"),
             tags_column=data.get("tagsColumn"),
+            time_end_column=data.get("timeEndColumn"),
             **vars(base),
         )
 
@@ -144,10 +149,15 @@ class InfluxAnnotationBuilder(cogbuilder.Builder[dashboard.AnnotationQuery]):
     def build(self) -> InfluxAnnotation:
         return self._internal
 
-    def columns(self, title: str, text: str, tags: str) -> Self:
+    def columns(self, title: str | None, text: str, tags: str) -> Self:
         self._internal.title_column = title
         self._internal.text_column = text
         self._internal.tags_column = tags
+        return self
+
+    def time_end(self, column: str) -> Self:
+        """The column holding each annotation's end, in epoch milliseconds."""
+        self._internal.time_end_column = column
         return self
 
     def icon_color(self, color: str) -> Self:

@@ -1,11 +1,12 @@
 """Shipment dashboard: one shipment's tracker, its product against its band, and its alerts.
 
-Pick a shipment, then its device (a shipment can change trackers) and the shipment's profile
-(InfluxDB does not hold it; it defaults to the first cold-chain profile). Product temperature
-is drawn as the interval's min and max, so a short excursion is not averaged away, with the
-profile's band as threshold lines and areas. Every alert event is an annotation with its
-summary; the alert timeline shows each kind's state, open to resolved; a forecast breach shows
-when and how sure.
+Pick a shipment, then its device (a shipment can change trackers); its profile is read from the
+`shipments` measurement the ingester writes. Product temperature is drawn as the interval's min
+and max, so a short excursion is not averaged away, with the profile's band as threshold lines
+and areas and the band in force for this shipment (overrides included) as dashed lines. Every
+alert is a region from open to resolve (a marker while still open) and every alert event an
+annotation with its summary; the alert timeline shows each kind's state; a forecast breach
+shows when and how sure.
 """
 
 from __future__ import annotations
@@ -43,6 +44,30 @@ def device_values() -> str:
     return (
         'SHOW TAG VALUES FROM "telemetry" WITH KEY = "device_id"'
         ' WHERE "shipment_id" =~ /^${shipment:regex}$/'
+    )
+
+
+def shipment_profiles() -> str:
+    return (
+        'SHOW TAG VALUES FROM "shipments" WITH KEY = "profile"'
+        ' WHERE "shipment_id" =~ /^${shipment:regex}$/'
+    )
+
+
+def shipment_band() -> str:
+    # fill(previous) carries the band across intervals; the ingester rewrites it every few
+    # minutes, so a range never starts long before its first point.
+    return (
+        'SELECT last("temp_low_c") AS "band low", last("temp_high_c") AS "band high"'
+        ' FROM "shipments" WHERE "shipment_id" =~ /^${shipment:regex}$/'
+        f" AND {DEVICE} AND $timeFilter GROUP BY time($__interval) fill(previous)"
+    )
+
+
+def alert_spans() -> str:
+    return (
+        'SELECT "summary", "resolved_at_ms", "kind" FROM "alert_spans"'
+        f" WHERE {DEVICE} AND $timeFilter"
     )
 
 
@@ -117,10 +142,15 @@ def _variables(board: dash.Dashboard) -> None:
         .sort(model.VariableSort.ALPHABETICAL_ASC)
     )
     board.with_variable(
-        dash.CustomVariable("profile")
+        dash.QueryVariable("profile")
         .label("Profile")
-        .description("The shipment's profile, whose temperature band the product must keep.")
-        .values(",".join(bands))
+        .description(
+            "The shipment's profile, whose temperature band the product must keep, as the"
+            " ingester recorded it; the first cold-chain profile when it recorded none."
+        )
+        .datasource(DATASOURCE)
+        .query(shipment_profiles())
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .current(model.VariableOption(text=next(iter(bands)), value=next(iter(bands))))
     )
 
@@ -135,6 +165,7 @@ def _temperature(grid: Grid) -> timeseries.Panel:
         )
         .grid_pos(grid.at(24, 10))
         .with_target(influx(product_temperature()))
+        .with_target(influx(shipment_band(), "B"))
         .unit("celsius")
         .thresholds_style(
             common_builders.GraphThresholdsStyleConfig().mode(
@@ -149,6 +180,14 @@ def _temperature(grid: Grid) -> timeseries.Panel:
             f"^{name} (min|max)$",
             [model.DynamicConfigValue("thresholds", band_thresholds(low, high))],
         )
+    panel.override_by_regexp(
+        "^band (low|high)$",
+        [
+            model.DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+            model.DynamicConfigValue("custom.fillOpacity", 0),
+            model.DynamicConfigValue("color", {"mode": "fixed", "fixedColor": "orange"}),
+        ],
+    )
     return panel
 
 
@@ -166,6 +205,12 @@ def build() -> dash.Dashboard:
         InfluxAnnotationBuilder("Alerts", alert_annotations(), DATASOURCE).columns(
             title="summary", text="state", tags="event"
         )
+    )
+    board.annotation(
+        InfluxAnnotationBuilder("Alert periods", alert_spans(), DATASOURCE)
+        .columns(title=None, text="summary", tags="kind")
+        .time_end("resolved_at_ms")
+        .icon_color("orange")
     )
     board.with_panel(_temperature(grid))
     board.with_panel(

@@ -87,9 +87,14 @@ def test_every_entry_goes_to_both_channels_and_is_then_marked_delivered(sessions
     assert [t for t, _ in mqtt.sent] == ["cargo/v1/alerts/trk-1/seal_breach"] * 4
     assert [p == b"" for _, p in mqtt.sent] == [False, False, False, True]
     assert mqtt.retained == [True, True, False, True]
-    assert [line.split(" ")[0] for line in influx.sent] == [
+    alerts = [line for line in influx.sent if line.startswith("alerts,")]
+    assert [line.split(" ")[0] for line in alerts] == [
         "alerts,device_id=trk-1,kind=seal_breach,severity=critical,shipment_id=SHP-1"
     ] * 3
+    # The alert's span, at its open time: every write rewrites it, the last with its resolve.
+    spans = [line for line in influx.sent if line.startswith("alert_spans,")]
+    assert {line.split(" ")[2] for line in spans} == {alerts[0].split(" ")[2]}
+    assert "resolved_at_ms=" in spans[-1] and 'state="resolved"' in spans[-1]
 
 
 @pytest.mark.parametrize("failing", ["mqtt", "influx"])

@@ -2,11 +2,14 @@
 by the real ingester with a simulated fleet, and returns the columns its panel reads: rows
 wherever the fleet (and the alert store, for alert panels) says there is something to show."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dashboards.catalogue import render_all
 from dashboards.customs import CUSTOMS_KINDS
 from dashboards.queries import ALL, DashboardQuery, Expander, Variable, queries_of
+from detectors.profiles import PROFILES
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +45,9 @@ def expander(fleet):
     shipments = options("cargowatch-shipment/variable/shipment/")
     devices = options("cargowatch-shipment/variable/device/")
     instances = options("cargowatch-ingest/variable/instance/")
+    profiles = options("cargowatch-shipment/variable/profile/")
     assert shipment["shipment_id"] in shipments and devices == [reefer["device_id"]]
+    assert profiles == [shipment["profile"]]  # as the ingester recorded it, not picked by hand
     assert len(instances) == 1
     fleet.chosen_device = devices[0]
     return Expander(
@@ -51,7 +56,7 @@ def expander(fleet):
         {
             "shipment": Variable(shipment["shipment_id"], shipments),
             "device": Variable(devices[0], devices),
-            "profile": Variable(shipment["profile"]),
+            "profile": Variable(profiles[0], profiles),
             "kind": Variable(ALL, CUSTOMS_KINDS),
             "instance": Variable(ALL, instances),
         },
@@ -111,6 +116,10 @@ EXPECTED = {
         {"time"},
         ALWAYS,
     ),
+    "cargowatch-shipment/panel/Product temperature against the profile's band/B": (
+        {"time", "band low", "band high"},
+        ALWAYS,
+    ),
     "cargowatch-shipment/panel/Ambient temperature and humidity/A": (
         {"time", "ambient_c", "humidity_pct"},
         ALWAYS,
@@ -133,7 +142,12 @@ EXPECTED = {
     ),
     "cargowatch-shipment/variable/shipment/": ({"key", "value"}, ALWAYS),
     "cargowatch-shipment/variable/device/": ({"key", "value"}, ALWAYS),
+    "cargowatch-shipment/variable/profile/": ({"key", "value"}, ALWAYS),
     "cargowatch-shipment/annotation/Alerts/": ({"time", "summary", "event", "state"}, ALWAYS),
+    "cargowatch-shipment/annotation/Alert periods/": (
+        {"time", "summary", "resolved_at_ms", "kind"},
+        ALWAYS,
+    ),
     "cargowatch-customs/panel/Shipments ranked by customs risk/A": (
         {"shipment_id", "risk", "open_alerts"},
         lambda f: bool(open_kinds(f) & set(CUSTOMS_KINDS)),
@@ -180,9 +194,9 @@ def test_every_dashboard_query_has_an_expectation():
 def test_the_query_runs_and_returns_what_its_panel_reads(fleet, expander, key):
     query: DashboardQuery = QUERIES[key]
     wanted, must_have_rows = EXPECTED[key]
-    if query.dashboard == "cargowatch-ingest" and "cargowatch_stats" in query.query:
-        # The ingester's own counters span its life in this test, not the fleet's twelve hours:
-        # look at them over that life, as an operator would zoom in.
+    if "cargowatch_stats" in query.query or '"shipments"' in query.query:
+        # The ingester's own counters and its shipment points span its life in this test, not
+        # the fleet's twelve hours: look at them over that life, as an operator would zoom in.
         expander = Expander(fleet.ingest_start_ms - 60_000, fleet.end_ms, expander.variables)
     series = fleet.query(expander.expand(query))
     if must_have_rows is ALWAYS or (must_have_rows is not None and must_have_rows(fleet)):
@@ -230,6 +244,42 @@ def test_the_reefer_failure_is_annotated_with_its_excursion(fleet, expander):
         for k in [s["tags"]["kind"]]
     }
     assert "temp_excursion" in kinds and summaries
+
+
+def test_every_alert_of_the_device_is_a_region_from_its_open_to_its_resolve(fleet, expander):
+    series = fleet.query(expander.expand(QUERIES["cargowatch-shipment/annotation/Alert periods/"]))
+    regions = {
+        (kind, start): end
+        for kind, start, end in zip(
+            values(series, "kind"),
+            values(series, "time"),
+            values(series, "resolved_at_ms"),
+            strict=True,
+        )
+    }
+    stored = fleet.store(
+        f"SELECT kind, opened_at, resolved_at FROM alerts WHERE device_id = '{fleet.chosen_device}'"
+    )
+    assert stored and any(resolved is not None for _, _, resolved in stored)
+
+    def ms(at):  # SQLite hands back text, PostgreSQL an aware datetime
+        when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        return round(when.replace(tzinfo=when.tzinfo or UTC).timestamp() * 1000)
+
+    assert regions == {
+        (kind, ms(opened)): None if resolved is None else ms(resolved)
+        for kind, opened, resolved in stored
+    }
+
+
+def test_the_band_drawn_is_the_one_in_force_for_the_shipment(fleet, expander):
+    query = QUERIES["cargowatch-shipment/panel/Product temperature against the profile's band/B"]
+    wide = Expander(fleet.ingest_start_ms - 60_000, fleet.end_ms + 3_600_000, expander.variables)
+    series = fleet.query(wide.expand(query))
+    (shipment,) = [s for s in fleet.manifest["shipments"] if s["device_id"] == fleet.chosen_device]
+    band = tuple(shipment.get("temp_range_c") or PROFILES[shipment["profile"]].temp_range_c)
+    drawn = set(zip(values(series, "band low"), values(series, "band high"), strict=True))
+    assert drawn - {(None, None)} == {band}
 
 
 def test_the_risk_ranking_matches_the_risk_score_of_each_shipments_open_alerts(fleet, expander):

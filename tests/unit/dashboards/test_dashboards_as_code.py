@@ -89,7 +89,20 @@ def test_the_temperature_band_of_every_profile_is_the_profiles_own():
         low, high = profile.temp_range_c
         assert overrides[f"^{name} (min|max)$"] == band_thresholds(low, high)
     profile_variable = next(v for v in board["templating"]["list"] if v["name"] == "profile")
-    assert profile_variable["query"].split(",") == list(temperature_bands())
+    assert 'FROM "shipments"' in profile_variable["query"]  # as the ingester recorded it
+    assert profile_variable["current"]["value"] == next(iter(temperature_bands()))
+    band = panel["fieldConfig"]["overrides"][-1]
+    assert band["matcher"]["options"] == "^band (low|high)$"
+    assert {t["refId"] for t in panel["targets"]} == {"A", "B"}
+
+
+def test_alerts_are_drawn_as_regions_from_open_to_resolve():
+    (board,) = [b for b in BOARDS if b["uid"] == "cargowatch-shipment"]
+    (periods,) = [a for a in board["annotations"]["list"] if a["name"] == "Alert periods"]
+    assert periods["timeEndColumn"] == "resolved_at_ms"
+    assert "titleColumn" not in periods  # Grafana takes a column as title before as text
+    assert (periods["textColumn"], periods["tagsColumn"]) == ("summary", "kind")
+    assert 'FROM "alert_spans"' in periods["query"]
 
 
 def test_the_provisioning_files_parse_and_point_at_the_written_dashboards(tmp_path):
