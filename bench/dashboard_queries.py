@@ -3,9 +3,10 @@
 The fleet is written as line protocol straight to a fresh influxd (not through MQTT and the
 ingester, which would take far longer than the queries do): each tracker reports every 5
 minutes for 7 days (position, product and ambient temperature, humidity, seal, door, shock,
-battery: 2,016,000 `telemetry` points), encoded by the ingester's own `telemetry_line`; its
-alerts (three a tracker, each opened, updated six times and resolved, a third of them
-acknowledged and assigned first) by the outbox's own `alert_point`; and the ingester's counters
+battery: 2,016,000 `telemetry` points), encoded by the ingester's own `telemetry_line`, with
+the `shipments` point the ingester rewrites every 5 minutes; its alerts (three a tracker, each
+opened, updated six times and resolved, a third of them acknowledged and assigned first) by
+the outbox's own `alert_point` and `span_point`; and the ingester's counters
 every 10 s into `cargowatch_stats`. Every panel, variable and annotation query of every
 dashboard is then expanded as Grafana expands it (`dashboards.queries`) for the dashboard's
 default time range and for the whole 7 days, and timed: per run, the median of `--repeats`
@@ -32,13 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services import InfluxServer
 
-from api.delivery import alert_point
+from api.delivery import alert_point, span_point
+from api.models import Alert, from_ms
 from dashboards.catalogue import render_all
 from dashboards.customs import CUSTOMS_KINDS
 from dashboards.queries import ALL, DashboardQuery, Expander, Variable, queries_of
 from detectors.alerts import KINDS, rfc3339
 from detectors.reading import Reading
 from ingest.line_protocol import point_line, telemetry_line
+from ingest.shipment_points import REFRESH_S, ShipmentTag, shipment_line
 
 DB = "cargowatch"
 STEP_MS = 300_000
@@ -58,7 +61,7 @@ def write(influx: InfluxServer, lines: list[str]) -> None:
 def load(influx: InfluxServer, trackers: int, days: int, end_ms: int) -> dict[str, int]:
     rng = random.Random(7)
     start_ms = end_ms - days * 86_400_000
-    points = {"telemetry": 0, "alerts": 0, "cargowatch_stats": 0}
+    points = {"telemetry and shipments": 0, "alerts and spans": 0, "cargowatch_stats": 0}
     for d in range(trackers):
         device, shipment = f"trk-{d:05d}", f"SHP-{d:05d}"
         lat, lon = rng.uniform(-5, 5), rng.uniform(30, 40)
@@ -81,8 +84,14 @@ def load(influx: InfluxServer, trackers: int, days: int, end_ms: int) -> dict[st
                 battery_v=3.9,
             )
             lines.append(telemetry_line(r, shipment))
+        # The ingester rewrites each tracked shipment every REFRESH_S.
+        tag = ShipmentTag(shipment, "vaccine_2_8", 2.0, 8.0)
+        lines += [
+            shipment_line(device, tag, ts * 1_000_000)
+            for ts in range(start_ms, end_ms, int(REFRESH_S * 1000))
+        ]
         write(influx, lines)
-        points["telemetry"] += len(lines)
+        points["telemetry and shipments"] += len(lines)
         alerts = []
         for n in range(3):
             kind = rng.choice(KINDS)
@@ -120,8 +129,16 @@ def load(influx: InfluxServer, trackers: int, days: int, end_ms: int) -> dict[st
                     "actor": "ana" if event in ("ack", "assign") else None,
                 }
                 alerts.append(alert_point(payload))
+            resolved = events[-1][0] == "resolve"
+            span = Alert(
+                **{k: v for k, v in base.items() if k != "evidence"},
+                state=events[-1][1],
+                opened_at=from_ms(at),
+                resolved_at=from_ms(events[-1][2]) if resolved else None,
+            )
+            alerts.append(span_point(span))
         write(influx, alerts)
-        points["alerts"] += len(alerts)
+        points["alerts and spans"] += len(alerts)
     stats, counter = [], 0
     for ts in range(end_ms - days * 86_400_000, end_ms, 10_000):
         counter += 1_000
