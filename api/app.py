@@ -25,7 +25,20 @@ from api.db import StoreUnavailable
 from api.deps import PrincipalDep
 from api.metrics import ApiMetrics, LatencyMiddleware
 from api.models import ShipmentVersion
-from api.routes import alerts, cap, health, metrics, readings, shipments, stream, webhooks
+from api.routes import (
+    alerts,
+    cap,
+    email,
+    escalation,
+    health,
+    metrics,
+    preferences,
+    readings,
+    shipments,
+    silences,
+    stream,
+    webhooks,
+)
 from api.routes.health import Probe
 from api.schemas_shipments import ShipmentConditions
 from ingest.influx_client import InfluxClient
@@ -107,6 +120,10 @@ def create_app(
         alerts.router,
         metrics.router,
         webhooks.router,
+        email.router,
+        preferences.router,
+        escalation.router,
+        silences.router,
     ):
         app.include_router(router)
     return app

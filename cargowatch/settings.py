@@ -288,10 +288,58 @@ WEBHOOK = [
         "true lets webhooks reach private, loopback and link-local addresses",
     ),
 ]
+
+
+def _smtp_host(text: str) -> str | None:
+    if text and any(c.isspace() or c in "/@?#:" for c in text):
+        raise ValueError("must be a host name or IP address (the port is --smtp-port)")
+    return text or None
+
+
+def _smtp_security(text: str) -> str:
+    if text not in ("starttls", "tls", "none"):
+        raise ValueError("must be starttls, tls or none")
+    return text
+
+
+def _address(text: str) -> str:
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or c in "<>" for c in text):
+        raise ValueError("must be an e-mail address like cargowatch@example.com")
+    return text
+
+
+def _console_url(text: str) -> str:
+    u = urlsplit(text)
+    if u.scheme not in ("http", "https") or not u.hostname or u.query or u.fragment:
+        raise ValueError("must be http(s)://host[:port][/path]")
+    return text.rstrip("/")
+
+
+EMAIL = [
+    Setting("smtp_host", "", _smtp_host, "SMTP server e-mail is sent through; empty: no e-mail"),
+    Setting("smtp_port", "587", _int(1, 65535), "SMTP port (587 STARTTLS, 465 TLS, 25 none)"),
+    Setting("smtp_security", "starttls", _smtp_security, "starttls, tls (implicit) or none"),
+    Setting("smtp_username", "", _text, "SMTP login user name; empty: no login"),
+    Setting("smtp_password", "", _text, "SMTP login password", secret=True),
+    Setting("email_from", "cargowatch@localhost", _address, "the From address of e-mails"),
+    Setting(
+        "console_url",
+        "http://localhost:8000",
+        _console_url,
+        "the console the alert links in e-mails point to: {console_url}/alerts/{id}",
+    ),
+    Setting(
+        "email_deadline_s",
+        "86400",
+        _float(1, 30 * 86400),
+        "how long an e-mail delivery is retried before it is dead-lettered",
+    ),
+]
 COMMON = [
     Setting("log_level", "info", _log_level, "debug, info, warning or error"),
 ]
-INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *WEBHOOK, *COMMON]
+INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *WEBHOOK, *EMAIL, *COMMON]
 
 
 def _host(text: str) -> str:
@@ -377,6 +425,20 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """Where e-mail goes out and what its links point to; `host` None means no e-mail."""
+
+    host: str | None
+    port: int
+    security: str
+    username: str | None
+    password: str | None = field(repr=False)
+    from_address: str
+    console_url: str
+    deadline_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class IngestSettings:
     """Everything `cargowatch ingest` is configured with, parsed and checked."""
 
@@ -388,6 +450,7 @@ class IngestSettings:
     db_url: str = field(repr=False)
     log_level: str
     webhook: WebhookSettings
+    email: EmailSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,6 +541,16 @@ def resolve(
             deadline_s=take("webhook_deadline_s"),
             timeout_s=take("webhook_timeout_s"),
             allow_private=take("webhook_allow_private"),
+        ),
+        email=EmailSettings(
+            host=take("smtp_host"),
+            port=take("smtp_port"),
+            security=take("smtp_security"),
+            username=take("smtp_username"),
+            password=take("smtp_password"),
+            from_address=take("email_from"),
+            console_url=take("console_url"),
+            deadline_s=take("email_deadline_s"),
         ),
     )
     if values:

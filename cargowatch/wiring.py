@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
+from api.email_sender import EmailSender, SmtpOptions
+from api.escalation import EscalationWorker
 from api.schema import SchemaNotCurrent, require_current_schema
 from api.shipment_watch import ShipmentWatcher
 from api.webhook_sender import WebhookOptions, WebhookSender
@@ -99,7 +101,8 @@ class Ingester:
 
     readings -> `pipeline` (MQTT in, InfluxDB out) -> `detectors` (a child process: the
     engine, and the SQL store and its outbox that its events go to) -> `delivery` (MQTT
-    out, InfluxDB `alerts`) and `webhooks` (the outbox's webhook deliveries).
+    out, InfluxDB `alerts`), `webhooks` and `email` (the deliveries to people), and
+    `escalation` (notices about alerts nobody has acknowledged).
     """
 
     pipeline: Pipeline
@@ -108,6 +111,8 @@ class Ingester:
     delivery: OutboxDelivery
     shipments: ShipmentWatcher
     webhooks: WebhookSender
+    email: EmailSender | None
+    escalation: EscalationWorker
 
     def start(self) -> None:
         try:
@@ -119,6 +124,9 @@ class Ingester:
         self.publisher.start()
         self.delivery.start()
         self.webhooks.start()
+        if self.email is not None:
+            self.email.start()
+        self.escalation.start()
         self.shipments.start()
         self.pipeline.start()
 
@@ -130,6 +138,9 @@ class Ingester:
         clean = self.pipeline.stop(timeout_s)
         if not self.delivery.stop(timeout_s=10):
             log.warning("alert events left in the outbox go out at the next start")
+        self.escalation.stop(timeout_s=10)
+        if self.email is not None:
+            self.email.stop(timeout_s=10)
         self.webhooks.stop(timeout_s=10)
         self.publisher.stop()
         return clean
@@ -240,4 +251,23 @@ def build_ingester(settings: IngestSettings) -> Ingester:
             allow_private=settings.webhook.allow_private,
         ),
     )
-    return Ingester(pipeline, stage, publisher, delivery, watcher, webhooks)
+    mail = settings.email
+    email = (
+        EmailSender(
+            sessions,
+            SmtpOptions(
+                host=mail.host,
+                port=mail.port,
+                security=mail.security,  # type: ignore[arg-type]
+                username=mail.username,
+                password=mail.password,
+                from_address=mail.from_address,
+                console_url=mail.console_url,
+                deadline_s=mail.deadline_s,
+            ),
+        )
+        if mail.host is not None
+        else None
+    )
+    escalation = EscalationWorker(sessions)
+    return Ingester(pipeline, stage, publisher, delivery, watcher, webhooks, email, escalation)
