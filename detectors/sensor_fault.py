@@ -4,9 +4,11 @@
 no cargo can do: values outside the physical range of the sensor, a jump
 faster than any product can warm or cool, and a value stuck exactly the same
 for longer than noise allows. A jump must be larger than the probe's own
-noise and is measured over at least a minute, so a fast-reporting tracker's
-0.1 °C steps are never one; when the tracker's own ambient sensor says the
-surroundings stayed put, the cargo's thermal inertia sets a lower limit. Each
+noise, is measured over at least a minute, so a fast-reporting tracker's
+0.1 °C steps are never one, and must stay (`detectors.probe_jump`): a failed
+probe stays where it went, a noisy one comes back. When the tracker's own
+ambient sensor says the surroundings stayed put, the cargo's thermal inertia
+sets a lower limit on the rate. Each
 tracker is judged alone: a probe that drifts away from a neighbour in the
 same room is not compared with it. `BatteryLow` warns while there is still
 time to swap or charge the tracker before it goes silent.
@@ -17,7 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-from detectors.alerts import Condition, rfc3339
+from detectors.alerts import Condition
+from detectors.probe_jump import JumpWatch
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
@@ -53,6 +56,14 @@ RATE_BASE_MIN: Final = 1.0
 #: cold store onto a sunny apron) cannot be ruled out, and only `max_rate_c_per_min` applies.
 INERTIA_RATE_C_PER_MIN: Final = 0.5
 
+#: A jump must be this many times the probe's own noise (the robust spread of its consecutive
+#: differences): a probe whose ordinary readings stray a degree needs a larger change.
+NOISE_Z: Final = 4.0
+
+#: A jump counts once it has stayed this long (and at least one more reading): a failed probe
+#: stays where it went, a stray noisy reading comes back.
+SETTLE_MIN: Final = 5.0
+
 #: The resolution at which a cold-chain probe's readings still show its noise.
 FINE_STEP_C: Final = 0.1
 
@@ -69,12 +80,15 @@ _PHYSICAL = (
 class SensorFault:
     """Impossible values, impossible jumps and stuck probes.
 
-    A jump is a change of at least `min_jump_c` from the reading it is measured
-    from, at a rate (over at least `rate_base_min`) above `max_rate_c_per_min`,
-    or above `inertia_rate_c_per_min` when the tracker's own `ambient_c` moved
-    less than `min_jump_c` meanwhile. On fast reporting the change is measured
-    from a reference reading renewed every `rate_base_min`, so a fault spread
-    over a few one-second readings is one jump, and noise is never several.
+    A jump is a change of at least `min_jump_c`, and of `noise_z` times the
+    probe's own noise, from the reading it is measured from, at a rate (over at
+    least `rate_base_min`) above `max_rate_c_per_min`, or above
+    `inertia_rate_c_per_min` when the tracker's own `ambient_c` moved less than
+    `min_jump_c` meanwhile; it is reported once the probe's median level has
+    stayed that far away for `settle_min` (see `detectors.probe_jump.JumpWatch`).
+    On fast reporting the change is measured from a reference reading renewed
+    every `rate_base_min`, so a fault spread over a few one-second readings is
+    one jump.
     Trackers are judged one at a time: a probe that departs from a neighbour in
     the same room while its own ambient is missing or moving is not caught.
 
@@ -84,6 +98,8 @@ class SensorFault:
     min_jump_c : smaller changes are never a jump, whatever their rate (probe noise).
     rate_base_min : shortest time a rate is measured over.
     inertia_rate_c_per_min : faster than this, while ambient holds still, is a probe fault.
+    noise_z : a jump is at least this many times the probe's noise (MAD of its differences).
+    settle_min : how long the new level must hold before the jump is reported.
     stuck_readings, stuck_min : identical temperatures at least this many times over at
         least this long is stuck, and only once a run that long has become
         unlikely (below `stuck_odds`) for this probe: a coarse, quiet probe
@@ -95,30 +111,25 @@ class SensorFault:
     --------
     >>> d = SensorFault()
     >>> d.update(Reading("t", 0, temp_c=5.0))
-    >>> jump = d.update(Reading("t", 60_000, temp_c=45.0))
-    >>> [(c.kind, c.active, c.evidence["fault"]) for c in jump]
-    [('sensor_fault', True, 'jump')]
+    >>> d.update(Reading("t", 60_000, temp_c=45.0))  # may be a stray reading: wait
+    >>> jump = d.update(Reading("t", 360_000, temp_c=45.1))  # it stayed
+    >>> [(c.kind, c.active, c.evidence["fault"], c.evidence["previous_c"]) for c in jump]
+    [('sensor_fault', True, 'jump', 5.0)]
     """
 
     __slots__ = (
         "_changes",
         "_fault",
         "_good",
+        "_jumps",
         "_last_sign",
         "_pairs",
         "_prev_t",
         "_prev_ts",
-        "_ref_amb",
-        "_ref_t",
-        "_ref_ts",
         "_step",
         "_stuck_n",
         "_stuck_since",
         "clear_after",
-        "inertia_rate",
-        "max_rate",
-        "min_jump_c",
-        "rate_base_ms",
         "stuck_ms",
         "stuck_odds",
         "stuck_readings",
@@ -134,11 +145,17 @@ class SensorFault:
         min_jump_c: float = MIN_JUMP_C,
         rate_base_min: float = RATE_BASE_MIN,
         inertia_rate_c_per_min: float = INERTIA_RATE_C_PER_MIN,
+        noise_z: float = NOISE_Z,
+        settle_min: float = SETTLE_MIN,
     ) -> None:
-        self.max_rate = max_rate_c_per_min
-        self.min_jump_c = min_jump_c
-        self.rate_base_ms = int(rate_base_min * 60_000)
-        self.inertia_rate = inertia_rate_c_per_min
+        self._jumps = JumpWatch(
+            max_rate_c_per_min,
+            min_jump_c,
+            rate_base_min,
+            inertia_rate_c_per_min,
+            noise_z=noise_z,
+            settle_min=settle_min,
+        )
         self.stuck_readings = stuck_readings
         self.stuck_ms = int(stuck_min * 60_000)
         self.clear_after = clear_after
@@ -151,10 +168,6 @@ class SensorFault:
         self._prev_ts = 0
         self._stuck_n = 0
         self._stuck_since = 0
-        # The reading a change is measured from (see `_jump`): time, value, ambient.
-        self._ref_ts = 0
-        self._ref_t = math.nan
-        self._ref_amb = math.nan
         self._fault = ""
         self._good = 0
 
@@ -193,8 +206,10 @@ class SensorFault:
                     detail = f"temperature stuck at {t:.2f} °C for {self._stuck_n + 1} readings"
             else:
                 self._stuck_n = 0
-            if not fault:
-                fault, detail, evidence = self._jump(r, t)
+            # Every plausible reading feeds the jump watch, so its levels and noise are whole.
+            jump = self._jumps.update(r.ts_ms, t, r.ambient_c)
+            if jump is not None and not fault:
+                fault, (detail, evidence) = "jump", jump
             self._prev_t, self._prev_ts = t, r.ts_ms
         if fault:
             self._good = 0
@@ -213,45 +228,6 @@ class SensorFault:
                     Condition("sensor_fault", False, r.ts_ms, "info", "readings plausible again")
                 ]
         return None
-
-    def _jump(self, r: Reading, t: float) -> tuple[str, str, dict[str, Any] | None]:
-        """Has the probe moved faster than the cargo can since the reference reading?"""
-        ref_t, ref_ts, ref_amb = self._ref_t, self._ref_ts, self._ref_amb
-        amb = r.ambient_c
-        dt_ms = r.ts_ms - ref_ts
-        if math.isnan(ref_t) or dt_ms >= self.rate_base_ms:
-            # Renew the reference once it is a rate base old: on slow reporting that is
-            # every reading, on fast reporting once a base, so a change is measured over a
-            # window at least that long and neither one quantisation step nor a fault
-            # spread over several fast readings escapes being seen whole.
-            self._ref_t, self._ref_ts = t, r.ts_ms
-            self._ref_amb = math.nan if amb is None or not math.isfinite(amb) else amb
-        change = t - ref_t
-        if math.isnan(ref_t) or dt_ms <= 0 or abs(change) < self.min_jump_c:
-            return "", "", None
-        minutes = max(dt_ms, self.rate_base_ms) / 60_000
-        rate = change / minutes
-        limit = self.max_rate
-        steady = amb is not None and abs(amb - ref_amb) < self.min_jump_c
-        if steady:
-            limit = min(limit, self.inertia_rate)
-        if abs(rate) <= limit:
-            return "", "", None
-        took = f"{dt_ms / 60_000:.1f} min" if dt_ms >= 60_000 else f"{dt_ms / 1000:.0f} s"
-        detail = f"temperature jumped {ref_t:.1f} → {t:.1f} °C in {took}"
-        evidence: dict[str, Any] = {
-            "fault": "jump",
-            "temp_c": t,
-            "previous_c": ref_t,
-            "previous_at": rfc3339(ref_ts),
-            "minutes": round(dt_ms / 60_000, 2),
-            "rate_c_per_min": round(rate, 2),
-            "limit_c_per_min": limit,
-        }
-        if steady:
-            detail += f" while ambient held at {amb:.1f} °C"
-            evidence.update(ambient_c=amb, previous_ambient_c=ref_amb)
-        return "jump", detail, evidence
 
     def _coarseness(self) -> float:
         # A probe whose smallest step is coarser than a cold-chain probe's noise (about

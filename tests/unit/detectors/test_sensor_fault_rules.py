@@ -33,20 +33,79 @@ def quantised_noise(interval_ms, hours, ambient=True, seed=3):
     return out
 
 
-def steady_then(interval_ms, after, *, ambient_c=25.0, n=12):
-    """`n` steady readings at 5 °C, then `after` (values) one reading apart, ambient held."""
+def steady_then(interval_ms, after, *, ambient_c=25.0, n=12, hold_min=10):
+    """`n` steady readings at 5 °C, then `after` (values) one reading apart, ambient held,
+    then the last two of them in turn for `hold_min` (a fault stays where it went)."""
     amb = {} if ambient_c is None else {"ambient_c": ambient_c}
-    values = [5.0 + 0.1 * (i % 2) for i in range(n)] + list(after)
+    after = list(after)
+    hold = [
+        after[-2 + i % 2] if len(after) > 1 else after[-1]
+        for i in range(1, 1 + max(1, hold_min * MIN // interval_ms))
+    ]
+    values = [5.0 + 0.1 * (i % 2) for i in range(n)] + after + hold
     return [Reading("t", i * interval_ms, temp_c=v, **amb) for i, v in enumerate(values)]
+
+
+def noisy_probe(interval_ms, hours, *, sd_c, resolution_c, ambient=True, seed=7):
+    """A steady -75 °C product read by a probe with Gaussian noise, rounded to its resolution."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(int(hours * 3_600_000 / interval_ms)):
+        v = round(round((-75.0 + rng.gauss(0.0, sd_c)) / resolution_c) * resolution_c, 2)
+        amb = {"ambient_c": round(24.0 + rng.gauss(0, 0.3), 1)} if ambient else {}
+        out.append(Reading("t", i * interval_ms, temp_c=v, **amb))
+    return out
 
 
 def test_the_evidence_of_a_jump_holds_the_value_before_it_and_the_new_one():
     d = SensorFault()
     d.update(Reading("t", 0, temp_c=5.0))
-    [c] = d.update(Reading("t", MIN, temp_c=45.0))
-    assert c.evidence["fault"] == "jump"
+    assert d.update(Reading("t", MIN, temp_c=45.0)) is None, "one reading may yet come back"
+    [c] = d.update(Reading("t", 6 * MIN, temp_c=45.1))
+    assert c.evidence["fault"] == "jump" and c.at_ms == 6 * MIN
     assert (c.evidence["previous_c"], c.evidence["temp_c"]) == (5.0, 45.0)
+    assert (c.evidence["level_before_c"], c.evidence["level_after_c"]) == (5.0, 45.0)
     assert "5.0 → 45.0" in c.summary
+
+
+@pytest.mark.parametrize("interval_ms", INTERVALS)
+@pytest.mark.parametrize("stray", [7.5, 45.0], ids=["2.5 °C", "40 °C"])
+def test_a_stray_reading_that_comes_back_is_noise_not_a_jump(interval_ms, stray):
+    # Too fast for the cargo while ambient holds still (at 15 minutes only the 40 °C one), but
+    # the probe reads its old level again straight after: nothing failed.
+    assert faults(steady_then(interval_ms, [stray, 5.0, 5.1], hold_min=0)) == []
+
+
+@pytest.mark.parametrize("interval_ms", [MIN, 2 * MIN], ids=["every minute", "every 2 minutes"])
+@pytest.mark.parametrize("ambient", [True, False], ids=["with ambient", "without ambient"])
+def test_a_noisy_coarse_probe_on_a_steady_product_is_never_a_fault(interval_ms, ambient):
+    # Half a degree of noise read at 0.5 °C: a 2 °C difference between two readings a minute
+    # apart turns up every few hours, and never stays.
+    readings = noisy_probe(interval_ms, 48, sd_c=0.5, resolution_c=0.5, ambient=ambient)
+    assert faults(readings) == []
+
+
+def test_a_level_shift_is_a_jump_on_a_quiet_probe_but_not_within_a_noisy_probes_spread():
+    shift = [
+        Reading("t", (600 + i) * MIN, temp_c=r.temp_c + 3.0, ambient_c=r.ambient_c)
+        for i, r in enumerate(noisy_probe(MIN, 1, sd_c=0.05, resolution_c=0.1, seed=1))
+    ]
+    quiet = noisy_probe(MIN, 10, sd_c=0.05, resolution_c=0.1)
+    [c] = faults(quiet + shift)
+    assert c.evidence["fault"] == "jump" and c.evidence["noise_c"] < 0.5
+    loud = noisy_probe(MIN, 10, sd_c=1.0, resolution_c=0.1)
+    loud_shift = [
+        Reading("t", r.ts_ms, temp_c=v.temp_c + 3.0, ambient_c=r.ambient_c)
+        for r, v in zip(shift, noisy_probe(MIN, 1, sd_c=1.0, resolution_c=0.1, seed=2), strict=True)
+    ]
+    assert faults(loud + loud_shift) == []
+
+
+@pytest.mark.parametrize("interval_ms", INTERVALS)
+def test_a_probe_dropping_out_to_a_fixed_value_that_stays_is_a_jump(interval_ms):
+    [c] = faults(steady_then(interval_ms, [-20.0, -20.0], hold_min=30))
+    assert c.evidence["fault"] == "jump" and c.evidence["level_after_c"] == -20.0
+    assert c.evidence["settled_min"] >= 5
 
 
 @pytest.mark.parametrize("interval_ms", INTERVALS)

@@ -96,8 +96,8 @@ def test_values_beyond_the_sensors_range_are_faults_not_excursions():
 def test_a_fault_clears_after_three_plausible_readings():
     d = SensorFault()
     d.update(Reading("t", 0, temp_c=5.0))
-    d.update(Reading("t", MIN, temp_c=30.0))
-    outs = [d.update(Reading("t", (2 + i) * 5 * MIN, temp_c=30.0 + i * 0.1)) for i in range(3)]
+    d.update(Reading("t", MIN, temp_c=250.0))
+    outs = [d.update(Reading("t", (2 + i) * 5 * MIN, temp_c=5.0 + i * 0.1)) for i in range(3)]
     assert outs[:2] == [None, None] and not outs[2][0].active
 
 
