@@ -39,6 +39,7 @@ from api.routes import (
     stream,
     webhooks,
 )
+from api.routes.console import router as console_router
 from api.routes.health import Probe
 from api.schemas_shipments import ShipmentConditions
 from ingest.influx_client import InfluxClient
@@ -126,6 +127,8 @@ def create_app(
         silences.router,
     ):
         app.include_router(router)
+    # Last: the console's pages and files, and / sending a browser to them.
+    app.include_router(console_router)
     return app
 
 
