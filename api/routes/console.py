@@ -24,6 +24,7 @@ from api.console import PAGES, STATIC
 from api.deps import ACT_ON_ALERTS, MANAGE_SHIPMENTS, PrincipalDep
 from api.schemas import SHIPMENT_ID_PATTERN
 from detectors.alerts import KINDS, SEVERITIES
+from detectors.profiles import PROFILES
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,6 +57,7 @@ class ConsoleSession(BaseModel):
     may_manage_shipments: bool
     kinds: list[str]
     severities: list[str]
+    profile_ranges_c: dict[str, tuple[float, float] | None]
 
 
 def _page(name: str) -> FileResponse:
@@ -106,6 +108,8 @@ def read_console_session(principal: PrincipalDep) -> ConsoleSession:
         may_manage_shipments=principal.role in MANAGE_SHIPMENTS,
         kinds=list(KINDS),
         severities=list(SEVERITIES),
+        # A manifest may leave its range to the profile; the chart draws the one in force.
+        profile_ranges_c={name: p.temp_range_c for name, p in PROFILES.items()},
     )
 
 
