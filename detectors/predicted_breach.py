@@ -13,7 +13,11 @@ reporting interval (a reading stands for the interval since the one before), and
 the warm-up needs both time and a few readings, so a logger reporting every
 15 minutes is warned as well as a tracker reporting every minute. What the
 filter has learnt survives a brief exit from the range; only a long gap or a
-long excursion starts it afresh.
+long excursion starts it afresh. Two things tell a thermostat cycling just under
+the limit from a failure: a drift must have been seen to begin (the warm-up ends
+with the least-squares slope of its readings, and the trend must since have been
+calm once), and a rise that has not passed the top of a recent rise that turned
+back by itself is the cycle again, not yet a breach.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
+from detectors.forecast_cycles import Turns
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -58,17 +63,22 @@ class PredictedBreach:
         this far apart need only one.
     keep_min : exits from the range and gaps up to this long (or KEEP_INTERVALS reporting
         intervals, whichever is longer) keep what was learnt; longer ones start afresh.
+    cycle_min : how long a rise that turned back by itself is remembered, so the next rise
+        to the same height is taken for the cycle again (see `forecast_cycles.Turns`).
 
     Examples
     --------
     >>> d = PredictedBreach(2.0, 8.0, horizon_min=60)
-    >>> rising = [Reading("t", i * 300_000, temp_c=5.0 + 2.0 * i / 12) for i in range(30)]
+    >>> # Steady at 5 °C for an hour, then rising 2 °C/h: the onset is seen, so it is warned.
+    >>> temps = [5.0 + max(0.0, 2.0 * (i - 12) / 12) for i in range(40)]
+    >>> rising = [Reading("t", i * 300_000, temp_c=c) for i, c in enumerate(temps)]
     >>> [c.kind for r in rising for c in (d.update(r) or []) if c.active][:1]
     ['temp_breach_predicted']
     """
 
     __slots__ = (
         "_active",
+        "_calm_seen",
         "_interval_ms",
         "_last_ts",
         "_level",
@@ -76,6 +86,8 @@ class PredictedBreach:
         "_slope_var",
         "_start_ts",
         "_trend",
+        "_turns",
+        "_warm",
         "confident_since_ms",
         "high_c",
         "hold_ms",
@@ -96,11 +108,12 @@ class PredictedBreach:
         horizon_min: float = 90.0,
         min_confidence: float = 0.8,
         level_tau_min: float = 15.0,
-        trend_tau_min: float = 60.0,
+        trend_tau_min: float = 40.0,
         min_rate_c_per_h: float = 0.3,
         warmup_min: float = 30.0,
         hold_min: float = 5.0,
         keep_min: float = 60.0,
+        cycle_min: float = 360.0,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
         self.horizon_h = horizon_min / 60
@@ -122,6 +135,17 @@ class PredictedBreach:
         self._start_ts = 0
         self._n = 0
         self._active = False
+        # Peaks and troughs of the level within cycle_min: a rise that has not passed the
+        # top of a recent rise that turned back by itself is a cycle, not yet a failure.
+        self._turns = Turns(int(cycle_min * 60_000))
+        # Whether the trend was seen under min_rate after the warm-up: a drift already under
+        # way when the filter started has no observed onset, and from the inside a thermostat's
+        # first rise looks the same as a failure's; the excursion check has those.
+        self._calm_seen = False
+        # Sums (n, t, y, t*t, t*y) of the warm-up readings, t in hours from the first: the
+        # trend leaves the warm-up as their least-squares slope, not grown from zero, so a
+        # drift under way from the start is not taken for a calm that then changed.
+        self._warm = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def update(self, r: Reading) -> list[Condition] | None:
         t = r.temp_c
@@ -134,6 +158,9 @@ class PredictedBreach:
             self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1
             self._trend, self._slope_var = 0.0, 0.0
             self.confident_since_ms = None
+            self._turns.reset()
+            self._calm_seen = False
+            self._warm = (1.0, 0.0, t, 0.0, 0.0)
             return None
         dt_h = (ts - self._last_ts) / _MS_PER_H
         if dt_h <= 0:
@@ -160,10 +187,14 @@ class PredictedBreach:
         self._trend += b * innovation
         self._slope_var += b * (innovation * innovation - self._slope_var)
         self._level = level
+        self._turns.add(ts, level)
 
         if ts - self._start_ts < self.warmup_ms or self._n < MIN_READINGS:
+            self._warm_up((ts - self._start_ts) / _MS_PER_H, t)
             return None
-        forecast = self._forecast()
+        if abs(self._trend) < self.min_rate:
+            self._calm_seen = True
+        forecast = self._forecast() if self._calm_seen else None
         if forecast is None or forecast[2] < self.min_confidence:
             self.confident_since_ms = None
         elif self.confident_since_ms is None:
@@ -205,6 +236,15 @@ class PredictedBreach:
             return self._clear(r, f"breach no longer likely ({confidence:.0%})")
         return None
 
+    def _warm_up(self, x: float, y: float) -> None:
+        """Take the least-squares slope of the readings so far as the trend."""
+        n, sx, sy, sxx, sxy = self._warm
+        n, sx, sy, sxx, sxy = n + 1, sx + x, sy + y, sxx + x * x, sxy + x * y
+        self._warm = (n, sx, sy, sxx, sxy)
+        spread = n * sxx - sx * sx
+        if n >= 3 and spread > 0:
+            self._trend = (n * sxy - sx * sy) / spread
+
     def _keep(self) -> float:
         return max(float(self.keep_ms), KEEP_INTERVALS * self._interval_ms)
 
@@ -216,6 +256,8 @@ class PredictedBreach:
         elif trend <= -self.min_rate:
             limit, gap = self.low_c, self._level - self.low_c
         else:
+            return None
+        if self._turns.within(self._level, rising=trend > 0):
             return None
         rate = abs(trend)
         hours = gap / rate

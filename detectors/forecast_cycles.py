@@ -1,0 +1,78 @@
+"""Turning points of a smoothed temperature: a thermostat's bounded cycle, not a failure's rise.
+
+A reefer under control rises while its compressor rests and is pulled down when it
+starts; a failing one keeps rising. From the inside of one rise they look the same, but a
+rise that has not yet passed the top of a recent rise that turned back by itself is the
+cycle again. `Turns` notes the peaks and troughs of the smoothed level (a turn back by at
+least `TURN_C`, so noise is no turn) within a window, and says whether the level is still
+inside their swing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+#: A turn of the smoothed level by this much is a peak or a trough of a cycle, not noise.
+TURN_C: Final = 0.25
+#: How far past a recent turning point the level must go to be more than the cycle again.
+MARGIN_C: Final = 0.1
+
+
+class Turns:
+    """Recent peaks and troughs of a smoothed level.
+
+    Parameters
+    ----------
+    window_ms : turning points older than this are forgotten; longer than the slowest
+        thermostat cycle worth telling from a failure.
+
+    Examples
+    --------
+    >>> turns = Turns(window_ms=6 * 3_600_000)
+    >>> for i, level in enumerate([6.8, 7.2, 7.5, 7.0, 6.8, 7.3, 7.5]):
+    ...     turns.add(i * 600_000, level)
+    >>> turns.within(7.5, rising=True), turns.within(7.7, rising=True)
+    (True, False)
+    """
+
+    __slots__ = ("_extreme", "_falling", "_peaks", "_troughs", "window_ms")
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self._peaks: list[tuple[int, float]] = []  # (ts, level)
+        self._troughs: list[tuple[int, float]] = []
+        self._extreme = (0, math.nan)  # the level's extreme since the last turn
+        self._falling = False
+
+    def reset(self) -> None:
+        self._peaks, self._troughs = [], []
+        self._extreme, self._falling = (0, math.nan), False
+
+    def add(self, ts: int, level: float) -> None:
+        """Note a peak (or trough) once the level has turned back from it by TURN_C."""
+        at, extreme = self._extreme
+        if math.isnan(extreme):
+            self._extreme = (ts, level)
+        elif self._falling:
+            if level <= extreme:
+                self._extreme = (ts, level)
+            elif level - extreme >= TURN_C:
+                self._troughs.append((at, extreme))
+                self._extreme, self._falling = (ts, level), False
+        elif level >= extreme:
+            self._extreme = (ts, level)
+        elif extreme - level >= TURN_C:
+            self._peaks.append((at, extreme))
+            self._extreme, self._falling = (ts, level), True
+        since = ts - self.window_ms
+        if self._peaks and self._peaks[0][0] < since:
+            self._peaks = [p for p in self._peaks if p[0] >= since]
+        if self._troughs and self._troughs[0][0] < since:
+            self._troughs = [p for p in self._troughs if p[0] >= since]
+
+    def within(self, level: float, rising: bool) -> bool:
+        """Whether a level heading up (or down) is still inside the swing of a recent cycle."""
+        if rising:
+            return bool(self._peaks) and level <= max(p for _, p in self._peaks) + MARGIN_C
+        return bool(self._troughs) and level >= min(p for _, p in self._troughs) - MARGIN_C
