@@ -71,7 +71,7 @@ async function render(session) {
           lat: position.lat,
           severity,
           href,
-          label: s.shipment_id,
+          label: `${s.shipment_id} · ${severity || "no alert"}`,
           title: `${s.shipment_id} (${s.device_id}): ${severity ? `worst open alert ${severity}` : "no open alert"}`,
         });
       }
