@@ -1,7 +1,8 @@
 """Webhook delivery while ingesting a fleet: deliveries per second to a local receiver, and the
 latency from an alert to its webhook, against a trivial round trip to the same receiver.
 
-``cargowatch run`` (ingest, detectors and the API; SQLite store) runs on a private mosquitto
+``cargowatch run`` (ingest, detectors and the API; a SQLite store, or with ``--store
+postgresql`` a private PostgreSQL server with fsync on) runs on a private mosquitto
 and influxd with ``--lateness-s 0`` and a webhook subscribed through the API to a receiver in
 this process (a ``ThreadingHTTPServer`` on loopback that answers 204 and notes when each
 request arrived). A fleet of ``--devices`` trackers publishes at ``--rate`` readings/s for
@@ -53,7 +54,7 @@ import orjson  # noqa: E402
 from api_latency import cargowatch, percentile, publish_paced, serving, spread  # noqa: E402
 from ingest_process import IngesterProcess  # noqa: E402
 from mqtt_load import build_payloads  # noqa: E402
-from services import InfluxServer, MosquittoServer, free_port  # noqa: E402
+from services import InfluxServer, MosquittoServer, PostgresServer, free_port  # noqa: E402
 from sqlalchemy import bindparam, text  # noqa: E402
 
 from api.db import make_engine, session_factory, write_transaction  # noqa: E402
@@ -142,7 +143,7 @@ def wait(condition: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def one_run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+def one_run(workdir: Path, args: argparse.Namespace, postgres: Any) -> dict[str, Any]:
     receiver = Receiver()
     http_server = receiver.start()
     url = f"http://127.0.0.1:{receiver.port}/hook"
@@ -167,6 +168,8 @@ def one_run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
             webhook_timeout_s="300",  # the held request must outlast the burst's recording
         ).env
         env["PYTHONPATH"] = str(HERE.parent)
+        if args.store == "postgresql":
+            env["CARGOWATCH_DB_URL"] = postgres.create_database(f"bench_{workdir.name}")
         cargowatch(env, "db", "upgrade")
         key = cargowatch(env, "keys", "create", "--org", "ACME", "--role", "operator")
         engine = make_engine(env["CARGOWATCH_DB_URL"])
@@ -304,19 +307,29 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=100)
     parser.add_argument("--burst", type=int, default=1_000)
     parser.add_argument("--reference-posts", type=int, default=2_000)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     if args.incidents + args.burst > args.devices:
         raise SystemExit("--incidents + --burst must not exceed --devices")
     print(
         f"{os.cpu_count()} cores; a fleet of {args.devices:,} at {args.rate:,.0f} readings/s for "
-        f"{args.seconds:g} s, {args.incidents} incidents, a burst of {args.burst:,}"
+        f"{args.seconds:g} s, {args.incidents} incidents, a burst of {args.burst:,}; "
+        f"{args.store} store"
     )
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
-        for n in range(args.runs):
-            print(f"run {n + 1}:")
-            runs.append(one_run(Path(tmp) / f"r{n}", args))
-            report(runs[-1])
+        postgres = None
+        if args.store == "postgresql":
+            postgres = PostgresServer(Path(tmp) / "postgres", durable=True)
+            postgres.start()
+        try:
+            for n in range(args.runs):
+                print(f"run {n + 1}:")
+                runs.append(one_run(Path(tmp) / f"r{n}", args, postgres))
+                report(runs[-1])
+        finally:
+            if postgres is not None:
+                postgres.remove()
     if len(runs) > 1:
         print(f"median of {len(runs)} runs (min-max):")
         print(f"  reference round trip p99  {spread([r['ref_p99'] for r in runs])}")
