@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cargowatch", description="Watch cargo in transit and warn early when it is at risk."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ingest = commands.add_parser(
         "ingest",
@@ -126,7 +127,26 @@ def _parser() -> argparse.ArgumentParser:
     from dashboards.cli import add_arguments as add_dashboards_arguments
 
     add_dashboards_arguments(dashboards)
+    demo = commands.add_parser(
+        "demo",
+        help="the whole product, live: servers, cargowatch run, keys and a simulated fleet",
+        description="Start a private mosquitto and InfluxDB, cargowatch run, an operator and a "
+        "customs key, and stream a simulated fleet with staged incidents, live.",
+    )
+    from simulators.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version, as pip and the package metadata know it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cargowatch")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _add_api_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -247,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dashboards.cli import run as run_dashboards
 
             return run_dashboards(args)
+        if args.command == "demo":
+            from simulators.demo import run as run_demo
+
+            return run_demo(args)
         if args.command == "db":
             from api.schema import run_command as run_db
 
