@@ -151,3 +151,45 @@ def test_a_viewer_is_offered_no_action_and_the_api_refuses_one_anyway(
     )
     assert refused.status_code == 403, refused.text
     assert open_alerts(console, "SHP-R3")[0]["state"] == "open"
+
+
+def test_an_alert_can_be_acknowledged_from_the_keyboard_alone(page: Page, console: Console):
+    start = journey_start_ms()
+    console.create_shipment("SHP-R4", "trk-r4", start)
+    console.stage_reefer_failure("trk-r4", start)
+    wait_for(lambda: open_alerts(console, "SHP-R4") != [], 90, "the warning to be recorded")
+
+    page.goto(console.base + "/")
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.keyboard.type(console.operator_key)
+    page.keyboard.press("Enter")
+    expect(page.locator("#live")).to_have_text("Live")
+    expect(page.get_by_role("heading", name=re.compile("^Alerts"))).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("State")).to_be_focused()
+    # Back on the page later (the key is kept in the tab): the first Tab offers to skip the bar.
+    page.reload()
+    expect(page.locator("#live")).to_have_text("Live")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    # The focus ring is drawn: an outline of the focus colour, not the browser's default.
+    assert skip.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+
+    button = page.locator("#alert-rows tr", has_text="SHP-R4").get_by_role("button")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail-title")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#detail").get_by_role("link", name="SHP-R4")).to_be_focused()
+    page.keyboard.press("Tab")
+    comment = page.get_by_label("What is being done (required)")
+    expect(comment).to_be_focused()
+    page.keyboard.type("Driver restarting the reefer unit")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Acknowledge")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail-state")).to_have_text("acknowledged")
+    expect(page.locator("#detail-title")).to_be_focused()
+    expect(page.locator("#history li").last).to_contain_text("Driver restarting the reefer unit")
+    screenshot(page, "inbox-keyboard")

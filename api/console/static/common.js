@@ -106,6 +106,7 @@ export async function start(render) {
   const out = document.getElementById("signout");
   out.addEventListener("click", signOut);
 
+  let signingIn = false;
   async function enter() {
     let session;
     try {
@@ -130,6 +131,12 @@ export async function start(render) {
     out.hidden = false;
     document.body.dataset.role = session.role;
     await render(session);
+    if (signingIn) {
+      // The sign-in form the focus was on is gone: put it on the page's heading instead.
+      const heading = main.querySelector("h1");
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   }
 
   form.addEventListener("submit", (event) => {
@@ -140,6 +147,7 @@ export async function start(render) {
     sessionStorage.setItem(KEY, given);
     input.value = "";
     error.hidden = true;
+    signingIn = true;
     enter();
   });
   if (currentKey()) {

@@ -134,6 +134,7 @@ function renderDetail(detail) {
   const panel = document.getElementById("detail");
   if (!detail) {
     panel.replaceChildren(el("p", { class: "muted" }, "Choose an alert to see its history."));
+    delete panel.dataset.alertId;
     return;
   }
   const actions =
@@ -154,6 +155,9 @@ function renderDetail(detail) {
       ? el("section", { "aria-label": "Actions", id: "actions" },
           actionForm("comment", "Comment", "comment", "Comment", true))
       : null;
+  // A live update re-draws the panel: what the person was typing, and where, is kept.
+  const typed = new Map([...panel.querySelectorAll("form.action")].map((f) => [f.dataset.action, f.elements[0].value]));
+  const focused = panel.contains(document.activeElement) ? document.activeElement.id : null;
   panel.replaceChildren(
     el("h2", { id: "detail-title", tabindex: "-1" }, detail.summary),
     el(
@@ -174,6 +178,13 @@ function renderDetail(detail) {
     el("h3", {}, "History"),
     el("ol", { id: "history", class: "history" }, detail.history.map(historyItem)),
   );
+  if (panel.dataset.alertId === detail.alert_id) {
+    for (const form of panel.querySelectorAll("form.action")) {
+      if (typed.has(form.dataset.action)) form.elements[0].value = typed.get(form.dataset.action);
+    }
+    if (focused) document.getElementById(focused)?.focus();
+  }
+  panel.dataset.alertId = detail.alert_id;
 }
 
 async function select(alertId, focus = false) {
@@ -200,6 +211,7 @@ async function act(form) {
   try {
     const detail = await api(`/alerts/${encodeURIComponent(selected)}/${name}`, { method: "POST", body });
     alerts.set(detail.alert_id, detail);
+    form.elements[0].value = "";
     renderDetail(detail);
     renderList();
     document.getElementById("detail-title").focus();
