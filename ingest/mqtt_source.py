@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ class MqttSource:
         # Alert messages are few, but a burst must not wait on 20 in-flight slots.
         client.max_inflight_messages_set(1000)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_telemetry = self._on_telemetry
@@ -114,6 +116,9 @@ class MqttSource:
         self._host = url.hostname or "127.0.0.1"
         self._port = url.port or (8883 if url.scheme == "mqtts" else 1883)
         self._was_connected = False
+        # When the broker went away (unreachable, refused or lost), so that an outage is
+        # said once as it starts and once as it ends, not at every retry; None while connected.
+        self._outage_since: float | None = None
 
     def start(self) -> None:
         """Connect in the background; paho retries with backoff until the broker answers."""
@@ -197,10 +202,22 @@ class MqttSource:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error(
-                "MQTT broker %s:%s refused the connection: %s", self._host, self._port, reason
-            )
+            if self._begin_outage():
+                log.error(
+                    "MQTT broker %s:%s refused the connection: %s; retrying with backoff",
+                    self._host,
+                    self._port,
+                    reason,
+                )
             return
+        if self._outage_since is not None:
+            log.warning(
+                "MQTT broker %s:%s answers again after %.0f s",
+                self._host,
+                self._port,
+                time.monotonic() - self._outage_since,
+            )
+            self._outage_since = None
         self._generation += 1
         self._connected.set()
         log.info(
@@ -241,8 +258,29 @@ class MqttSource:
     ) -> None:
         self._connected.clear()
         self._subscribed.clear()
-        if reason.is_failure:
-            log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+        if reason.is_failure and self._begin_outage():
+            log.warning(
+                "MQTT connection to %s:%s lost (%s); reconnecting with backoff",
+                self._host,
+                self._port,
+                reason,
+            )
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this for every failed attempt (no TCP connection); said once per outage.
+        if self._begin_outage():
+            log.warning(
+                "MQTT broker %s:%s unreachable; retrying with backoff until it answers",
+                self._host,
+                self._port,
+            )
+
+    def _begin_outage(self) -> bool:
+        """Mark the broker as away; True only for the first sign of this outage."""
+        if self._outage_since is not None:
+            return False
+        self._outage_since = time.monotonic()
+        return True
 
     def _on_telemetry(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
         with self._intake_lock:
