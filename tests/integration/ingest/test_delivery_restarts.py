@@ -4,10 +4,11 @@ A real `cargowatch run` (on SQLite and on PostgreSQL) watches shipments an opera
 through the API and sends their alerts to a webhook subscribed through the API, at a real HTTP
 receiver on loopback. The readings open and resolve alerts while InfluxDB is down (so the
 outbox's MQTT and InfluxDB deliveries are held) and while the receiver holds a request without
-answering (so the webhook deliveries are held behind it, one of them in flight); then the
-process is killed. After the restart every webhook entry arrives, signed, in order per alert,
-repeated only under its own id; every entry is on MQTT in order per alert, each open alert is
-retained on its topic and each resolved one cleared; every entry is an `alerts` point.
+answering (so the webhook deliveries are held behind it, one of them in flight); an operator
+acknowledges the alert still open; then the process is killed. After the restart every webhook
+entry arrives, signed, in order per alert, repeated only under its own id; every entry is on
+MQTT in order per alert, each open alert is retained on its topic and each resolved one
+cleared; every entry is an `alerts` point.
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ def test_deliveries_pending_at_a_sigkill_all_go_out_after_the_restart(
         "three excursions to resolve and one to stay open",
     )
     wait_for(lambda: any(r.answered == "hang" for r in receiver.all()), 30, "a request to be held")
+    # A person's action on the open alert joins the queue behind the detector's entries.
+    ((still_open,),) = service.store_rows(
+        "SELECT alert_id FROM alerts WHERE kind = 'temp_excursion' AND state = 'open'"
+    )
+    acked = service.call("POST", f"/alerts/{still_open}/ack", json={"comment": "driver called"})
+    assert acked.status_code == 200, acked.text
     entries_pending, hooks_pending = pending(service)
     assert entries_pending > 0 and hooks_pending > 1, "nothing was pending at the kill"
     service.kill()
@@ -151,7 +158,7 @@ def test_deliveries_pending_at_a_sigkill_all_go_out_after_the_restart(
         for p in latest.values()
         if p["state"] != "resolved"
     }
-    assert "cargo/v1/alerts/trk-k3/temp_excursion" in open_now
+    assert open_now["cargo/v1/alerts/trk-k3/temp_excursion"]["event"] == "ack"
     assert retained_alerts(mosquitto.port) == open_now
 
     points = influxd.query("SELECT alert_id, history_seq FROM alerts", "cargowatch")
