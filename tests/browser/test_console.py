@@ -76,6 +76,17 @@ def test_a_reefer_failure_appears_live_and_an_acknowledgement_shows_in_its_histo
     ]
     assert alert["state"] == "acknowledged"
 
+    # Someone else's comment arrives over the stream while this person is typing one.
+    draft = page.get_by_label("Comment", exact=True)
+    draft.fill("Half-written note")
+    other = console.service.call(
+        "POST", f"/alerts/{alert['alert_id']}/comment", json={"comment": "Depot informed"}
+    )
+    assert other.status_code == 200, other.text
+    expect(history).to_have_count(before + 2)
+    expect(history.last).to_contain_text("Depot informed")
+    expect(draft).to_have_value("Half-written note")
+
 
 def test_the_shipment_page_draws_the_temperature_chart_and_the_route_travelled(
     page: Page, console: Console
