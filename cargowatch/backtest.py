@@ -33,7 +33,11 @@ def run_command(args: argparse.Namespace) -> int:
         )
     if not args.input.is_file():
         raise SettingError(f"INPUT {args.input} is not a readable file")
-    shipments = load_shipments(args.shipments)
+    for flag, path in (("--alerts", args.alerts), ("--scores", args.scores), ("--plot", args.plot)):
+        # Checked before the replay, which can take minutes, rather than failing after it.
+        if path is not None and not path.parent.is_dir():
+            raise SettingError(f"{flag} {path}: there is no folder {path.parent}")
+    shipments = load_shipments(args.shipments, "--shipments")
     is_csv = args.input.suffix.lower() == ".csv"
     # A benchmark CSV is one bare channel with no cargo behind it: no profile unless asked.
     profile = PROFILES.get(args.profile or ("" if is_csv else "customs_transit"))
@@ -54,13 +58,31 @@ def run_command(args: argparse.Namespace) -> int:
         )
     except RecordingError as exc:
         raise SettingError(str(exc)) from None
-    with args.alerts.open("w") as out:
-        write_alerts(result.events, out)
-    if args.scores is not None:
-        write_scores(result.scores, args.scores)
-    if args.plot is not None:
-        band = temp_band(shipments, profile) if args.channel == "temp_c" else None
-        plot_backtest(args.plot, result.series, band, result.events, args.channel)
+    if result.readings == 0:
+        # An empty or wholly rejected recording proves nothing about the detectors: a script
+        # that replays it must not carry on as if it had.
+        rejected = sum(result.rejected.values())
+        print(
+            f"cargowatch backtest: no reading replayed from {args.input}"
+            + (
+                f" ({rejected:,} lines rejected: {dict(sorted(result.rejected.items()))})"
+                if rejected
+                else " (it holds none)"
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        with args.alerts.open("w") as out:
+            write_alerts(result.events, out)
+        if args.scores is not None:
+            write_scores(result.scores, args.scores)
+        if args.plot is not None:
+            band = temp_band(shipments, profile) if args.channel == "temp_c" else None
+            plot_backtest(args.plot, result.series, band, result.events, args.channel)
+    except OSError as exc:
+        # The folder was checked; this is a file that cannot be written (permissions, disk).
+        raise SettingError(f"cannot write {exc.filename}: {exc.strerror}") from None
     for line in result.summary(str(args.alerts)):
         print(line, file=sys.stderr)
     return 0

@@ -55,7 +55,7 @@ def build_api(
     try:
         require_current_schema(engine)
     except (SchemaNotCurrent, StoreUnavailable) as exc:
-        raise StartupError(f"CARGOWATCH_DB_URL: {exc}") from None
+        raise StartupError(f"--db-url / CARGOWATCH_DB_URL: {exc}") from None
     influx = influx_client(settings.influx)
     return create_app(
         session_factory(engine),

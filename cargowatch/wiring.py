@@ -73,7 +73,8 @@ def prepare_database(client: InfluxClient) -> None:
     except InfluxAuthFailed as exc:
         raise StartupError(
             f"InfluxDB at {client.url} refused the credentials ({exc}); "
-            "check CARGOWATCH_INFLUX_TOKEN or _USERNAME/_PASSWORD"
+            "check --influx-token / CARGOWATCH_INFLUX_TOKEN, or --influx-username and"
+            " --influx-password / CARGOWATCH_INFLUX_USERNAME and CARGOWATCH_INFLUX_PASSWORD"
         ) from None
     except InfluxUnavailable as exc:
         log.warning(
@@ -81,18 +82,21 @@ def prepare_database(client: InfluxClient) -> None:
         )
 
 
-def load_shipments(path: Path | None) -> list[Shipment]:
-    """Read a manifest file; any problem is a one-line start-up error naming the file."""
+def load_shipments(
+    path: Path | None, setting: str = "--shipments / CARGOWATCH_SHIPMENTS"
+) -> list[Shipment]:
+    """Read a manifest file; any problem is a one-line start-up error naming `setting` and the
+    file (`cargowatch backtest` has the flag alone)."""
     if path is None:
         return []
     try:
         return parse_manifest(json.loads(path.read_text()))
     except OSError as exc:
-        raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: {exc.strerror}") from None
+        raise StartupError(f"{setting} {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: not JSON ({exc})") from None
+        raise StartupError(f"{setting} {path}: not JSON ({exc})") from None
     except ManifestError as exc:
-        raise StartupError(f"CARGOWATCH_SHIPMENTS {path}: {exc}") from None
+        raise StartupError(f"{setting} {path}: {exc}") from None
 
 
 @dataclass
@@ -152,7 +156,7 @@ def open_store(url: str) -> sessionmaker[Session]:
     try:
         require_current_schema(engine)
     except (SchemaNotCurrent, StoreUnavailable) as exc:
-        raise StartupError(f"CARGOWATCH_DB_URL: {exc}") from None
+        raise StartupError(f"--db-url / CARGOWATCH_DB_URL: {exc}") from None
     return session_factory(engine)
 
 
@@ -203,7 +207,7 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         spool = Spool(writer.spool_dir, writer.spool_max_mb * 1_000_000)
     except OSError as exc:
         raise StartupError(
-            f"CARGOWATCH_SPOOL_DIR {writer.spool_dir} is not usable: {exc}"
+            f"--spool-dir / CARGOWATCH_SPOOL_DIR {writer.spool_dir} is not usable: {exc}"
         ) from None
     sink = InfluxSink(client, spool, stats, RetryPolicy(window_s=writer.retry_window_s))
     source = MqttSource(

@@ -145,3 +145,42 @@ def test_the_summary_names_the_riskiest_shipments_with_their_reasons(tmp_path):
     done = run(readings, "--alerts", tmp_path / "a.jsonl")
     assert done.returncode == 0, done.stderr
     assert "peak risk  70.0  trk-7: seal_breach critical 70" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        pytest.param("", "(it holds none)", id="an empty recording"),
+        pytest.param("{not json\n42\n", "2 lines rejected", id="a recording of rejects only"),
+    ],
+)
+def test_a_backtest_that_replays_nothing_fails_with_one_line(tmp_path, content, says):
+    empty = tmp_path / "readings.jsonl"
+    empty.write_text(content)
+    alerts = tmp_path / "alerts.jsonl"
+    done = run(empty, "--alerts", alerts)
+    assert done.returncode == 1, done.stderr
+    assert f"no reading replayed from {empty}" in done.stderr and says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not alerts.exists()
+
+
+@pytest.mark.parametrize("flag", ["--alerts", "--scores", "--plot"])
+def test_an_output_in_a_missing_folder_is_one_line_before_the_replay(recording, tmp_path, flag):
+    readings, fleet = recording
+    missing = tmp_path / "no-such-folder" / "out"
+    outputs = {"--alerts": tmp_path / "a.jsonl", flag: missing}
+    args = [x for pair in outputs.items() for x in pair]
+    done = run(readings, "--shipments", fleet, *args)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"cargowatch: {flag} {missing}: there is no folder {missing.parent}"
+    )
+
+
+def test_a_missing_manifest_is_named_by_the_backtest_flag(recording, tmp_path):
+    readings, _ = recording
+    done = run(readings, "--shipments", tmp_path / "nope.json", "--alerts", tmp_path / "a.jsonl")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"cargowatch: --shipments {tmp_path / 'nope.json'}: ")
+    assert "CARGOWATCH_SHIPMENTS" not in done.stderr  # the backtest has no such variable
