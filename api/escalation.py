@@ -107,7 +107,11 @@ class EscalationWorker(RetryingWorker):
         return 0
 
     def run_once(self) -> int:
-        """One pass over the open alerts under a policy; returns how many entries it wrote."""
+        """One pass over the open alerts under a policy; returns how many entries it wrote.
+
+        What is due is found by reading (three queries for the whole pass); only an alert with
+        something due is then locked and decided again inside its write transaction.
+        """
         now = self._clock()
         with self._sessions() as session:
             policies: dict[int, list[EscalationPolicy]] = {}
@@ -117,12 +121,33 @@ class EscalationWorker(RetryingWorker):
                 policies.setdefault(p.organisation_id, []).append(p)
             if not policies:
                 return 0
-            query = select(Alert.alert_id).where(
-                Alert.state == "open", Alert.organisation_id.in_(sorted(policies))
-            )
-            candidates = list(session.scalars(query.order_by(Alert.alert_id)))
+            query = select(
+                Alert.alert_id, Alert.organisation_id, Alert.severity, Alert.opened_at
+            ).where(Alert.state == "open", Alert.organisation_id.in_(sorted(policies)))
+            open_alerts = list(session.execute(query.order_by(Alert.alert_id)))
+            notices: dict[str, list[tuple[str, datetime, Mapping[str, Any] | None]]] = {}
+            if open_alerts:
+                for alert_id, action, at, detail in session.execute(
+                    select(
+                        AlertHistory.alert_id,
+                        AlertHistory.action,
+                        AlertHistory.at,
+                        AlertHistory.evidence,
+                    ).where(
+                        AlertHistory.alert_id.in_([a.alert_id for a in open_alerts]),
+                        AlertHistory.action.in_(("escalate", "remind")),
+                    )
+                ):
+                    notices.setdefault(alert_id, []).append((action, at, detail))
+        due = []
+        for alert_id, org, severity, opened_at in open_alerts:
+            policy = policy_for(policies.get(org, []), severity)
+            if policy is not None and due_notices(
+                policy, opened_at, notices.get(alert_id, []), now
+            ):
+                due.append(alert_id)
         written = 0
-        for alert_id in candidates:
+        for alert_id in due:
             with write_transaction(self._sessions) as session:
                 written += _escalate(session, alert_id, now)
         self.notices += written
