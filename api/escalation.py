@@ -141,7 +141,7 @@ class EscalationWorker(RetryingWorker):
                     notices.setdefault(alert_id, []).append((action, at, detail))
         due = []
         for alert_id, org, severity, opened_at in open_alerts:
-            policy = policy_for(policies.get(org, []), severity)
+            policy = policy_for(policies.get(org, []) if org is not None else [], severity)
             if policy is not None and due_notices(
                 policy, opened_at, notices.get(alert_id, []), now
             ):
