@@ -9,6 +9,7 @@ still pass its own check, exit 0 and leave no process of its own behind.
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,17 +36,22 @@ def demo(directory: Path, *args: str, output: Path) -> subprocess.Popen:
 
 
 def processes_serving(directory: Path) -> list[str]:
-    """Command lines of live processes that name the demo's directory (its servers)."""
+    """Live processes of this demo: its servers name its directory on their command line,
+    `cargowatch run` and the simulator (and their children) in their environment. A zombie's
+    command line and environment are empty, so only running ones count."""
     found = []
+    marker = str(directory).encode()
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
         except OSError:
             continue
-        if str(directory) in cmdline and "pytest" not in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
+        if marker in cmdline or marker in environ:
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{proc.name}: {command}")
     return found
 
 
@@ -81,4 +87,30 @@ def test_the_demo_checks_every_incident_and_a_second_demo_leaves_it_alone(tmp_pa
     assert "FAIL" not in report
     assert "its history holds the ack" in report
     assert "cargowatch run stopped with exit status 0" in report
+    assert processes_serving(directory) == []
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path):
+    directory = tmp_path / "demo"
+    out = tmp_path / "demo.out"
+    # A fleet that would stream for an hour: only Ctrl-C ends this one.
+    running = demo(directory, "--devices", "2", "--duration", "12h", "--speed", "12", output=out)
+    try:
+        wait_for(
+            lambda: "The console:" in out.read_text() or running.poll() is not None,
+            120,
+            "the demo to serve its console",
+        )
+        assert running.poll() is None, out.read_text()
+        serving = processes_serving(directory)
+        assert any("cargowatch run" in p for p in serving), serving
+        assert any("mosquitto" in p for p in serving), serving
+        running.send_signal(signal.SIGINT)
+        running.wait(timeout=120)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+    assert running.returncode == 130, out.read_text()
+    assert "SIGINT received; everything is stopped" in out.read_text()
     assert processes_serving(directory) == []
