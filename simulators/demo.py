@@ -41,6 +41,7 @@ from simulators.demo_stack import (
     GATEWAY_USER,
     READER_USER,
     SERVICE_USER,
+    BrokerUsers,
     Child,
     DemoFailed,
     DemoLock,
@@ -199,7 +200,7 @@ def _demo(
         raise DemoFailed(f"registering the fleet's shipments: {exc}") from None
 
     lateness_s = float(os.environ.get("CARGOWATCH_LATENESS_S", "30"))
-    _print_welcome(args, directory, api_url, broker.port, users.reader, labels, lateness_s)
+    _print_welcome(args, directory, api_url, broker.port, users, labels, lateness_s)
     simulate = [
         sys.executable, "-m", "cargowatch", "simulate", "--devices", str(args.devices),
         "--scenario", "mixed", "-P", "mixed.share=1.0", "-P", f"mixed.scenarios={args.scenarios}",
@@ -314,7 +315,7 @@ def _print_welcome(
     directory: Path,
     api_url: str,
     mqtt_port: int,
-    reader_password: str,
+    users: BrokerUsers,
     labels: list[dict[str, Any]],
     lateness_s: float,
 ) -> None:
@@ -328,10 +329,15 @@ Customs key:       {(d / "customs.key").read_text().strip()}   (also in {d}/cust
 Watch alerts arrive, as server-sent events:
   curl -N -H "Authorization: Bearer $(cat {d}/operator.key)" {api_url}/alerts/stream
 or on MQTT, as the broker's consumer user:
-  mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {mqtt_port} -u {READER_USER} -P {reader_password} \\
+  mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {mqtt_port} -u {READER_USER} -P {users.reader} \\
     -t 'cargo/v1/alerts/#' -v
 List them:
   curl -s -H "Authorization: Bearer $(cat {d}/operator.key)" '{api_url}/alerts?state=open'
+Publish a reading of your own, as the gateway user (it may publish for any tracker):
+  mosquitto_pub -V mqttv5 -h 127.0.0.1 -p {mqtt_port} -q 1 -u {GATEWAY_USER} -P {users.gateway} \\
+    -t cargo/v1/my-trk-1/telemetry \\
+    -m '{{"device_id":"my-trk-1","ts":'$(date +%s%3N)',"temp_c":9.5}}'
+(what it will and will not raise: the README's "A reading of your own")
 
 An alert appears up to the reorder window ({lateness_s:.0f} s, --lateness-s) after the reading
 that raises it: the detectors wait that long for late readings so they see each tracker's in
