@@ -39,9 +39,7 @@ from simulators.demo_check import (
 )
 from simulators.demo_stack import (
     GATEWAY_USER,
-    READER_USER,
     SERVICE_USER,
-    BrokerUsers,
     Child,
     DemoFailed,
     DemoLock,
@@ -53,6 +51,7 @@ from simulators.demo_stack import (
     wait_until_serving,
     write_secret,
 )
+from simulators.demo_welcome import print_welcome
 from simulators.fleet import Fleet, config
 from simulators.timeutil import floor_minute_ms, parse_duration, rfc3339
 
@@ -200,7 +199,7 @@ def _demo(
         raise DemoFailed(f"registering the fleet's shipments: {exc}") from None
 
     lateness_s = float(os.environ.get("CARGOWATCH_LATENESS_S", "30"))
-    _print_welcome(args, directory, api_url, broker.port, users, labels, lateness_s)
+    print_welcome(args, directory, api_url, broker.port, users, labels, lateness_s)
     simulate = [
         sys.executable, "-m", "cargowatch", "simulate", "--devices", str(args.devices),
         "--scenario", "mixed", "-P", "mixed.share=1.0", "-P", f"mixed.scenarios={args.scenarios}",
@@ -308,46 +307,3 @@ def _stop_servers(*servers: Any) -> None:
     with _no_interruptions():
         for server in servers:
             server.stop()
-
-
-def _print_welcome(
-    args: argparse.Namespace,
-    directory: Path,
-    api_url: str,
-    mqtt_port: int,
-    users: BrokerUsers,
-    labels: list[dict[str, Any]],
-    lateness_s: float,
-) -> None:
-    d = directory
-    print(
-        f"""
-The console:       {api_url}/
-Operator key:      {(d / "operator.key").read_text().strip()}   (also in {d}/operator.key)
-Customs key:       {(d / "customs.key").read_text().strip()}   (also in {d}/customs.key)
-
-Watch alerts arrive, as server-sent events:
-  curl -N -H "Authorization: Bearer $(cat {d}/operator.key)" {api_url}/alerts/stream
-or on MQTT, as the broker's consumer user:
-  mosquitto_sub -V mqttv5 -h 127.0.0.1 -p {mqtt_port} -u {READER_USER} -P {users.reader} \\
-    -t 'cargo/v1/alerts/#' -v
-List them:
-  curl -s -H "Authorization: Bearer $(cat {d}/operator.key)" '{api_url}/alerts?state=open'
-Publish a reading of your own, as the gateway user (it may publish for any tracker):
-  mosquitto_pub -V mqttv5 -h 127.0.0.1 -p {mqtt_port} -q 1 -u {GATEWAY_USER} -P {users.gateway} \\
-    -t cargo/v1/my-trk-1/telemetry \\
-    -m '{{"device_id":"my-trk-1","ts":'$(date +%s%3N)',"temp_c":9.5}}'
-(what it will and will not raise: the README's "A reading of your own")
-
-An alert appears up to the reorder window ({lateness_s:.0f} s, --lateness-s) after the reading
-that raises it: the detectors wait that long for late readings so they see each tracker's in
-order. Logs: {d}/run.log (cargowatch run), {d}/simulate.log.
-
-Streaming {args.devices} shipments, {args.duration} of transit at {args.speed:g}x;
-the staged incidents:""",
-        flush=True,
-    )
-    for label in labels:
-        kinds = ", ".join(label["kinds"]) or "no alert expected within the run"
-        print(f"  {label['device_id']:<10} {label['scenario']:<17} {kinds}")
-    print(flush=True)
