@@ -9,6 +9,7 @@ tracker. A viewer is offered no action, and the API refuses the action all the s
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -30,15 +31,16 @@ def sign_in(page: Page, console: Console, key: str, path: str = "/") -> None:
     expect(page.locator("#who")).to_be_visible()
 
 
-def open_alerts(console: Console, shipment_id: str) -> list[dict]:
+def open_alerts(console: Console, shipment_id: str) -> list[dict[str, Any]]:
     response = console.service.call("GET", f"/alerts?shipment_id={shipment_id}&state=open")
     assert response.status_code == 200, response.text
-    return response.json()["data"]
+    found: list[dict[str, Any]] = response.json()["data"]
+    return found
 
 
 def test_a_reefer_failure_appears_live_and_an_acknowledgement_shows_in_its_history(
     page: Page, console: Console
-):
+) -> None:
     start = journey_start_ms()
     console.create_shipment("SHP-R1", "trk-r1", start)
     sign_in(page, console, console.operator_key)
@@ -90,7 +92,7 @@ def test_a_reefer_failure_appears_live_and_an_acknowledgement_shows_in_its_histo
 
 def test_the_shipment_page_draws_the_temperature_chart_and_the_route_travelled(
     page: Page, console: Console
-):
+) -> None:
     start = journey_start_ms()
     console.create_shipment("SHP-R2", "trk-r2", start)
     console.stage_reefer_failure("trk-r2", start)
@@ -137,7 +139,7 @@ def test_the_shipment_page_draws_the_temperature_chart_and_the_route_travelled(
 
 def test_a_viewer_is_offered_no_action_and_the_api_refuses_one_anyway(
     page: Page, console: Console, request: pytest.FixtureRequest
-):
+) -> None:
     start = journey_start_ms()
     console.create_shipment("SHP-R3", "trk-r3", start)
     console.stage_reefer_failure("trk-r3", start)
@@ -164,7 +166,7 @@ def test_a_viewer_is_offered_no_action_and_the_api_refuses_one_anyway(
     assert open_alerts(console, "SHP-R3")[0]["state"] == "open"
 
 
-def test_an_alert_can_be_acknowledged_from_the_keyboard_alone(page: Page, console: Console):
+def test_an_alert_can_be_acknowledged_from_the_keyboard_alone(page: Page, console: Console) -> None:
     start = journey_start_ms()
     console.create_shipment("SHP-R4", "trk-r4", start)
     console.stage_reefer_failure("trk-r4", start)

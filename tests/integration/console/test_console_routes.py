@@ -10,13 +10,16 @@ import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
-from api_world import ACT_ON_ALERTS, KEYS, TestClient, World, build_world
+from api_world import ACT_ON_ALERTS, KEYS, World, build_world
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.console import PAGES, STATIC
 from api.console.vendor import FILES, HERE, VENDOR
+from api.routes.console import CSP
 
 PAGE_PATHS = ["/console/", "/console/map", "/console/shipments/SHP-A1"]
 
@@ -27,6 +30,12 @@ def world(sql_url: str) -> Iterator[World]:
     with TestClient(create_app(world.sessions)) as client:
         world.client = client
         yield world
+
+
+def http(world: World) -> TestClient:
+    """The world's client of its app."""
+    assert world.client is not None
+    return world.client
 
 
 class _Loads(HTMLParser):
@@ -50,14 +59,16 @@ class _Loads(HTMLParser):
                 self.urls.append(value)
 
 
-def test_a_browser_at_the_root_is_sent_to_the_inbox(world):
-    response = world.client.get("/", follow_redirects=False)
+def test_a_browser_at_the_root_is_sent_to_the_inbox(world: World) -> None:
+    response = http(world).get("/", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/console/"
 
 
 @pytest.mark.parametrize("path", PAGE_PATHS)
-def test_a_page_loads_without_a_key_under_a_policy_that_allows_only_this_origin(world, path):
-    response = world.client.get(path)
+def test_a_page_loads_without_a_key_under_a_policy_that_allows_only_this_origin(
+    world: World, path: str
+) -> None:
+    response = http(world).get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     policy = response.headers["content-security-policy"]
@@ -67,13 +78,13 @@ def test_a_page_loads_without_a_key_under_a_policy_that_allows_only_this_origin(
     loads.feed(response.text)
     assert loads.inline == []
     for url in loads.urls:
-        found = world.client.get(url)
+        found = http(world).get(url)
         assert found.status_code == 200, url
         assert found.headers["content-security-policy"] == policy
 
 
-def test_every_page_in_the_folder_is_served(world):
-    served = {world.client.get(p).text for p in PAGE_PATHS}
+def test_every_page_in_the_folder_is_served(world: World) -> None:
+    served = {http(world).get(p).text for p in PAGE_PATHS}
     assert served == {page.read_text() for page in PAGES.glob("*.html")}
 
 
@@ -89,8 +100,8 @@ def test_every_page_in_the_folder_is_served(world):
         pytest.param("/console/shipments/not%20an%20id", id="a shipment id of the wrong shape"),
     ],
 )
-def test_nothing_but_the_console_files_is_served(world, path):
-    assert world.client.get(path).status_code in (404, 422)
+def test_nothing_but_the_console_files_is_served(world: World, path: str) -> None:
+    assert http(world).get(path).status_code in (404, 422)
 
 
 @pytest.mark.parametrize(
@@ -102,14 +113,16 @@ def test_nothing_but_the_console_files_is_served(world, path):
         ("/console/static/vendor/world-atlas/countries-50m.json", "application/json"),
     ],
 )
-def test_console_files_carry_their_type_and_may_not_be_sniffed(world, path, media_type):
-    response = world.client.get(path)
+def test_console_files_carry_their_type_and_may_not_be_sniffed(
+    world: World, path: str, media_type: str
+) -> None:
+    response = http(world).get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(media_type)
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_every_vendored_library_is_the_pinned_version_with_its_licence():
+def test_every_vendored_library_is_the_pinned_version_with_its_licence() -> None:
     pinned = json.loads((HERE / "package.json").read_text())["dependencies"]
     locked = json.loads((HERE / "package-lock.json").read_text())["packages"]
     versions = (VENDOR / "VERSIONS").read_text()
@@ -122,7 +135,7 @@ def test_every_vendored_library_is_the_pinned_version_with_its_licence():
             assert (VENDOR / package / name.rsplit("/", 1)[-1]).is_file()
 
 
-def test_the_scripts_reach_no_other_origin():
+def test_the_scripts_reach_no_other_origin() -> None:
     """No CDN: no script of the console's own names a host to fetch from."""
     for script in STATIC.glob("*.js"):
         # The SVG namespace is a name, not an address anything is fetched from.
@@ -130,15 +143,15 @@ def test_the_scripts_reach_no_other_origin():
         assert not re.search(r"https?://", text), script.name
 
 
-def test_a_session_needs_a_valid_key(world):
-    assert world.client.get("/console/session").status_code == 401
+def test_a_session_needs_a_valid_key(world: World) -> None:
+    assert http(world).get("/console/session").status_code == 401
     bad = {"Authorization": "Bearer cw_00000000_nope"}
-    assert world.client.get("/console/session", headers=bad).status_code == 401
+    assert http(world).get("/console/session", headers=bad).status_code == 401
 
 
 @pytest.mark.parametrize("who", list(KEYS))
-def test_a_session_says_what_the_keys_role_may_do(world, who):
-    response = world.client.get("/console/session", headers=world.headers(who))
+def test_a_session_says_what_the_keys_role_may_do(world: World, who: str) -> None:
+    response = http(world).get("/console/session", headers=world.headers(who))
     assert response.status_code == 200
     session = response.json()
     organisation, role = KEYS[who]
@@ -146,3 +159,8 @@ def test_a_session_says_what_the_keys_role_may_do(world, who):
     assert session["may_act_on_alerts"] is (who in ACT_ON_ALERTS)
     assert world.keys[who] not in response.text
     assert session["profile_ranges_c"]["vaccine_2_8"] == [2.0, 8.0]
+
+
+def test_the_documented_policy_is_the_one_served() -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "console.md").read_text()
+    assert f"Content-Security-Policy: {CSP}\n" in text
