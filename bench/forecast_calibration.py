@@ -18,11 +18,16 @@ device's full reporting rate, outside the range. It prints
     median lead >= 30 min, and at most 1 warning (open) in 5 not followed by a breach
     within its horizon.
 
-Seeds 1000-1019 are the development seeds: look at them as often as you like. Seeds
-2000-2019 are held out: the forecaster was not tuned on them, and they are for reporting
-final figures only (``--held-out``); tuning on them would make those figures meaningless.
+Seeds 1000-1019 (development physics) are the development seeds: look at them as often
+as you like, and the calibration (`detectors.forecast_calibration`) is fitted on them with
+``--fit``, which replays every device's readings through a forecaster of its own and
+prints the isotonic points to paste into `POINTS`. Seeds 1,002,000-1,002,019 with the
+held-out physics (`simulators.physics`) are held out: nothing was tuned or fitted on them,
+and they are for reporting final figures only (``--held-out``); tuning on them would make
+those figures meaningless.
 
     .venv/bin/python bench/forecast_calibration.py            # development seeds
+    .venv/bin/python bench/forecast_calibration.py --fit      # refit the calibration
     .venv/bin/python bench/forecast_calibration.py --held-out # the reported figures
 """
 
@@ -41,18 +46,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detectors.alerts import AlertEvent
+from detectors.forecast_calibration import fit_isotonic
+from detectors.predicted_breach import PredictedBreach, make_predicted_breach
 from detectors.profiles import Shipment, parse_manifest
 from detectors.reading import Reading
 from detectors.registry import build_engine
 from ingest.decode import decode
 from simulators import simulate
+from simulators.physics import HOLDOUT_SEED_MIN
 from simulators.scoring import exposure, score
 from simulators.scoring_input import alerts_from_events, parse_label
 
 SCENARIOS = ("reefer_failure", "power_loss", "heat_wave", "normal")
 INTERVALS_MIN = (1, 5, 10, 15)
 DEV_SEEDS = range(1000, 1020)
-HELD_OUT_SEEDS = range(2000, 2020)
+HELD_OUT_SEEDS = range(HOLDOUT_SEED_MIN + 2000, HOLDOUT_SEED_MIN + 2020)
+#: One fitting sample per device this often, as the alert book updates an open warning, so
+#: a device reporting every minute does not outweigh one reporting every 15.
+SAMPLE_MS = 15 * 60_000
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0001)
 KIND = "temp_breach_predicted"
 MIN = 60_000
@@ -67,6 +78,8 @@ class Tally:
     breaches: int = 0
     warned_ahead: int = 0
     leads: list[float] = field(default_factory=list)  # unwarned breaches as -inf
+    #: For --fit: (raw confidence, followed by a breach within the horizon) of forecasts.
+    raw: list[tuple[float, bool]] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         self.warnings += other.warnings
@@ -74,11 +87,17 @@ class Tally:
         self.breaches += other.breaches
         self.warned_ahead += other.warned_ahead
         self.leads += other.leads
+        self.raw += other.raw
 
 
-def run(scenario: str, seed: int, interval_min: int, devices: int, hours: float) -> Tally:
+def run(
+    scenario: str, seed: int, interval_min: int, devices: int, hours: float, fit: bool = False
+) -> Tally:
     """One fleet at one reporting interval: its warnings and their outcomes, and its leads."""
-    fleet = simulate(devices=devices, scenario=scenario, duration_s=hours * 3600, seed=seed)
+    physics = "holdout" if seed >= HOLDOUT_SEED_MIN else "dev"
+    fleet = simulate(
+        devices=devices, scenario=scenario, duration_s=hours * 3600, seed=seed, physics=physics
+    )
     manifest = fleet.manifest()
     for entry in manifest["shipments"]:
         entry["expected_interval_s"] = max(int(entry["expected_interval_s"]), interval_min * 60)
@@ -91,6 +110,9 @@ def run(scenario: str, seed: int, interval_min: int, devices: int, hours: float)
     # The simulator jitters each reading by up to 2 % of its interval: keep a reading once
     # most of the interval has passed, so thinning does not drop every other one.
     min_gap = int(interval_min * MIN * 0.9)
+    forecasters: dict[str, PredictedBreach | None] = {}
+    samples: list[tuple[str, int, float]] = []
+    sampled: dict[str, int] = {}  # device -> when it was last sampled
     next_tick = None
     first = last = None
     for m in fleet.messages():
@@ -107,10 +129,17 @@ def run(scenario: str, seed: int, interval_min: int, devices: int, hours: float)
                 continue
             kept_ts[r.device_id] = r.ts_ms
             events += engine.process(r, now)
+            if fit:
+                _sample(r, by_device, forecasters, samples, sampled)
     events += engine.flush()
     for times in outside.values():
         times.sort()
     tally = Tally()
+    for device, ts, raw in samples:
+        horizon = by_device[device].profile.breach_horizon_min * MIN
+        times = outside.get(device, [])
+        i = bisect.bisect_right(times, ts)
+        tally.raw.append((raw, i < len(times) and times[i] <= ts + horizon))
     for e in events:
         if e.kind != KIND or e.event not in ("open", "update") or e.confidence is None:
             continue
@@ -132,6 +161,31 @@ def run(scenario: str, seed: int, interval_min: int, devices: int, hours: float)
         tally.warned_ahead += lead is not None and lead > 0
         tally.leads.append(float("-inf") if lead is None else lead)
     return tally
+
+
+def _sample(
+    r: Reading,
+    by_device: dict[str, Shipment],
+    forecasters: dict[str, PredictedBreach | None],
+    samples: list[tuple[str, int, float]],
+    sampled: dict[str, int],
+) -> None:
+    """Feed a device's own forecaster and note its raw confidence once per SAMPLE_MS."""
+    shipment = by_device.get(r.device_id)
+    if shipment is None:
+        return
+    if r.device_id not in forecasters:
+        forecasters[r.device_id] = make_predicted_breach(shipment)
+    d = forecasters[r.device_id]
+    if d is None:
+        return
+    d.update(r)
+    if d.raw_confidence is None:
+        return
+    last = sampled.get(r.device_id)
+    if last is None or r.ts_ms - last >= SAMPLE_MS:
+        sampled[r.device_id] = r.ts_ms
+        samples.append((r.device_id, r.ts_ms, d.raw_confidence))
 
 
 def _truth(r: Reading, by_device: dict[str, Shipment], outside: dict[str, list[int]]) -> None:
@@ -181,11 +235,18 @@ def report(tally: Tally, label: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--held-out", action="store_true", help="seeds 2000-2019 (reporting only)")
+    parser.add_argument(
+        "--held-out", action="store_true", help="held-out seeds and physics (reporting only)"
+    )
+    parser.add_argument(
+        "--fit", action="store_true", help="fit the calibration (development seeds only)"
+    )
     parser.add_argument("--seeds", type=int, default=20, help="how many of the seeds to run")
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--hours", type=float, default=24.0)
     args = parser.parse_args()
+    if args.fit and args.held_out:
+        parser.error("--fit runs on the development seeds only, never with --held-out")
     seeds = list(HELD_OUT_SEEDS if args.held_out else DEV_SEEDS)[: args.seeds]
     started = time.perf_counter()
     total = Tally()
@@ -193,10 +254,14 @@ def main() -> None:
     for interval in INTERVALS_MIN:
         for scenario in SCENARIOS:
             for seed in seeds:
-                t = run(scenario, seed, interval, args.devices, args.hours)
+                t = run(scenario, seed, interval, args.devices, args.hours, args.fit)
                 by_interval[interval].add(t)
                 total.add(t)
-    which = "held-out seeds 2000-2019" if args.held_out else "development seeds 1000-1019"
+    which = (
+        "held-out seeds 1,002,000-1,002,019 (held-out physics)"
+        if args.held_out
+        else "development seeds 1000-1019"
+    )
     print(f"{which}[:{len(seeds)}], {args.devices} devices x {args.hours:g} h per fleet")
     for interval in INTERVALS_MIN:
         t = by_interval[interval]
@@ -208,6 +273,12 @@ def main() -> None:
             f" >=80 %: {100 * sum(high) / len(high) if high else 0:.0f} % followed"
         )
     report(total, which)
+    if args.fit:
+        # Points that round to the same raw value keep the last (highest) share: the curve
+        # is a step there, and the constants stay short.
+        points = dict(fit_isotonic(total.raw))
+        print(f"\ncalibration fitted on {len(total.raw)} forecasts; paste into POINTS:")
+        print(f"POINTS = {tuple(points.items())!r}")
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

@@ -26,6 +26,7 @@ import math
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
+from detectors.forecast_calibration import calibrate
 from detectors.forecast_cycles import Turns
 from detectors.profiles import Shipment
 from detectors.reading import Reading
@@ -55,7 +56,8 @@ class PredictedBreach:
     ----------
     low_c, high_c : the product's range in °C.
     horizon_min : minutes ahead to look; 90 warns up to an hour and a half before the breach.
-    min_confidence : probability the forecast crosses the limit within the horizon before firing.
+    min_confidence : probability the forecast crosses the limit within the horizon before firing,
+        calibrated (`forecast_calibration`): of warnings at 80 %, about 80 % are followed by one.
     level_tau_min, trend_tau_min : smoothing time constants of level and trend.
     min_rate_c_per_h : slower drifts are left to the excursion check.
     warmup_min : no forecast before the filter has seen this much time and MIN_READINGS.
@@ -97,6 +99,7 @@ class PredictedBreach:
         "low_c",
         "min_confidence",
         "min_rate",
+        "raw_confidence",
         "trend_tau_h",
         "warmup_ms",
     )
@@ -127,6 +130,9 @@ class PredictedBreach:
         #: When the forecast began to agree (counting the interval the first agreeing
         #: reading stands for), or None.
         self.confident_since_ms: int | None = None
+        #: The uncalibrated probability of the last reading's forecast, None without one:
+        #: what `bench/forecast_calibration.py --fit` fits the calibration on.
+        self.raw_confidence: float | None = None
         self._interval_ms = 0.0  # smoothed reporting interval; 0 until two readings
         self._level = math.nan
         self._trend = 0.0
@@ -152,6 +158,7 @@ class PredictedBreach:
         if t is None or not probe_plausible(t):
             return None  # also False for NaN: a failing probe must not bend the trend
         ts = r.ts_ms
+        self.raw_confidence = None
         if self._n and ts - self._last_ts > self._keep():
             self._n = 0  # a long silence: what was learnt is no longer about now
         if self._n == 0:
@@ -195,6 +202,10 @@ class PredictedBreach:
         if abs(self._trend) < self.min_rate:
             self._calm_seen = True
         forecast = self._forecast() if self._calm_seen else None
+        if forecast is not None:
+            # The threshold, the alert and its clearing all speak of the calibrated value.
+            self.raw_confidence = forecast[2]
+            forecast = (forecast[0], forecast[1], calibrate(forecast[2]))
         if forecast is None or forecast[2] < self.min_confidence:
             self.confident_since_ms = None
         elif self.confident_since_ms is None:
@@ -278,6 +289,9 @@ class PredictedBreach:
             "range_c": [self.low_c, self.high_c],
             "horizon_min": round(self.horizon_h * 60),
             "confidence": round(confidence, 3),
+            "raw_confidence": None
+            if self.raw_confidence is None
+            else round(self.raw_confidence, 3),
         }
 
     def _clear(self, r: Reading, why: str) -> list[Condition] | None:
