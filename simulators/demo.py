@@ -5,8 +5,10 @@ detectors, the HTTP API and its console) as a child process with the fleet's man
 an operator key and a customs key, registers the fleet's shipments through the API, and
 streams a simulated fleet with a staged incident per tracker *live*: ``--speed`` simulated
 seconds per second, so 12 hours of transit unfold in 3 minutes at the default 240. New alerts
-are printed as the API lists them. ``--check`` then verifies, per incident, that its alerts
-are in the API, acknowledges one through the API and loads the console, and stops.
+are printed as the API lists them. ``--check`` then verifies that InfluxDB holds every reading
+published and, per incident, that its alerts are in the API; it acknowledges an alert through
+the API while the fleet streams (an incident's alerts resolve when it ends), loads the
+console, and stops everything.
 
 ``cargowatch run`` is a child rather than started in this process: it is the same command an
 operator runs, its log goes to a file of its own, its SIGTERM stop (flush, then exit 0) is
@@ -29,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from ingest.local_influxd import InfluxQueryError, InfluxServer
 from ingest.local_servers import free_port
 from simulators.demo_check import (
     DemoApi,
@@ -60,6 +63,8 @@ POOL = (
     "reefer_failure,power_loss,door_left_open,heat_wave,seal_tamper,route_deviation,"
     "unscheduled_stop,tracker_silence,gps_jamming,gps_spoofing"
 )
+
+INFLUX_DB = "cargowatch"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +161,8 @@ def _demo(
         fleet = Fleet(config(args.devices, "mixed", duration_s, args.seed, start_ms, fleet_args))
     except ValueError as exc:  # the scenarios' own errors are ValueErrors naming the setting
         raise DemoFailed(f"the fleet: {exc}") from None
+    # One pass makes the labels and counts the readings the simulator will publish.
+    published = sum(m.readings for m in fleet.messages())
     manifest, labels = fleet.manifest(), fleet.labels()
     clear_previous_run(directory)
     (directory / "spool").mkdir()
@@ -178,7 +185,7 @@ def _demo(
         "CARGOWATCH_MQTT_URL": broker.url_for(SERVICE_USER, users.service),
         "CARGOWATCH_MQTT_CLIENT_ID": "cargowatch-demo",
         "CARGOWATCH_INFLUX_URL": influxd.url,
-        "CARGOWATCH_INFLUX_DB": "cargowatch",
+        "CARGOWATCH_INFLUX_DB": INFLUX_DB,
         "CARGOWATCH_SPOOL_DIR": str(directory / "spool"),
         "CARGOWATCH_STATE_DIR": str(directory / "state"),
         "CARGOWATCH_SHIPMENTS": str(directory / "fleet.json"),
@@ -220,20 +227,29 @@ def _demo(
         f" ({lateness_s:.0f} s)"
     )
     if args.check:
-        return _check(watch, labels, lateness_s, stack)
+        stored = _Stored(influxd, published)
+        return _check(watch, labels, stored, lateness_s, stack)
     say("everything keeps running until Ctrl-C")
     while True:
         watch.poll()
 
 
-def _check(watch: _Watch, labels: list[dict[str, Any]], lateness_s: float, stack: ExitStack) -> int:
+def _check(
+    watch: _Watch,
+    labels: list[dict[str, Any]],
+    stored: _Stored,
+    lateness_s: float,
+    stack: ExitStack,
+) -> int:
     # Alerts follow their reading by the reorder window, then by the outbox; the margin is for
     # a slow machine, not a wait the demo needs.
     deadline = time.monotonic() + lateness_s + 90.0
     alerts = watch.poll()
     while not all_expected_arrived(labels, alerts) and time.monotonic() < deadline:
         alerts = watch.poll()
-    results = incident_results(labels, alerts)
+    while not stored.complete() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    results = [stored.result(), *incident_results(labels, alerts)]
     if watch.acked is None:
         watch.acked = watch.api.acknowledge(alerts)
     results.append(watch.acked)
@@ -245,7 +261,7 @@ def _check(watch: _Watch, labels: list[dict[str, Any]], lateness_s: float, stack
         status = runner.stop(40.0)
         results.append(Result(status == 0, f"cargowatch run stopped with exit status {status}"))
         stack.close()
-    print("\nCheck, per staged incident (the alert kinds its label expects, on its tracker):")
+    print("\nCheck (per staged incident: the alert kinds its label expects, on its tracker):")
     for result in results:
         print(result.line())
     failed = [r for r in results if not r.ok]
@@ -254,6 +270,25 @@ def _check(watch: _Watch, labels: list[dict[str, Any]], lateness_s: float, stack
         return 1
     say(f"check passed: {len(results)} of {len(results)}; everything is stopped")
     return 0
+
+
+class _Stored:
+    """Whether InfluxDB holds every reading the simulator published (``seq`` is in each)."""
+
+    def __init__(self, influxd: InfluxServer, published: int) -> None:
+        self.influxd, self.published, self.count = influxd, published, 0
+
+    def complete(self) -> bool:
+        try:
+            self.count = self.influxd.count("telemetry", INFLUX_DB, "seq")
+        except (httpx.HTTPError, InfluxQueryError):
+            return False
+        return self.count >= self.published
+
+    def result(self) -> Result:
+        self.complete()
+        text = f"readings stored in InfluxDB: {self.count:,} of the {self.published:,} published"
+        return Result(self.count == self.published, text)
 
 
 class _Watch:

@@ -85,6 +85,7 @@ def test_the_demo_checks_every_incident_and_a_second_demo_leaves_it_alone(tmp_pa
     report = first_out.read_text()
     assert first.returncode == 0, report
     assert "FAIL" not in report
+    assert "ok    readings stored in InfluxDB:" in report
     assert "its history holds the ack" in report
     assert "cargowatch run stopped with exit status 0" in report
     assert processes_serving(directory) == []
