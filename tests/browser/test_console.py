@@ -152,6 +152,7 @@ def test_a_viewer_is_offered_no_action_and_the_api_refuses_one_anyway(
     row.get_by_role("button").click()
     expect(page.locator("#history li").first).to_be_visible()
     expect(page.locator("#actions")).to_have_count(0)
+    expect(page.locator("#detail")).not_to_contain_text("null")
     for name in ("Acknowledge", "Assign", "Comment", "Resolve"):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     screenshot(page, "inbox-viewer")

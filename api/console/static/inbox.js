@@ -173,7 +173,8 @@ function renderDetail(detail) {
       el("dt", {}, "Opened"), el("dd", {}, when(detail.opened_at)),
       detail.predicted_breach_at ? [el("dt", {}, "Predicted breach"), el("dd", {}, when(detail.predicted_breach_at))] : null,
     ),
-    actions || comment,
+    // The DOM's replaceChildren, unlike el(), would write a null out as the text "null".
+    ...[actions || comment].filter(Boolean),
     el("p", { id: "action-error", class: "error", role: "alert", hidden: true }),
     el("h3", {}, "History"),
     el("ol", { id: "history", class: "history" }, detail.history.map(historyItem)),
