@@ -3,7 +3,7 @@
 Every message it accepts is parsed and kept in `messages`. While `refusing` is set it answers
 the message with ``451`` (try again later); `stop` takes it off the network (connections are
 refused) and `start` brings it back on the same port. With a TLS context it offers STARTTLS
-and requires it, and with `logins` it requires AUTH with one of those user/password pairs.
+and requires it (or, with `implicit_tls`, speaks TLS from the first byte), and with `logins` it requires AUTH with one of those user/password pairs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class SmtpServer:
         port: int,
         *,
         tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
         logins: dict[str, str] | None = None,
     ) -> None:
         self.port = port
@@ -31,6 +32,7 @@ class SmtpServer:
         self.refusing = False
         self.refused = 0
         self._tls = tls_context
+        self._implicit = implicit_tls
         self._logins = logins
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -54,7 +56,9 @@ class SmtpServer:
 
     def start(self) -> None:
         options: dict[str, Any] = {}
-        if self._tls is not None:
+        if self._tls is not None and self._implicit:
+            options.update(ssl_context=self._tls)
+        elif self._tls is not None:
             options.update(tls_context=self._tls, require_starttls=True)
         if self._logins is not None:
             options.update(

@@ -286,3 +286,39 @@ def test_starttls_and_login_are_used_and_a_wrong_password_is_retried_not_deliver
         assert "al_tls" in server.received()[0]["X-CargoWatch-Event-Id"]
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_implicit_tls_is_spoken_from_the_first_byte(world, start_sender, clock, wait_for, tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    server = SmtpServer(free_port(), tls_context=server_tls, implicit_tls=True)
+    server.start()
+    try:
+        prefer(world, "operator", email="ops@acme.example.com")
+        open_alert(world, "SHP-A1", "al_smtps")
+        sender = start_sender(
+            server.port, security="tls", tls_context=ssl.create_default_context(cafile=cert)
+        )
+        drive(wait_for, clock, sender, lambda: len(server.received()) == 1)
+    finally:
+        server.stop()
+
+
+def test_deliveries_a_stopped_worker_left_pending_go_out_from_the_next_one(
+    world, smtp, start_sender, clock, wait_for
+):
+    prefer(world, "operator", email="ops@acme.example.com")
+    smtp.stop()
+    for n in range(3):
+        open_alert(world, "SHP-A1", f"al_restart_{n}")
+    first = start_sender(smtp.port)
+    drive(wait_for, clock, first, lambda: first.failed_attempts >= 3)
+    assert first.stop(timeout_s=10)
+    smtp.start()
+    second = start_sender(smtp.port)
+    drive(wait_for, clock, second, lambda: all(r.delivered_at for r in email_rows(world)))
+    assert sorted(m["X-CargoWatch-Event-Id"] for m in smtp.received()) == sorted(
+        f"{r.alert_id}.{r.history_seq}" for r in email_rows(world)
+    )
