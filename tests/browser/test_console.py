@@ -49,9 +49,12 @@ def test_a_reefer_failure_appears_live_and_an_acknowledgement_shows_in_its_histo
     expect(rows).to_have_count(0)
     screenshot(page, "inbox-before")
 
+    # A mark on this document: a reload or a navigation would lose it.
+    page.evaluate("window.sameDocument = true")
     console.stage_reefer_failure("trk-r1", start)
     warning = page.locator("#alert-rows tr", has_text="temp_breach_predicted")
     expect(warning).to_have_count(1, timeout=ALERT_TIMEOUT_MS)
+    assert page.evaluate("window.sameDocument === true"), "the page was reloaded"
     expect(warning.locator(".sev")).to_have_text(re.compile(r"warning"))
     expect(warning.locator(".alert-state")).to_have_text("open")
     screenshot(page, "inbox-live-warning")
@@ -156,6 +159,17 @@ def test_a_viewer_is_offered_no_action_and_the_api_refuses_one_anyway(
     for name in ("Acknowledge", "Assign", "Comment", "Resolve"):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     screenshot(page, "inbox-viewer")
+
+    # Filters narrow the list without a reload: by shipment, then by a state it has none in.
+    page.get_by_label("Shipment").fill("SHP-R3")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#alert-rows tr")).to_have_count(1)
+    page.get_by_label("State").select_option("resolved")
+    expect(page.locator("#alert-rows tr")).to_have_count(0)
+    expect(page.get_by_text("No alerts match.")).to_be_visible()
+    page.get_by_label("Kind").select_option("temp_breach_predicted")
+    page.get_by_label("State").select_option("open")
+    expect(page.locator("#alert-rows tr")).to_have_count(1)
 
     refused = httpx.post(
         f"{console.base}/alerts/{alert['alert_id']}/ack",
