@@ -76,12 +76,19 @@ def test_a_stray_reading_that_comes_back_is_noise_not_a_jump(interval_ms, stray)
     assert faults(steady_then(interval_ms, [stray, 5.0, 5.1], hold_min=0)) == []
 
 
-@pytest.mark.parametrize("interval_ms", [MIN, 2 * MIN], ids=["every minute", "every 2 minutes"])
+@pytest.mark.parametrize(
+    "interval_ms, hours",
+    [
+        pytest.param(SECOND, 4, id="every second"),
+        pytest.param(MIN, 48, id="every minute"),
+        pytest.param(2 * MIN, 48, id="every 2 minutes"),
+    ],
+)
 @pytest.mark.parametrize("ambient", [True, False], ids=["with ambient", "without ambient"])
-def test_a_noisy_coarse_probe_on_a_steady_product_is_never_a_fault(interval_ms, ambient):
+def test_a_noisy_coarse_probe_on_a_steady_product_is_never_a_fault(interval_ms, hours, ambient):
     # Half a degree of noise read at 0.5 °C: a 2 °C difference between two readings a minute
     # apart turns up every few hours, and never stays.
-    readings = noisy_probe(interval_ms, 48, sd_c=0.5, resolution_c=0.5, ambient=ambient)
+    readings = noisy_probe(interval_ms, hours, sd_c=0.5, resolution_c=0.5, ambient=ambient)
     assert faults(readings) == []
 
 
