@@ -1,12 +1,12 @@
 """Statistical anomaly on a numeric channel: the scorer's judgement turned into a condition.
 
 `AnomalyScorer` gives every reading a calibrated score in [0, 1] against the
-channel's own robust baseline; this detector raises `anomaly` while the score
-stays at or above `threshold`, as an early, unspecific hint (a reefer whose
-cycling changes before it fails) for an operator to look at. It is
-informational on purpose: the specific detectors (excursion, forecast, fault)
-are the ones that page. `last_score` is kept so a backtest can report the
-score of every reading.
+channel's own history; this detector raises `anomaly` when the score reaches
+`threshold` (0.95, a surprise 4.3 times the largest of the stream's recent past),
+as an early, unspecific hint (a reefer whose cycling changes before it fails) for
+an operator to look at. It is informational on purpose: the specific detectors
+(excursion, forecast, fault) are the ones that page. `last_score` is kept so a
+backtest can report the score of every reading.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ class Anomaly:
     Parameters
     ----------
     channel : the Reading field to watch, e.g. "temp_c".
-    threshold : score at or above which the reading counts as anomalous.
+    threshold : score at or above which the reading counts as anomalous; 0.95 is a
+        4.3-fold record. The score's own collapse cue (a probe that stops moving,
+        which `sensor_fault` judges) tops out at 0.91, so it never alerts here.
     clear_below : score under which the condition clears (hysteresis).
 
     Examples
@@ -37,7 +39,7 @@ class Anomaly:
 
     __slots__ = ("_active", "channel", "clear_below", "last_score", "scorer", "threshold")
 
-    def __init__(self, channel: str, threshold: float = 0.9, clear_below: float = 0.5) -> None:
+    def __init__(self, channel: str, threshold: float = 0.95, clear_below: float = 0.5) -> None:
         self.channel = channel
         self.threshold = threshold
         self.clear_below = clear_below

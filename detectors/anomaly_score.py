@@ -3,18 +3,21 @@
 `AnomalyScorer` watches one univariate stream (a reefer's return-air temperature, a
 battery voltage, a shock count) and says how surprising each reading is, with no
 knowledge of the channel: it learns the stream's own scale, step size and daily and
-weekly rhythm as it goes. Five cues measure surprise in units of the stream's own
-history: the distance from the usual value at this hour of the day and at this hour
-of the week, a jump (the step from the last reading over the usual step, counted only
-as far as the new value is also unusual for the hour, so a daily switch-over is not a
-jump), and a rise or a collapse of short-term variability against the long-run
-variability (noise bursts, a stuck sensor). A cue only counts when it beats its own
-record, a running maximum that fades with a half-life, so a stream that is always
-noisy has to get noisier than it has lately been before it scores high. The score is
-``ratio / (1 + ratio)`` where ``ratio`` is the largest cue over its record, so 0.5
-means "as surprising as anything lately" and scores are comparable across streams of
-any unit and sampling interval. After a detection the score is damped for a while,
-and for as long as the event keeps breaking records, so one incident fires once.
+weekly rhythm as it goes. Six cues measure surprise in units of the stream's own
+history: a jump (the step from the last reading over the usual step, counted only as
+far as the new value is also unusual, so a daily switch-over is not a jump), a rise or
+a collapse of short-term variability against the long-run variability (noise bursts,
+a stuck sensor), the distance from the usual value at this hour of the day and of the
+week (`detectors.anomaly_season`: learnt from whole past hours, so every minute of an
+hour is judged alike), and the distance from the level of the last few readings. Each
+cue has its own warm-up and counts only when it beats its own record, a running
+maximum that fades with a half-life, so a stream that is always noisy has to get
+noisier than it has lately been before it scores high. With ``ratio`` the largest cue
+over its record, the score is ``1 - 2 ** -ratio``: 0.5 means "as surprising as
+anything lately", 0.9 a 3.3-fold and 0.95 a 4.3-fold record, in any unit and at any
+sampling interval. After a detection the score is damped for a while, and for as long
+as the event keeps breaking records, so one incident fires once, unless it keeps
+growing well past what it was when it fired (a room warming for an hour).
 """
 
 from __future__ import annotations
@@ -24,21 +27,26 @@ import math
 from array import array
 from typing import Final
 
+from detectors import anomaly_season as season
+
 _HOUR_MS: Final = 3_600_000
 _DAY_HOURS: Final = 24
 _WEEK_HOURS: Final = 168
 #: Weight of the newest step in the short-term average step (about 20 readings).
 _SHORT_RATE: Final = 0.05
-#: Weight of the newest reading in its hour-of-day and hour-of-week profile value.
-_SEASON_RATE: Final = 0.2
+#: Weight of the newest reading in the recent level (about the last 5 readings).
+_LEVEL_RATE: Final = 0.2
 #: Scale floors relative to the next coarser scale, so flat streams do not divide by 0.
 _REL_FLOOR: Final = 1e-3
 #: Minimum surprise each cue must reach to count, whatever its record: a jump of 10
-#: usual steps, a 7.4-fold (e**2) change in variability, 8 usual seasonal residuals.
-_CUE_FLOORS: Final = (10.0, 2.0, 2.0, 8.0, 8.0)
-_N_CUES: Final = 5
+#: usual steps, a 7.4-fold (e**2) change in variability, 8 usual residuals from the
+#: hour's profiles or from the recent level.
+_CUE_FLOORS: Final = (10.0, 2.0, 2.0, 8.0, 8.0, 8.0)
+_N_CUES: Final = 6
 #: Factor applied to the score while a detected event is cooling down.
 _DAMPING: Final = 0.3
+#: Growth over its largest surprise so far at which an ongoing event scores again.
+_GROWTH: Final = 1.2
 #: Readings by which an event that is still breaking records extends its cool-down.
 _EXTENSION: Final = 60
 #: Readings beyond this magnitude are treated like NaN (keeps all arithmetic finite).
@@ -60,8 +68,9 @@ class AnomalyScorer:
     that stay within the stream's usual range. Scores are 0.0 during warm-up and
     for missing, NaN, inf or absurd (``abs(value) > 1e30``) readings, which are
     ignored.
-    Above 0.5 means a cue beat its own fading record: treat ~0.5 as the default
-    alert threshold and raise it to alert less often.
+    A score of ``1 - 2 ** -r`` means a cue beat its own fading record r-fold: above
+    0.5 it beat it at all (the level that ranks best on the Numenta Anomaly
+    Benchmark), 0.95 is a 4.3-fold record (the `anomaly` alert's level).
 
     Parameters
     ----------
@@ -71,7 +80,8 @@ class AnomalyScorer:
         shorter forgets old incidents sooner and alerts more.
     refractory : readings after a detection during which scores are damped.
     warmup : readings scored 0.0 while the baselines settle (records are collected
-        over the last two thirds of them).
+        over the last two thirds of them); a cue that can only judge later (the
+        hourly profiles, from their third day) gets the same warm-up of its own.
     strictness : multiplier on the minimum surprise a cue needs to count at all;
         1.0 is tuned for the Numenta Anomaly Benchmark, 2.0 alerts far less.
     weekly : keep an hour-of-week profile (three quarters of the state); streams
@@ -89,23 +99,33 @@ class AnomalyScorer:
     """
 
     __slots__ = (
+        "_acc",
+        "_acc_n",
+        "_base",
         "_cool",
         "_day",
+        "_day_n",
         "_decay",
         "_floors",
+        "_hour",
         "_k_day",
         "_k_week",
+        "_level",
         "_long_step",
         "_mean",
         "_n",
+        "_peak",
         "_prev",
         "_rec",
         "_ref",
         "_res_day",
+        "_res_level",
         "_res_week",
+        "_seen",
         "_short_step",
         "_spread",
         "_week",
+        "_week_n",
         "memory",
         "record_half_life",
         "refractory",
@@ -146,19 +166,29 @@ class AnomalyScorer:
         self._prev = 0.0
         self._long_step = 0.0  # mean |step| over `memory` readings
         self._short_step = 0.0  # mean |step| over ~20 readings
+        self._level = 0.0  # level of the last few readings
+        self._res_level = 0.0  # mean |distance| from that level
         self._res_day = 0.0  # mean |residual| from the hour-of-day profile
         self._res_week = 0.0
-        self._k_day = 0  # residuals seen so far by each profile
+        self._k_day = 0  # residuals judged so far by each profile
         self._k_week = 0
-        self._day = array("f", [math.nan]) * _DAY_HOURS
+        # The hour being accumulated: profiles learn its mean only once it is over, so
+        # that :00 and :45 are both compared with earlier hours, never with this one.
+        self._hour = 0
+        self._acc = 0.0
+        self._acc_n = 0
+        self._day, self._day_n = season.empty(_DAY_HOURS)
         # A shipment lasts days; the hour-of-week profile is most of the state, so
-        # callers that cannot see a week may leave it out (its cue is then 0).
-        self._week = array("f", [math.nan]) * (_WEEK_HOURS if weekly else 0)
+        # callers that cannot see a week may leave it out (its cue is then never judged).
+        self._week, self._week_n = season.empty(_WEEK_HOURS if weekly else 0)
         self._rec = array("d", [0.0]) * _N_CUES
+        self._seen = array("l", [0]) * _N_CUES  # readings each cue has had, up to `warmup`
         self._cool = 0
+        self._base = array("d", [1.0]) * _N_CUES  # the records an ongoing event broke
+        self._peak = 0.0  # its largest surprise over them so far
 
     def update(self, ts_ms: int, value: float | None) -> float:
-        """Learn from one reading (event time in epoch ms) and return its score in [0, 1].
+        """Score one reading (event time in epoch ms) in [0, 1], then learn from it.
 
         A missing (None), NaN, infinite or absurd value scores 0.0 and is not learnt from.
         """
@@ -169,7 +199,7 @@ class AnomalyScorer:
             return 0.0
         n = self._n = self._n + 1
         if n == 1:
-            self._ref = self._mean = self._prev = x
+            self._ref = self._mean = self._prev = self._level = x
         a = 1.0 / n if n < self.memory else 1.0 / self.memory
         mean = self._mean
         tiny = 1e-9 * (abs(mean) + 1e-9)
@@ -179,7 +209,9 @@ class AnomalyScorer:
         floor_unit = _REL_FLOOR * spread
 
         step = abs(x - self._prev)
-        jump = step / step_unit
+        # A stream that has never moved has no step size to measure a step in: its first
+        # move (a coarse probe's first change of one count) is not judged.
+        jump = step / step_unit if long_step > 0.0 else -1.0
         short_step = self._short_step + _SHORT_RATE * (step - self._short_step)
         self._short_step = short_step
         if short_step < _REL_FLOOR * step_unit:
@@ -188,84 +220,120 @@ class AnomalyScorer:
         log_ratio = math.log(short_step / step_unit) if long_step > 0.0 else 0.0
         self._long_step = long_step + a * (step - long_step)
         self._prev = x
+        # Distance from the level of the last few readings, in its usual units: a value
+        # off the recent level although each step to it is ordinary (a fast ramp).
+        resid = abs(x - self._level)
+        scale = self._res_level
+        level_cue = resid / (scale if scale > floor_unit else floor_unit) if scale > 0.0 else -1.0
+        if n > 1:
+            self._res_level = scale + a * (resid - scale)
+        self._level += _LEVEL_RATE * (x - self._level)
         dev = x - mean
         self._mean = mean + a * dev
         self._spread += a * (abs(dev) - self._spread)
 
-        hours = int(ts_ms) // _HOUR_MS
         offset = x - self._ref
         if offset > _F32_MAX:
             offset = _F32_MAX
         elif offset < -_F32_MAX:
             offset = -_F32_MAX
-        day_cue = 0.0
-        h = hours % _DAY_HOURS
-        expected = self._day[h]
-        if expected != expected:  # first visit to this hour
-            self._day[h] = offset
-        else:
-            resid = abs(offset - expected)
+        hour = int(ts_ms) // _HOUR_MS
+        if hour != self._hour:
+            self._close_hour()
+            self._hour = hour
+        self._acc += offset
+        self._acc_n += 1
+        day_cue = week_cue = -1.0  # -1: no judgement (no profile, or a young one)
+        frac = (int(ts_ms) % _HOUR_MS) / _HOUR_MS
+        resid = season.distance(self._day, self._day_n, hour % _DAY_HOURS, frac, offset)
+        if resid >= 0.0:
             k = self._k_day = self._k_day + 1
             scale = self._res_day
             if k > 1:
                 day_cue = resid / (scale if scale > floor_unit else floor_unit)
             self._res_day = scale + (a if a > 1.0 / k else 1.0 / k) * (resid - scale)
-            self._day[h] = expected + _SEASON_RATE * (offset - expected)
-        week_cue = 0.0
-        h = hours % _WEEK_HOURS
-        expected = self._week[h] if self._week else 0.0
-        if not self._week:
-            pass  # no weekly profile kept
-        elif expected != expected:
-            self._week[h] = offset
-        else:
-            resid = abs(offset - expected)
+        resid = season.distance(self._week, self._week_n, hour % _WEEK_HOURS, frac, offset)
+        if resid >= 0.0:
             k = self._k_week = self._k_week + 1
             scale = self._res_week
             if k > 1:
                 week_cue = resid / (scale if scale > floor_unit else floor_unit)
             self._res_week = scale + (a if a > 1.0 / k else 1.0 / k) * (resid - scale)
-            self._week[h] = expected + _SEASON_RATE * (offset - expected)
 
-        seasonal = day_cue if day_cue > week_cue else week_cue
+        # A jump to a value usual for the hour (or, before the profiles can tell, one
+        # close to the recent level) is not one: a daily switch-over, a settling probe.
+        usual = day_cue if day_cue > week_cue else week_cue
+        if usual < 0.0:
+            usual = level_cue if level_cue >= 0.0 else 0.0
         cues = (
-            jump if jump < seasonal else seasonal,  # a jump to a value usual for the hour is not
+            jump if jump < usual or jump < 0.0 else usual,
             log_ratio if log_ratio > 0.0 else 0.0,
             -log_ratio if log_ratio < 0.0 else 0.0,
             day_cue,
             week_cue,
+            level_cue,
         )
         return self._calibrate(n, cues)
 
+    def _close_hour(self) -> None:
+        """Fold the mean of the hour just over into its hour-of-day and -week values."""
+        if self._acc_n == 0:
+            return
+        mean = self._acc / self._acc_n
+        self._acc = 0.0
+        self._acc_n = 0
+        season.fold(self._day, self._day_n, self._hour % _DAY_HOURS, mean)
+        if self._week:
+            season.fold(self._week, self._week_n, self._hour % _WEEK_HOURS, mean)
+
     def _calibrate(self, n: int, cues: tuple[float, ...]) -> float:
         """Turn cues into a score: the largest cue over its fading record, then damping."""
+        # Each cue has its own warm-up, counted in the readings it has judged: a profile
+        # that starts judging on day three has no record yet, and against its bare floor
+        # every ordinary reading of its first hours would look like a record breaker.
         rec = self._rec
-        if n < self.warmup:
-            if n >= self.warmup // 3:
-                for i in range(_N_CUES):
-                    if cues[i] > rec[i]:
-                        rec[i] = cues[i]
-            return 0.0
+        seen = self._seen
+        start = self.warmup // 3
         decay = self._decay
         floors = self._floors
-        ratio = 0.0
+        cooling = self._cool > 0
+        base = self._base
+        bars = [0.0] * _N_CUES
+        ratio = esc = 0.0
         for i in range(_N_CUES):
+            bar = bars[i] = rec[i] if rec[i] > floors[i] else floors[i]
             c = cues[i]
-            bar = rec[i]
-            if bar < floors[i]:
-                bar = floors[i]
+            if c < 0.0:
+                continue  # a cue with nothing to judge against yet
+            k = seen[i] = seen[i] + 1 if seen[i] < self.warmup else self.warmup
+            if k < self.warmup:
+                if k >= start and c > rec[i]:
+                    rec[i] = c
+                continue
             if c > ratio * bar:
                 ratio = c / bar
+            if cooling and c > esc * base[i]:
+                esc = c / base[i]
             faded = rec[i] * decay
             rec[i] = c if c > faded else faded
-        if self._cool > 0:
+        if n < self.warmup:
+            return 0.0
+        if cooling:
             self._cool -= 1
             if ratio > 1.0 and self._cool < _EXTENSION:
                 self._cool = _EXTENSION
-            ratio *= _DAMPING
+            # The records have learnt the event by now: measured against the records it
+            # broke, an event that keeps growing (a room warming for an hour) scores in
+            # full each time it has grown by half, instead of staying damped.
+            if esc > _GROWTH * self._peak:
+                self._peak = ratio = esc
+            else:
+                ratio *= _DAMPING
         elif ratio > 1.0:
             self._cool = self.refractory
-        return 1.0 - 1.0 / (1.0 + ratio)
+            self._peak = ratio
+            base[:] = array("d", bars)
+        return 1.0 - math.pow(0.5, ratio)
 
     def __getstate__(self) -> tuple[object, ...]:
         """Compact pickle state: every slot's value, in slot order."""
