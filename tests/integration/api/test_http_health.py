@@ -146,6 +146,16 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "delete_webhook",
         "list_webhook_deliveries",
         "redeliver_webhook_delivery",
+        "list_email_deliveries",
+        "redeliver_email_delivery",
+        "get_preferences",
+        "set_preferences",
+        "create_escalation_policy",
+        "list_escalation_policies",
+        "delete_escalation_policy",
+        "create_silence",
+        "list_silences",
+        "expire_silence",
     }
     expected = {
         "read_metrics": {"200", "401", "403"},
@@ -163,6 +173,16 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "delete_webhook": {"204", "401", "403", "404", "422"},
         "list_webhook_deliveries": {"200", "401", "403", "404", "422"},
         "redeliver_webhook_delivery": {"200", "401", "403", "404", "422"},
+        "list_email_deliveries": {"200", "401", "403", "422"},
+        "redeliver_email_delivery": {"200", "401", "403", "404", "422"},
+        "get_preferences": {"200", "401", "403", "404", "422"},
+        "set_preferences": {"200", "400", "401", "403", "404", "422"},
+        "create_escalation_policy": {"201", "400", "401", "403", "422"},
+        "list_escalation_policies": {"200", "401"},
+        "delete_escalation_policy": {"204", "401", "403", "404", "422"},
+        "create_silence": {"201", "400", "401", "403", "422"},
+        "list_silences": {"200", "401", "422"},
+        "expire_silence": {"200", "401", "403", "404", "422"},
     }
     for name in ("replace_shipment", "update_shipment", "close_shipment"):
         expected[name] = {"200", "400", "401", "403", "404", "409", "422"}
