@@ -45,6 +45,11 @@ _CUE_FLOORS: Final = (10.0, 2.0, 2.0, 8.0, 8.0, 8.0)
 _N_CUES: Final = 6
 #: Factor applied to the score while a detected event is cooling down.
 _DAMPING: Final = 0.3
+#: Cues whose growth during a cool-down makes an event score again: the distances from
+#: the usual value for the hour measure how far an event has gone; a jump (or the
+#: distance from the last few readings) measures one step, and a coarse probe's
+#: next count is not a growing event.
+_GROWING: Final = frozenset((3, 4))
 #: Growth over its largest surprise so far at which an ongoing event scores again.
 _GROWTH: Final = 1.2
 #: Readings by which an event that is still breaking records extends its cool-down.
@@ -312,7 +317,7 @@ class AnomalyScorer:
                 continue
             if c > ratio * bar:
                 ratio = c / bar
-            if cooling and c > esc * base[i]:
+            if cooling and i in _GROWING and c > esc * base[i]:
                 esc = c / base[i]
             faded = rec[i] * decay
             rec[i] = c if c > faded else faded
