@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
@@ -114,18 +114,24 @@ class EmailSender(RetryingWorker):
 
     def _due(self) -> list[tuple[EmailDelivery, Notice]]:
         now = self._clock()
+        # Each alert's oldest e-mail still under way, per address: only it may go (order per
+        # alert), and only once due. Chosen in SQL before the limit, so one address's backlog,
+        # however long, never hides another's.
+        heads = (
+            select(func.min(EmailDelivery.id).label("id"))
+            .where(EmailDelivery.delivered_at.is_(None), EmailDelivery.dead_at.is_(None))
+            .group_by(EmailDelivery.address, EmailDelivery.alert_id)
+            .subquery()
+        )
         query = (
             select(EmailDelivery)
-            .where(EmailDelivery.delivered_at.is_(None), EmailDelivery.dead_at.is_(None))
-            .order_by(EmailDelivery.id)
+            .join(heads, heads.c.id == EmailDelivery.id)
+            .where(EmailDelivery.next_attempt_at <= now)
+            .order_by(EmailDelivery.next_attempt_at, EmailDelivery.id)
             .limit(self.options.batch)
         )
         with self._sessions() as session:
-            heads: dict[tuple[str, str], EmailDelivery] = {}
-            for delivery in session.scalars(query):
-                # Rows of one alert are written in history order: the first is the oldest.
-                heads.setdefault((delivery.address, delivery.alert_id), delivery)
-            ready = [d for d in heads.values() if d.next_attempt_at <= now]
+            ready = list(session.scalars(query))
             notices = _notices(session, ready)
             session.expunge_all()
         return [(d, notices[d.id]) for d in ready if d.id in notices]

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
@@ -124,25 +124,28 @@ class WebhookSender(RetryingWorker):
 
     def _due(self) -> list[_Due]:
         now = self._clock()
+        # Each alert's oldest delivery still under way, per subscription: only it may go (order
+        # per alert), and only once due. Chosen in SQL before the limit, so a down receiver's
+        # backlog, however long, never hides another subscription's or alert's deliveries.
+        heads = (
+            select(func.min(WebhookDelivery.id).label("id"))
+            .where(WebhookDelivery.delivered_at.is_(None), WebhookDelivery.dead_at.is_(None))
+            .group_by(WebhookDelivery.subscription_id, WebhookDelivery.alert_id)
+            .subquery()
+        )
         query = (
             select(WebhookDelivery, WebhookSubscription.url, WebhookSubscription.secret)
+            .join(heads, heads.c.id == WebhookDelivery.id)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
             .where(
-                WebhookDelivery.delivered_at.is_(None),
-                WebhookDelivery.dead_at.is_(None),
                 WebhookSubscription.active.is_(True),
+                WebhookDelivery.next_attempt_at <= now,
             )
-            .order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(self.options.batch)
         )
-        heads: dict[tuple[int, str], tuple[WebhookDelivery, str, str]] = {}
         with self._sessions() as session:
-            for delivery, url, secret in session.execute(query):
-                # Rows of one alert are inserted in history order, so the first is the oldest.
-                heads.setdefault(
-                    (delivery.subscription_id, delivery.alert_id), (delivery, url, secret)
-                )
-            ready = [h for h in heads.values() if h[0].next_attempt_at <= now]
+            ready = list(session.execute(query).tuples())
             payloads = self._payloads(session, [d for d, _, _ in ready])
             return [
                 _Due(

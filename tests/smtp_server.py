@@ -31,6 +31,8 @@ class SmtpServer:
         self.messages: list[EmailMessage] = []
         self.refusing = False
         self.refused = 0
+        #: Recipients whose mail is answered 451, as a full mailbox or greylisting would be.
+        self.refusing_recipients: set[str] = set()
         self._tls = tls_context
         self._implicit = implicit_tls
         self._logins = logins
@@ -39,7 +41,7 @@ class SmtpServer:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd calls it by this name
         with self._lock:
-            if self.refusing:
+            if self.refusing or self.refusing_recipients & set(envelope.rcpt_tos):
                 self.refused += 1
                 return "451 4.3.0 not now, try again later"
             message = message_from_bytes(envelope.content, policy=policy.default)

@@ -203,6 +203,26 @@ def test_a_server_that_refuses_then_is_down_then_back_gets_each_delivery_once(
     assert sorted(int(i[1:].split(".")[0]) for i in ids) == [r.id for r in rows]
 
 
+def test_an_address_that_keeps_refusing_does_not_hold_back_mail_to_others(
+    world, smtp, start_sender, clock, wait_for
+):
+    prefer(world, "operator", email="full@acme.example.com")
+    prefer(world, "viewer", email="seal@acme.example.com", kinds=["door_open"])
+    smtp.refusing_recipients = {"full@acme.example.com"}
+    # A backlog for the refusing address longer than what the worker reads in one pass...
+    for n in range(8):
+        open_alert(world, "SHP-A1", f"al_full_{n}")
+    # ...then one alert both keys want.
+    open_alert(world, "SHP-A1", "al_door", kind="door_open", severity="warning")
+    # A deadline far beyond the test, so the backlog can only be passed, never dead-lettered.
+    sender = start_sender(smtp.port, batch=3, deadline_s=10 * 86_400)
+    drive(wait_for, clock, sender, lambda: len(smtp.received()) == 1)
+    (message,) = smtp.received()
+    assert message["To"] == "seal@acme.example.com"
+    full = [r for r in email_rows(world) if r.address.startswith("full")]
+    assert all(r.delivered_at is None and r.dead_at is None for r in full)
+
+
 def test_a_delivery_past_its_deadline_is_dead_lettered_listed_and_redelivered_by_an_admin(
     world, smtp, start_sender, clock, wait_for
 ):

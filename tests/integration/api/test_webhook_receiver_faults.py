@@ -144,11 +144,6 @@ def test_entries_recorded_while_the_receiver_fails_wait_their_turn_and_all_arriv
     assert len(receiver.all()) > len(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the worker looks only at the oldest `batch` (500) undelivered rows, ordered by "
-    "subscription: a down receiver's backlog of 500 hides every later subscription's entries",
-)
 def test_a_receiver_that_is_down_does_not_hold_back_another_subscriptions_entries(
     world, receivers, sender, wait_for
 ):
