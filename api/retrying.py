@@ -36,6 +36,13 @@ class RetrySchedule:
     poll_s: float = 0.5
 
 
+def send_again(row: Any, now: datetime) -> None:
+    """Put a delivery row (webhook or e-mail, delivered or dead) back in line from `now`, with
+    a new deadline: what an admin's redeliver does."""
+    row.delivered_at = row.dead_at = None
+    row.next_attempt_at = row.retry_since = now
+
+
 class RetryingWorker:
     """A worker thread that calls `send_due` until stopped; `start` and `stop` like every stage.
 

@@ -13,6 +13,7 @@ from api.db import write_transaction
 from api.deps import PrincipalDep, SessionsDep, require_role
 from api.models import utcnow
 from api.models_notify import EmailDelivery
+from api.retrying import send_again
 from api.schemas import AUTH_RESPONSES, FORBIDDEN, NOT_FOUND, AlertId
 from api.schemas_notify import EmailDeliveriesPublic, EmailDeliveryPublic
 from api.schemas_webhooks import DeliveryState
@@ -64,8 +65,6 @@ def redeliver_email_delivery(
         row = session.get(EmailDelivery, delivery_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no e-mail delivery {delivery_id}")
-        now = utcnow()
-        row.delivered_at = row.dead_at = None
-        row.next_attempt_at = row.retry_since = now
+        send_again(row, utcnow())
         session.flush()
         return EmailDeliveryPublic.of(row)

@@ -25,6 +25,7 @@ from api.deps import (
     target_organisation,
 )
 from api.models import WebhookDelivery, WebhookSubscription, utcnow
+from api.retrying import send_again
 from api.schemas import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas_webhooks import (
     DeliveryState,
@@ -136,9 +137,7 @@ def redeliver_webhook_delivery(
         row = session.get(WebhookDelivery, delivery_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no webhook delivery {delivery_id}")
-        now = utcnow()
-        row.delivered_at = row.dead_at = None
-        row.next_attempt_at = row.retry_since = now
+        send_again(row, utcnow())
         session.flush()
         return WebhookDeliveryPublic.of(row)
 
