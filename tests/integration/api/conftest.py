@@ -156,3 +156,4 @@ def world(sql_url: str) -> Iterator[World]:
     with TestClient(create_app(world.sessions)) as client:
         world.client = client
         yield world
+    world.close()

@@ -29,6 +29,7 @@ def world(sql_url: str) -> Iterator[World]:
     with TestClient(create_app(world.sessions), raise_server_exceptions=False) as client:
         world.client = client
         yield world
+    world.close()
 
 
 def b64(raw: bytes) -> str:

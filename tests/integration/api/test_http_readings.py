@@ -48,6 +48,7 @@ def world(sql_url, influx):
     with TestClient(app) as client:
         world.client = client
         yield world
+    world.close()
 
 
 def get(world, who, path, **params):
@@ -148,3 +149,4 @@ def test_with_influxdb_away_readings_are_a_503_and_the_page_has_no_conditions(sq
         page = client.get("/shipments/SHP-A1", headers=headers)
         assert page.status_code == 200
         assert set(page.json()["conditions"].values()) == {None}
+    world.close()

@@ -69,6 +69,7 @@ def fuzzed(
         world.client = client
         yield world, request.param
     influx.close()
+    world.close()
 
 
 # The document is built from the routes alone, so an app on an empty in-memory store has the

@@ -30,6 +30,7 @@ def world(sql_url: str) -> Iterator[World]:
     with TestClient(create_app(world.sessions)) as client:
         world.client = client
         yield world
+    world.close()
 
 
 def http(world: World) -> TestClient:
