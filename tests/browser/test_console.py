@@ -73,6 +73,11 @@ def test_a_reefer_failure_appears_live_and_an_acknowledgement_shows_in_its_histo
     expect(history.last).to_contain_text("ack")
     expect(history.last).to_contain_text("Reefer power checked by the driver")
     screenshot(page, "inbox-acknowledged")
+    # A table wider than its column scrolls inside it; nothing of it is drawn under the detail.
+    right, overflow = page.locator(".list").evaluate(
+        "l => [l.getBoundingClientRect().right, getComputedStyle(l).overflowX]"
+    )
+    assert right <= page.locator("#detail").bounding_box()["x"] and overflow == "auto"
     # The page showed what the store holds, not its own guess.
     (alert,) = [
         a
