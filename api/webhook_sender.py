@@ -145,7 +145,7 @@ class WebhookSender(RetryingWorker):
             .limit(self.options.batch)
         )
         with self._sessions() as session:
-            ready = list(session.execute(query).tuples())
+            ready = list(session.execute(query))
             payloads = self._payloads(session, [d for d, _, _ in ready])
             return [
                 _Due(
