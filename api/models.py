@@ -214,6 +214,10 @@ class Alert(Base):
         Index(None, "kind", "opened_at", "alert_id", "organisation_id"),
         Index(None, "shipment_id", "opened_at", "alert_id", "organisation_id"),
         Index(None, "device_id", "opened_at", "alert_id", "organisation_id"),
+        # `GET /cap/alerts.atom` reads newest changed first: the whole store's and an
+        # organisation's feed each read `limit` index entries instead of sorting every alert.
+        Index(None, "updated_at", "alert_id"),
+        Index(None, "organisation_id", "updated_at", "alert_id"),
     )
 
     #: As the detector engine makes it; stable across replays of the same events.
@@ -277,6 +281,7 @@ class AlertHistory(Base):
 
 
 _PENDING = text("delivered_at IS NULL")
+_DEAD = text("dead_at IS NOT NULL")
 
 
 class OutboxEntry(Base):
@@ -292,6 +297,8 @@ class OutboxEntry(Base):
         UniqueConstraint("alert_id", "history_seq"),
         # What delivery workers scan: the undelivered entries, oldest first.
         Index("ix_outbox_pending", "id", sqlite_where=_PENDING, postgresql_where=_PENDING),
+        # What admins list and /metrics counts: the dead letters, a few among many delivered.
+        Index("ix_outbox_dead", "id", sqlite_where=_DEAD, postgresql_where=_DEAD),
     )
 
     #: Delivery order across all alerts, and the SSE event id a client resumes from.
@@ -304,6 +311,14 @@ class OutboxEntry(Base):
     delivered_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: When the entry may be tried again after a refusal; NULL: now.
+    next_attempt_at: Mapped[datetime | None]
+    #: When a channel first refused the entry in this round of attempts; the deadline counts
+    #: from here (an outage refuses nothing, see `api.delivery`). NULL: never refused.
+    retry_since: Mapped[datetime | None]
+    #: Set when the entry was still refused at its deadline: no longer tried, nor holding back
+    #: its alert's later entries, until an admin redelivers it.
+    dead_at: Mapped[datetime | None]
 
 
 _WEBHOOK_PENDING = text("delivered_at IS NULL AND dead_at IS NULL")
