@@ -29,6 +29,7 @@ from api.routes import (
     alerts,
     cap,
     email,
+    epcis,
     escalation,
     health,
     metrics,
@@ -114,6 +115,7 @@ def create_app(
         health.router,
         shipments.router,
         readings.router,
+        epcis.router,
         # Before alerts' /{alert_id}, which would otherwise take /alerts/stream.
         stream.router,
         # Before alerts' /{alert_id} too, which would otherwise take /alerts/{alert_id}.cap.
