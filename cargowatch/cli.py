@@ -14,6 +14,7 @@ from types import FrameType
 from cargowatch.settings import (
     API,
     API_SERVER,
+    INFLUX,
     INGEST,
     STORE,
     Setting,
@@ -136,6 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     from simulators.demo import add_arguments as add_demo_arguments
 
     add_demo_arguments(demo)
+    epcis = commands.add_parser(
+        "epcis",
+        help="write a shipment's readings and alert conditions as a GS1 EPCIS 2.0 document",
+        description="Export a shipment as EPCIS 2.0 JSON-LD (docs/epcis.md), from the SQL "
+        "store and InfluxDB directly.",
+    )
+    from api.epcis_cli import add_arguments as add_epcis_arguments
+
+    add_epcis_arguments(epcis)
+    _add_settings(epcis, [*STORE, *INFLUX])
     return parser
 
 
@@ -238,6 +249,23 @@ def _run_backtest(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+def _run_epcis(args: argparse.Namespace) -> int:
+    from api.epcis_cli import run as run_epcis
+    from cargowatch.settings import InfluxSettings
+    from cargowatch.wiring import influx_client
+
+    values = parse_values([*STORE, *INFLUX], vars(args))
+    influx = InfluxSettings(
+        url=values["influx_url"],
+        db=values["influx_db"],
+        token=values["influx_token"],
+        username=values["influx_username"],
+        password=values["influx_password"],
+        timeout_s=values["influx_timeout_s"],
+    )
+    return run_epcis(args, values["db_url"], influx_client(influx))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -271,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from simulators.demo import run as run_demo
 
             return run_demo(args)
+        if args.command == "epcis":
+            return _run_epcis(args)
         if args.command == "db":
             from api.schema import run_command as run_db
 
