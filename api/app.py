@@ -35,6 +35,7 @@ from api.routes import (
     metrics,
     preferences,
     readings,
+    reports,
     shipments,
     silences,
     stream,
@@ -115,6 +116,7 @@ def create_app(
         health.router,
         shipments.router,
         readings.router,
+        reports.router,
         epcis.router,
         # Before alerts' /{alert_id}, which would otherwise take /alerts/stream.
         stream.router,

@@ -147,7 +147,41 @@ def _parser() -> argparse.ArgumentParser:
 
     add_epcis_arguments(epcis)
     _add_settings(epcis, [*STORE, *INFLUX])
+    _add_report_command(commands)
     return parser
+
+
+def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write a shipment's release report (PDF or CSV) from the store and InfluxDB",
+        description="Write a shipment's release report: temperature statistics and MKT, "
+        "excursions against the stability budget, alerts and who acknowledged them, the route, "
+        "seal changes and the customs risk score (docs/reports.md).",
+    )
+    report.add_argument("shipment", help="the shipment's id")
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="where to write it; - for stdout (default SHIPMENT-report.FORMAT here)",
+    )
+    # api.report_cli.FORMATS, spelt out so that parsing imports no report code.
+    report.add_argument(
+        "--format", choices=["pdf", "csv"], help="default: the output's suffix, else pdf"
+    )
+    report.add_argument("--org", help="the shipment's organisation, when several use the id")
+    _add_settings(report, [*STORE, *INFLUX])
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from api.report_cli import run_command as run_report
+    from cargowatch.settings import resolve_api
+    from cargowatch.wiring import influx_client
+
+    # The API's settings hold the store and InfluxDB the report reads, parsed the same way.
+    settings = resolve_api(vars(args))
+    return run_report(args, settings.db_url, influx_client(settings.influx))
 
 
 def _version() -> str:
@@ -299,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from simulators.demo import run as run_demo
 
             return run_demo(args)
+        if args.command == "report":
+            return _run_report(args)
         if args.command == "epcis":
             return _run_epcis(args)
         if args.command == "db":
