@@ -2,36 +2,63 @@
 
 The alert path is one way: detectors -> `AlertRecorder` (the SQL store, which writes an
 outbox row in the same transaction as each history entry) -> `OutboxDelivery`. The
-delivery worker reads undelivered outbox rows oldest first, publishes each payload at
-QoS 1 on `cargo/v1/alerts/{device_id}/{kind}` over its own MQTT connection (retained while
-the alert is unresolved; its resolution goes out unretained and then clears the topic, see
-`mqtt_messages`) and writes it as a point of the InfluxDB `alerts` measurement (Grafana's
-annotations), then marks the row delivered. Delivery is at least once: a crash between
+delivery worker reads undelivered outbox rows oldest first, writes each as a point of the
+InfluxDB `alerts` measurement (Grafana's annotations), publishes it at QoS 1 on
+`cargo/v1/alerts/{device_id}/{kind}` over its own MQTT connection (retained while the alert is
+unresolved; its resolution goes out unretained and then clears the topic, see
+`mqtt_messages`), then marks the row delivered. Delivery is at least once: a crash between
 sending and marking sends the entry again, which consumers recognise by `alert_id` and
-`history_seq`, and which InfluxDB stores as the same point. A channel that fails is
-retried with backoff; nothing is marked delivered until both have it, so an outage delays
-alerts, never drops them.
+`history_seq`, and which InfluxDB stores as the same point.
+
+Retries are `api.retrying`'s, as for webhooks and e-mail, with one distinction those channels
+do not need: a channel that is *down* is not an entry that is *refused*.
+
+- An outage (the broker unreachable or not acking, InfluxDB unreachable, 5xx, out of
+  capacity or refusing our credentials) is the whole channel's: every entry would fail the
+  same way, so none is charged an attempt and none gets nearer a dead letter. The worker waits
+  before its next pass (doubling, with jitter, up to `retry_max_s`) and logs the outage once.
+  An outage of any length delays delivery and loses nothing; judging entries by it would
+  dead-letter every alert of a long outage at once, which is the loss the outbox exists to
+  prevent.
+- A refusal is one entry's: InfluxDB answers 400 for its point alone (a field type conflict,
+  say; a refused batch is halved until the refused entries are found) or the entry cannot be
+  turned into a point and messages at all. That entry is retried on the schedule (exponential
+  backoff with full jitter), and once it is refused at or after `deadline_s` from its first
+  refusal it is dead-lettered: listed by ``GET /outbox/entries?state=dead`` and sent again by
+  an admin's ``POST /outbox/entries/{id}/redeliver``. MQTT cannot refuse one message for what it
+  is (a broker that drops the connection looks like an outage), so its failures are outages.
+
+Order holds per MQTT topic, that is per device and kind, which includes per alert: an entry
+waiting for its next attempt holds back every later entry on its topic, since a later entry
+published first would be overwritten on the retained topic by the earlier one (or cleared by
+an earlier resolve). Entries on other topics keep flowing. A dead letter no longer holds its
+topic back, so a refused entry delays its topic by `deadline_s` at most; when an admin
+redelivers it after later entries on its topic went out, it is published unretained and clears
+nothing, so the topic keeps what is current, while InfluxDB takes its point (points carry their
+own times) and SSE clients had it all along (the stream reads the outbox, not the channels).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
-import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Protocol
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable, write_transaction
-from api.models import Alert, OutboxEntry, to_ms
-from api.store import outbox_pending, record_events
+from api.models import Alert, OutboxEntry, to_ms, utcnow
+from api.retrying import ChannelUnavailable, RetryingWorker, RetrySchedule
+from api.store import record_events
 from detectors.alerts import SEVERITY_RANK, AlertEvent
 from detectors.risk import risk_score
-from ingest.influx_client import InfluxClient, InfluxError
+from ingest.influx_client import InfluxClient, InfluxError, InfluxRejected
 from ingest.line_protocol import point_line
 
 log = logging.getLogger(__name__)
@@ -238,8 +265,23 @@ class AlertRecorder:
         self._stopping.set()
 
 
-class OutboxDelivery:
-    """A worker thread that delivers outbox rows to MQTT and InfluxDB; `stop` drains first."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    id: int
+    payload: dict[str, Any]
+    topic: str
+    attempts: int
+    retry_since: datetime | None
+
+
+class OutboxDelivery(RetryingWorker):
+    """A worker thread that delivers outbox entries to MQTT and InfluxDB; `stop` drains first.
+
+    `clock` is the time refusals are scheduled and deadlines judged by (tests drive it);
+    `deadline_s` is how long an entry a channel refuses is retried before it is dead-lettered.
+    """
+
+    name = "cw-delivery"
 
     def __init__(
         self,
@@ -248,73 +290,209 @@ class OutboxDelivery:
         influx: InfluxClient,
         poll_s: float = 0.2,
         retry_max_s: float = 10.0,
+        *,
+        deadline_s: float = 3_600.0,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 600.0,
+        batch: int = 200,
+        clock: Callable[[], datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
-        self._sessions = sessions
+        schedule = RetrySchedule(deadline_s, backoff_base_s, backoff_max_s, poll_s, retry_max_s)
+        super().__init__(sessions, schedule, clock=clock, jitter=jitter)
         self._publisher = publisher
         self._influx = influx
-        self._poll_s = poll_s
-        self._retry_max_s = retry_max_s
-        self._stop = threading.Event()
-        self._drain_deadline = 0.0
-        self._thread = threading.Thread(target=self._run, name="cw-delivery", daemon=True)
+        self._batch = batch
         self.delivered = 0
-        self.failures = 0
+        self.refused = 0
+        self.dead = 0
 
-    def start(self) -> None:
-        self._thread.start()
+    @property
+    def failures(self) -> int:
+        """Passes that found a channel down plus attempts a channel refused, since start."""
+        return self.outages + self.refused
 
-    def stop(self, timeout_s: float = 10.0) -> bool:
-        """Deliver what is pending (for up to `timeout_s`), then stop; True if all went out."""
-        self._drain_deadline = time.monotonic() + timeout_s
-        self._stop.set()
-        self._thread.join(timeout_s + 5)
+    def stop(self, timeout_s: float = 10.0, *, drain_s: float | None = None) -> bool:
+        """Deliver what is due (for up to `timeout_s`), then stop; True if nothing is left
+        pending (dead letters aside: they wait for an admin, not for the next start)."""
+        super().stop(5.0, drain_s=timeout_s if drain_s is None else drain_s)
         with self._sessions() as session:
-            return not outbox_pending(session, limit=1)
+            return session.scalar(_PENDING_IDS.limit(1)) is None
 
-    def _run(self) -> None:
-        delay, failing = self._poll_s, False
-        while True:
-            try:
-                sent = self._deliver_some()
-            except (StoreUnavailable, InfluxError, OSError, TimeoutError) as exc:
-                self.failures += 1
-                if not failing:
-                    log.warning("alert delivery failing (%s); retrying with backoff", exc)
-                    failing = True
-                delay = min(self._retry_max_s, delay * 2)
-                sent = -1
-            else:
-                if failing:
-                    log.warning("alert delivery resumed")
-                    failing = False
-                delay = self._poll_s
-            if self._stop.is_set() and (sent == 0 or time.monotonic() >= self._drain_deadline):
-                return
-            if sent > 0:
-                continue
-            if self._stop.is_set():
-                time.sleep(delay)  # the event is set and would not wait: back off on the clock
-            else:
-                self._stop.wait(delay)
-
-    def _deliver_some(self) -> int:
-        with self._sessions() as session:
-            pending = [(e.id, e.payload) for e in outbox_pending(session, limit=200)]
-        if not pending:
+    def send_due(self) -> int:
+        """One pass: InfluxDB takes the due entries' points, then MQTT their messages in order;
+        returns how many entries it tried. Raises `ChannelUnavailable` for a channel down."""
+        entries = self._due(self._clock())
+        if not entries:
             return 0
+        refused: dict[int, str] = {}
+        points: list[tuple[int, list[str]]] = []
         with self._sessions() as session:
-            touched = {p["alert_id"] for _, p in pending}
-            spans = session.scalars(select(Alert).where(Alert.alert_id.in_(sorted(touched))))
-            lines = [alert_point(p) for _, p in pending] + [span_point(a) for a in spans]
-        self._influx.write("\n".join(lines).encode())
-        for _, payload in pending:
-            for topic, body, retain in mqtt_messages(payload):
-                self._publisher.publish(topic, body, timeout_s=10, retain=retain)
-        with write_transaction(self._sessions) as session:
-            session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_([i for i, _ in pending]))
-                .values(delivered_at=datetime.now(UTC))
+            touched = sorted({str(e.payload.get("alert_id")) for e in entries})
+            alerts = {
+                a.alert_id: a
+                for a in session.scalars(select(Alert).where(Alert.alert_id.in_(touched)))
+            }
+            overtaken = self._overtaken(session, [e for e in entries if e.retry_since is not None])
+        last_of_alert = {str(e.payload.get("alert_id")): e.id for e in entries}
+        messages: dict[int, list[tuple[str, bytes, bool]]] = {}
+        for e in entries:
+            try:
+                lines = [alert_point(e.payload)]
+                alert = alerts.get(e.payload["alert_id"])
+                if alert is not None and last_of_alert[alert.alert_id] == e.id:
+                    lines.append(span_point(alert))
+                messages[e.id] = mqtt_messages(e.payload)
+            except (KeyError, TypeError, ValueError, AttributeError, orjson.JSONEncodeError) as exc:
+                refused[e.id] = (
+                    f"not an alert entry this release can send: {type(exc).__name__}: {exc}"
+                )
+                continue
+            if e.id in overtaken:
+                # A later entry on the topic went out first (this one was dead-lettered and
+                # redelivered): only its message goes, unretained, clearing nothing, so the
+                # topic keeps what it holds now.
+                messages[e.id] = [(e.topic, orjson.dumps(e.payload), False)]
+            points.append((e.id, lines))
+        self._write_points(points, refused)
+        sent: list[int] = []
+        held = {e.topic for e in entries if e.id in refused}
+        try:
+            for e in entries:
+                if e.id in refused or e.topic in held:
+                    # Nothing on a topic overtakes an entry refused before it.
+                    continue
+                for topic, body, retain in messages[e.id]:
+                    self._publisher.publish(topic, body, timeout_s=10, retain=retain)
+                sent.append(e.id)
+        except (OSError, TimeoutError) as exc:
+            self._settle(entries, sent, refused)
+            raise ChannelUnavailable(f"MQTT broker unavailable ({exc})") from None
+        self._settle(entries, sent, refused)
+        return len(entries)
+
+    def _due(self, now: datetime) -> list[_Entry]:
+        # Order holds per MQTT topic (a device and kind), which holds it per alert: an entry
+        # waiting to be tried again after a refusal holds back every later entry on its topic,
+        # in SQL before the limit, so however many wait they never hide other topics' entries.
+        waiting = (
+            select(Alert.device_id, Alert.kind)
+            .join(OutboxEntry, OutboxEntry.alert_id == Alert.alert_id)
+            .where(
+                OutboxEntry.delivered_at.is_(None),
+                OutboxEntry.dead_at.is_(None),
+                OutboxEntry.next_attempt_at > now,
             )
-        self.delivered += len(pending)
-        return len(pending)
+        )
+        query = (
+            select(OutboxEntry)
+            .join(Alert, Alert.alert_id == OutboxEntry.alert_id)
+            .where(
+                OutboxEntry.delivered_at.is_(None),
+                OutboxEntry.dead_at.is_(None),
+                tuple_(Alert.device_id, Alert.kind).not_in(waiting),
+            )
+            .order_by(OutboxEntry.id)
+            .limit(self._batch)
+        )
+        with self._sessions() as session:
+            return [
+                _Entry(e.id, e.payload, _topic_of(e.payload), e.attempts, e.retry_since)
+                for e in session.scalars(query)
+            ]
+
+    @staticmethod
+    def _overtaken(session: Session, entries: list[_Entry]) -> set[int]:
+        """Which of `entries` have a later entry on their topic delivered already."""
+        found: set[int] = set()
+        for e in entries:
+            later = (
+                select(OutboxEntry.id)
+                .join(Alert, Alert.alert_id == OutboxEntry.alert_id)
+                .where(
+                    Alert.device_id == e.payload.get("device_id"),
+                    Alert.kind == e.payload.get("kind"),
+                    OutboxEntry.id > e.id,
+                    OutboxEntry.delivered_at.is_not(None),
+                )
+                .limit(1)
+            )
+            if session.scalar(later) is not None:
+                found.add(e.id)
+        return found
+
+    def _write_points(self, points: list[tuple[int, list[str]]], refused: dict[int, str]) -> None:
+        """Write the entries' points; an entry InfluxDB refuses is found by halving the batch
+        (InfluxDB keeps a point written twice once) and goes into `refused`."""
+        if not points:
+            return
+        try:
+            self._influx.write("\n".join(line for _, lines in points for line in lines).encode())
+        except InfluxRejected as exc:
+            if len(points) == 1:
+                refused[points[0][0]] = f"InfluxDB refused it: {exc}"
+                return
+            half = len(points) // 2
+            self._write_points(points[:half], refused)
+            self._write_points(points[half:], refused)
+        except (InfluxError, OSError, TimeoutError) as exc:
+            raise ChannelUnavailable(f"InfluxDB unavailable ({exc})") from None
+
+    def _settle(self, entries: list[_Entry], sent: list[int], refused: dict[int, str]) -> None:
+        now = self._clock()
+        by_id = {e.id: e for e in entries}
+        with write_transaction(self._sessions) as session:
+            if sent:
+                session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id.in_(sent))
+                    .values(
+                        delivered_at=now,
+                        attempts=OutboxEntry.attempts + 1,
+                        next_attempt_at=None,
+                        last_error=None,
+                    )
+                )
+            for entry_id, reason in refused.items():
+                entry = by_id[entry_id]
+                values = self.outcome_values(entry.attempts, entry.retry_since, delivered=False)
+                values["last_error"] = reason[:2000]
+                session.execute(
+                    update(OutboxEntry).where(OutboxEntry.id == entry_id).values(**values)
+                )
+                self._log_refusal(entry, values, reason)
+        self.delivered += len(sent)
+
+    def _log_refusal(self, entry: _Entry, values: dict[str, Any], reason: str) -> None:
+        self.refused += 1
+        name = f"{entry.payload.get('alert_id')} #{entry.payload.get('history_seq')}"
+        if "dead_at" in values:
+            self.dead += 1
+            log.warning(
+                "outbox entry %d (alert %s) dead-lettered after %d attempts: %s",
+                entry.id,
+                name,
+                values["attempts"],
+                reason,
+            )
+        elif entry.retry_since is None:
+            log.warning(
+                "outbox entry %d (alert %s) refused, retrying for up to %g s: %s",
+                entry.id,
+                name,
+                self.schedule.deadline_s,
+                reason,
+            )
+
+
+#: The entries still to deliver: neither delivered nor dead.
+_PENDING_IDS: Final = select(OutboxEntry.id).where(
+    OutboxEntry.delivered_at.is_(None), OutboxEntry.dead_at.is_(None)
+)
+
+
+def _topic_of(payload: dict[str, Any]) -> str:
+    try:
+        return alert_topic(payload)
+    except (KeyError, TypeError):
+        return ""

@@ -268,6 +268,15 @@ STORE = [
         "SQL store of alerts, shipments and keys: sqlite:///path or postgresql://user@host/db",
     ),
 ]
+OUTBOX = [
+    Setting(
+        "outbox_deadline_s",
+        "3600",
+        _float(1, 30 * 86400),
+        "how long an alert entry InfluxDB refuses is retried before it is dead-lettered"
+        " (an MQTT or InfluxDB outage only delays)",
+    ),
+]
 WEBHOOK = [
     Setting(
         "webhook_deadline_s",
@@ -339,7 +348,7 @@ EMAIL = [
 COMMON = [
     Setting("log_level", "info", _log_level, "debug, info, warning or error"),
 ]
-INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *WEBHOOK, *EMAIL, *COMMON]
+INGEST = [*MQTT, *INFLUX, *WRITER, *DETECT, *STORE, *OUTBOX, *WEBHOOK, *EMAIL, *COMMON]
 
 
 def _host(text: str) -> str:
@@ -451,6 +460,8 @@ class IngestSettings:
     log_level: str
     webhook: WebhookSettings
     email: EmailSettings
+    #: How long an outbox entry a channel refuses is retried (`--outbox-deadline-s`).
+    outbox_deadline_s: float = 3_600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +563,7 @@ def resolve(
             console_url=take("console_url"),
             deadline_s=take("email_deadline_s"),
         ),
+        outbox_deadline_s=take("outbox_deadline_s"),
     )
     if values:
         raise AssertionError(f"settings with no place in IngestSettings: {', '.join(values)}")

@@ -236,7 +236,12 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         shipment_of={s.device_id: ShipmentTag.of(s) for s in shipments},
     )
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
-    delivery = OutboxDelivery(sessions, publisher, influx_client(settings.influx))
+    delivery = OutboxDelivery(
+        sessions,
+        publisher,
+        influx_client(settings.influx),
+        deadline_s=settings.outbox_deadline_s,
+    )
 
     def watch(shipment: Shipment) -> None:
         stage.add_shipment(shipment)
