@@ -1,7 +1,17 @@
-"""GPS lost: readings keep coming without a position, or with a frozen one."""
+"""GPS lost: readings keep coming without a position, or with a frozen one.
+
+A live receiver never repeats a fix bit for bit: its own noise moves the last digits of every
+fix, even standing still. A fix repeated exactly is a receiver reporting a cached position,
+and once it has been repeated for long enough the position is no longer known. How long is
+judged in the tracker's time, not in readings: each reading stands for the reporting interval
+it covers, so a tracker that reports every 15 minutes shows a fix frozen for 30 minutes in
+three readings, not in the 30 minutes between the first and the last of them.
+"""
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
@@ -10,6 +20,12 @@ from detectors.profiles import Shipment
 from detectors.reading import Reading
 
 MIN: Final = 60_000
+#: The reporting interval is the median of this many recent gaps between readings: one late
+#: reading or one gap in coverage does not change what a reading stands for.
+_GAPS: Final = 5
+#: A frozen fix needs at least this many identical fixes in a row: a tracker may resend its
+#: last fix once when one fix fails, so two say little; three in a row are a frozen receiver.
+FROZEN_MIN_FIXES: Final = 3
 
 
 class GpsLost:
@@ -21,7 +37,10 @@ class GpsLost:
     Parameters
     ----------
     no_fix_min : readings without lat/lon for this long (first to latest) is lost.
-    frozen_min : a bit-identical lat and lon repeated for this long is frozen.
+    frozen_min : a bit-identical lat and lon repeated for this long is frozen: at least
+        `FROZEN_MIN_FIXES` identical fixes in a row, whose span from the first to the
+        latest plus one reporting interval (the time the latest reading stands for) is
+        `frozen_min` or more.
     armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
 
     Examples
@@ -40,6 +59,8 @@ class GpsLost:
     __slots__ = (
         "_active",
         "_fix_ts",
+        "_gaps",
+        "_last_ts",
         "_lat",
         "_lon",
         "_mode",
@@ -67,10 +88,16 @@ class GpsLost:
         self._same_n = 0
         self._nofix_since = -1  # first reading of the current run without a fix
         self._nofix_n = 0
+        self._last_ts: int | None = None  # the latest reading, with or without a fix
+        self._gaps: deque[int] = deque(maxlen=_GAPS)
 
     def update(self, r: Reading) -> list[Condition] | None:
         lat, lon = r.lat, r.lon
         ts = r.ts_ms
+        if self._last_ts is not None and ts > self._last_ts:
+            self._gaps.append(ts - self._last_ts)
+        if self._last_ts is None or ts > self._last_ts:
+            self._last_ts = ts
         if lat is None or lon is None or lat != lat or lon != lon:
             if not self.armed:
                 return None
@@ -85,7 +112,9 @@ class GpsLost:
         self._fix_ts = ts
         if lat == self._lat and lon == self._lon:
             self._same_n += 1
-            if self._active or ts - self._same_since < self.frozen_ms:
+            if self._active or self._same_n < FROZEN_MIN_FIXES:
+                return None
+            if ts - self._same_since + self._interval() < self.frozen_ms:
                 return None
             return self._lost(ts, "frozen")
         self._lat, self._lon, self._same_since, self._same_n = lat, lon, ts, 1
@@ -96,6 +125,10 @@ class GpsLost:
         summary = f"GPS fixes changing again at {fmt_pos(lon, lat)}"
         evidence = {"lat": lat, "lon": lon, "was": self._mode}
         return [Condition("gps_lost", False, ts, "warning", summary, evidence)]
+
+    def _interval(self) -> int:
+        """The tracker's reporting interval (ms), as its recent readings show it; 0 unknown."""
+        return int(statistics.median(self._gaps)) if self._gaps else 0
 
     def _lost(self, ts: int, mode: str) -> list[Condition]:
         self._active, self._mode = True, mode
@@ -111,7 +144,8 @@ class GpsLost:
                 summary += f"; last fix {fmt_pos(lon, lat)} at {rfc3339(self._fix_ts)}"
         else:
             since, count = self._same_since, self._same_n
-            minutes = (ts - since) / MIN
+            # Up to the end of the interval the latest reading stands for: the rule's span.
+            minutes = (ts - since + self._interval()) / MIN
             summary = (
                 f"GPS position frozen at {fmt_pos(lon or 0.0, lat or 0.0)} for {minutes:.0f} min"
                 f" ({count} identical fixes)"

@@ -195,11 +195,31 @@ def test_a_fix_now_and_then_keeps_the_gps_alive():
 
 
 def test_a_bit_identical_position_for_30_minutes_is_a_frozen_receiver():
+    # Six fixes five minutes apart stand for 30 minutes of the tracker's time.
     d = GpsLost(frozen_min=30)
     readings = [at(m, 33.123456, 0.654321) for m in range(0, 45, 5)]
     [(i, c)] = feed(d, readings)
-    assert (i, c.evidence["mode"], c.evidence["count"]) == (6, "frozen", 7)
-    assert c.summary == "GPS position frozen at 0.6543, 33.1235 for 30 min (7 identical fixes)"
+    assert (i, c.evidence["mode"], c.evidence["count"]) == (5, "frozen", 6)
+    assert c.summary == "GPS position frozen at 0.6543, 33.1235 for 30 min (6 identical fixes)"
+
+
+@pytest.mark.parametrize("interval_min", [12, 15])
+def test_a_fix_frozen_through_three_readings_of_a_slow_tracker_is_frozen(interval_min):
+    # A frozen spell of 45 min holds three readings at most of a tracker reporting every 12
+    # or 15 min, a few seconds short of 30 min from the first to the last: in the tracker's
+    # time, counted by what each reading stands for, the fix has not moved for over 30 min.
+    jitter_s = [0, 2, -6, 3]
+    drive_up = [at(-interval_min * (k + 1), 33.0 - (k + 1) * KM) for k in range(3)][::-1]
+    frozen = [at(interval_min * k + jitter_s[k] / 60, 33.123456, 0.654321) for k in range(3)]
+    [(i, c)] = feed(GpsLost(frozen_min=30), drive_up + frozen)
+    assert (i, c.evidence["mode"], c.evidence["count"]) == (5, "frozen", 3)
+
+
+@pytest.mark.parametrize("interval_min", [1, 5, 15])
+def test_a_fix_repeated_once_is_not_frozen_at_any_interval(interval_min):
+    # One failed fix resent once; then the receiver moves on.
+    readings = [at(interval_min * k, 33.0 + (k // 2) * KM) for k in range(40)]
+    assert feed(GpsLost(frozen_min=30), readings) == []
 
 
 def test_a_parked_shipment_whose_fixes_jitter_is_not_frozen():
