@@ -34,6 +34,7 @@ from api.epcis_vocabulary import (
     POSITION_CHANNELS,
     PREFIX,
     TEXT_MEASURES,
+    Measure,
     alert_measure,
 )
 from api.readings_query import ReadingSeries, SeriesPoint
@@ -131,7 +132,7 @@ def epcis_document(
 
 def document_bytes(document: Mapping[str, Any]) -> bytes:
     """The document as ASCII JSON, keys in a fixed order, so equal documents are equal bytes."""
-    return json.dumps(document, indent=1, sort_keys=True).encode()
+    return json.dumps(document, indent=1, sort_keys=True, allow_nan=False).encode()
 
 
 def event_id(event: Mapping[str, Any]) -> str:
@@ -143,7 +144,7 @@ def event_id(event: Mapping[str, Any]) -> str:
     own output.
     """
     content = {k: v for k, v in event.items() if k != "eventID"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
     digest = hashlib.sha256(canonical.encode()).digest()
     return "ni:///sha-256;" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -242,16 +243,30 @@ def _report(channel: str, point: SeriesPoint) -> dict[str, Any] | None:
         return None  # a position, or a channel this version does not know
     report: dict[str, Any] = {"type": measure.type, f"{PREFIX}:channel": channel}
     if point.min is None and point.max is None:
-        report["value"] = value * measure.scale
+        found = {"value": value}
     else:
         # A bucket: the peak must survive the average, as in the readings API.
-        report["meanValue"] = value * measure.scale
+        found = {"meanValue": value}
         for key, bound in (("minValue", point.min), ("maxValue", point.max)):
             if (b := _number(bound)) is not None:
-                report[key] = b * measure.scale
-    if measure.uom is not None:
-        report["uom"] = measure.uom
+                found[key] = b
+    _put_values(report, found, measure)
     return report
+
+
+def _put_values(report: dict[str, Any], values: Mapping[str, float], measure: Measure) -> None:
+    """The values in the standard's unit; in ours, as ``cargowatch:value``, when they overflow.
+
+    A stored value is any finite float (an implausible one is the detectors' business), and
+    1e308 g is no finite number of m/s²: it is kept as read rather than lost or made infinite.
+    """
+    scaled = {key: v * measure.scale for key, v in values.items()}
+    if all(math.isfinite(v) for v in scaled.values()):
+        report.update(scaled)
+        if measure.uom is not None:
+            report["uom"] = measure.uom
+    else:
+        report[f"{PREFIX}:value"] = dict(values)
 
 
 def _reading_position(points: Mapping[str, SeriesPoint], downsampled: bool) -> str | None:
@@ -297,9 +312,7 @@ def _alert_event(step: AlertStep, epc: str, device: str) -> dict[str, Any]:
     found = step.evidence.get(row.evidence_key) if row.evidence_key is not None else None
     value = _number(found)
     if value is not None:
-        report["value"] = value * row.measure.scale
-        if row.measure.uom is not None:
-            report["uom"] = row.measure.uom
+        _put_values(report, {"value": value}, row.measure)
     elif isinstance(found, str):
         report["stringValue"] = found
     event["sensorElementList"] = [
