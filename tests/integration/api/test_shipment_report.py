@@ -1,0 +1,308 @@
+"""The shipment release report, through the app and the command line, on a real InfluxDB and SQL
+store: the PDF read back (pages, footers, statistics, acknowledgement, the plot's drawing), the
+CSV's numbers equal to the PDF's and to the readings', the caller's visibility, and InfluxDB
+away."""
+
+import csv
+import io
+import itertools
+import math
+import re
+
+import pytest
+from api_world import T0_MS, TestClient, build_world, manifest
+from pypdf import PdfReader
+from pypdf.generic import ContentStream
+from services import free_port
+from sqlalchemy import select
+
+from api.app import create_app
+from api.db import write_transaction
+from api.models import Organisation
+from api.report_chain import chain_head_line, shipment_chain_head
+from api.report_drawings import TEMPERATURE_FORM
+from api.shipments import save_shipment
+from api.store import record_events
+from cargowatch.cli import main
+from detectors.alerts import AlertEvent
+from detectors.reading import Reading
+from ingest.influx_client import InfluxClient
+from ingest.line_protocol import telemetry_line
+
+pytestmark = pytest.mark.integration
+
+MIN = 60_000
+#: (minutes after T0, °C, seal) at irregular intervals; the range is 2 to 8 °C.
+READINGS = [
+    (0, 5.0, "closed"),
+    (5, 5.5, None),
+    (9, 6.0, None),
+    (15, 8.6, None),
+    (18, 9.4, None),
+    (26, 8.9, None),
+    (31, 6.5, "open"),
+    (40, 5.0, "closed"),
+    (47, 4.0, None),
+    (55, 1.5, None),
+    (58, 3.0, None),
+    (70, 4.5, "open"),
+]
+#: Out of range at 15, 18 and 26 min (back in at 31): 3 + 8 + 5 min; at 55 (back at 58): 3.
+EXCURSION_MINUTES = ["16.0", "3.0"]
+BUDGET_MIN = 30
+START, STOP = (39.66, -4.04), (34.27, 0.63)
+STOPS = [{"name": "Malaba border", "lon": STOP[0], "lat": STOP[1], "radius_m": 500}]
+ACK_COMMENT = "Door shut, lot on hold"
+TEMP_ALERT = "trk-a1:temp_excursion:report"
+ROUTE_ALERT = "trk-a1:route_deviation:report"
+
+
+def position(minutes):
+    # Along a straight line from Mombasa to the border, arriving at the last reading.
+    f = minutes / READINGS[-1][0]
+    return START[0] + (STOP[0] - START[0]) * f, START[1] + (STOP[1] - START[1]) * f
+
+
+@pytest.fixture
+def influx(influx_db):
+    server, db = influx_db
+    client = InfluxClient(server.url, db)
+    client.create_database()
+    lines = []
+    for minutes, temp, seal in READINGS:
+        lon, lat = position(minutes)
+        reading = Reading("trk-a1", T0_MS + minutes * MIN, lat=lat, lon=lon, temp_c=temp, seal=seal)
+        lines.append(telemetry_line(reading, "SHP-A1"))
+    client.write("\n".join(lines).encode())
+    yield server, db, client
+    client.close()
+
+
+def alert_event(event, alert_id, kind, minutes, severity="warning", evidence=None):
+    return AlertEvent(
+        event=event,
+        alert_id=alert_id,
+        kind=kind,
+        severity=severity,
+        device_id="trk-a1",
+        shipment_id="SHP-A1",
+        at_ms=T0_MS + minutes * MIN,
+        summary=f"{kind} {event} at {minutes} min",
+        evidence=evidence or {},
+    )
+
+
+@pytest.fixture
+def world(sql_url, influx):
+    _, _, client = influx
+    world = build_world(sql_url)
+    with write_transaction(world.sessions) as session:
+        acme = session.scalars(select(Organisation).where(Organisation.name == "ACME")).one()
+        save_shipment(
+            session,
+            acme.id,
+            manifest(
+                "SHP-A1",
+                "trk-a1",
+                arrival="2025-11-22T12:00:00Z",
+                stability_budget_min=BUDGET_MIN,
+                authorised_stops=STOPS,
+                seal_id="ES-1",
+            ),
+            actor="planner@ACME",
+            status="in_transit",
+        )
+        world.acme_id = acme.id
+    lon, lat = position(31)
+    record_events(
+        world.sessions,
+        [
+            (alert_event("open", TEMP_ALERT, "temp_excursion", 18), 1),
+            (
+                alert_event(
+                    "open", ROUTE_ALERT, "route_deviation", 31, evidence={"lon": lon, "lat": lat}
+                ),
+                1,
+            ),
+        ],
+    )
+    with TestClient(create_app(world.sessions, influx=client)) as http:
+        world.client = http
+        acked = http.post(
+            f"/alerts/{TEMP_ALERT}/ack",
+            json={"comment": ACK_COMMENT},
+            headers=world.headers("operator"),
+        )
+        assert acked.status_code == 200, acked.text
+        record_events(
+            world.sessions, [(alert_event("resolve", TEMP_ALERT, "temp_excursion", 31, "info"), 2)]
+        )
+        yield world
+    world.close()
+
+
+def get(world, who, path):
+    return world.client.get(path, headers=world.headers(who))
+
+
+def rows_of(body):
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+
+
+def one(rows, section, item):
+    (row,) = [r for r in rows if r["section"] == section and r["item"] == item]
+    return row
+
+
+def expected_mkt():
+    # The documented formula, written out here: each reading weighs the time to the next one
+    # (every interval here is under the 15 min cap), the last one nothing.
+    times = [m * MIN for m, _, _ in READINGS]
+    weights = [b - a for a, b in itertools.pairwise(times)] + [0]
+    s = sum(
+        w * math.exp(-10_000 / (t + 273.15)) for w, (_, t, _) in zip(weights, READINGS, strict=True)
+    )
+    return 10_000 / -math.log(s / sum(weights)) - 273.15
+
+
+def page_texts(pdf):
+    reader = PdfReader(io.BytesIO(pdf))
+    return reader, [" ".join(page.extract_text().split()) for page in reader.pages]
+
+
+def test_the_csv_states_the_readings_figures(world):
+    answer = get(world, "operator", "/shipments/SHP-A1/report.csv")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = rows_of(answer.content)
+    temps = [t for _, t, _ in READINGS]
+    assert one(rows, "temperature", "readings")["value"] == str(len(READINGS))
+    assert one(rows, "temperature", "min_c")["value"] == f"{min(temps):.2f}"
+    assert one(rows, "temperature", "max_c")["value"] == f"{max(temps):.2f}"
+    assert one(rows, "temperature", "mkt_c")["value"] == f"{expected_mkt():.2f}"
+    assert [r["value"] for r in rows if r["section"] == "excursion"] == EXCURSION_MINUTES
+    total = sum(float(m) for m in EXCURSION_MINUTES)
+    assert one(rows, "budget", "out_of_range_min")["value"] == f"{total:.1f}"
+    assert one(rows, "budget", "used_pct")["value"] == f"{100 * total / BUDGET_MIN:.1f}"
+    ack = [r for r in rows if r["section"] == "alert_history" and r["value"] == "ack"]
+    assert [(r["item"], r["comment"]) for r in ack] == [(TEMP_ALERT, ACK_COMMENT)]
+    assert ack[0]["actor"].startswith("operator@ACME")
+    assert len([r for r in rows if r["section"] == "manifest_version"]) == 2
+
+
+def test_seal_changes_are_placed_against_the_authorised_stops(world):
+    rows = rows_of(get(world, "customs", "/shipments/SHP-A1/report.csv").content)
+    seals = [r for r in rows if r["section"] == "seal"]
+    assert [r["value"] for r in seals] == [s for _, _, s in READINGS if s is not None]
+    assert "outside every authorised stop" in seals[1]["detail"]
+    assert "at authorised stop Malaba border" in seals[3]["detail"]
+    (customs,) = [r for r in rows if r["section"] == "customs"]
+    assert customs["item"] == ROUTE_ALERT and customs["lat"]
+    risk = [float(r["value"]) for r in rows if r["section"] == "risk"]
+    assert risk[0] == 0.0 and max(risk) > 0
+
+
+def test_the_pdf_carries_the_same_numbers_the_footer_and_the_acknowledgement(world):
+    answer = get(world, "operator", "/shipments/SHP-A1/report.pdf")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/pdf"
+    _, texts = page_texts(answer.content)
+    with world.sessions() as session:
+        chain = chain_head_line(shipment_chain_head(session, world.acme_id, "SHP-A1"))
+    assert len(texts) >= 2
+    for n, text in enumerate(texts, 1):
+        assert f"page {n} of {len(texts)}" in text
+        assert chain in text
+    whole = " ".join(texts)
+    csv_rows = rows_of(get(world, "operator", "/shipments/SHP-A1/report.csv").content)
+    for section in ("temperature", "excursion", "excursion_peak", "budget"):
+        for row in (r for r in csv_rows if r["section"] == section):
+            assert row["value"] in whole, (section, row["item"], row["value"])
+    assert re.search(
+        r"MKT \(mean kinetic temperature\) " + re.escape(f"{expected_mkt():.2f}"), whole
+    )
+    assert ACK_COMMENT in whole
+    assert "Verdict" in whole
+
+
+def test_the_pdf_draws_every_reading_in_the_temperature_plot(world):
+    reader, _ = page_texts(get(world, "viewer", "/shipments/SHP-A1/report.pdf").content)
+    forms = [
+        page["/Resources"]["/XObject"][f"/FormXob.{TEMPERATURE_FORM}"].get_object()
+        for page in reader.pages
+        if f"/FormXob.{TEMPERATURE_FORM}" in page["/Resources"].get("/XObject", {})
+    ]
+    assert len(forms) == 1
+    operations = ContentStream(forms[0], reader).operations
+    # The longest path of straight segments is the temperature line: one vertex per reading.
+    paths, current = [], []
+    for operands, operator in operations:
+        if operator == b"m":
+            current = [operands]
+            paths.append(current)
+        elif operator == b"l" and current:
+            current.append(operands)
+        else:
+            current = []
+    line = max(paths, key=len)
+    assert len(line) == len(READINGS)
+    ys = [float(y) for _, y in line]
+    temps = [t for _, t, _ in READINGS]
+    # Vertices are the temperatures in order, up to the plot's scale and offset.
+    scale = (ys[1] - ys[0]) / (temps[1] - temps[0])
+    assert [pytest.approx(ys[0] + scale * (t - temps[0]), abs=0.05) for t in temps] == ys
+
+
+@pytest.mark.parametrize("who, status", [("other_operator", 404), ("customs", 200), ("admin", 200)])
+def test_the_report_is_for_those_who_may_see_the_shipment(world, who, status):
+    for suffix in ("pdf", "csv"):
+        answer = get(world, who, f"/shipments/SHP-A1/report.{suffix}")
+        assert answer.status_code == status
+        if status == 404:
+            assert "trk-a1" not in answer.text
+
+
+def test_no_key_no_report(world):
+    assert world.client.get("/shipments/SHP-A1/report.pdf").status_code == 401
+
+
+def test_an_unknown_shipment_is_a_404(world):
+    assert get(world, "operator", "/shipments/SHP-NONE/report.pdf").status_code == 404
+
+
+def test_with_influxdb_away_the_report_is_a_503_that_says_why(sql_url):
+    world = build_world(sql_url)
+    away = InfluxClient(f"http://127.0.0.1:{free_port()}", "none", timeout_s=2)
+    with TestClient(create_app(world.sessions, influx=away)) as client:
+        for suffix in ("pdf", "csv"):
+            answer = client.get(
+                f"/shipments/SHP-A1/report.{suffix}", headers=world.headers("operator")
+            )
+            assert answer.status_code == 503 and answer.headers["Retry-After"]
+            assert "InfluxDB unavailable" in answer.json()["detail"]
+    world.close()
+
+
+def test_the_command_writes_the_report_the_api_serves(world, influx, sql_url, tmp_path, capsys):
+    server, db, _ = influx
+    settings = ["--db-url", sql_url, "--influx-url", server.url, "--influx-db", db]
+    out = tmp_path / "shp-a1.csv"
+    assert main(["report", "SHP-A1", "--org", "ACME", "-o", str(out), *settings]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    served = rows_of(get(world, "operator", "/shipments/SHP-A1/report.csv").content)
+
+    def without_clock(rows):
+        return [r for r in rows if r["item"] != "generated_at"]
+
+    assert without_clock(rows_of(out.read_bytes())) == without_clock(served)
+    pdf = tmp_path / "shp-a1.pdf"
+    assert main(["report", "SHP-A1", "-o", str(pdf), *settings]) == 0
+    assert PdfReader(pdf).pages[0].extract_text().startswith("Shipment release report")
+
+
+def test_the_command_names_a_shipment_it_cannot_find(world, influx, sql_url, tmp_path, capsys):
+    server, db, _ = influx
+    settings = ["--db-url", sql_url, "--influx-url", server.url, "--influx-db", db]
+    assert main(["report", "SHP-NONE", "-o", str(tmp_path / "x.pdf"), *settings]) == 1
+    assert "no shipment 'SHP-NONE'" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
