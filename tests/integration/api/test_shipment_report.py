@@ -8,19 +8,24 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from api_world import T0_MS, TestClient, build_world, manifest
+from api_world import T0_MS, World, build_world, manifest
+from fastapi.testclient import TestClient
+from httpx import Response
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
-from services import free_port
+from report_checks import page_texts, plot_form
+from services import InfluxServer, free_port
 from sqlalchemy import select
 
 from api.app import create_app
 from api.db import write_transaction
 from api.models import Organisation
 from api.report_chain import chain_head_line, shipment_chain_head
-from api.report_drawings import TEMPERATURE_FORM
 from api.shipments import save_shipment
 from api.store import record_events
 from cargowatch.cli import main
@@ -57,14 +62,17 @@ TEMP_ALERT = "trk-a1:temp_excursion:report"
 ROUTE_ALERT = "trk-a1:route_deviation:report"
 
 
-def position(minutes):
+def position(minutes: int) -> tuple[float, float]:
     # Along a straight line from Mombasa to the border, arriving at the last reading.
     f = minutes / READINGS[-1][0]
     return START[0] + (STOP[0] - START[0]) * f, START[1] + (STOP[1] - START[1]) * f
 
 
+Influx = tuple[InfluxServer, str, InfluxClient]
+
+
 @pytest.fixture
-def influx(influx_db):
+def influx(influx_db: tuple[InfluxServer, str]) -> Iterator[Influx]:
     server, db = influx_db
     client = InfluxClient(server.url, db)
     client.create_database()
@@ -78,7 +86,14 @@ def influx(influx_db):
     client.close()
 
 
-def alert_event(event, alert_id, kind, minutes, severity="warning", evidence=None):
+def alert_event(
+    event: str,
+    alert_id: str,
+    kind: str,
+    minutes: int,
+    severity: str = "warning",
+    evidence: dict[str, Any] | None = None,
+) -> AlertEvent:
     return AlertEvent(
         event=event,
         alert_id=alert_id,
@@ -93,7 +108,7 @@ def alert_event(event, alert_id, kind, minutes, severity="warning", evidence=Non
 
 
 @pytest.fixture
-def world(sql_url, influx):
+def world(sql_url: str, influx: Influx) -> Iterator[World]:
     _, _, client = influx
     world = build_world(sql_url)
     with write_transaction(world.sessions) as session:
@@ -112,7 +127,6 @@ def world(sql_url, influx):
             actor="planner@ACME",
             status="in_transit",
         )
-        world.acme_id = acme.id
     lon, lat = position(31)
     record_events(
         world.sessions,
@@ -141,20 +155,22 @@ def world(sql_url, influx):
     world.close()
 
 
-def get(world, who, path):
-    return world.client.get(path, headers=world.headers(who))
+def get(world: World, who: str, path: str) -> Response:
+    assert world.client is not None
+    answer: Response = world.client.get(path, headers=world.headers(who))
+    return answer
 
 
-def rows_of(body):
+def rows_of(body: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
 
 
-def one(rows, section, item):
+def one(rows: list[dict[str, str]], section: str, item: str) -> dict[str, str]:
     (row,) = [r for r in rows if r["section"] == section and r["item"] == item]
     return row
 
 
-def expected_mkt():
+def expected_mkt() -> float:
     # The documented formula, written out here: each reading weighs the time to the next one
     # (every interval here is under the 15 min cap), the last one nothing.
     times = [m * MIN for m, _, _ in READINGS]
@@ -165,12 +181,7 @@ def expected_mkt():
     return 10_000 / -math.log(s / sum(weights)) - 273.15
 
 
-def page_texts(pdf):
-    reader = PdfReader(io.BytesIO(pdf))
-    return reader, [" ".join(page.extract_text().split()) for page in reader.pages]
-
-
-def test_the_csv_states_the_readings_figures(world):
+def test_the_csv_states_the_readings_figures(world: World) -> None:
     answer = get(world, "operator", "/shipments/SHP-A1/report.csv")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/csv")
@@ -190,7 +201,7 @@ def test_the_csv_states_the_readings_figures(world):
     assert len([r for r in rows if r["section"] == "manifest_version"]) == 2
 
 
-def test_seal_changes_are_placed_against_the_authorised_stops(world):
+def test_seal_changes_are_placed_against_the_authorised_stops(world: World) -> None:
     rows = rows_of(get(world, "customs", "/shipments/SHP-A1/report.csv").content)
     seals = [r for r in rows if r["section"] == "seal"]
     assert [r["value"] for r in seals] == [s for _, _, s in READINGS if s is not None]
@@ -202,13 +213,16 @@ def test_seal_changes_are_placed_against_the_authorised_stops(world):
     assert risk[0] == 0.0 and max(risk) > 0
 
 
-def test_the_pdf_carries_the_same_numbers_the_footer_and_the_acknowledgement(world):
+def test_the_pdf_carries_the_same_numbers_the_footer_and_the_acknowledgement(
+    world: World,
+) -> None:
     answer = get(world, "operator", "/shipments/SHP-A1/report.pdf")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/pdf"
     _, texts = page_texts(answer.content)
     with world.sessions() as session:
-        chain = chain_head_line(shipment_chain_head(session, world.acme_id, "SHP-A1"))
+        acme = session.scalars(select(Organisation).where(Organisation.name == "ACME")).one()
+        chain = chain_head_line(shipment_chain_head(session, acme.id, "SHP-A1"))
     assert len(texts) >= 2
     for n, text in enumerate(texts, 1):
         assert f"page {n} of {len(texts)}" in text
@@ -225,13 +239,9 @@ def test_the_pdf_carries_the_same_numbers_the_footer_and_the_acknowledgement(wor
     assert "Verdict" in whole
 
 
-def test_the_pdf_draws_every_reading_in_the_temperature_plot(world):
+def test_the_pdf_draws_every_reading_in_the_temperature_plot(world: World) -> None:
     reader, _ = page_texts(get(world, "viewer", "/shipments/SHP-A1/report.pdf").content)
-    forms = [
-        page["/Resources"]["/XObject"][f"/FormXob.{TEMPERATURE_FORM}"].get_object()
-        for page in reader.pages
-        if f"/FormXob.{TEMPERATURE_FORM}" in page["/Resources"].get("/XObject", {})
-    ]
+    forms = [form for page in reader.pages if (form := plot_form(page)) is not None]
     assert len(forms) == 1
     operations = ContentStream(forms[0], reader).operations
     # The longest path of straight segments is the temperature line: one vertex per reading.
@@ -254,7 +264,9 @@ def test_the_pdf_draws_every_reading_in_the_temperature_plot(world):
 
 
 @pytest.mark.parametrize("who, status", [("other_operator", 404), ("customs", 200), ("admin", 200)])
-def test_the_report_is_for_those_who_may_see_the_shipment(world, who, status):
+def test_the_report_is_for_those_who_may_see_the_shipment(
+    world: World, who: str, status: int
+) -> None:
     for suffix in ("pdf", "csv"):
         answer = get(world, who, f"/shipments/SHP-A1/report.{suffix}")
         assert answer.status_code == status
@@ -262,15 +274,16 @@ def test_the_report_is_for_those_who_may_see_the_shipment(world, who, status):
             assert "trk-a1" not in answer.text
 
 
-def test_no_key_no_report(world):
+def test_no_key_no_report(world: World) -> None:
+    assert world.client is not None
     assert world.client.get("/shipments/SHP-A1/report.pdf").status_code == 401
 
 
-def test_an_unknown_shipment_is_a_404(world):
+def test_an_unknown_shipment_is_a_404(world: World) -> None:
     assert get(world, "operator", "/shipments/SHP-NONE/report.pdf").status_code == 404
 
 
-def test_with_influxdb_away_the_report_is_a_503_that_says_why(sql_url):
+def test_with_influxdb_away_the_report_is_a_503_that_says_why(sql_url: str) -> None:
     world = build_world(sql_url)
     away = InfluxClient(f"http://127.0.0.1:{free_port()}", "none", timeout_s=2)
     with TestClient(create_app(world.sessions, influx=away)) as client:
@@ -283,7 +296,13 @@ def test_with_influxdb_away_the_report_is_a_503_that_says_why(sql_url):
     world.close()
 
 
-def test_the_command_writes_the_report_the_api_serves(world, influx, sql_url, tmp_path, capsys):
+def test_the_command_writes_the_report_the_api_serves(
+    world: World,
+    influx: Influx,
+    sql_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     server, db, _ = influx
     settings = ["--db-url", sql_url, "--influx-url", server.url, "--influx-db", db]
     out = tmp_path / "shp-a1.csv"
@@ -291,7 +310,7 @@ def test_the_command_writes_the_report_the_api_serves(world, influx, sql_url, tm
     assert capsys.readouterr().out.strip() == str(out)
     served = rows_of(get(world, "operator", "/shipments/SHP-A1/report.csv").content)
 
-    def without_clock(rows):
+    def without_clock(rows: list[dict[str, str]]) -> list[dict[str, str]]:
         return [r for r in rows if r["item"] != "generated_at"]
 
     assert without_clock(rows_of(out.read_bytes())) == without_clock(served)
@@ -300,7 +319,13 @@ def test_the_command_writes_the_report_the_api_serves(world, influx, sql_url, tm
     assert PdfReader(pdf).pages[0].extract_text().startswith("Shipment release report")
 
 
-def test_the_command_names_a_shipment_it_cannot_find(world, influx, sql_url, tmp_path, capsys):
+def test_the_command_names_a_shipment_it_cannot_find(
+    world: World,
+    influx: Influx,
+    sql_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     server, db, _ = influx
     settings = ["--db-url", sql_url, "--influx-url", server.url, "--influx-db", db]
     assert main(["report", "SHP-NONE", "-o", str(tmp_path / "x.pdf"), *settings]) == 1

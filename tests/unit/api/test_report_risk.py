@@ -9,7 +9,9 @@ from detectors.risk import risk_score
 MIN = 60_000
 
 
-def entry(at_ms: int, action: str, severity: str = "critical", comment: str | None = None):
+def entry(
+    at_ms: int, action: str, severity: str = "critical", comment: str | None = None
+) -> HistoryEntry:
     actor = "detector" if comment is None else "officer@Customs (key abc)"
     return HistoryEntry(at_ms, actor, action, severity, "summary", comment, None)
 
@@ -20,7 +22,7 @@ def alert(alert_id: str, kind: str, *history: HistoryEntry) -> AlertRecord:
     )
 
 
-def test_the_score_follows_opens_escalations_and_resolves_but_not_acknowledgements():
+def test_the_score_follows_opens_escalations_and_resolves_but_not_acknowledgements() -> None:
     seal = alert(
         "a1",
         "seal_breach",
@@ -51,7 +53,7 @@ def test_the_score_follows_opens_escalations_and_resolves_but_not_acknowledgemen
     ]
 
 
-def test_a_closed_alert_stops_counting_and_a_late_update_does_not_bring_it_back():
+def test_a_closed_alert_stops_counting_and_a_late_update_does_not_bring_it_back() -> None:
     closed = alert(
         "a1",
         "unscheduled_stop",
@@ -62,7 +64,7 @@ def test_a_closed_alert_stops_counting_and_a_late_update_does_not_bring_it_back(
     assert [p.score for p in risk_over_time([closed], start_ms=0)][-1] == 0.0
 
 
-def test_the_window_runs_from_departure_to_arrival_or_now():
+def test_the_window_runs_from_departure_to_arrival_or_now() -> None:
     assert trip_window(None, None, 10 * 86_400_000) == (9 * 86_400_000, 10 * 86_400_000)
     assert trip_window(5_000, None, 10_000) == (5_000, 10_000)
     assert trip_window(20_000, None, 10_000) == (10_000, 10_000)

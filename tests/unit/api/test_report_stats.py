@@ -25,7 +25,7 @@ from detectors.temperature import TempExcursion
 MIN = 60_000
 
 
-def test_mkt_of_readings_with_unequal_intervals_is_the_hand_computed_value():
+def test_mkt_of_readings_with_unequal_intervals_is_the_hand_computed_value() -> None:
     # 2 °C held for 30 min, then 8 °C for 60 min; the last reading (5 °C) ends the record.
     # By hand: exp(-10000 / 275.15) = exp(-36.343812) = 1.644685e-16
     #          exp(-10000 / 281.15) = exp(-35.568202) = 3.572121e-16
@@ -39,17 +39,17 @@ def test_mkt_of_readings_with_unequal_intervals_is_the_hand_computed_value():
     assert (stats.min_c, stats.max_c, stats.readings, stats.covered_min) == (2.0, 8.0, 3, 90.0)
 
 
-def test_mkt_with_equal_weights_is_the_usp_formula():
+def test_mkt_with_equal_weights_is_the_usp_formula() -> None:
     # Equal time at 2 and 8 °C: (1.644685e-16 + 3.572121e-16) / 2 = 2.608403e-16,
     # -ln = 35.882610, 10000 / 35.882610 = 278.6864 K = 5.5364 °C.
     assert mean_kinetic_temperature_c([2.0, 8.0], [1.0, 1.0]) == pytest.approx(5.5364, abs=1e-4)
 
 
-def test_a_gap_longer_than_the_cap_counts_only_the_cap():
+def test_a_gap_longer_than_the_cap_counts_only_the_cap() -> None:
     assert step_weights_ms([0, 10 * MIN, 100 * MIN], max_step_s=900) == [10 * MIN, 15 * MIN, 0]
 
 
-def test_an_excursion_over_irregular_intervals_counts_the_time_until_each_next_reading():
+def test_an_excursion_over_irregular_intervals_counts_the_time_until_each_next_reading() -> None:
     # Out at 2, 7 and 8 min, back in at 20 min: 5 + 1 + 12 minutes out.
     points = [(0, 5.0), (2 * MIN, 9.0), (7 * MIN, 9.5), (8 * MIN, 10.25), (20 * MIN, 5.0)]
     (found,) = excursions(points, 2.0, 8.0, max_step_s=900)
@@ -62,7 +62,7 @@ def test_an_excursion_over_irregular_intervals_counts_the_time_until_each_next_r
     assert capped.minutes == pytest.approx(16.0)
 
 
-def test_separate_runs_are_separate_excursions_and_one_still_out_at_the_end_is_marked():
+def test_separate_runs_are_separate_excursions_and_one_still_out_at_the_end_is_marked() -> None:
     points = [(0, 1.0), (5 * MIN, 5.0), (10 * MIN, 9.0), (12 * MIN, 1.5), (15 * MIN, 9.0)]
     first, second = excursions(points, 2.0, 8.0, max_step_s=900)
     assert (first.side, first.minutes, first.ended) == ("below", 5.0, True)
@@ -70,14 +70,14 @@ def test_separate_runs_are_separate_excursions_and_one_still_out_at_the_end_is_m
     assert second.end_ms == 15 * MIN
 
 
-def test_implausible_probe_values_are_neither_excursions_nor_statistics():
+def test_implausible_probe_values_are_neither_excursions_nor_statistics() -> None:
     points = [(0, 5.0), (5 * MIN, -127.0), (10 * MIN, 85.0), (15 * MIN, 5.0)]
     assert excursions(points, 2.0, 8.0, max_step_s=900) == []
     stats = temperature_stats(points, max_step_s=900)
     assert (stats.readings, stats.implausible, stats.max_c) == (2, 2, 5.0)
 
 
-def test_the_budget_is_exceeded_once_the_time_out_reaches_it():
+def test_the_budget_is_exceeded_once_the_time_out_reaches_it() -> None:
     points = [(0, 9.0), (60 * MIN, 9.0), (120 * MIN, 5.0)]
     found = excursions(points, 2.0, 8.0, max_step_s=3600)
     assert budget_use(found, 120).exceeded and budget_use(found, 120).used_pct == 100.0
@@ -86,7 +86,7 @@ def test_the_budget_is_exceeded_once_the_time_out_reaches_it():
 
 
 def _series(draw_steps: list[int], temps: list[float]) -> list[TempPoint]:
-    at, points = 0, []
+    at, points = 0, list[TempPoint]()
     for step, temp in zip(draw_steps, temps, strict=False):
         at += step
         points.append((at, temp))
@@ -103,7 +103,9 @@ series = st.integers(min_value=2, max_value=60).flatmap(
 
 @settings(max_examples=200, deadline=None)
 @given(series, st.sampled_from([300.0, 900.0, 1800.0]))
-def test_time_out_of_range_is_what_the_stability_budget_detector_counts(drawn, max_step_s):
+def test_time_out_of_range_is_what_the_stability_budget_detector_counts(
+    drawn: tuple[list[int], list[float]], max_step_s: float
+) -> None:
     points = _series(*drawn)
     detector = TempExcursion(2.0, 8.0, budget_min=120, max_step_s=max_step_s)
     for at, temp in points:
@@ -114,7 +116,9 @@ def test_time_out_of_range_is_what_the_stability_budget_detector_counts(drawn, m
 
 @settings(max_examples=200, deadline=None)
 @given(series)
-def test_the_mean_lies_within_the_extremes_and_mkt_between_the_mean_and_the_maximum(drawn):
+def test_the_mean_lies_within_the_extremes_and_mkt_between_the_mean_and_the_maximum(
+    drawn: tuple[list[int], list[float]],
+) -> None:
     stats = temperature_stats(_series(*drawn), max_step_s=900)
     assert stats.min_c is not None and stats.max_c is not None
     assert stats.mean_c is not None and stats.mkt_c is not None
@@ -125,7 +129,9 @@ def test_the_mean_lies_within_the_extremes_and_mkt_between_the_mean_and_the_maxi
 
 @settings(max_examples=100, deadline=None)
 @given(series, st.integers(min_value=2, max_value=40))
-def test_the_plot_keeps_the_peak_and_the_trough_and_stays_small(drawn, most):
+def test_the_plot_keeps_the_peak_and_the_trough_and_stays_small(
+    drawn: tuple[list[int], list[float]], most: int
+) -> None:
     points = _series(*drawn)
     kept = plot_points(points, most)
     assert max(t for _, t in kept) == max(t for _, t in points)
@@ -134,6 +140,6 @@ def test_the_plot_keeps_the_peak_and_the_trough_and_stays_small(drawn, most):
     assert [at for at, _ in kept] == sorted(at for at, _ in kept)
 
 
-def test_no_readings_give_no_figures():
+def test_no_readings_give_no_figures() -> None:
     stats = temperature_stats([], max_step_s=900)
     assert stats.readings == 0 and stats.mkt_c is None and math.isclose(stats.covered_min, 0)
