@@ -13,8 +13,9 @@ import io
 from collections.abc import Iterator
 from typing import Final
 
-from api.report_data import ReportData, SealChange
+from api.report_data import ReportData
 from api.report_format import celsius, degrees, metres, minutes, percent, score, when
+from api.report_telemetry import SealChange
 
 COLUMNS: Final = (
     "section",

@@ -23,8 +23,10 @@ from reportlab.graphics.shapes import Circle, Drawing, Group, Line, Polygon, Pol
 from reportlab.lib import colors
 from reportlab.platypus import Flowable
 
-from api.report_data import Fix, ReportData, RiskPoint
+from api.report_alerts import RiskPoint
+from api.report_data import ReportData
 from api.report_stats import TempPoint, plot_points
+from api.report_telemetry import Fix
 
 #: Most readings drawn on the temperature plot; beyond, buckets keep their extremes.
 PLOT_POINTS: Final = 1200

@@ -10,19 +10,13 @@ from pathlib import Path
 from pypdf import PdfReader
 from report_checks import plot_form
 
+from api.report_alerts import AlertRecord, HistoryEntry, RiskPoint
 from api.report_csv import COLUMNS, report_rows
-from api.report_data import (
-    AlertRecord,
-    Fix,
-    HistoryEntry,
-    ManifestVersion,
-    ReportData,
-    RiskPoint,
-    SealChange,
-)
+from api.report_data import ManifestVersion, ReportData
 from api.report_drawings import PLOT_POINTS
 from api.report_pdf import render_pdf
 from api.report_stats import budget_use, excursions, temperature_stats
+from api.report_telemetry import Fix, SealChange
 from detectors.profiles import Place
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "reports.md"

@@ -3,7 +3,8 @@ alerts' stored history."""
 
 from __future__ import annotations
 
-from api.report_data import AlertRecord, HistoryEntry, risk_over_time, trip_window
+from api.report_alerts import AlertRecord, HistoryEntry, risk_over_time
+from api.report_data import trip_window
 from detectors.risk import risk_score
 
 MIN = 60_000
