@@ -17,16 +17,13 @@ The mappings live in `api.epcis_vocabulary`; gathering from the stores in `api.e
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote
 
+from api.epcis_fields import device_urn, event_id, geo_uri, number, rfc3339, shipment_urn
 from api.epcis_vocabulary import (
     CHANNEL_MEASURES,
     EPCIS_CONTEXT,
@@ -43,7 +40,6 @@ from api.readings_query import ReadingSeries, SeriesPoint
 #: actions and delivery entries stay in the evidence pack's alert history.
 ALERT_ACTIONS: Final = ("open", "update", "resolve")
 BIZ_STEP: Final = "transporting"
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _OPEN_STATES: Final = frozenset({"open", "tampered"})
 #: Kinds whose condition is an opened container: their events carry its disposition.
 _CONTAINER_KINDS: Final = frozenset({"seal_breach", "door_open"})
@@ -72,27 +68,6 @@ class AlertStep:
     at_ms: int
     summary: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
-
-
-def shipment_urn(organisation: str, shipment_id: str) -> str:
-    """The shipment's EPC: shipment ids are unique within an organisation, so both are in it.
-
-    Every character outside RFC 3986's unreserved set is percent-encoded, so ``#`` or ``/`` in
-    an id (which the manifest allows) cannot end the URN early.
-
-    >>> shipment_urn("Acme Pharma", "SHP-0001#2")
-    'urn:cargowatch:shipment:Acme%20Pharma:SHP-0001%232'
-    """
-    return f"urn:cargowatch:shipment:{quote(organisation, safe='')}:{quote(shipment_id, safe='')}"
-
-
-def device_urn(device_id: str) -> str:
-    """The tracker's ``deviceID`` in sensor metadata.
-
-    >>> device_urn("trk-00001")
-    'urn:cargowatch:device:trk-00001'
-    """
-    return f"urn:cargowatch:device:{quote(device_id, safe='')}"
 
 
 def epcis_document(
@@ -133,56 +108,6 @@ def epcis_document(
 def document_bytes(document: Mapping[str, Any]) -> bytes:
     """The document as ASCII JSON, keys in a fixed order, so equal documents are equal bytes."""
     return json.dumps(document, indent=1, sort_keys=True, allow_nan=False).encode()
-
-
-def event_id(event: Mapping[str, Any]) -> str:
-    """An RFC 6920 ``ni`` URI of the SHA-256 of the event's canonical JSON (without its id).
-
-    Canonical: keys sorted, no spaces, non-ASCII escaped (so any text, even a lone surrogate
-    a SQLite store may hand back, hashes and serialises). This is not GS1's event-hash
-    pre-hash string (which a ``?ver=CBV2.0`` suffix would claim), only a stable digest of our
-    own output.
-    """
-    content = {k: v for k, v in event.items() if k != "eventID"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    digest = hashlib.sha256(canonical.encode()).digest()
-    return "ni:///sha-256;" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def rfc3339(ms: int) -> str:
-    """Epoch milliseconds as an RFC 3339 UTC time with milliseconds, computed exactly.
-
-    >>> rfc3339(1_763_800_000_250)
-    '2025-11-22T08:26:40.250Z'
-    """
-    at = _EPOCH + timedelta(milliseconds=ms)
-    return f"{at:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
-
-
-def geo_uri(lat: float, lon: float) -> str | None:
-    """An RFC 5870 ``geo`` URI, or None for a position that is not one.
-
-    >>> geo_uri(-4.04, 39.66), geo_uri(91.0, 0.0)
-    ('geo:-4.04,39.66', None)
-    """
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        return None
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        return None
-    return f"geo:{_decimal(lat)},{_decimal(lon)}"
-
-
-def _decimal(x: float) -> str:
-    # Seven places are a centimetre; fixed notation because a geo URI has no exponent.
-    text = f"{x:.7f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _number(v: object) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
 
 
 def _finish(event: dict[str, Any]) -> dict[str, Any]:
@@ -238,7 +163,7 @@ def _report(channel: str, point: SeriesPoint) -> dict[str, Any] | None:
             f"{PREFIX}:channel": channel,
         }
     measure = CHANNEL_MEASURES.get(channel)
-    value = _number(point.value)
+    value = number(point.value)
     if measure is None or value is None:
         return None  # a position, or a channel this version does not know
     report: dict[str, Any] = {"type": measure.type, f"{PREFIX}:channel": channel}
@@ -248,7 +173,7 @@ def _report(channel: str, point: SeriesPoint) -> dict[str, Any] | None:
         # A bucket: the peak must survive the average, as in the readings API.
         found = {"meanValue": value}
         for key, bound in (("minValue", point.min), ("maxValue", point.max)):
-            if (b := _number(bound)) is not None:
+            if (b := number(bound)) is not None:
                 found[key] = b
     _put_values(report, found, measure)
     return report
@@ -273,7 +198,7 @@ def _reading_position(points: Mapping[str, SeriesPoint], downsampled: bool) -> s
     lat, lon = (points.get(c) for c in POSITION_CHANNELS)
     if lat is None or lon is None:
         return None
-    la, lo = _number(lat.value), _number(lon.value)
+    la, lo = number(lat.value), number(lon.value)
     if la is None or lo is None:
         return None
     # A bucket's mean position is a place the tracker may never have been: only a bucket in
@@ -310,7 +235,7 @@ def _alert_event(step: AlertStep, epc: str, device: str) -> dict[str, Any]:
     if holds:
         report["exception"] = row.exception
     found = step.evidence.get(row.evidence_key) if row.evidence_key is not None else None
-    value = _number(found)
+    value = number(found)
     if value is not None:
         _put_values(report, {"value": value}, row.measure)
     elif isinstance(found, str):
@@ -335,12 +260,12 @@ def _alert_event(step: AlertStep, epc: str, device: str) -> dict[str, Any]:
 
 
 def _evidence_position(evidence: Mapping[str, Any]) -> str | None:
-    lat, lon = _number(evidence.get("lat")), _number(evidence.get("lon"))
+    lat, lon = number(evidence.get("lat")), number(evidence.get("lon"))
     if lat is None or lon is None:
         # temp_excursion gives the reading's position as GeoJSON [lon, lat].
         position = evidence.get("position")
         if isinstance(position, Sequence) and not isinstance(position, str) and len(position) >= 2:
-            lon, lat = _number(position[0]), _number(position[1])
+            lon, lat = number(position[0]), number(position[1])
     if lat is None or lon is None:
         return None
     return geo_uri(lat, lon)

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from services import InfluxServer, free_port
 
 from api.app import create_app
-from api.epcis import shipment_urn
+from api.epcis_fields import shipment_urn
 from api.store import record_events
 from cargowatch.cli import main
 from detectors.alerts import AlertEvent

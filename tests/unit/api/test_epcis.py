@@ -17,15 +17,8 @@ from epcis_checks import EXAMPLE, schema_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.epcis import (
-    ALERT_ACTIONS,
-    AlertStep,
-    ShipmentRef,
-    document_bytes,
-    epcis_document,
-    event_id,
-    shipment_urn,
-)
+from api.epcis import ALERT_ACTIONS, AlertStep, ShipmentRef, document_bytes, epcis_document
+from api.epcis_fields import event_id, shipment_urn
 from api.epcis_vocabulary import (
     ALERT_MEASURES,
     CHANNEL_MEASURES,
