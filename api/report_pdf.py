@@ -36,6 +36,7 @@ from api.report_drawings import (
 from api.report_format import celsius, minutes, percent, when
 from api.report_pdf_customs import customs_section
 from api.report_pdf_layout import (
+    CAPTION,
     CELL,
     H1,
     H2,
@@ -239,7 +240,7 @@ def _alerts(data: ReportData) -> list[Flowable]:
     )
     out.append(para("Alert timelines", H3))
     for a in data.alerts:
-        out.append(para(f"{a.alert_id} ({a.kind})", CELL))
+        out.append(para(f"{a.alert_id} ({a.kind})", CAPTION))
         out.append(
             table(
                 ["At", "Action", "By", "Severity", "Comment or summary"],
@@ -249,7 +250,7 @@ def _alerts(data: ReportData) -> list[Flowable]:
                         e.action,
                         e.actor,
                         e.severity,
-                        e.comment if e.comment is not None else e.summary,
+                        e.comment or e.summary,
                     ]
                     for e in a.history
                 ],

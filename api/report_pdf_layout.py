@@ -32,6 +32,8 @@ H3: Final = ParagraphStyle(
 BODY: Final = ParagraphStyle("body", parent=_STYLES["BodyText"], fontSize=8.5, leading=10.5)
 CELL: Final = ParagraphStyle("cell", parent=BODY, fontSize=7.5, leading=9)
 HEAD_CELL: Final = ParagraphStyle("headcell", parent=CELL, fontName="Helvetica-Bold")
+#: A line naming the table below it, kept on the same page as the table.
+CAPTION: Final = ParagraphStyle("caption", parent=CELL, keepWithNext=1)
 _TABLE: Final = TableStyle(
     [
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.88, 0.90, 0.94)),

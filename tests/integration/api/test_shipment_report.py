@@ -331,3 +331,14 @@ def test_the_command_names_a_shipment_it_cannot_find(
     assert main(["report", "SHP-NONE", "-o", str(tmp_path / "x.pdf"), *settings]) == 1
     assert "no shipment 'SHP-NONE'" in capsys.readouterr().err
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_a_shipment_without_readings_gets_a_report_that_says_so(world: World) -> None:
+    # SHP-A2 is planned: its tracker has stored nothing.
+    rows = rows_of(get(world, "operator", "/shipments/SHP-A2/report.csv").content)
+    assert one(rows, "temperature", "readings")["value"] == "0"
+    assert one(rows, "temperature", "mkt_c")["value"] == "n/a"
+    assert [r for r in rows if r["section"] == "excursion"] == []
+    _, texts = page_texts(get(world, "operator", "/shipments/SHP-A2/report.pdf").content)
+    assert "no temperature readings" in " ".join(texts)
+    assert "No reading was outside the range." in " ".join(texts)
