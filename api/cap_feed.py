@@ -5,7 +5,9 @@ message's identifier, so every new message of an alert is a new entry to a feed 
 ``link`` (``rel="alternate"``, ``application/cap+xml``) is the alert's ``/alerts/{id}.cap``,
 which serves that message. The entry's title is the kind and the summary. Strings pass through
 `api.cap.xml_text` like the messages', since summaries come from device data. Pure: the caller
-gives the alerts, the feed's own URL and the base the links are built on.
+gives the alerts, the feed's own URL and the base the links are built on; it reads them newest
+changed first through the alerts' ``(updated_at, alert_id)`` index (behind the organisation for
+an operator's feed), so a poll reads `limit` index entries, not every alert.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ so two apps in one process, as in tests, count separately).
 - ``cargowatch_api_request_duration_seconds{method, route, status}``: a histogram of request
   latency by route *template* (``/alerts/{alert_id}``), so hostile or mistyped paths cannot grow
   the label set: anything no route matched is ``unmatched``, any unusual method ``other``.
+- ``cargowatch_outbox_pending`` and ``cargowatch_outbox_dead``: alert entries still on their
+  way to MQTT and InfluxDB, and those dead-lettered (waiting for an admin), and
+  ``cargowatch_deliveries_pending{channel}``: webhook and e-mail deliveries still on their way
+  (a deleted webhook's are not). Counted at scrape time from the partial indexes the delivery
+  workers read, so a scrape reads the backlog, never the delivered history.
 - ``cargowatch_ingest_*``: the ingester's counters, when the API runs in the ingester's process
   (``cargowatch run``) and is given them.
 """
@@ -23,7 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.models import Alert
+from api.models import Alert, OutboxEntry, WebhookDelivery, WebhookSubscription
+from api.models_notify import EmailDelivery
 
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 #: Buckets around what an API call on a small site takes: a millisecond to a few seconds.
@@ -44,6 +50,54 @@ class _AlertsCollector(Collector):
         with self._sessions() as session:
             for kind, state, count in session.execute(query):
                 family.add_metric([kind, state], count)
+        yield family
+
+
+class _BacklogCollector(Collector):
+    """What the delivery workers have still to send, and the dead letters, per channel."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        outbox_pending = select(func.count()).where(
+            OutboxEntry.delivered_at.is_(None), OutboxEntry.dead_at.is_(None)
+        )
+        outbox_dead = select(func.count()).where(OutboxEntry.dead_at.is_not(None))
+        webhooks = (
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(
+                WebhookDelivery.delivered_at.is_(None),
+                WebhookDelivery.dead_at.is_(None),
+                WebhookSubscription.active.is_(True),
+            )
+        )
+        email = select(func.count()).where(
+            EmailDelivery.delivered_at.is_(None), EmailDelivery.dead_at.is_(None)
+        )
+        with self._sessions() as session:
+            counts = [
+                session.scalar(q) or 0 for q in (outbox_pending, outbox_dead, webhooks, email)
+            ]
+        yield GaugeMetricFamily(
+            "cargowatch_outbox_pending",
+            "Alert entries not yet delivered to MQTT and InfluxDB (dead letters aside).",
+            value=counts[0],
+        )
+        yield GaugeMetricFamily(
+            "cargowatch_outbox_dead",
+            "Alert entries dead-lettered after InfluxDB kept refusing them; an admin redelivers.",
+            value=counts[1],
+        )
+        family = GaugeMetricFamily(
+            "cargowatch_deliveries_pending",
+            "Webhook and e-mail deliveries not yet delivered nor dead-lettered.",
+            labels=["channel"],
+        )
+        family.add_metric(["webhook"], counts[2])
+        family.add_metric(["email"], counts[3])
         yield family
 
 
@@ -75,6 +129,7 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(_AlertsCollector(sessions))
+        self.registry.register(_BacklogCollector(sessions))
         if ingest_stats is not None:
             self.registry.register(_IngestCollector(ingest_stats))
 
