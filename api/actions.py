@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.evidence_chain import AlertFacts, chain_entry
 from api.models import Alert, AlertHistory, OutboxEntry, utcnow
 from api.notify import fan_out
 from api.timeline import action_payload
@@ -134,6 +135,7 @@ def _append(
         assignee=assignee,
         evidence=None,
     )
+    chain_entry(session, alert, entry)
     session.add(entry)
     payload = action_payload(alert, entry)
     session.add(
@@ -145,5 +147,6 @@ def _append(
         alert.history_length += 1
         return alert.history_length
 
-    fan_out(session, [(alert.organisation_id, payload)], now, next_seq)
+    facts = {alert.alert_id: AlertFacts.of(alert)}
+    fan_out(session, [(alert.organisation_id, payload)], now, next_seq, facts)
     return entry

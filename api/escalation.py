@@ -27,6 +27,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
+from api.evidence_chain import AlertFacts, chain_history
 from api.models import Alert, AlertHistory, ApiKey, utcnow
 from api.models_notify import EmailDelivery, EscalationPolicy, NotificationPreference
 from api.notify import active_silences, email_row, record_held, silence_for
@@ -194,30 +195,30 @@ def _escalate(session: Session, alert_id: str, now: datetime) -> int:
     )
     if silence is not None:
         shown = {"severity": alert.severity, "summary": alert.summary}
-        return record_held(session, {alert_id: (silence, shown)}, now, next_seq)
+        facts = {alert_id: AlertFacts.of(alert)}
+        return record_held(session, {alert_id: (silence, shown)}, now, next_seq, facts)
     for action, level in due:
         keys = [str(k) for k in policy.levels[level - 1].get("keys", [])]
         seq = next_seq(alert_id)
-        session.execute(
-            insert(AlertHistory),
-            [
-                {
-                    "alert_id": alert_id,
-                    "seq": seq,
-                    "event_seq": None,
-                    "at": now,
-                    "recorded_at": utcnow(),
-                    "actor": ESCALATION_ACTOR,
-                    "action": action,
-                    "severity": alert.severity,
-                    "summary": alert.summary,
-                    "comment": f"{'escalated to' if action == 'escalate' else 'reminded'} "
-                    f"level {level} of policy {policy.name!r}",
-                    "assignee": None,
-                    "evidence": {"level": level, "policy_id": policy.id, "keys": keys},
-                }
-            ],
-        )
+        rows: list[dict[str, Any]] = [
+            {
+                "alert_id": alert_id,
+                "seq": seq,
+                "event_seq": None,
+                "at": now,
+                "recorded_at": utcnow(),
+                "actor": ESCALATION_ACTOR,
+                "action": action,
+                "severity": alert.severity,
+                "summary": alert.summary,
+                "comment": f"{'escalated to' if action == 'escalate' else 'reminded'} "
+                f"level {level} of policy {policy.name!r}",
+                "assignee": None,
+                "evidence": {"level": level, "policy_id": policy.id, "keys": keys},
+            }
+        ]
+        chain_history(session, rows, {alert_id: AlertFacts.of(alert)})
+        session.execute(insert(AlertHistory), rows)
         _email_level(session, org, keys, {"alert_id": alert_id, "history_seq": seq}, action, now)
         log.info("alert %s: %s level %d", alert_id, action, level)
     return len(due)

@@ -180,6 +180,7 @@ class ShipmentVersion(Base):
     __table_args__ = (
         UniqueConstraint("shipment_pk", "version"),
         CheckConstraint(_one_of("status", SHIPMENT_STATUSES), name="status"),
+        UniqueConstraint("chain_key", "chain_seq"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -191,6 +192,12 @@ class ShipmentVersion(Base):
     manifest: Mapped[dict[str, Any]]
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    #: The version's link in its shipment's evidence chain (`api.evidence_chain`), next to
+    #: the history of the shipment's alerts.
+    chain_key: Mapped[str | None] = mapped_column(String(200))
+    chain_seq: Mapped[int | None]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Alert(Base):
@@ -258,6 +265,8 @@ class AlertHistory(Base):
         UniqueConstraint("alert_id", "event_seq"),
         CheckConstraint(_one_of("action", HISTORY_ACTIONS), name="action"),
         CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
+        # One place per link of an evidence chain; also what a verifier reads a chain by.
+        UniqueConstraint("chain_key", "chain_seq"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -278,6 +287,13 @@ class AlertHistory(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     assignee: Mapped[str | None] = mapped_column(String(200))
     evidence: Mapped[dict[str, Any] | None]
+    #: The entry's link in its shipment's (or device's) evidence chain, see
+    #: `api.evidence_chain`; NULL only on an entry written around the chain, which
+    #: verification reports.
+    chain_key: Mapped[str | None] = mapped_column(String(200))
+    chain_seq: Mapped[int | None]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 _PENDING = text("delivered_at IS NULL")
@@ -385,4 +401,5 @@ class WebhookDelivery(Base):
 
 # The notification tables live in their own module; importing it registers them on `Base`, so
 # whoever reads the schema from these models sees every table.
+from api import models_evidence as _models_evidence  # noqa: E402, F401
 from api import models_notify as _models_notify  # noqa: E402, F401

@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from api.evidence_chain import AlertFacts, chain_history
 from api.models import AlertHistory, ApiKey
 from api.models_notify import EmailDelivery, NotificationPreference, Silence
 from api.webhooks import fan_out as webhook_fan_out
@@ -68,12 +69,14 @@ def fan_out(
     entries: Sequence[tuple[int | None, Mapping[str, Any]]],
     now: datetime,
     next_seq: Callable[[str], int],
+    alerts: Mapping[str, AlertFacts] | None = None,
 ) -> None:
     """Write the webhook and e-mail deliveries of new history entries (their alert's
     organisation and outbox payload), or the ``silenced`` entry that holds them back.
 
     `next_seq(alert_id)` takes the alert's next place in its history, for a ``silenced`` entry;
-    the caller holds the alert's row locked and writes its new history length.
+    the caller holds the alert's row locked and writes its new history length. `alerts` gives
+    the alerts' facts for the entry's evidence chain when their rows are not written yet.
     """
     orgs = {org for org, _ in entries if org is not None}
     if not orgs:
@@ -95,7 +98,7 @@ def fan_out(
     webhook_fan_out(session, passing, now)
     _email(session, passing, now)
     if held:
-        record_held(session, held, now, next_seq)
+        record_held(session, held, now, next_seq, alerts)
 
 
 def _email(
@@ -168,6 +171,7 @@ def record_held(
     held: Mapping[str, tuple[Silence, Mapping[str, Any]]],
     now: datetime,
     next_seq: Callable[[str], int],
+    alerts: Mapping[str, AlertFacts] | None = None,
 ) -> int:
     """Append a ``silenced`` entry to each alert whose delivery `held` holds back, unless that
     silence is already in its history; returns how many were written. `held` maps an alert to
@@ -199,5 +203,6 @@ def record_held(
             }
         )
     if rows:
+        chain_history(session, rows, alerts)
         session.execute(insert(AlertHistory), rows)
     return len(rows)

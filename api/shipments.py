@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy import Select, Table, and_, select
 from sqlalchemy.orm import Session
 
+from api.evidence_chain import chain_version
 from api.models import SHIPMENT_STATUSES, Shipment, ShipmentVersion, utcnow
 from api.timeline import upsert
 from detectors.profiles import parse_shipment
@@ -82,6 +83,7 @@ def save_shipment(
         actor=actor,
         created_at=now,
     )
+    chain_version(session, shipment, version)
     session.add(version)
     shipment.current_version = version.version
     shipment.updated_at = now

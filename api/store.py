@@ -23,6 +23,7 @@ from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
+from api.evidence_chain import AlertFacts, ChainAppender
 from api.models import (
     DETECTOR_ACTOR,
     Alert,
@@ -165,6 +166,7 @@ def apply_events(session: Session, events: Sequence[tuple[AlertEvent, int]]) -> 
             [(alerts[o["alert_id"]]["organisation_id"], o["payload"]) for o in outbox],
             now,
             next_seq,
+            {alert_id: AlertFacts.of(alerts[alert_id]) for alert_id in alert_ids},
         )
         touched = {event.alert_id for event, _, _ in stored}
         session.execute(
@@ -275,6 +277,10 @@ def _insert_history(
     for event, seq in events:
         length[event.alert_id] += 1
         planned.append((event, seq, length[event.alert_id]))
+    facts = {alert_id: AlertFacts.of(alert) for alert_id, alert in alerts.items()}
+    # Locked before the savepoint: rolling back to it must not release the heads.
+    chains = ChainAppender(session, (f.chain_key for f in facts.values()))
+    marks = {f.chain_key: chains.mark(f.chain_key) for f in facts.values()}
     insert = (
         upsert(session, _HISTORY)
         .on_conflict_do_nothing(index_elements=["alert_id", "event_seq"])
@@ -284,20 +290,33 @@ def _insert_history(
     )
     savepoint = session.begin_nested()
     connection = session.connection()  # its results carry the rowcount
-    rows = [_history_row(event, seq, position, now) for event, seq, position in planned]
+    rows = []
+    for event, seq, position in planned:
+        row = _history_row(event, seq, position, now)
+        chains.link_history(row, facts[event.alert_id])
+        rows.append(row)
     if connection.execute(insert, rows).rowcount == len(planned):
         savepoint.commit()
         stored = planned
     else:
         savepoint.rollback()
+        for key, mark in marks.items():
+            chains.restore(key, mark)
         stored = []
         for event, seq in events:
             position = alerts[event.alert_id]["history_length"] + 1
             row = _history_row(event, seq, position, now)
+            key = facts[event.alert_id].chain_key
+            mark = chains.mark(key)
+            chains.link_history(row, facts[event.alert_id])
             if connection.execute(insert, row).rowcount == 1:
                 alerts[event.alert_id]["history_length"] = position
                 stored.append((event, seq, position))
+            else:
+                chains.restore(key, mark)
+        chains.write()
         return stored
+    chains.write()
     for event, _, position in stored:
         alerts[event.alert_id]["history_length"] = position
     return stored

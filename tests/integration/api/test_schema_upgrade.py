@@ -46,11 +46,11 @@ def cargowatch(*args, cwd, env=None):
 
 def test_upgrading_an_empty_database_builds_every_table_at_the_head(empty_sql_url):
     line = upgrade(empty_sql_url)
-    assert "upgraded from empty to schema revision 0005" in line
+    assert "upgraded from empty to schema revision 0006" in line
     engine = make_engine(empty_sql_url)
     try:
         with engine.connect() as connection:
-            assert current_revision(connection) == head_revision() == "0005"
+            assert current_revision(connection) == head_revision() == "0006"
             tables = set(inspect(connection).get_table_names())
         assert tables == set(Base.metadata.tables) | {"alembic_version"}
         require_current_schema(engine)
@@ -69,7 +69,7 @@ def test_the_migrated_schema_is_exactly_what_the_models_describe(sql_url):
 
 
 def test_upgrading_a_database_at_the_head_changes_nothing_and_says_so(sql_url):
-    assert upgrade(sql_url).endswith("is already at schema revision 0005")
+    assert upgrade(sql_url).endswith("is already at schema revision 0006")
 
 
 def test_upgrades_started_at_once_take_turns_and_both_succeed(empty_sql_url):
@@ -82,7 +82,7 @@ def test_upgrades_started_at_once_take_turns_and_both_succeed(empty_sql_url):
     with ThreadPoolExecutor(3) as pool:
         lines = list(pool.map(run, range(3)))
     assert sum("upgraded from empty" in line for line in lines) == 1
-    assert sum("already at schema revision 0005" in line for line in lines) == 2
+    assert sum("already at schema revision 0006" in line for line in lines) == 2
 
 
 def test_a_database_never_migrated_is_refused_with_one_line_naming_the_upgrade_command(
@@ -107,7 +107,7 @@ def test_a_database_at_a_revision_this_release_does_not_know_is_refused_too(sql_
             connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
         with pytest.raises(
             SchemaNotCurrent,
-            match=r"has schema revision 9999, this release needs 0005: run `cargowatch db upgrade`",
+            match=r"has schema revision 9999, this release needs 0006: run `cargowatch db upgrade`",
         ):
             require_current_schema(engine)
     finally:
@@ -128,11 +128,11 @@ def test_cargowatch_db_upgrade_prints_one_line_and_is_safe_to_run_again(empty_sq
     assert first.returncode == 0, first.stderr
     assert (
         first.stdout.count("\n") == 1
-        and "upgraded from empty to schema revision 0005" in first.stdout
+        and "upgraded from empty to schema revision 0006" in first.stdout
     )
     again = cargowatch("db", "upgrade", cwd=tmp_path, env={"CARGOWATCH_DB_URL": empty_sql_url})
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("\n") == 1 and "already at schema revision 0005" in again.stdout
+    assert again.stdout.count("\n") == 1 and "already at schema revision 0006" in again.stdout
 
 
 def test_cargowatch_db_upgrade_by_default_makes_var_cargowatch_db_where_it_is_run(tmp_path):
@@ -148,7 +148,7 @@ def test_cargowatch_db_upgrade_by_default_makes_var_cargowatch_db_where_it_is_ru
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout
-        == "SQL store sqlite:///./var/cargowatch.db upgraded from empty to schema revision 0005\n"
+        == "SQL store sqlite:///./var/cargowatch.db upgraded from empty to schema revision 0006\n"
     )
     assert (tmp_path / "var" / "cargowatch.db").is_file()
 
@@ -197,7 +197,7 @@ def test_a_store_at_the_first_revision_with_alerts_in_it_is_upgraded_to_the_head
             )
         result = cargowatch("db", "upgrade", "--db-url", empty_sql_url, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert "upgraded from 0001 to schema revision 0005" in result.stdout
+        assert "upgraded from 0001 to schema revision 0006" in result.stdout
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
@@ -226,4 +226,4 @@ def test_the_alert_listing_indexes_come_off_again_on_a_downgrade_to_the_first_re
         "ix_alerts_organisation_id",
         "ix_alerts_state_kind",
     }
-    assert upgrade(sql_url).endswith("upgraded from 0001 to schema revision 0005")
+    assert upgrade(sql_url).endswith("upgraded from 0001 to schema revision 0006")

@@ -21,7 +21,7 @@ def test_alembic_finds_the_migrations_inside_the_package_from_any_directory(tmp_
     monkeypatch.chdir(tmp_path)
     assert Path(alembic_config().get_main_option("script_location")) == MIGRATIONS
     assert MIGRATIONS.parent == Path(api.__file__).resolve().parent
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 def test_the_revisions_form_one_line_from_the_first_to_the_head():
