@@ -129,6 +129,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "list_shipments",
         "read_shipment",
         "read_shipment_readings",
+        "read_shipment_epcis",
         "read_shipment_report_pdf",
         "read_shipment_report_csv",
         "replace_shipment",
@@ -167,6 +168,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "list_shipments": {"200", "400", "401", "422"},
         "read_shipment": {"200", "401", "404", "409", "422"},
         "read_shipment_readings": {"200", "401", "404", "409", "422", "503"},
+        "read_shipment_epcis": {"200", "401", "404", "409", "422", "503"},
         "read_shipment_report_pdf": {"200", "401", "404", "409", "422", "503"},
         "read_shipment_report_csv": {"200", "401", "404", "409", "422", "503"},
         "list_alerts": {"200", "400", "401", "422"},
@@ -208,6 +210,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
     for name, media_type in (
         ("read_alert_cap", "application/cap+xml"),
         ("list_alerts_cap_feed", "application/atom+xml"),
+        ("read_shipment_epcis", "application/ld+json"),
         ("read_shipment_report_pdf", "application/pdf"),
         ("read_shipment_report_csv", "text/csv"),
     ):
