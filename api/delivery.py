@@ -49,7 +49,7 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 
 import orjson
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable, write_transaction
@@ -269,7 +269,8 @@ class AlertRecorder:
 class _Entry:
     id: int
     payload: dict[str, Any]
-    topic: str
+    #: The alert's device and kind, which name its MQTT topic.
+    topic: tuple[str, str]
     attempts: int
     retry_since: datetime | None
 
@@ -352,15 +353,16 @@ class OutboxDelivery(RetryingWorker):
                 # A later entry on the topic went out first (this one was dead-lettered and
                 # redelivered): only its message goes, unretained, clearing nothing, so the
                 # topic keeps what it holds now.
-                messages[e.id] = [(e.topic, orjson.dumps(e.payload), False)]
+                messages[e.id] = [(alert_topic(e.payload), orjson.dumps(e.payload), False)]
             points.append((e.id, lines))
         self._write_points(points, refused)
         sent: list[int] = []
-        held = {e.topic for e in entries if e.id in refused}
+        held: set[tuple[str, str]] = set()
         try:
             for e in entries:
                 if e.id in refused or e.topic in held:
                     # Nothing on a topic overtakes an entry refused before it.
+                    held.add(e.topic)
                     continue
                 for topic, body, retain in messages[e.id]:
                     self._publisher.publish(topic, body, timeout_s=10, retain=retain)
@@ -376,29 +378,36 @@ class OutboxDelivery(RetryingWorker):
         # waiting to be tried again after a refusal holds back every later entry on its topic,
         # in SQL before the limit, so however many wait they never hide other topics' entries.
         waiting = (
-            select(Alert.device_id, Alert.kind)
+            select(Alert.device_id, Alert.kind, func.min(OutboxEntry.id).label("first"))
             .join(OutboxEntry, OutboxEntry.alert_id == Alert.alert_id)
             .where(
                 OutboxEntry.delivered_at.is_(None),
                 OutboxEntry.dead_at.is_(None),
                 OutboxEntry.next_attempt_at > now,
             )
+            .group_by(Alert.device_id, Alert.kind)
+            .subquery()
         )
         query = (
-            select(OutboxEntry)
+            select(OutboxEntry, Alert.device_id, Alert.kind)
             .join(Alert, Alert.alert_id == OutboxEntry.alert_id)
+            .outerjoin(
+                waiting, and_(waiting.c.device_id == Alert.device_id, waiting.c.kind == Alert.kind)
+            )
             .where(
                 OutboxEntry.delivered_at.is_(None),
                 OutboxEntry.dead_at.is_(None),
-                tuple_(Alert.device_id, Alert.kind).not_in(waiting),
+                or_(waiting.c.first.is_(None), OutboxEntry.id < waiting.c.first),
             )
             .order_by(OutboxEntry.id)
             .limit(self._batch)
         )
         with self._sessions() as session:
             return [
-                _Entry(e.id, e.payload, _topic_of(e.payload), e.attempts, e.retry_since)
-                for e in session.scalars(query)
+                # The topic from the alert's row, not the payload: the same for every entry of
+                # the alert, even one whose payload cannot be sent.
+                _Entry(e.id, e.payload, (device_id, kind), e.attempts, e.retry_since)
+                for e, device_id, kind in session.execute(query)
             ]
 
     @staticmethod
@@ -410,8 +419,8 @@ class OutboxDelivery(RetryingWorker):
                 select(OutboxEntry.id)
                 .join(Alert, Alert.alert_id == OutboxEntry.alert_id)
                 .where(
-                    Alert.device_id == e.payload.get("device_id"),
-                    Alert.kind == e.payload.get("kind"),
+                    Alert.device_id == e.topic[0],
+                    Alert.kind == e.topic[1],
                     OutboxEntry.id > e.id,
                     OutboxEntry.delivered_at.is_not(None),
                 )
@@ -489,10 +498,3 @@ class OutboxDelivery(RetryingWorker):
 _PENDING_IDS: Final = select(OutboxEntry.id).where(
     OutboxEntry.delivered_at.is_(None), OutboxEntry.dead_at.is_(None)
 )
-
-
-def _topic_of(payload: dict[str, Any]) -> str:
-    try:
-        return alert_topic(payload)
-    except (KeyError, TypeError):
-        return ""

@@ -110,7 +110,8 @@ class RetryingWorker:
         self._drain_until = time.monotonic() + drain_s
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout_s + drain_s)
+        if self._thread.ident is not None:  # a worker never started has nothing to join
+            self._thread.join(timeout_s + drain_s)
         if not self._thread.is_alive():
             self.close()
         return not self._thread.is_alive()
