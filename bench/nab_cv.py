@@ -1,4 +1,4 @@
-"""Leave-one-category-out cross-validation of `AnomalyScorer`'s settings on the NAB data.
+"""Leave-one-category-out cross-validation of the anomaly score's settings on the NAB data.
 
 For each category (a subfolder of `data/`), picks the best of a small grid of
 settings, and the alert threshold, on the other categories with the NAB
@@ -6,12 +6,22 @@ standard profile, then scores the held-out category at that setting and that
 threshold with the benchmark's own `score.py` (imported from the data folder,
 the rule `bench/nab.py` runs). Prints each category's held-out score, the
 cross-validated score (every category's held-out raw score summed, normalised
-over all windows), the in-sample score of the defaults (threshold swept on
-everything, as `bench/nab.py` reports it), and the same for a windowed-Gaussian
-reference computed in the same run. The grid is deliberately small: the memory
-over which the stream's baselines are averaged (about two days, a week or a month
-of 5-minute readings) and the strictness, the minimum surprise a cue needs to count
-at all (1.0, 1.5, 2.0); every stream gets the same settings.
+over all windows) and the in-sample score of the defaults (threshold swept on
+everything, as `bench/nab.py` reports it), for three methods in the same run:
+
+- `CombinedScorer`, the score the product uses (record-relative cues, with records
+  held while a cue keeps returning to them, joined with new-territory novelty); grid:
+  the margin beyond the covered range (1, 2 or 5 % of its width), the rest after a
+  new-territory reading (50, 100 or 200 readings) and the share of its record a cue
+  must reach to hold it (0.7, 0.8, 0.9);
+- the reference it improves on: `AnomalyScorer` alone with records that always fade
+  (the score before this method); grid: the memory over which the stream's baselines
+  are averaged (about two days, a week or a month of 5-minute readings) and the
+  strictness, the minimum surprise a cue needs to count at all (1.0, 1.5, 2.0);
+- a windowed Gaussian, NAB's own baseline, with no settings chosen.
+
+Grids are deliberately small, and every stream gets the same settings. Everything is
+deterministic: a rerun prints the same figures.
 
     .venv/bin/python bench/nab_cv.py [--nab-dir ../shared/nab-data]
 """
@@ -34,12 +44,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nab import NAB_DIR, load
 
+from detectors.anomaly_combined import CombinedScorer
 from detectors.anomaly_score import AnomalyScorer
 
 GRID: dict[str, tuple[Any, ...]] = {
+    "margin": (0.01, 0.02, 0.05),
+    "rest": (50, 100, 200),
+    "record_hold": (0.7, 0.8, 0.9),
+}
+REFERENCE_GRID: dict[str, tuple[Any, ...]] = {
     "memory": (500, 2000, 8000),
     "strictness": (1.0, 1.5, 2.0),
+    "record_hold": (math.inf,),  # records always fade, as before they were held
 }
+Scorer = type[CombinedScorer] | type[AnomalyScorer]
 Files = dict[str, tuple[list[str], list[int], list[float]]]
 Scores = dict[str, tuple[list[str], list[float]]]
 
@@ -54,10 +72,10 @@ def nab_module(nab_dir: Path) -> ModuleType:
     return module
 
 
-def scorer_scores(files: Files, params: dict[str, Any]) -> Scores:
+def scorer_scores(files: Files, params: dict[str, Any], scorer: Scorer = CombinedScorer) -> Scores:
     out = {}
     for rel, (stamps, ts, values) in files.items():
-        update = AnomalyScorer(**params).update
+        update = scorer(**params).update
         out[rel] = (stamps, [update(t, v) for t, v in zip(ts, values, strict=True)])
     return out
 
@@ -132,17 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     windows = json.loads((args.nab_dir / "labels" / "combined_windows.json").read_text())
     files = load(args.nab_dir / "data")
     print(f"{len(files)} files in {len({category(r) for r in files})} categories")
-    runs: dict[str, Scores] = {}
-    for values in itertools.product(*GRID.values()):
-        params = dict(zip(GRID, values, strict=True))
-        runs[", ".join(f"{k}={v:g}" for k, v in params.items())] = scorer_scores(files, params)
-    print("AnomalyScorer, settings from the grid chosen without the held-out category:")
-    cross_validate(nab, runs, windows)
-    defaults = nab.score_corpus(scorer_scores(files, {}), windows, "standard")
-    print(f"  in-sample NAB standard, defaults: {defaults.normalized:.2f}")
-    for key, scores in runs.items():
-        res = nab.score_corpus(scores, windows, "standard")
-        print(f"    in-sample {key:32s} {res.normalized:6.2f}")
+    for scorer, grid in ((CombinedScorer, GRID), (AnomalyScorer, REFERENCE_GRID)):
+        runs: dict[str, Scores] = {}
+        for values in itertools.product(*grid.values()):
+            params = dict(zip(grid, values, strict=True))
+            key = ", ".join(f"{k}={v:g}" for k, v in params.items())
+            runs[key] = scorer_scores(files, params, scorer)
+        print(f"{scorer.__name__}, settings from the grid chosen without the held-out category:")
+        cross_validate(nab, runs, windows)
+        fixed = {k: v[0] for k, v in grid.items() if len(v) == 1}
+        defaults = nab.score_corpus(scorer_scores(files, fixed, scorer), windows, "standard")
+        print(f"  in-sample NAB standard, defaults: {defaults.normalized:.2f}")
+        for key, scores in runs.items():
+            res = nab.score_corpus(scores, windows, "standard")
+            print(f"    in-sample {key:32s} {res.normalized:6.2f}")
     print("Windowed Gaussian (6,400-reading window, no settings chosen):")
     gauss = {"window=6400": windowed_gaussian(files)}
     cross_validate(nab, gauss, windows)

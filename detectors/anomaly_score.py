@@ -12,12 +12,14 @@ week (`detectors.anomaly_season`: learnt from whole past hours, so every minute 
 hour is judged alike), and the distance from the level of the last few readings. Each
 cue has its own warm-up and counts only when it beats its own record, a running
 maximum that fades with a half-life, so a stream that is always noisy has to get
-noisier than it has lately been before it scores high. With ``ratio`` the largest cue
-over its record, the score is ``1 - 2 ** -ratio``: 0.5 means "as surprising as
-anything lately", 0.9 a 3.3-fold and 0.95 a 4.3-fold record, in any unit and at any
-sampling interval. After a detection the score is damped for a while, and for as long
-as the event keeps breaking records, so one incident fires once, unless it keeps
-growing well past what it was when it fired (a room warming for an hour).
+noisier than it has lately been before it scores high; a record stops fading while the
+cue keeps coming back to most of it (a daily switch-over, the same burst every few
+days), so a surprise the stream keeps producing never beats it by a hair. With
+``ratio`` the largest cue over its record, the score is ``1 - 2 ** -ratio``: 0.5
+means "as surprising as anything lately", 0.9 a 3.3-fold and 0.95 a 4.3-fold record,
+in any unit and at any sampling interval. After a detection the score is damped for a
+while, and for as long as the event keeps breaking records, so one incident fires once,
+unless it keeps growing well past what it was when it fired (a room warming for an hour).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ _GROWING: Final = frozenset((3, 4))
 _GROWTH: Final = 1.2
 #: Readings by which an event that is still breaking records extends its cool-down.
 _EXTENSION: Final = 60
+#: Default `record_hold`: a cue back at 80 % of its record holds it.
+RECORD_HOLD: Final = 0.8
 #: Readings beyond this magnitude are treated like NaN (keeps all arithmetic finite).
 _MAX_ABS: Final = 1e30
 _F32_MAX: Final = 3.0e38
@@ -83,6 +87,9 @@ class AnomalyScorer:
         averaged; 2000 is a week of 5-minute readings.
     record_half_life : readings after which a past record surprise counts half;
         shorter forgets old incidents sooner and alerts more.
+    record_hold : share of its record a cue must reach to hold the record from fading
+        for that reading; ``math.inf`` lets records always fade (the score before
+        records were held).
     refractory : readings after a detection during which scores are damped.
     warmup : readings scored 0.0 while the baselines settle (records are collected
         over the last two thirds of them); a cue that can only judge later (the
@@ -133,6 +140,7 @@ class AnomalyScorer:
         "_week_n",
         "memory",
         "record_half_life",
+        "record_hold",
         "refractory",
         "strictness",
         "warmup",
@@ -142,6 +150,7 @@ class AnomalyScorer:
         self,
         memory: int = 2000,
         record_half_life: int = 3000,
+        record_hold: float = RECORD_HOLD,
         refractory: int = 300,
         warmup: int = 300,
         strictness: float = 1.0,
@@ -155,10 +164,13 @@ class AnomalyScorer:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be a positive number of readings, got {value!r}")
+        if not record_hold > 0:
+            raise ValueError(f"record_hold must be positive, got {record_hold!r}")
         if not strictness > 0:
             raise ValueError(f"strictness must be positive, got {strictness!r}")
         self.memory = memory
         self.record_half_life = record_half_life
+        self.record_hold = record_hold
         self.refractory = refractory
         self.warmup = warmup
         self.strictness = strictness
@@ -300,6 +312,7 @@ class AnomalyScorer:
         seen = self._seen
         start = self.warmup // 3
         decay = self._decay
+        hold = self.record_hold
         floors = self._floors
         cooling = self._cool > 0
         base = self._base
@@ -319,7 +332,10 @@ class AnomalyScorer:
                 ratio = c / bar
             if cooling and i in _GROWING and c > esc * base[i]:
                 esc = c / base[i]
-            faded = rec[i] * decay
+            # A cue back at most of its record holds it: a surprise of that size that keeps
+            # coming is the stream's normal, and a record fading under it made each return a
+            # record by a hair (a perfect daily square wave scored 0.5 every few days).
+            faded = rec[i] if c >= hold * rec[i] else rec[i] * decay
             rec[i] = c if c > faded else faded
         if n < self.warmup:
             return 0.0
@@ -345,6 +361,10 @@ class AnomalyScorer:
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        """Restore the slots written by `__getstate__`."""
-        for name, value in zip(self.__slots__, state, strict=True):
+        """Restore the slots written by `__getstate__`, also by a release without `record_hold`."""
+        names: tuple[str, ...] = self.__slots__
+        if len(state) == len(names) - 1:  # written before records were held: same order
+            names = tuple(n for n in names if n != "record_hold")
+            object.__setattr__(self, "record_hold", RECORD_HOLD)
+        for name, value in zip(names, state, strict=True):
             object.__setattr__(self, name, value)
