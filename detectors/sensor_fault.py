@@ -8,7 +8,9 @@ noise, is measured over at least a minute, so a fast-reporting tracker's
 0.1 °C steps are never one, and must stay (`detectors.probe_jump`): a failed
 probe stays where it went, a noisy one comes back. When the tracker's own
 ambient sensor says the surroundings stayed put, the cargo's thermal inertia
-sets a lower limit on the rate. Each
+sets a lower limit on the rate. A stuck probe is one whose run of identical readings has
+lasted an hour and become unlikely for this probe's own noise (`detectors.probe_stuck`): a
+coarse, quiet probe legitimately repeats itself for hours, a lively one does not. Each
 tracker is judged alone: a probe that drifts away from a neighbour in the
 same room is not compared with it. `BatteryLow` warns while there is still
 time to swap or charge the tracker before it goes silent.
@@ -21,6 +23,7 @@ from typing import Any, Final
 
 from detectors.alerts import Condition
 from detectors.probe_jump import JumpWatch
+from detectors.probe_stuck import StuckWatch
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
@@ -64,8 +67,16 @@ NOISE_Z: Final = 4.0
 #: stays where it went, a stray noisy reading comes back.
 SETTLE_MIN: Final = 5.0
 
-#: The resolution at which a cold-chain probe's readings still show its noise.
-FINE_STEP_C: Final = 0.1
+#: A run of identical readings shorter than this is never stuck: a probe's response time and a
+#: fast tracker's repeated sends make short runs of no meaning, and a stuck probe that lasts
+#: less than an hour does little harm.
+STUCK_MIN: Final = 60.0
+
+#: A run is stuck once an honest one that long has a smaller chance than this for the probe.
+#: The largest honest runs of 600 normal shipments over 48 h on development seeds (seeds 13,
+#: 15 and 17, reporting every 1 to 15 min) reached about one in a million: a tenth of that
+#: leaves a margin.
+STUCK_ODDS: Final = 1e-7
 
 #: Physical ranges of the other sensors (beyond them the sensor, not the cargo, is wrong).
 _PHYSICAL = (
@@ -100,10 +111,11 @@ class SensorFault:
     inertia_rate_c_per_min : faster than this, while ambient holds still, is a probe fault.
     noise_z : a jump is at least this many times the probe's noise (MAD of its differences).
     settle_min : how long the new level must hold before the jump is reported.
-    stuck_readings, stuck_min : identical temperatures at least this many times over at
-        least this long is stuck, and only once a run that long has become
-        unlikely (below `stuck_odds`) for this probe: a coarse, quiet probe
-        legitimately repeats itself far more than a fine, noisy one.
+    stuck_min : identical temperatures for at least this long are stuck, once a run that
+        long has become unlikely (below `stuck_odds`) for this probe's own record of
+        noise (see `detectors.probe_stuck`): a coarse, quiet probe legitimately repeats
+        itself far more than a fine, noisy one, and one that never showed noise is
+        never called stuck.
     stuck_odds : chance of an honest run that long, below which it is called stuck.
     clear_after : consecutive sane readings that end a fault.
 
@@ -117,31 +129,14 @@ class SensorFault:
     [('sensor_fault', True, 'jump', 5.0)]
     """
 
-    __slots__ = (
-        "_changes",
-        "_fault",
-        "_good",
-        "_jumps",
-        "_last_sign",
-        "_pairs",
-        "_prev_t",
-        "_prev_ts",
-        "_step",
-        "_stuck_n",
-        "_stuck_since",
-        "clear_after",
-        "stuck_ms",
-        "stuck_odds",
-        "stuck_readings",
-    )
+    __slots__ = ("_fault", "_good", "_jumps", "_prev_t", "_stuck", "clear_after")
 
     def __init__(
         self,
         max_rate_c_per_min: float = 2.0,
-        stuck_readings: int = 12,
-        stuck_min: float = 60.0,
+        stuck_min: float = STUCK_MIN,
         clear_after: int = 3,
-        stuck_odds: float = 1e-6,
+        stuck_odds: float = STUCK_ODDS,
         min_jump_c: float = MIN_JUMP_C,
         rate_base_min: float = RATE_BASE_MIN,
         inertia_rate_c_per_min: float = INERTIA_RATE_C_PER_MIN,
@@ -156,18 +151,9 @@ class SensorFault:
             noise_z=noise_z,
             settle_min=settle_min,
         )
-        self.stuck_readings = stuck_readings
-        self.stuck_ms = int(stuck_min * 60_000)
+        self._stuck = StuckWatch(stuck_min, stuck_odds)
         self.clear_after = clear_after
-        self.stuck_odds = stuck_odds
-        self._pairs = 0
-        self._changes = 0
-        self._last_sign = 0
-        self._step = math.inf  # the smallest change seen: the probe's resolution
         self._prev_t = math.nan
-        self._prev_ts = 0
-        self._stuck_n = 0
-        self._stuck_since = 0
         self._fault = ""
         self._good = 0
 
@@ -177,40 +163,14 @@ class SensorFault:
         previous = self._prev_t
         evidence: dict[str, Any] | None = None  # built only when a fault is reported
         if not fault and t is not None:
-            prev = self._prev_t
-            if not math.isnan(prev):
-                # How readily this probe moves when the product holds still: a change that
-                # reverses the last one is noise, one that continues it is a trend (a pull-
-                # down, a warming box) and says nothing about noise, so it is left out.
-                if t == prev:
-                    self._pairs += 1
-                else:
-                    step = abs(t - prev)
-                    if step < self._step:
-                        self._step = step
-                    sign = 1 if t > prev else -1
-                    if sign != self._last_sign:
-                        self._pairs += 1
-                        self._changes += 1
-                    self._last_sign = sign
-            if t == prev:
-                if self._stuck_n == 0:
-                    self._stuck_since = self._prev_ts
-                self._stuck_n += 1
-                if (
-                    self._stuck_n >= self.stuck_readings
-                    and r.ts_ms - self._stuck_since >= self.stuck_ms * self._coarseness()
-                    and self._run_unlikely(self._stuck_n)
-                ):
-                    fault = "stuck"
-                    detail = f"temperature stuck at {t:.2f} °C for {self._stuck_n + 1} readings"
-            else:
-                self._stuck_n = 0
-            # Every plausible reading feeds the jump watch, so its levels and noise are whole.
+            # Every plausible reading feeds both watches, so their records stay whole.
+            stuck = self._stuck.update(r.ts_ms, t)
+            if stuck is not None:
+                fault, (detail, evidence) = "stuck", stuck
             jump = self._jumps.update(r.ts_ms, t, r.ambient_c)
             if jump is not None and not fault:
                 fault, (detail, evidence) = "jump", jump
-            self._prev_t, self._prev_ts = t, r.ts_ms
+            self._prev_t = t
         if fault:
             self._good = 0
             if fault != self._fault:
@@ -228,21 +188,6 @@ class SensorFault:
                     Condition("sensor_fault", False, r.ts_ms, "info", "readings plausible again")
                 ]
         return None
-
-    def _coarseness(self) -> float:
-        # A probe whose smallest step is coarser than a cold-chain probe's noise (about
-        # 0.1 °C) shows a steady product as one value until it drifts a whole step, and how
-        # often it flickers depends on where the product sits within a step: its honest runs
-        # last hours. It is called stuck only after as many times `stuck_min` as its step is
-        # coarser than that noise.
-        return max(1.0, self._step / FINE_STEP_C) if math.isfinite(self._step) else 1.0
-
-    def _run_unlikely(self, n: int) -> bool:
-        # How often this probe's consecutive readings differ while the product holds still
-        # (with a prior of one change in two pairs) gives the odds of an honest run of n. A
-        # coarse probe on a steady product rarely changes, so its long runs stay honest.
-        p_change = (self._changes + 1) / (self._pairs + 2)
-        return self._pairs >= 24 and (1.0 - p_change) ** n < self.stuck_odds
 
     @staticmethod
     def _physical(r: Reading) -> tuple[str, str]:

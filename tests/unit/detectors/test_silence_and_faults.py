@@ -53,7 +53,7 @@ def test_no_silence_before_the_first_reading():
 
 
 def test_a_stuck_probe_is_reported_once_its_run_is_implausible_for_this_probe():
-    d = SensorFault(stuck_readings=12, stuck_min=60)
+    d = SensorFault(stuck_min=60)
     noisy = [4.2, 4.3, 4.3, 4.4, 4.2, 4.3]  # a lively probe: most readings differ
     readings = [Reading("t", i * 5 * MIN, temp_c=noisy[i % 6]) for i in range(48)]
     readings += [Reading("t", (48 + i) * 5 * MIN, temp_c=4.25) for i in range(40)]
@@ -64,7 +64,7 @@ def test_a_stuck_probe_is_reported_once_its_run_is_implausible_for_this_probe():
 
 
 def test_a_coarse_quiet_probe_repeating_itself_is_not_stuck():
-    d = SensorFault(stuck_readings=12, stuck_min=60)
+    d = SensorFault(stuck_min=60)
     # -75.0 most of the time, -74.5 now and then: runs of 14 are ordinary for this probe.
     values = ([-75.0] * 14 + [-74.5]) * 12
     assert [
@@ -76,7 +76,7 @@ def test_a_coarse_probe_settling_after_pull_down_is_not_stuck():
     # A 0.5 °C probe in a freezer: while the box pulls down every reading differs, then the
     # product holds still and the probe sits on one step for an hour or more at a time.
     # The probe's recent behaviour, not its pull-down, says how long an honest run is.
-    d = SensorFault(stuck_readings=12, stuck_min=60)
+    d = SensorFault(stuck_min=60)
     pull_down = [-10.0 - 0.5 * i for i in range(20)]  # -10.0 ... -19.5, one step a reading
     held = ([-20.0] * 70 + [-19.5]) * 6
     values = pull_down + held

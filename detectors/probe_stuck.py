@@ -1,0 +1,170 @@
+"""Stuck probes: a temperature repeated for longer than this probe's own noise allows.
+
+A probe that sticks keeps sending one value; so does an honest probe on a product that holds
+still, when its noise is small next to its resolution. What tells them apart is the probe's
+own record: how readily its readings moved while the product held still. A reading that
+reverses the previous change is that noise at work; one that continues it is a trend (a
+pull-down, a warming box) and says nothing about noise; nor does a change back after a
+pause, which a product drifting back does too. Noise shows as a zigzag: a reading that
+steps straight back against the change just before it. Not every zigzag is noise either: a
+coarse probe whose product sits on the boundary between two of its steps flickers between
+those two values with hardly any noise at all, and once the product drifts half a step it
+shows one value for hours. So a zigzag counts as noise only where the probe's steps are
+fine enough (0.1 °C or less) for the product's own small wander and a cold-chain probe's
+noise to keep crossing them, or where its three readings span at least two of its steps,
+which no flicker on one boundary can do. From that record, counted before the current run
+began, the chance of an honest run as long as the current one is the beta-binomial
+predictive probability: with c noisy changes and r repeats seen, k more repeats in a row
+have probability B(1 + c, 1 + r + k) / B(1 + c, 1 + r). That is small only when the probe
+has shown noise, and shrinks with every reading of the run: a probe that reports every
+minute shows a stuck value sooner than one that reports every 15 minutes, in readings and in
+time, and a probe that never showed noise is never called stuck, however long it repeats.
+A run must also have lasted `min_ms`: a probe's response time and a fast tracker's repeated
+sends make short runs of no meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from detectors.alerts import rfc3339
+
+#: The resolution at which a cold-chain probe's readings still show its noise and the
+#: product's own wander (the product of a controlled box moves by tenths of a degree).
+FINE_STEP_C: Final = 0.1
+#: Readings and steps are decimals sent as floats: 2.1 - 2.0 is 0.10000000000000009.
+_EPS: Final = 1e-6
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def log_honest_run(changes: int, repeats: int, more: int) -> float:
+    """Natural log of the chance that a probe which showed `changes` noisy changes and
+    `repeats` repeats repeats itself `more` times in a row (beta-binomial, uniform prior).
+
+    >>> round(math.exp(log_honest_run(0, 0, 9)), 3)  # no record: a run of 9 is ordinary
+    0.1
+    >>> log_honest_run(30, 10, 20) < math.log(1e-7)  # a lively probe: 20 in a row is not
+    True
+    """
+    a, b = 1.0 + changes, 1.0 + repeats
+    return _log_beta(a, b + more) - _log_beta(a, b)
+
+
+class StuckWatch:
+    """Whether a probe's current run of identical readings is longer than its noise allows.
+
+    `update` takes each plausible reading in time order and returns the summary and
+    evidence while the current run is implausible, else None.
+
+    Examples
+    --------
+    >>> w = StuckWatch(min_min=60, odds=1e-7)
+    >>> lively = [4.2, 4.3, 4.2, 4.4, 4.3, 4.4]  # every reading steps back against the last
+    >>> [w.update(i * 300_000, lively[i % 6]) for i in range(36)].count(None)
+    36
+    >>> out = [w.update((36 + i) * 300_000, 4.3) for i in range(24)]
+    >>> first = next(i for i, o in enumerate(out) if o is not None)
+    >>> first * 5, out[first][1]["readings"], out[first][1]["minutes"]  # an hour: 13 readings
+    (60, 13, 60.0)
+    """
+
+    __slots__ = (
+        "_changes",
+        "_last_sign",
+        "_pairs",
+        "_prev2_t",
+        "_prev_changed",
+        "_prev_t",
+        "_prev_ts",
+        "_run_changes",
+        "_run_n",
+        "_run_pairs",
+        "_run_since",
+        "_step",
+        "log_odds",
+        "min_ms",
+    )
+
+    def __init__(self, min_min: float = 60.0, odds: float = 1e-7) -> None:
+        self.min_ms = int(min_min * 60_000)
+        self.log_odds = math.log(odds)
+        self._pairs = 0  # repeats and reversals: pairs of readings of a product holding still
+        self._changes = 0  # the reversals among them that show noise
+        self._last_sign = 0
+        self._step = math.inf  # the smallest change seen: the probe's resolution
+        self._prev_t = math.nan
+        self._prev2_t = math.nan
+        self._prev_changed = False  # whether the previous reading changed from the one before
+        self._prev_ts = 0
+        self._run_n = 0  # repeats in the current run
+        self._run_since = 0
+        self._run_pairs = 0  # the record as it stood when the current run began
+        self._run_changes = 0
+
+    def update(self, ts: int, t: float) -> tuple[str, dict[str, Any]] | None:
+        """Feed one plausible reading; the summary and evidence while its run is implausible."""
+        prev = self._prev_t
+        out = None
+        if t == prev:
+            if self._run_n == 0:
+                self._run_since = self._prev_ts
+                self._run_pairs, self._run_changes = self._pairs, self._changes
+            self._run_n += 1
+            self._pairs += 1
+            out = self._judge(ts, t)
+        elif not math.isnan(prev):
+            self._run_n = 0
+            step = abs(t - prev)
+            self._step = min(self._step, step)
+            sign = 1 if t > prev else -1
+            if sign != self._last_sign:
+                self._pairs += 1
+                if self._prev_changed and self._noisy(t, prev):
+                    self._changes += 1
+            self._last_sign = sign
+        self._prev_changed = not math.isnan(prev) and t != prev
+        self._prev2_t, self._prev_t, self._prev_ts = prev, t, ts
+        return out
+
+    def _noisy(self, t: float, prev: float) -> bool:
+        """Does this zigzag show the probe's noise (not a flicker on one step boundary)?"""
+        if self._step <= FINE_STEP_C + _EPS:
+            return True
+        before = self._prev2_t
+        if math.isnan(before):
+            return False
+        span = max(t, prev, before) - min(t, prev, before)
+        return span >= 2 * self._step - _EPS
+
+    def _judge(self, ts: int, t: float) -> tuple[str, dict[str, Any]] | None:
+        minutes = (ts - self._run_since) / 60_000
+        if ts - self._run_since < self.min_ms:
+            return None
+        changes = self._run_changes
+        repeats = self._run_pairs - changes
+        log_p = log_honest_run(changes, repeats, self._run_n)
+        if log_p >= self.log_odds:
+            return None
+        readings = self._run_n + 1
+        odds = math.exp(log_p)
+        detail = (
+            f"temperature stuck at {t:.2f} °C for {minutes:.0f} min ({readings} readings);"
+            f" this probe's own noise gives an honest run that long a chance of {odds:.0e}"
+        )
+        evidence: dict[str, Any] = {
+            "fault": "stuck",
+            "temp_c": t,
+            "previous_c": t,
+            "since": rfc3339(self._run_since),
+            "minutes": round(minutes, 1),
+            "readings": readings,
+            "noise_changes": changes,
+            "noise_pairs": self._run_pairs,
+            "resolution_c": round(self._step, 4) if math.isfinite(self._step) else None,
+            "odds": float(f"{odds:.3g}"),
+        }
+        return detail, evidence

@@ -1,0 +1,94 @@
+"""Stuck probes: judged by elapsed time and by the noise the probe itself has shown, not by a count.
+
+A probe that has shown its noise cannot honestly repeat one value for long, at any reporting
+interval; a coarse, quiet probe can, for as long as the product holds still, including a
+coarse probe that flickered on the boundary between two of its steps before its product
+drifted off it.
+"""
+
+import random
+
+import pytest
+
+from detectors.reading import Reading
+from detectors.sensor_fault import SensorFault
+
+MIN = 60_000
+
+
+def probe(interval_min, hours, *, level, sd_c, resolution_c, seed, start_min=0.0):
+    """A steady product read by a probe with Gaussian noise, rounded to its resolution."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(int(hours * 60 / interval_min)):
+        v = round(round((level + rng.gauss(0.0, sd_c)) / resolution_c) * resolution_c, 2)
+        ts = int((start_min + i * interval_min) * MIN)
+        out.append(Reading("t", ts, temp_c=v, ambient_c=25.0))
+    return out
+
+
+def stuck_after(history, interval_min, hours):
+    """`history`, then its last value repeated every `interval_min` for `hours`."""
+    last = history[-1]
+    n = int(hours * 60 / interval_min)
+    return history + [
+        Reading("t", last.ts_ms + (i + 1) * interval_min * MIN, temp_c=last.temp_c, ambient_c=25.0)
+        for i in range(n)
+    ]
+
+
+def opened(readings):
+    d = SensorFault()
+    return [(r, c) for r in readings for c in d.update(r) or [] if c.active]
+
+
+@pytest.mark.parametrize(
+    ("interval_min", "sd_c"),
+    [
+        pytest.param(1, 0.1, id="every minute"),
+        pytest.param(5, 0.2, id="every 5 minutes"),
+        pytest.param(10, 0.3, id="every 10 minutes"),
+    ],
+)
+def test_a_lively_fine_probe_stuck_for_two_hours_is_reported_after_an_hour(interval_min, sd_c):
+    # The fewer readings an hour, the noisier the probe must have shown itself for a run of
+    # two hours to be beyond an honest one: every reading is one more chance to have moved.
+    history = probe(interval_min, 12, level=4.0, sd_c=sd_c, resolution_c=0.1, seed=0)
+    [(r, c)] = opened(stuck_after(history, interval_min, 2))
+    assert c.evidence["fault"] == "stuck"
+    assert 60 <= (r.ts_ms - history[-1].ts_ms) / MIN <= 120, "after an hour, within the two"
+    assert c.evidence["minutes"] >= 60 and c.evidence["odds"] < 1e-7
+    assert c.evidence["temp_c"] == c.evidence["previous_c"] == history[-1].temp_c
+
+
+def test_a_noisy_coarse_probe_stuck_for_two_hours_is_reported():
+    # A degree of noise read at 0.5 °C: its readings zigzag over several steps, so one value
+    # for two hours is no honest run, coarse as the probe is.
+    history = probe(5, 12, level=-20.0, sd_c=1.0, resolution_c=0.5, seed=0)
+    [(r, c)] = opened(stuck_after(history, 5, 2))
+    assert c.evidence["fault"] == "stuck" and c.evidence["resolution_c"] == 0.5
+    assert (r.ts_ms - history[-1].ts_ms) / MIN <= 120
+
+
+def test_eight_readings_at_15_minutes_do_not_prove_a_moderately_noisy_probe_stuck():
+    # 0.3 °C of noise at 0.1 °C: an honest run of eight is rare, not one in ten million.
+    history = probe(15, 12, level=4.0, sd_c=0.3, resolution_c=0.1, seed=0)
+    assert opened(stuck_after(history, 15, 2)) == []
+
+
+def test_a_quiet_coarse_probe_at_15_minutes_for_12_hours_is_not_stuck():
+    # Eight, or 48, identical readings at 15 minutes are what a quiet 0.5 °C probe on a steady
+    # product sends, even after it flickered on a step boundary while its product settled.
+    flicker = [Reading("t", i * 15 * MIN, temp_c=(-20.0, -19.5)[i % 2]) for i in range(16)]
+    held = [Reading("t", (16 + i) * 15 * MIN, temp_c=-20.0) for i in range(48)]
+    assert opened(flicker + held) == []
+    quiet = probe(15, 12, level=5.1, sd_c=0.05, resolution_c=0.5, seed=1)
+    assert opened(quiet) == []
+
+
+@pytest.mark.parametrize("interval_min", [1, 15])
+def test_a_quiet_fine_probe_on_a_steady_product_is_not_stuck(interval_min):
+    # A 0.1 °C probe with 0.03 °C of noise on a product held at a whole tenth: one value for
+    # hours, now and then one step off and back. Its few zigzags do not make its runs rare.
+    quiet = probe(interval_min, 24, level=2.0, sd_c=0.03, resolution_c=0.1, seed=2)
+    assert opened(quiet) == []
