@@ -31,6 +31,7 @@ from api.routes import (
     email,
     epcis,
     escalation,
+    evidence,
     health,
     metrics,
     outbox,
@@ -119,6 +120,7 @@ def create_app(
         readings.router,
         reports.router,
         epcis.router,
+        evidence.router,
         # Before alerts' /{alert_id}, which would otherwise take /alerts/stream.
         stream.router,
         # Before alerts' /{alert_id} too, which would otherwise take /alerts/{alert_id}.cap.

@@ -148,7 +148,57 @@ def _parser() -> argparse.ArgumentParser:
     add_epcis_arguments(epcis)
     _add_settings(epcis, [*STORE, *INFLUX])
     _add_report_command(commands)
+    _add_evidence_command(commands)
     return parser
+
+
+def _add_evidence_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from api.evidence_cli import add_pack_arguments, add_verify_arguments
+
+    evidence = commands.add_parser(
+        "evidence",
+        help="check the tamper-evident history, or write a shipment's evidence pack",
+        description="The alert history and manifest versions as hash chains (docs/evidence.md).",
+    )
+    actions = evidence.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
+    verify = actions.add_parser(
+        "verify",
+        help="check a store's chains, one shipment's, or an evidence pack offline",
+        description="Recompute the evidence chains and name the first broken link of each; "
+        "exit 0 when intact, 1 when broken, 2 on input that cannot be checked.",
+    )
+    add_verify_arguments(verify)
+    _add_settings(verify, STORE)
+    pack = actions.add_parser(
+        "pack",
+        help="write a shipment's evidence pack (zip) from the store and InfluxDB",
+        description="Write the readings, alert history, manifest versions, report and SHA-256 "
+        "sums of a shipment as one zip that `cargowatch evidence verify` checks offline.",
+    )
+    add_pack_arguments(pack)
+    _add_settings(pack, [*STORE, *INFLUX])
+
+
+def _run_evidence(args: argparse.Namespace) -> int:
+    from api import evidence_cli
+
+    values = parse_values(
+        STORE if args.evidence_command == "verify" else [*STORE, *INFLUX], vars(args)
+    )
+    if args.evidence_command == "verify":
+        return evidence_cli.run_verify(args, values["db_url"])
+    from cargowatch.settings import InfluxSettings
+    from cargowatch.wiring import influx_client
+
+    influx = InfluxSettings(
+        url=values["influx_url"],
+        db=values["influx_db"],
+        token=values["influx_token"],
+        username=values["influx_username"],
+        password=values["influx_password"],
+        timeout_s=values["influx_timeout_s"],
+    )
+    return evidence_cli.run_pack(args, values["db_url"], influx_client(influx))
 
 
 def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -337,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_report(args)
         if args.command == "epcis":
             return _run_epcis(args)
+        if args.command == "evidence":
+            return _run_evidence(args)
         if args.command == "db":
             from api.schema import run_command as run_db
 

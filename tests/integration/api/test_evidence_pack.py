@@ -1,0 +1,226 @@
+"""A shipment's evidence pack from a real SQL store and InfluxDB, through the API and the command
+line: it holds every stored reading as stored, the chain's entries and the head the store holds,
+it verifies offline; one flipped byte in any file, or one history line edited with its sums
+made to match, fails the check naming the file or the link; and the store check names a row
+changed in SQL."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from api_world import T0_MS, World, build_world, manifest
+from fastapi.testclient import TestClient
+from services import InfluxServer
+from sqlalchemy import select, text
+
+from api.app import create_app
+from api.db import write_transaction
+from api.evidence_chain import chain_head, shipment_chain_key
+from api.evidence_pack import HISTORY, MANIFEST, READINGS, SUMS, VERSIONS, sha256
+from api.evidence_pack_verify import PackUnreadable, verify_pack
+from api.evidence_verify import CONTENT_CHANGED
+from api.models import Organisation
+from api.shipments import save_shipment
+from cargowatch.cli import main
+from detectors.reading import Reading
+from ingest.influx_client import InfluxClient
+from ingest.line_protocol import telemetry_line
+
+pytestmark = pytest.mark.integration
+
+MIN = 60_000
+ACK_COMMENT = "Reefer restarted, lot on hold"
+TEMPS = [5.0, 5.5, 9.2, 8.7, 6.0, 4.5]
+
+
+@pytest.fixture
+def client(influx_db: tuple[InfluxServer, str]) -> Iterator[InfluxClient]:
+    server, db = influx_db
+    influx = InfluxClient(server.url, db)
+    influx.create_database()
+    lines = [
+        telemetry_line(
+            Reading(
+                "trk-a1",
+                T0_MS + n * 7 * MIN,
+                temp_c=t,
+                lat=-4.0 + n / 100,
+                lon=39.6,
+                seal="closed" if n < 4 else "open",
+                battery_v=3.6,
+            ),
+            "SHP-A1",
+        )
+        for n, t in enumerate(TEMPS)
+    ]
+    influx.write("\n".join(lines).encode())
+    yield influx
+    influx.close()
+
+
+@pytest.fixture
+def world(sql_url: str, client: InfluxClient) -> Iterator[World]:
+    world = build_world(sql_url)
+    with write_transaction(world.sessions) as session:
+        acme = session.scalars(select(Organisation).where(Organisation.name == "ACME")).one()
+        # A second version: the manifest now says where the seal must stay closed.
+        save_shipment(
+            session, acme.id, manifest("SHP-A1", "trk-a1", seal_id="ES-1"), actor="qa@ACME",
+            status="in_transit",
+        )  # fmt: skip
+    with TestClient(create_app(world.sessions, influx=client)) as http:
+        world.client = http
+        acked = http.post(
+            "/alerts/al_shpa1/ack", json={"comment": ACK_COMMENT}, headers=world.headers("operator")
+        )
+        assert acked.status_code == 200, acked.text
+        yield world
+    world.close()
+
+
+def pack_of(world: World, who: str = "operator") -> bytes:
+    assert world.client is not None
+    answer = world.client.get("/shipments/SHP-A1/evidence.zip", headers=world.headers(who))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/zip"
+    body: bytes = answer.content
+    return body
+
+
+def members(pack: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(pack)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def rezip(pack: bytes, change: Callable[[dict[str, bytes]], None]) -> bytes:
+    files = members(pack)
+    change(files)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, body in files.items():
+            archive.writestr(name, body)
+    return out.getvalue()
+
+
+def flip_one_byte(name: str) -> Callable[[dict[str, bytes]], None]:
+    def change(files: dict[str, bytes]) -> None:
+        body = bytearray(files[name])
+        body[len(body) // 2] ^= 0x01
+        files[name] = bytes(body)
+
+    return change
+
+
+def acme_id(world: World) -> int:
+    with world.sessions() as session:
+        query = select(Organisation.id).where(Organisation.name == "ACME")
+        return int(session.scalars(query).one())
+
+
+def test_a_pack_holds_the_readings_as_stored_the_chain_and_its_head_and_verifies(
+    world: World,
+) -> None:
+    pack = pack_of(world)
+    files = members(pack)
+    assert {READINGS, HISTORY, VERSIONS, MANIFEST, SUMS} <= set(files)
+    readings = [orjson.loads(line) for line in files[READINGS].splitlines()]
+    assert [r["ts"] for r in readings] == [T0_MS + n * 7 * MIN for n in range(len(TEMPS))]
+    assert [r["temp_c"] for r in readings] == TEMPS
+    assert {r["device_id"] for r in readings} == {"trk-a1"}
+    assert {r["shipment_id"] for r in readings} == {"SHP-A1"}
+    assert [r["seal"] for r in readings][3:5] == ["closed", "open"]
+    history = [orjson.loads(line) for line in files[HISTORY].splitlines()]
+    assert [h["action"] for h in history] == ["open", "ack"]
+    assert history[1]["comment"] == ACK_COMMENT
+    versions = orjson.loads(files[VERSIONS])["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+    stated = orjson.loads(files[MANIFEST])
+    key = shipment_chain_key(acme_id(world), "SHP-A1")
+    with world.sessions() as session:
+        assert stated["chain_head"] == chain_head(session, key)
+    assert stated["chain_key"] == key and stated["chain_length"] == 4
+    result = verify_pack(pack)
+    assert result.ok, (result.problems, result.chain.breaks)
+    assert result.chain.heads[key] == stated["chain_head"]
+
+
+@pytest.mark.parametrize(
+    "who, status", [("viewer", 200), ("customs", 200), ("other_operator", 404)]
+)
+def test_the_pack_is_for_whoever_may_read_the_shipment(world: World, who: str, status: int) -> None:
+    assert world.client is not None
+    answer = world.client.get("/shipments/SHP-A1/evidence.zip", headers=world.headers(who))
+    assert answer.status_code == status
+
+
+@pytest.mark.parametrize(
+    "name", [READINGS, HISTORY, VERSIONS, MANIFEST, "report.pdf", "report.csv"]
+)
+def test_one_flipped_byte_in_any_file_fails_the_check_naming_it(world: World, name: str) -> None:
+    pack = pack_of(world)
+    if name not in members(pack):
+        pytest.skip(f"this pack has no {name}")
+    result = verify_pack(rezip(pack, flip_one_byte(name)))
+    assert not result.ok
+    assert any(p.startswith(f"{name}: ") for p in result.problems), result.problems
+
+
+def test_an_edited_history_line_with_its_sums_redone_fails_at_its_link(world: World) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        lines = files[HISTORY].splitlines()
+        entry = orjson.loads(lines[1])
+        entry["comment"] = "All fine, released"
+        lines[1] = orjson.dumps(entry)
+        files[HISTORY] = b"\n".join(lines) + b"\n"
+        stated = orjson.loads(files[MANIFEST])
+        stated["files"][HISTORY] = sha256(files[HISTORY])
+        files[MANIFEST] = orjson.dumps(stated)
+        files[SUMS] = "".join(
+            f"{sha256(body)}  {n}\n" for n, body in sorted(files.items()) if n != SUMS
+        ).encode()
+
+    result = verify_pack(rezip(pack_of(world), edit))
+    assert result.problems == []
+    (found,) = result.chain.breaks
+    assert (found.entry, found.problem) == (f"{HISTORY} line 2", CONTENT_CHANGED)
+
+
+def test_the_command_line_packs_and_verifies_and_says_when_broken(
+    world: World,
+    sql_url: str,
+    client: InfluxClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pack = tmp_path / "SHP-A1.zip"
+    influx = ["--influx-url", client.url, "--influx-db", client.database]
+    assert main(["evidence", "pack", "SHP-A1", "-o", str(pack), "--db-url", sql_url, *influx]) == 0
+    assert main(["evidence", "verify", str(pack)]) == 0
+    assert "intact" in capsys.readouterr().out
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(rezip(pack.read_bytes(), flip_one_byte(READINGS)))
+    assert main(["evidence", "verify", str(broken)]) == 1
+    assert f"{READINGS}: SHA-256 differs" in capsys.readouterr().out
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    assert main(["evidence", "verify", str(tmp_path / "junk.zip")]) == 2
+    assert "not a readable zip" in capsys.readouterr().err
+    with pytest.raises(PackUnreadable):
+        verify_pack(tmp_path / "junk.zip")
+
+    assert main(["evidence", "verify", "--db-url", sql_url]) == 0
+    assert main(["evidence", "verify", "--db-url", sql_url, "--shipment", "SHP-A1"]) == 0
+    engine = world.sessions.kw["bind"]
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alert_history SET comment = 'fine' WHERE action = 'ack'"))
+        entry = connection.execute(text("SELECT id FROM alert_history WHERE action = 'ack'"))
+        entry_id = entry.scalar_one()
+    capsys.readouterr()
+    assert main(["evidence", "verify", "--db-url", sql_url]) == 1
+    out = capsys.readouterr().out
+    assert f"alert_history id {entry_id}): content changed" in out
+    assert main(["evidence", "verify", "--db-url", sql_url, "--shipment", "NOPE"]) == 2
