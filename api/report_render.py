@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,9 @@ from api.report_csv import render_csv
 from api.report_data import ReportData, gather_report
 from api.report_pdf import render_pdf
 from ingest.influx_client import InfluxClient
+
+#: How many times the facts are read again while entries keep arriving for the shipment.
+CONSISTENT_READ_ATTEMPTS: Final = 3
 
 
 class ReportShipmentNotFound(LookupError):
@@ -56,14 +60,19 @@ def report_data(
         raise ReportShipmentNotFound(
             f"no shipment {shipment_id!r} in organisation {organisation_id}"
         )
-    return gather_report(
-        session,
-        influx,
-        shipment,
-        organisation.name,
-        now_ms=now_ms if now_ms is not None else time.time_ns() // 1_000_000,
-        chain_head=shipment_chain_head(session, organisation_id, shipment_id),
-    )
+    at = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    # The head printed must be the chain's as the facts were read. Every entry recorded about
+    # the shipment moves its head in the entry's own transaction, so an unchanged head after
+    # reading means nothing was recorded meanwhile (PostgreSQL's READ COMMITTED lets each
+    # query see newer commits); a busy shipment is read again, a few times at most.
+    for _ in range(CONSISTENT_READ_ATTEMPTS):
+        head = shipment_chain_head(session, organisation_id, shipment_id)
+        data = gather_report(
+            session, influx, shipment, organisation.name, now_ms=at, chain_head=head
+        )
+        if shipment_chain_head(session, organisation_id, shipment_id) == head:
+            break
+    return data
 
 
 def render_report(

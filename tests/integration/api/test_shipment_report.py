@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.db import write_transaction
+from api.evidence_chain import chain_head, shipment_chain_key
 from api.models import Organisation
-from api.report_chain import chain_head_line, shipment_chain_head
 from api.shipments import save_shipment
 from api.store import record_events
 from cargowatch.cli import main
@@ -222,7 +222,9 @@ def test_the_pdf_carries_the_same_numbers_the_footer_and_the_acknowledgement(
     _, texts = page_texts(answer.content)
     with world.sessions() as session:
         acme = session.scalars(select(Organisation).where(Organisation.name == "ACME")).one()
-        chain = chain_head_line(shipment_chain_head(session, acme.id, "SHP-A1"))
+        head = chain_head(session, shipment_chain_key(acme.id, "SHP-A1"))
+    assert head is not None and re.fullmatch("[0-9a-f]{64}", head)
+    chain = f"chain head: {head}"
     assert len(texts) >= 2
     for n, text in enumerate(texts, 1):
         assert f"page {n} of {len(texts)}" in text
@@ -342,3 +344,20 @@ def test_a_shipment_without_readings_gets_a_report_that_says_so(world: World) ->
     _, texts = page_texts(get(world, "operator", "/shipments/SHP-A2/report.pdf").content)
     assert "no temperature readings" in " ".join(texts)
     assert "No reading was outside the range." in " ".join(texts)
+
+
+def test_each_report_prints_the_chain_head_of_its_moment(world: World) -> None:
+    before = rows_of(get(world, "customs", "/shipments/SHP-A1/report.csv").content)
+    assert world.client is not None
+    commented = world.client.post(
+        f"/alerts/{ROUTE_ALERT}/comment",
+        json={"comment": "Checked with the carrier"},
+        headers=world.headers("customs"),
+    )
+    assert commented.status_code == 200, commented.text
+    after = rows_of(get(world, "customs", "/shipments/SHP-A1/report.csv").content)
+    head_before = one(before, "header", "chain_head")["value"]
+    head_after = one(after, "header", "chain_head")["value"]
+    assert re.fullmatch("[0-9a-f]{64}", head_after) and head_after != head_before
+    _, texts = page_texts(get(world, "customs", "/shipments/SHP-A1/report.pdf").content)
+    assert all(f"chain head: {head_after}" in text for text in texts)
