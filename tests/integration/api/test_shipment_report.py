@@ -361,3 +361,13 @@ def test_each_report_prints_the_chain_head_of_its_moment(world: World) -> None:
     assert re.fullmatch("[0-9a-f]{64}", head_after) and head_after != head_before
     _, texts = page_texts(get(world, "customs", "/shipments/SHP-A1/report.pdf").content)
     assert all(f"chain head: {head_after}" in text for text in texts)
+
+
+def test_the_command_says_when_influxdb_is_away(
+    world: World, sql_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    away = ["--influx-url", f"http://127.0.0.1:{free_port()}", "--influx-timeout-s", "2"]
+    out = tmp_path / "x.pdf"
+    assert main(["report", "SHP-A1", "-o", str(out), "--db-url", sql_url, *away]) == 1
+    assert "InfluxDB unavailable" in capsys.readouterr().err
+    assert not out.exists()
