@@ -1,18 +1,19 @@
 """Statistical anomaly on a numeric channel: the scorer's judgement turned into a condition.
 
-`AnomalyScorer` gives every reading a calibrated score in [0, 1] against the
-channel's own history; this detector raises `anomaly` when the score reaches
-`threshold` (0.95, a surprise 4.3 times the largest of the stream's recent past),
-as an early, unspecific hint (a reefer whose cycling changes before it fails) for
-an operator to look at. It is informational on purpose: the specific detectors
-(excursion, forecast, fault) are the ones that page. `last_score` is kept so a
-backtest can report the score of every reading.
+`CombinedScorer` gives every reading a calibrated score in [0, 1] against the
+channel's own history (record-relative surprise, or 0.6 for a first visit beyond the
+range the channel has covered); this detector raises `anomaly` when the score reaches
+`threshold` (0.95, a surprise 4.3 times the largest of the stream's recent past, which
+a new-territory reading alone never reaches), as an early, unspecific hint (a reefer
+whose cycling changes before it fails) for an operator to look at. It is informational
+on purpose: the specific detectors (excursion, forecast, fault) are the ones that page.
+`last_score` is kept so a backtest can report the score of every reading.
 """
 
 from __future__ import annotations
 
 from detectors.alerts import Condition
-from detectors.anomaly_score import AnomalyScorer
+from detectors.anomaly_combined import CombinedScorer
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -45,7 +46,9 @@ class Anomaly:
         self.clear_below = clear_below
         # Shipments last days: the hour-of-week profile would be most of the memory, and
         # 120 readings (10 h at 5-minute reporting) of warm-up leave most of a trip scored.
-        self.scorer = AnomalyScorer(weekly=False, warmup=120)
+        # A scorer restored from an older snapshot may be a bare `AnomalyScorer`: same
+        # interface, so it goes on working without the new-territory cue.
+        self.scorer = CombinedScorer(weekly=False, warmup=120)
         self.last_score = 0.0
         self._active = False
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.anomaly import Anomaly
+from detectors.anomaly_combined import CombinedScorer
 from detectors.anomaly_score import AnomalyScorer
 from detectors.reading import Reading
 
@@ -47,11 +48,20 @@ def drifting(n: int, rng: random.Random) -> list[float]:
         pytest.param(drifting, id="a cycle that drifts against the clock"),
     ],
 )
-def test_a_series_with_no_hourly_pattern_scores_the_same_at_every_minute_of_the_hour(make):
+@pytest.mark.parametrize(
+    "scorer_class",
+    [
+        pytest.param(AnomalyScorer, id="record cues"),
+        pytest.param(CombinedScorer, id="record cues and new territory (the product's score)"),
+    ],
+)
+def test_a_series_with_no_hourly_pattern_scores_the_same_at_every_minute_of_the_hour(
+    make, scorer_class
+):
     totals, counts = [0.0] * 4, [0] * 4
     for seed in range(4):
         values = make(30 * DAY, random.Random(seed))
-        scorer = AnomalyScorer()
+        scorer = scorer_class()
         for i, v in enumerate(values):
             score = scorer.update(T0_MS + i * QUARTER_MS, v)
             if i >= 7 * DAY:  # past the warm-up and the profiles' first week
