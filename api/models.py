@@ -180,7 +180,7 @@ class ShipmentVersion(Base):
     __table_args__ = (
         UniqueConstraint("shipment_pk", "version"),
         CheckConstraint(_one_of("status", SHIPMENT_STATUSES), name="status"),
-        UniqueConstraint("chain_key", "chain_seq"),
+        Index(None, "chain_key", "chain_seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -266,7 +266,7 @@ class AlertHistory(Base):
         CheckConstraint(_one_of("action", HISTORY_ACTIONS), name="action"),
         CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
         # One place per link of an evidence chain; also what a verifier reads a chain by.
-        UniqueConstraint("chain_key", "chain_seq"),
+        Index(None, "chain_key", "chain_seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

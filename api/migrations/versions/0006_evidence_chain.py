@@ -1,6 +1,6 @@
 """Evidence chains: every alert history entry and shipment manifest version gets its link in its
 shipment's (or device's) hash chain (``chain_key``, ``chain_seq``, ``prev_hash``,
-``entry_hash``, unique by chain and place), and the ``evidence_chains`` table holds each chain's
+``entry_hash``, a unique index by chain and place), and the ``evidence_chains`` table holds each chain's
 head (length and last hash). See `api.evidence_chain` for the design.
 
 Existing rows are chained here, in the order they were written: each chain takes its manifest
@@ -61,22 +61,23 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("chain_key", name=op.f("pk_evidence_chains")),
     )
+    # Plain ADD COLUMN and a unique index, never a copied table: SQLite copies a table by
+    # dropping the old one, which the outbox's foreign keys refuse once history rows exist.
     for table in _TABLES:
-        with op.batch_alter_table(table) as batch:
-            for column in _link_columns():
-                batch.add_column(column)
-            batch.create_unique_constraint(
-                op.f(f"uq_{table}_chain_key_chain_seq"), ["chain_key", "chain_seq"]
-            )
+        for column in _link_columns():
+            op.add_column(table, column)
     _backfill(op.get_bind())
+    for table in _TABLES:
+        op.create_index(
+            op.f(f"ix_{table}_chain_key_chain_seq"), table, ["chain_key", "chain_seq"], unique=True
+        )
 
 
 def downgrade() -> None:
     for table in reversed(_TABLES):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_constraint(op.f(f"uq_{table}_chain_key_chain_seq"), type_="unique")
-            for name in reversed(_LINKS):
-                batch.drop_column(name)
+        op.drop_index(op.f(f"ix_{table}_chain_key_chain_seq"), table_name=table)
+        for name in reversed(_LINKS):
+            op.drop_column(table, name)
     op.drop_table("evidence_chains")
 
 

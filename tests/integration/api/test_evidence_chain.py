@@ -299,3 +299,26 @@ def test_concurrent_writers_on_one_shipment_form_one_line(
     assert result.entries == 1 + 2 + 20
     with sessions() as session:
         assert chain_length(session, key) == 23
+
+
+def test_the_migration_chains_a_store_written_before_it_as_the_live_code_would(
+    sessions: Sessions, engine: Engine, trail: str, sql_url: str
+) -> None:
+    from alembic import command
+
+    from api.schema import alembic_config, upgrade
+
+    live = check(sessions)
+    assert live.ok
+    engine.dispose()
+    # Back to the schema before the chain: the links and the heads are gone, the rows stay.
+    command.downgrade(alembic_config(sql_url), "0005")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT count(*) FROM alert_history")).scalar_one()
+    assert rows == 7
+    assert upgrade(sql_url).endswith("upgraded from 0005 to schema revision 0006")
+    engine.dispose()
+    backfilled = check(sessions)
+    assert backfilled.ok, [str(b) for b in backfilled.breaks]
+    assert backfilled.heads == live.heads
+    assert [p for _, _, p in chain_rows(engine, trail)] == list(range(1, 10))
