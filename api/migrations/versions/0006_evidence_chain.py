@@ -1,7 +1,7 @@
 """Evidence chains: every alert history entry and shipment manifest version gets its link in its
 shipment's (or device's) hash chain (``chain_key``, ``chain_seq``, ``prev_hash``,
-``entry_hash``, a unique index by chain and place), and the ``evidence_chains`` table holds each chain's
-head (length and last hash). See `api.evidence_chain` for the design.
+``entry_hash``, a unique index by chain and place), and the ``evidence_chains`` table holds
+each chain's head (length and last hash). See `api.evidence_chain` for the design.
 
 Existing rows are chained here, in the order they were written: each chain takes its manifest
 versions and history entries in id order, the two merged by when they were written (a version's
