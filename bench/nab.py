@@ -1,6 +1,8 @@
-"""Score `AnomalyScorer` on the Numenta Anomaly Benchmark data, the way NAB scores detectors.
+"""Score the anomaly score on the Numenta Anomaly Benchmark data, the way NAB scores detectors.
 
-Runs one scorer per data file over every reading in time order (timestamps
+Runs one scorer per data file (the product's `CombinedScorer`, or with `--reference`
+`AnomalyScorer` alone with records that always fade, the score before it) over every
+reading in time order (timestamps
 `YYYY-MM-DD HH:MM:SS` read as UTC epoch ms), writes NAB's results layout
 `<out>/<category>/<file>.csv` (`timestamp,anomaly_score`, one row per data row),
 runs the benchmark's own `score.py` on it with this interpreter and prints the
@@ -10,6 +12,7 @@ one `update` call and the largest pickled scorer state seen at the end of a file
     .venv/bin/python bench/nab.py                         # defaults, results in a temp dir
     .venv/bin/python bench/nab.py --out var/nab-results   # keep the results
     .venv/bin/python bench/nab.py --set refractory=250    # score another setting
+    .venv/bin/python bench/nab.py --reference             # the score before CombinedScorer
     .venv/bin/python bench/nab.py --neighbours            # defaults and each parameter x0.8, x1.25
 
 `--neighbours` is the robustness check: a detector tuned to this data would collapse
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
+import math
 import pickle
 import subprocess
 import sys
@@ -29,9 +34,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from detectors.anomaly_combined import CombinedScorer
 from detectors.anomaly_score import AnomalyScorer
 
 # The benchmark data ships beside the repository, in ../shared/nab-data.
@@ -39,6 +46,9 @@ NAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "nab-data"
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 #: Parameters varied by --neighbours, with the integer ones kept integral.
 TUNABLE = {
+    "margin": float,
+    "rest": int,
+    "record_hold": float,
     "memory": int,
     "record_half_life": int,
     "refractory": int,
@@ -53,7 +63,11 @@ def epoch_ms(stamp: str) -> int:
     return int(dt.timestamp()) * 1000
 
 
-def load(data_dir: Path) -> dict[str, tuple[list[str], list[int], list[float]]]:
+Files = dict[str, tuple[list[str], list[int], list[float]]]
+Params = dict[str, Any]
+
+
+def load(data_dir: Path) -> Files:
     """Every data file as (timestamp strings, epoch ms, values), keyed 'category/file.csv'."""
     files = {}
     for path in sorted(data_dir.glob("*/*.csv")):
@@ -68,11 +82,23 @@ def load(data_dir: Path) -> dict[str, tuple[list[str], list[int], list[float]]]:
     return files
 
 
-def run(files, out: Path, params: dict) -> tuple[float, int]:
+#: The reference: the record cues alone, with records that always fade.
+REFERENCE: Params = {"record_hold": math.inf}
+
+
+def make_scorer(params: Params) -> CombinedScorer | AnomalyScorer:
+    """The product's score, or the reference when `params` sets `reference`."""
+    params = dict(params)
+    if params.pop("reference", False):
+        return AnomalyScorer(**{**REFERENCE, **params})
+    return CombinedScorer(**params)
+
+
+def run(files: Files, out: Path, params: Params) -> tuple[float, int]:
     """Score every file into `out`; returns (mean seconds per update, max pickled bytes)."""
     elapsed, updates, state_bytes = 0.0, 0, 0
     for rel, (stamps, ts, values) in files.items():
-        scorer = AnomalyScorer(**params)
+        scorer = make_scorer(params)
         update = scorer.update
         started = time.perf_counter()
         scores = [update(t, v) for t, v in zip(ts, values, strict=True)]
@@ -88,7 +114,7 @@ def run(files, out: Path, params: dict) -> tuple[float, int]:
     return elapsed / updates, state_bytes
 
 
-def nab_scores(out: Path, nab_dir: Path) -> dict:
+def nab_scores(out: Path, nab_dir: Path) -> dict[str, Any]:
     """Run the benchmark's score.py on a results dir; {profile: its JSON summary}."""
     proc = subprocess.run(
         [
@@ -105,10 +131,11 @@ def nab_scores(out: Path, nab_dir: Path) -> dict:
         capture_output=True,
         text=True,
     )
-    return json.loads(proc.stdout)
+    summary: dict[str, Any] = json.loads(proc.stdout)
+    return summary
 
 
-def evaluate(files, nab_dir: Path, params: dict, out: Path | None) -> dict:
+def evaluate(files: Files, nab_dir: Path, params: Params, out: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="nab-results-") as tmp:
         target = out or Path(tmp)
         per_update, state_bytes = run(files, target, params)
@@ -116,7 +143,7 @@ def evaluate(files, nab_dir: Path, params: dict, out: Path | None) -> dict:
     return {"params": params, "us": per_update * 1e6, "bytes": state_bytes, "scores": scores}
 
 
-def line(result: dict) -> str:
+def line(result: dict[str, Any]) -> str:
     s = result["scores"]
     std = s["standard"]
     label = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "defaults"
@@ -129,8 +156,8 @@ def line(result: dict) -> str:
     )
 
 
-def parse_set(items: list[str]) -> dict:
-    params = {}
+def parse_set(items: list[str]) -> Params:
+    params: Params = {}
     for item in items:
         name, _, value = item.partition("=")
         if name not in TUNABLE:
@@ -147,8 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--neighbours", action="store_true", help="also score each parameter x0.8 and x1.25"
     )
+    parser.add_argument(
+        "--reference", action="store_true", help="score AnomalyScorer alone, records fading"
+    )
     args = parser.parse_args(argv)
     base = parse_set(args.set)
+    if args.reference:
+        if {"margin", "rest"} & base.keys():
+            raise SystemExit("--reference has no new-territory cue: margin and rest do not apply")
+        base["reference"] = True
     files = load(args.nab_dir / "data")
     n = sum(len(f[1]) for f in files.values())
     print(f"{len(files)} files, {n} readings")
@@ -159,10 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['us']:.2f} us per update, largest pickled state {result['bytes']} bytes")
     if args.neighbours:
         print(line(result))
-        defaults = AnomalyScorer()
+        defaults = inspect.signature(CombinedScorer).parameters
         for name, kind in TUNABLE.items():
+            default = base.get(name, defaults[name].default)
+            if args.reference and name in ("margin", "rest", "record_hold"):
+                continue  # the reference has no new-territory cue and never holds records
+            if math.isinf(default):
+                continue
             for factor in (0.8, 1.25):
-                value = kind(getattr(defaults, name) * factor)
+                value = kind(default * factor)
                 params = {**base, name: value}
                 print(line(evaluate(files, args.nab_dir, params, None)), flush=True)
     return 0

@@ -3,9 +3,12 @@
 For every data file under `../shared/nab-data/data`, runs
 `cargowatch backtest FILE --scores RESULTS/<category>/<file>.csv`, then the
 benchmark's own `score.py` over the results folder, and prints the three
-profiles' scores. `bench/nab.py` scores the same scorer in-process (and
-checks robustness to its parameters); this script proves the command line
-produces the same thing end to end.
+profiles' scores. `bench/nab.py` scores in-process (and checks robustness to
+the parameters); this script proves the command line produces the same thing
+end to end. The backtest scores with the scorer `detectors.replay` builds, the
+record cues alone (`AnomalyScorer`) until it builds the `anomaly` detector's
+`CombinedScorer`: until then `bench/nab.py --reference --set record_hold=0.8`
+is the in-process twin of what this prints.
 
     .venv/bin/python bench/nab_backtest.py [--out var/nab-backtest]
 """
