@@ -6,8 +6,9 @@ territory the stream has never visited, the simplest context nothing in its past
 It is the opposite of the record-relative cues of `detectors.anomaly_score`, which fade
 and measure surprise against the recent past: a first visit to new territory counts
 whatever the stream did lately, and a stream that keeps roaming its own range never
-counts. A slow trend does not count either (each reading passes the old extreme by one
-ordinary step, a tiny share of the width); a jump past it does. It has no scale, no
+counts. A steady trend does not count either once its range spans more than 50 of its
+steps (each reading passes the old extreme by one step, under 2 % of the width); a jump
+past it does. It has no scale, no
 unit and no knowledge of the channel, needs no per-stream setting, fires at most once
 per `rest` readings, and holds four numbers of state.
 """
