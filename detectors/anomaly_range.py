@@ -8,9 +8,9 @@ and measure surprise against the recent past: a first visit to new territory cou
 whatever the stream did lately, and a stream that keeps roaming its own range never
 counts. A steady trend does not count either once its range spans more than 50 of its
 steps (each reading passes the old extreme by one step, under 2 % of the width); a jump
-past it does. It has no scale, no
-unit and no knowledge of the channel, needs no per-stream setting, fires at most once
-per `rest` readings, and holds four numbers of state.
+past it does. It has no scale, no unit and no knowledge of the channel, needs no
+per-stream setting, fires at most once per `rest` readings, and holds four numbers of
+state.
 """
 
 from __future__ import annotations
