@@ -132,9 +132,8 @@ def _check_chain(
     stated = (int(length), str(head)) if isinstance(length, int) and length > 0 else None
     if stated is None and not links:
         return
-    verify_links(
-        {result.chain_key: links}, {result.chain_key: stated} if stated else {}, result.chain
-    )
+    heads = {result.chain_key: stated} if stated else {}
+    verify_links({result.chain_key: links}, heads, result.chain, head_source=MANIFEST)
 
 
 def _json(line: bytes) -> Any:

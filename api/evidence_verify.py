@@ -80,10 +80,14 @@ class Verification:
 
 
 def walk_chain(
-    chain_key: str, links: Sequence[Link], head: tuple[int, str] | None
+    chain_key: str,
+    links: Sequence[Link],
+    head: tuple[int, str] | None,
+    head_source: str = "evidence_chains",
 ) -> tuple[Break | None, str]:
     """The first break of one chain (links in any order) and the head hash recomputed up to
-    it; `head` is the stored (length, head hash), None when there is no head row."""
+    it; `head` is the stored (length, head hash), None when there is none, and `head_source`
+    names where it was read."""
     ordered = sorted(links, key=lambda link: int(link.record["chain_seq"]))
     previous = GENESIS
     expected = 1
@@ -112,16 +116,16 @@ def walk_chain(
     length = expected - 1
     if head is None:
         detail = f"{length} entries but no head recorded for the chain"
-        return Break(chain_key, None, "evidence_chains", HEAD, detail), previous
+        return Break(chain_key, None, head_source, HEAD, detail), previous
     stored_length, stored_hash = head
     if stored_length > length:
         detail = (
             f"the head says {stored_length} entries, the last {stored_length - length} are gone"
         )
-        return Break(chain_key, length + 1, "evidence_chains", ENTRY_MISSING, detail), previous
+        return Break(chain_key, length + 1, head_source, ENTRY_MISSING, detail), previous
     if stored_length != length or stored_hash != previous:
         detail = f"the head ({stored_length} entries, {stored_hash}) is not the chain's end"
-        return Break(chain_key, length, "evidence_chains", HEAD, detail), previous
+        return Break(chain_key, length, head_source, HEAD, detail), previous
     return None, previous
 
 
@@ -133,21 +137,31 @@ def verify_links(
     chains: Mapping[str, Sequence[Link]],
     heads: Mapping[str, tuple[int, str]],
     result: Verification | None = None,
+    head_source: str = "evidence_chains",
 ) -> Verification:
     """Walk every chain of `chains` and every head without entries; add to `result`."""
     result = result if result is not None else Verification()
     for key in sorted(set(chains) | set(heads)):
-        links = chains.get(key, [])
-        if not links and heads[key][0] == 0:
-            continue  # a head created by a transaction that stored nothing
-        found, head_hash = walk_chain(key, links, heads.get(key))
-        result.chains += 1
-        result.entries += len(links)
-        if found is not None:
-            result.breaks.append(found)
-        else:
-            result.heads[key] = head_hash
+        _walk_into(result, key, chains.get(key, []), heads.get(key), head_source)
     return result
+
+
+def _walk_into(
+    result: Verification,
+    key: str,
+    links: Sequence[Link],
+    head: tuple[int, str] | None,
+    head_source: str = "evidence_chains",
+) -> None:
+    if not links and (head is None or head[0] == 0):
+        return  # a head created by a transaction that stored nothing
+    found, head_hash = walk_chain(key, links, head, head_source)
+    result.chains += 1
+    result.entries += len(links)
+    if found is not None:
+        result.breaks.append(found)
+    else:
+        result.heads[key] = head_hash
 
 
 # --- the SQL store -----------------------------------------------------------------------------
@@ -159,19 +173,28 @@ def verify_store(session: Session, chain_key: str | None = None) -> Verification
     if chain_key is not None:
         heads_query = heads_query.where(EvidenceChain.chain_key == chain_key)
     heads = {k: (n, h) for k, n, h in session.execute(heads_query)}
-    chains: dict[str, list[Link]] = {}
+    # Manifest versions are few and read whole; the history is read once in chain order and
+    # each chain checked as it ends, so memory holds one chain, not the store.
+    versions: dict[str | None, list[Link]] = {}
+    for key, link in _version_links(session, chain_key):
+        versions.setdefault(key, []).append(link)
     result = Verification()
-    for key, link in itertools.chain(
-        _history_links(session, chain_key), _version_links(session, chain_key)
-    ):
+    for key, group in itertools.groupby(_history_links(session, chain_key), lambda kl: kl[0]):
+        links = [link for _, link in group]
         if key is None:
-            result.entries += 1
-            result.breaks.append(
-                Break(None, None, link.source, UNCHAINED, "the entry is in no evidence chain")
-            )
-        else:
-            chains.setdefault(key, []).append(link)
-    return verify_links(chains, heads, result)
+            versions.setdefault(None, []).extend(links)
+            continue
+        links += versions.pop(key, [])
+        _walk_into(result, key, links, heads.pop(key, None))
+    for link in versions.pop(None, []):
+        result.entries += 1
+        result.breaks.append(
+            Break(None, None, link.source, UNCHAINED, "the entry is in no evidence chain")
+        )
+    for key in sorted(set(versions) | set(heads), key=str):
+        _walk_into(result, str(key), versions.get(key, []), heads.get(str(key)))
+    result.breaks.sort(key=lambda b: (b.chain_key or "", b.position or 0))
+    return result
 
 
 def history_links(session: Session, chain_key: str) -> list[Link]:

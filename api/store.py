@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
@@ -302,8 +302,14 @@ def _insert_history(
         savepoint.rollback()
         for key, mark in marks.items():
             chains.restore(key, mark)
+        # What is stored already, read under the alerts' locks (no other writer can add to
+        # their history meanwhile), so a replayed event costs neither a link nor an insert.
+        known = _stored_events(connection, [(event.alert_id, seq) for event, seq in events])
         stored = []
         for event, seq in events:
+            if (event.alert_id, seq) in known:
+                continue
+            known.add((event.alert_id, seq))
             position = alerts[event.alert_id]["history_length"] + 1
             row = _history_row(event, seq, position, now)
             key = facts[event.alert_id].chain_key
@@ -320,6 +326,14 @@ def _insert_history(
     for event, _, position in stored:
         alerts[event.alert_id]["history_length"] = position
     return stored
+
+
+def _stored_events(connection: Connection, pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which (alert id, engine seq) pairs of `pairs` the history holds already."""
+    query = select(_HISTORY.c.alert_id, _HISTORY.c.event_seq).where(
+        tuple_(_HISTORY.c.alert_id, _HISTORY.c.event_seq).in_(sorted(set(pairs)))
+    )
+    return {(alert_id, int(seq)) for alert_id, seq in connection.execute(query)}
 
 
 def _history_row(event: AlertEvent, seq: int, position: int, now: datetime) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from api.db import write_transaction
 from api.evidence_chain import chain_head, shipment_chain_key
 from api.evidence_pack import HISTORY, MANIFEST, READINGS, SUMS, VERSIONS, sha256
 from api.evidence_pack_verify import PackUnreadable, verify_pack
-from api.evidence_verify import CONTENT_CHANGED
+from api.evidence_verify import CONTENT_CHANGED, ENTRY_MISSING
 from api.models import Organisation
 from api.shipments import save_shipment
 from cargowatch.cli import main
@@ -224,3 +224,21 @@ def test_the_command_line_packs_and_verifies_and_says_when_broken(
     out = capsys.readouterr().out
     assert f"alert_history id {entry_id}): content changed" in out
     assert main(["evidence", "verify", "--db-url", sql_url, "--shipment", "NOPE"]) == 2
+
+
+def test_the_last_history_line_dropped_with_its_sums_redone_fails_against_the_stated_head(
+    world: World,
+) -> None:
+    def drop_last(files: dict[str, bytes]) -> None:
+        files[HISTORY] = b"".join(line + b"\n" for line in files[HISTORY].splitlines()[:-1])
+        stated = orjson.loads(files[MANIFEST])
+        stated["files"][HISTORY] = sha256(files[HISTORY])
+        files[MANIFEST] = orjson.dumps(stated)
+        files[SUMS] = "".join(
+            f"{sha256(body)}  {n}\n" for n, body in sorted(files.items()) if n != SUMS
+        ).encode()
+
+    result = verify_pack(rezip(pack_of(world), drop_last))
+    assert result.problems == []
+    (found,) = result.chain.breaks
+    assert (found.entry, found.problem, found.position) == (MANIFEST, ENTRY_MISSING, 4)
