@@ -12,11 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from api_world import World
+from api_world import event as api_event
+from manual_clock import ManualClock
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.actions import acknowledge, assign, close, comment
 from api.db import write_transaction
+from api.escalation import EscalationWorker
 from api.evidence_chain import (
     GENESIS,
     chain_head,
@@ -32,7 +36,7 @@ from api.evidence_verify import (
     Verification,
     verify_store,
 )
-from api.models import Organisation, utcnow
+from api.models import AlertHistory, Organisation, to_ms, utcnow
 from api.models_notify import Silence
 from api.shipments import save_shipment, set_status
 from api.store import record_events
@@ -322,3 +326,34 @@ def test_the_migration_chains_a_store_written_before_it_as_the_live_code_would(
     assert backfilled.ok, [str(b) for b in backfilled.breaks]
     assert backfilled.heads == live.heads
     assert [p for _, _, p in chain_rows(engine, trail)] == list(range(1, 10))
+
+
+def test_escalations_and_reminders_join_the_chain_of_their_shipment(world: World) -> None:
+    assert world.client is not None
+    key = world.keys["operator"].split("_")[1]
+    policy = {
+        "name": "night shift",
+        "min_severity": "critical",
+        "levels": [{"after_min": 5, "keys": [key]}],
+        "remind_every_min": 10,
+    }
+    made = world.client.post("/escalation-policies", json=policy, headers=world.headers("operator"))
+    assert made.status_code == 201, made.text
+    clock = ManualClock()
+    start = clock.now
+    alert = "al_escalating"
+    record_events(world.sessions, [(api_event("SHP-A1", "trk-a1", alert, at_ms=to_ms(start)), 1)])
+    worker = EscalationWorker(world.sessions, clock=clock)
+    for minutes in (5, 15, 25):
+        clock.set(start + timedelta(minutes=minutes))
+        assert worker.run_once() >= 1
+    result = check(world.sessions)
+    assert result.ok, [str(b) for b in result.breaks]
+    with world.sessions() as session:
+        query = select(AlertHistory).where(AlertHistory.alert_id == alert)
+        entries = list(session.scalars(query.order_by(AlertHistory.seq)))
+    assert [e.action for e in entries] == ["open", "escalate", "remind", "remind"]
+    (chain,) = {e.chain_key for e in entries}
+    assert chain is not None and chain.startswith("shipment:") and chain.endswith(":SHP-A1")
+    places = [e.chain_seq or 0 for e in entries]
+    assert places == sorted(places) and len(set(places)) == 4
