@@ -22,12 +22,13 @@ writes the entries. A batch touches each head once however many entries it appen
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 import orjson
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api.db import json_dumps
@@ -260,27 +261,40 @@ _UPDATE_HEAD: Final = (
 )
 
 
+#: Chain keys known to have a head row, per database, whose heads are locked without trying to
+#: insert them first. Heads are never deleted, so a key stays known; the sets are bounded all the
+#: same. A key known here whose head is gone (its creator rolled back) is created again.
+_KNOWN_HEADS: Final[weakref.WeakKeyDictionary[Engine, set[str]]] = weakref.WeakKeyDictionary()
+_KNOWN_LIMIT: Final = 200_000
+
+
 def _lock_heads(session: Session, keys: list[str]) -> dict[str, _Head]:
     """Lock the heads of `keys` (sorted), creating the missing ones empty."""
     if not keys:
         return {}
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    # PostgreSQL: every head is inserted (or found) before any is locked, so two writers that
-    # both create a chain wait on each other's insert, never on a lock the other holds. SQLite
-    # runs one writer at a time, so it looks first and inserts only what is missing.
-    heads = {} if postgresql else _select_locked(session, keys)
+    known = _KNOWN_HEADS.setdefault(session.get_bind().engine, set())
+    # A head not known to exist is inserted (or found) before any is locked, so two writers
+    # that both create a chain wait on each other's insert, never on a lock the other holds.
+    _insert_heads(session, [k for k in keys if k not in known])
+    heads = _select_locked(session, keys)
     missing = [k for k in keys if k not in heads]
     if missing:
-        now = utcnow()
-        session.execute(
-            upsert(session, _CHAINS).on_conflict_do_nothing(index_elements=["chain_key"]),
-            [
-                {"chain_key": k, "length": 0, "head_hash": GENESIS, "updated_at": now}
-                for k in missing
-            ],
-        )
+        _insert_heads(session, missing)
         heads.update(_select_locked(session, missing))
+    if len(known) > _KNOWN_LIMIT:
+        known.clear()
+    known.update(keys)
     return heads
+
+
+def _insert_heads(session: Session, keys: list[str]) -> None:
+    if not keys:
+        return
+    now = utcnow()
+    session.execute(
+        upsert(session, _CHAINS).on_conflict_do_nothing(index_elements=["chain_key"]),
+        [{"chain_key": k, "length": 0, "head_hash": GENESIS, "updated_at": now} for k in keys],
+    )
 
 
 def _select_locked(session: Session, keys: list[str]) -> dict[str, _Head]:
