@@ -5,10 +5,8 @@ For every data file under `../shared/nab-data/data`, runs
 benchmark's own `score.py` over the results folder, and prints the three
 profiles' scores. `bench/nab.py` scores in-process (and checks robustness to
 the parameters); this script proves the command line produces the same thing
-end to end. The backtest scores with the scorer `detectors.replay` builds, the
-record cues alone (`AnomalyScorer`) until it builds the `anomaly` detector's
-`CombinedScorer`: until then `bench/nab.py --reference --set record_hold=0.8`
-is the in-process twin of what this prints.
+end to end. The backtest scores with the `anomaly` detector's own
+`CombinedScorer`, so this prints what `bench/nab.py` prints in-process.
 
     .venv/bin/python bench/nab_backtest.py [--out var/nab-backtest]
 """

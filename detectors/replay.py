@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from detectors.alerts import AlertEvent
-from detectors.anomaly_score import AnomalyScorer
+from detectors.anomaly_combined import CombinedScorer
 from detectors.engine import Engine
 from detectors.profiles import Profile, Shipment
 from detectors.reading import Reading
@@ -94,11 +94,11 @@ def replay(
 ) -> ReplayResult:
     """Feed `readings` to `engine` with event time as the clock, then flush it.
 
-    `scores` scores every reading's `channel` with a per-device anomaly scorer
+    `scores` scores every reading's `channel` with the `anomaly` detector's scorer, one per device
     (0 where the reading lacks the channel); `series` keeps the channel's values.
     """
     result = result if result is not None else ReplayResult()
-    scorers: dict[str, AnomalyScorer] = {}
+    scorers: dict[str, CombinedScorer] = {}
     clock = FleetClock(engine)
     for r in readings:
         value: float | None = getattr(r, channel)
@@ -116,7 +116,7 @@ def replay(
             if value is not None:
                 scorer = scorers.get(r.device_id)
                 if scorer is None:
-                    scorer = scorers[r.device_id] = AnomalyScorer()
+                    scorer = scorers[r.device_id] = CombinedScorer()
                 score = scorer.update(r.ts_ms, value)
             result.scores.append(
                 (r.device_id, r.ts_ms, value if value is not None else float("nan"), score)
