@@ -17,7 +17,11 @@ long excursion starts it afresh. Two things tell a thermostat cycling just under
 the limit from a failure: a drift must have been seen to begin (the warm-up ends
 with the least-squares slope of its readings, and the trend must since have been
 calm once), and a rise that has not passed the top of a recent rise that turned
-back by itself is the cycle again, not yet a breach.
+back by itself is the cycle again, not yet a breach. Two things keep a warning from being
+opened too far ahead for what is known: the warming rate itself may change over the horizon
+(a door shut, power back, a unit that settles), so the further ahead the crossing, the less
+sure it is, however steady the trend has been; and a rise an open door let in is not warned
+of while it settles after the door is shut.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ MIN_READINGS: Final = 4
 #: filter learnt: one odd or missed reading is common, four in a row are an outage or a
 #: change of regime after which the old trend is not about now.
 KEEP_INTERVALS: Final = 4
+#: How fast the warming rate itself may change, as the variance it gains per hour ((°C/h)²/h):
+#: chosen on development seeds (0, 0.3, 1 and 3 tried; 1 and 3 alike, 0 and 0.3 worse).
+TREND_DRIFT: Final = 1.0
+#: After a door shuts, the rise it let in stops within minutes, but the hour-scale trend
+#: keeps rising for most of an hour: a forecast waits this long before it trusts the trend.
+DOOR_SETTLE_MIN: Final = 30.0
 
 
 def _normal_cdf(z: float) -> float:
@@ -67,6 +77,9 @@ class PredictedBreach:
         intervals, whichever is longer) keep what was learnt; longer ones start afresh.
     cycle_min : how long a rise that turned back by itself is remembered, so the next rise
         to the same height is taken for the cycle again (see `forecast_cycles.Turns`).
+    trend_drift : how fast the warming rate itself may change, as the variance it gains per
+        hour ((°C/h)² per hour); it widens the forecast the further ahead it looks.
+    door_settle_min : after the door is reported shut, how long no new warning opens.
 
     Examples
     --------
@@ -81,6 +94,8 @@ class PredictedBreach:
     __slots__ = (
         "_active",
         "_calm_seen",
+        "_door_open",
+        "_door_shut_ms",
         "_interval_ms",
         "_last_ts",
         "_level",
@@ -91,6 +106,7 @@ class PredictedBreach:
         "_turns",
         "_warm",
         "confident_since_ms",
+        "door_settle_ms",
         "high_c",
         "hold_ms",
         "horizon_h",
@@ -100,6 +116,7 @@ class PredictedBreach:
         "min_confidence",
         "min_rate",
         "raw_confidence",
+        "trend_drift",
         "trend_tau_h",
         "warmup_ms",
     )
@@ -117,6 +134,8 @@ class PredictedBreach:
         hold_min: float = 5.0,
         keep_min: float = 60.0,
         cycle_min: float = 360.0,
+        trend_drift: float = TREND_DRIFT,
+        door_settle_min: float = DOOR_SETTLE_MIN,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
         self.horizon_h = horizon_min / 60
@@ -127,6 +146,8 @@ class PredictedBreach:
         self.warmup_ms = int(warmup_min * 60_000)
         self.hold_ms = int(hold_min * 60_000)
         self.keep_ms = int(keep_min * 60_000)
+        self.trend_drift = trend_drift
+        self.door_settle_ms = int(door_settle_min * 60_000)
         #: When the forecast began to agree (counting the interval the first agreeing
         #: reading stands for), or None.
         self.confident_since_ms: int | None = None
@@ -152,8 +173,16 @@ class PredictedBreach:
         # trend leaves the warm-up as their least-squares slope, not grown from zero, so a
         # drift under way from the start is not taken for a calm that then changed.
         self._warm = (0.0, 0.0, 0.0, 0.0, 0.0)
+        # The door as last reported, and when it was last seen shut after being open: the
+        # rise an open door let in is over once it shuts, though the trend says otherwise.
+        self._door_open = False
+        self._door_shut_ms: int | None = None
 
     def update(self, r: Reading) -> list[Condition] | None:
+        if r.door == "open":
+            self._door_open = True
+        elif r.door == "closed" and self._door_open:
+            self._door_open, self._door_shut_ms = False, r.ts_ms
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None  # also False for NaN: a failing probe must not bend the trend
@@ -202,6 +231,8 @@ class PredictedBreach:
         if abs(self._trend) < self.min_rate:
             self._calm_seen = True
         forecast = self._forecast() if self._calm_seen else None
+        if forecast is not None and not self._active and self._door_settling(ts):
+            forecast = None  # the door's own rise, shut off: not a warning, nor one to clear
         if forecast is not None:
             # The threshold, the alert and its clearing all speak of the calibrated value.
             self.raw_confidence = forecast[2]
@@ -247,6 +278,15 @@ class PredictedBreach:
             return self._clear(r, f"breach no longer likely ({confidence:.0%})")
         return None
 
+    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+        """Take back a pickled state, also one from before the drift and the door were known."""
+        slots = state[1] if isinstance(state, tuple) else state
+        # What a snapshot from before them lacks takes its default: the door as never seen.
+        self.trend_drift, self.door_settle_ms = TREND_DRIFT, int(DOOR_SETTLE_MIN * 60_000)
+        self._door_open, self._door_shut_ms = False, None
+        for name, value in slots.items():
+            setattr(self, name, value)
+
     def _warm_up(self, x: float, y: float) -> None:
         """Take the least-squares slope of the readings so far as the trend."""
         n, sx, sy, sxx, sxy = self._warm
@@ -255,6 +295,10 @@ class PredictedBreach:
         spread = n * sxx - sx * sx
         if n >= 3 and spread > 0:
             self._trend = (n * sxy - sx * sy) / spread
+
+    def _door_settling(self, ts: int) -> bool:
+        shut = self._door_shut_ms
+        return shut is not None and 0 <= ts - shut < self.door_settle_ms
 
     def _keep(self) -> float:
         return max(float(self.keep_ms), KEEP_INTERVALS * self._interval_ms)
@@ -271,14 +315,19 @@ class PredictedBreach:
         if self._turns.within(self._level, rising=trend > 0):
             return None
         rate = abs(trend)
+        horizon = self.horizon_h
         hours = gap / rate
         if hours > 3 * self.horizon_h:
             return None
         # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.
         b = 1.0 - math.exp(-(self.level_tau_h) / self.trend_tau_h)
         sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
-        needed = gap / self.horizon_h
-        return limit, hours, _normal_cdf((rate - needed) / sigma)
+        # Over the horizon the warming rate itself may change (a door shut, power back, a
+        # unit that settles): a trend that wanders as a random walk adds drift * H^3 / 3 to
+        # the variance of where the product will be, so a crossing an hour away is less sure
+        # than one a quarter of an hour away, however steady the trend has been.
+        spread = math.sqrt((sigma * horizon) ** 2 + self.trend_drift * horizon**3 / 3.0)
+        return limit, hours, _normal_cdf((rate * horizon - gap) / spread)
 
     def _evidence(self, t: float, limit: float, confidence: float) -> dict[str, object]:
         return {

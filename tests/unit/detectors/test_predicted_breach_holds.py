@@ -88,13 +88,13 @@ def test_a_brief_exit_keeps_what_the_forecaster_has_learnt():
     # warning is back at the next reading instead of after a fresh 30-minute warm-up.
     def temp(m):
         base = 4.0 + max(0.0, (m - 240) / 60)
-        return 8.4 if m == 420 else base
+        return 8.4 if m == 445 else base
 
     _, events = run(temp, 700, 5)
     opened = [e.at_ms // MIN for e in events if e.event == "open"]
-    assert opened and opened[0] < 420
+    assert opened and opened[0] < 445
     active_after = [
-        e.at_ms // MIN for e in events if e.at_ms > 420 * MIN and e.event in ("open", "update")
+        e.at_ms // MIN for e in events if e.at_ms > 445 * MIN and e.event in ("open", "update")
     ]
     resolved = [e.at_ms // MIN for e in events if e.event == "resolve"]
     assert not resolved or resolved[0] > 480, "the warning stays open through the blip"
