@@ -11,6 +11,13 @@ redeliver. Per subscription and alert only the oldest undelivered entry is sent:
 entry of the same alert waits until the one before it is delivered or dead. Delivery is at least
 once (a crash between the answer and the row's update sends it again, with the same
 ``webhook-id``).
+
+Requests go out one at a time, but their outcomes are written together: a commit per delivery
+was most of a backlog's drain time. A pass records what it has sent every `record_every`
+requests, after `record_within_s` at most, and at its end, even when it ends in an error, so one
+request's failure never loses the others' outcomes. Order per alert is unaffected, since a pass
+sends no more than one entry of each alert per subscription and the next one is chosen from
+the store after the commit; a crash before the commit sends those requests again, as above.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ class WebhookOptions:
     poll_s: float = 0.5
     #: Deliveries looked at per pass; each subscription and alert sends its oldest of them.
     batch: int = 500
+    #: Outcomes written in one transaction: at most this many, held no longer than
+    #: `record_within_s` (which bounds what a crash sends again, and how stale the API's view is).
+    record_every: int = 100
+    record_within_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +125,31 @@ class WebhookSender(RetryingWorker):
             self._client.close()
 
     def send_due(self) -> int:
-        """One pass: send every delivery that is due and first in line; returns how many."""
+        """One pass: send every delivery that is due and first in line; returns how many.
+
+        Outcomes are written in batches (see the module's docstring); whatever was sent is
+        recorded before the pass returns or raises.
+        """
         due = self._due()
-        for item in due:
-            if self.stopping:
-                break
-            self._record(item, self._send(item))
+        sent: list[tuple[_Due, _Outcome]] = []
+        oldest = 0.0
+        try:
+            for item in due:
+                if self.stopping:
+                    break
+                outcome = self._send(item)
+                if not sent:
+                    oldest = time.monotonic()
+                sent.append((item, outcome))
+                if (
+                    len(sent) >= self.options.record_every
+                    or time.monotonic() - oldest >= self.options.record_within_s
+                ):
+                    self._record(sent)
+                    sent = []
+        finally:
+            if sent:
+                self._record(sent)
         return len(due)
 
     def _due(self) -> list[_Due]:
@@ -202,34 +232,43 @@ class WebhookSender(RetryingWorker):
             return _Outcome(response.status_code, None)
         return _Outcome(response.status_code, f"answered {response.status_code}")
 
-    def _record(self, item: _Due, outcome: _Outcome) -> None:
-        values = self.outcome_values(item.attempts, item.retry_since, outcome.delivered)
-        values.update(last_status=outcome.status, last_error=outcome.error)
+    def _record(self, sent: list[tuple[_Due, _Outcome]]) -> None:
+        """Write the outcomes of requests already made, in one transaction; then count and log."""
+        updates: dict[int, dict[str, Any]] = {}
+        for item, outcome in sent:
+            values = self.outcome_values(item.attempts, item.retry_since, outcome.delivered)
+            values.update(last_status=outcome.status, last_error=outcome.error)
+            updates[item.delivery_id] = values
+        with write_transaction(self._sessions) as session:
+            query = select(WebhookDelivery).where(WebhookDelivery.id.in_(sorted(updates)))
+            for delivery in session.scalars(query):
+                for name, value in updates[delivery.id].items():
+                    setattr(delivery, name, value)
+        # Counted once stored, so a count seen from outside is already in the store.
+        for item, outcome in sent:
+            self._note(item, outcome, dead="dead_at" in updates[item.delivery_id])
+
+    def _note(self, item: _Due, outcome: _Outcome, *, dead: bool) -> None:
         if outcome.delivered:
             self.delivered += 1
             if item.subscription_id in self._failing:
                 self._failing.discard(item.subscription_id)
                 log.warning("webhook %d: deliveries resumed", item.subscription_id)
-        else:
-            self.failed_attempts += 1
-            if item.subscription_id not in self._failing:
-                self._failing.add(item.subscription_id)
-                log.warning(
-                    "webhook %d failing (%s); retrying with backoff",
-                    item.subscription_id,
-                    outcome.error,
-                )
-            if "dead_at" in values:
-                self.dead += 1
-                log.warning(
-                    "webhook %d: delivery %d dead-lettered after %d attempts (%s)",
-                    item.subscription_id,
-                    item.delivery_id,
-                    item.attempts + 1,
-                    outcome.error,
-                )
-        with write_transaction(self._sessions) as session:
-            delivery = session.get(WebhookDelivery, item.delivery_id)
-            if delivery is not None:
-                for name, value in values.items():
-                    setattr(delivery, name, value)
+            return
+        self.failed_attempts += 1
+        if item.subscription_id not in self._failing:
+            self._failing.add(item.subscription_id)
+            log.warning(
+                "webhook %d failing (%s); retrying with backoff",
+                item.subscription_id,
+                outcome.error,
+            )
+        if dead:
+            self.dead += 1
+            log.warning(
+                "webhook %d: delivery %d dead-lettered after %d attempts (%s)",
+                item.subscription_id,
+                item.delivery_id,
+                item.attempts + 1,
+                outcome.error,
+            )
