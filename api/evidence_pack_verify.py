@@ -14,8 +14,11 @@ Input that is not an evidence pack at all (not a zip, no ``SHA256SUMS`` or ``man
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import zipfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +37,27 @@ from api.evidence_pack import (
 from api.evidence_verify import Link, Verification, verify_links
 
 _SUM_LINE: Final = re.compile(r"^([0-9a-f]{64})  (\S.*)$")
+#: The most a pack may unpack to, all files together. A year of one reading a second is about
+#: 6 GB of JSON Lines; a pack claiming more is refused before anything is unpacked.
+MAX_UNPACKED_BYTES: Final = 8 * 1024**3
+#: The most a file may unpack to per byte packed. JSON Lines deflate about 10 to 1 and a PDF
+#: barely; a file of one repeated byte (a zip bomb) reaches 1000 to 1.
+MAX_RATIO: Final = 200
+#: Files smaller than this are not held to MAX_RATIO (an empty or tiny file's ratio means
+#: nothing).
+_RATIO_FLOOR: Final = 1024**2
+# What the zip module raises on a damaged, encrypted or unsupported member.
+_UNREADABLE: Final = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
 
 
 class PackUnreadable(ValueError):
@@ -58,11 +82,7 @@ class PackVerification:
 def verify_pack(pack: bytes | Path) -> PackVerification:
     """Check a pack's files against its sums and its chain against its stated head."""
     body = pack.read_bytes() if isinstance(pack, Path) else pack
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(body))
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise PackUnreadable(f"not a readable zip: {exc}") from None
+    members = _members(body)
     for required in (SUMS, MANIFEST):
         if required not in members:
             raise PackUnreadable(f"no {required} in it: not an evidence pack")
@@ -90,6 +110,36 @@ def verify_pack(pack: bytes | Path) -> PackVerification:
     return result
 
 
+def _members(body: bytes) -> dict[str, bytes]:
+    """Every file of the zip by name; `PackUnreadable` for anything that is not a plain zip
+    this release could have written (damaged, encrypted, a name twice, too big unpacked)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        infos = archive.infolist()
+        twice = sorted(name for name, n in Counter(i.filename for i in infos).items() if n > 1)
+        if twice:
+            # Which copy a tool shows is up to the tool: no sum can speak for such a pack.
+            raise PackUnreadable(f"the zip holds {twice[0]!r} more than once: not a pack as made")
+        unpacked = sum(info.file_size for info in infos)
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise PackUnreadable(
+                f"the zip unpacks to {unpacked:,} bytes, over the {MAX_UNPACKED_BYTES:,} a pack"
+                " may hold"
+            )
+        for info in infos:
+            if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * info.compress_size:
+                raise PackUnreadable(
+                    f"{info.filename!r} unpacks {info.file_size // max(info.compress_size, 1):,}"
+                    f" times larger than it is packed: not a pack as made (a zip bomb?)"
+                )
+        # Reads at most each member's stated size, so the limits above hold while unpacking.
+        return {info.filename: archive.read(info) for info in infos}
+    except PackUnreadable:
+        raise
+    except _UNREADABLE as exc:
+        raise PackUnreadable(f"not a readable zip: {exc}") from None
+
+
 def _check_sums(members: dict[str, bytes], result: PackVerification) -> None:
     listed: set[str] = set()
     for number, line in enumerate(members[SUMS].decode("utf-8", "replace").splitlines(), 1):
@@ -114,7 +164,7 @@ def _check_chain(
     links: list[Link] = []
     for number, line in enumerate(members.get(HISTORY, b"").splitlines(), 1):
         entry = _json(line)
-        if not isinstance(entry, dict) or "chain_seq" not in entry:
+        if not _placed(entry):
             result.problems.append(f"{HISTORY} line {number}: not a history entry")
             continue
         links.append(_link(entry, f"{HISTORY} line {number}"))
@@ -124,7 +174,7 @@ def _check_chain(
         result.problems.append(f"{VERSIONS}: no list of versions")
         listed = []
     for number, entry in enumerate(listed, 1):
-        if not isinstance(entry, dict) or "chain_seq" not in entry:
+        if not _placed(entry):
             result.problems.append(f"{VERSIONS} version entry {number}: not a manifest version")
             continue
         links.append(_link(entry, f"{VERSIONS} entry {number} (version {entry.get('version')})"))
@@ -134,6 +184,14 @@ def _check_chain(
         return
     heads = {result.chain_key: stated} if stated else {}
     verify_links({result.chain_key: links}, heads, result.chain, head_source=MANIFEST)
+
+
+def _placed(entry: Any) -> bool:
+    # A link's place is a whole number from 1: anything else cannot be put in the chain's order.
+    if not isinstance(entry, dict):
+        return False
+    seq = entry.get("chain_seq")
+    return isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1
 
 
 def _json(line: bytes) -> Any:
