@@ -16,8 +16,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
 
 from ingest.influx_client import InfluxClient
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 INTACT, BROKEN, BAD_INPUT = 0, 1, 2
 
@@ -27,6 +33,12 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pack", nargs="?", type=Path, help="an evidence pack (.zip) to check")
     parser.add_argument("--shipment", help="check only this shipment's chain in the store")
     parser.add_argument("--org", help="the shipment's organisation, when several use the id")
+    parser.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help="a head hash of the shipment's chain kept outside the store (a report's footer, a"
+        " pack sent at the time): the chain must still pass through it",
+    )
 
 
 def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,13 +53,32 @@ def run_verify(args: argparse.Namespace, db_url: str | None) -> int:
     if args.pack is not None:
         if args.shipment is not None:
             return _fail("give a pack or --shipment, not both", BAD_INPUT)
-        return _verify_pack(args.pack)
+        return _verify_pack(args.pack, args.expect_head)
     if db_url is None:
         return _fail("nothing to check: give PACK.zip or --db-url", BAD_INPUT)
-    return _verify_store(db_url, args.shipment, args.org)
+    if args.expect_head is not None and args.shipment is None:
+        return _fail("--expect-head needs the chain it belongs to: give --shipment", BAD_INPUT)
+    return _verify_store(db_url, args.shipment, args.org, args.expect_head)
 
 
-def _verify_pack(path: Path) -> int:
+def _anchored(where: str, expected: str, place: int | None, length: int) -> int:
+    """Whether the chain passes through a head hash kept elsewhere.
+
+    Only a chain whose entries up to that head are exactly the ones hashed then gives it again,
+    so this catches what the chain alone cannot: a history rewritten, hashes and all,
+    consistently. The chain may have grown since, so the hash may be any of its links.
+    """
+    if place is None:
+        print(
+            f"BROKEN {where}: the chain does not pass through the expected head {expected}:"
+            " its history was rewritten before that point, or this is another chain"
+        )
+        return BROKEN
+    print(f"  expected head {expected} is entry {place} of {length}: the history up to it holds")
+    return INTACT
+
+
+def _verify_pack(path: Path, expected: str | None = None) -> int:
     from api.evidence_pack_verify import PackUnreadable, verify_pack
 
     try:
@@ -67,10 +98,15 @@ def _verify_pack(path: Path) -> int:
         f"intact: {path}: {result.files} files match their sums; chain {result.chain_key}"
         f" of {result.chain.entries} entries recomputes to head {head}"
     )
+    if expected is not None:
+        where = str(path)
+        return _anchored(where, expected, result.places.get(expected), result.chain.entries)
     return INTACT
 
 
-def _verify_store(db_url: str, shipment_id: str | None, organisation: str | None) -> int:
+def _verify_store(
+    db_url: str, shipment_id: str | None, organisation: str | None, expected: str | None = None
+) -> int:
     from api.db import StoreUnavailable, make_engine, redacted, session_factory
     from api.evidence_chain import shipment_chain_key
     from api.evidence_verify import verify_store
@@ -88,6 +124,7 @@ def _verify_store(db_url: str, shipment_id: str | None, organisation: str | None
                     return _fail(f"no shipment {shipment_id!r}", BAD_INPUT)
                 key = shipment_chain_key(row[0].organisation_id, row[0].shipment_id)
             result = verify_store(session, key)
+            place = _place(session, key, expected) if key and expected else None
     except AmbiguousShipment:
         return _fail(
             f"several organisations have a shipment {shipment_id!r}: pass --org", BAD_INPUT
@@ -104,7 +141,23 @@ def _verify_store(db_url: str, shipment_id: str | None, organisation: str | None
     print(f"intact: {result.chains} chains, {result.entries} entries in {redacted(db_url)}")
     if key is not None:
         print(f"  {key}  head {result.heads.get(key, '(empty chain)')}")
+        if expected is not None:
+            return _anchored(key, expected, place, result.entries)
     return INTACT
+
+
+def _place(session: Session, chain_key: str, entry_hash: str) -> int | None:
+    """The place in the chain of the entry with that hash, None when there is none."""
+    from api.models import AlertHistory, ShipmentVersion
+
+    for table in (AlertHistory, ShipmentVersion):
+        query = select(table.chain_seq).where(
+            table.chain_key == chain_key, table.entry_hash == entry_hash
+        )
+        place = session.scalars(query).first()
+        if place is not None:
+            return int(place)
+    return None
 
 
 def run_pack(args: argparse.Namespace, db_url: str, client: InfluxClient) -> int:

@@ -73,6 +73,8 @@ class PackVerification:
     files: int = 0
     problems: list[str] = field(default_factory=list)
     chain: Verification = field(default_factory=Verification)
+    #: Each link's hash and its place, to find a head kept elsewhere (``--expect-head``).
+    places: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -182,6 +184,7 @@ def _check_chain(
     stated = (int(length), str(head)) if isinstance(length, int) and length > 0 else None
     if stated is None and not links:
         return
+    result.places = {str(link.entry_hash): int(link.record["chain_seq"]) for link in links}
     heads = {result.chain_key: stated} if stated else {}
     verify_links({result.chain_key: links}, heads, result.chain, head_source=MANIFEST)
 

@@ -20,8 +20,16 @@ from sqlalchemy import select, text
 
 from api.app import create_app
 from api.db import write_transaction
-from api.evidence_chain import chain_head, shipment_chain_key
-from api.evidence_pack import HISTORY, MANIFEST, READINGS, SUMS, VERSIONS, sha256
+from api.evidence_chain import GENESIS, chain_head, link_hash, shipment_chain_key
+from api.evidence_pack import (
+    HISTORY,
+    LINK_FIELDS,
+    MANIFEST,
+    READINGS,
+    SUMS,
+    VERSIONS,
+    sha256,
+)
 from api.evidence_pack_verify import PackUnreadable, verify_pack
 from api.evidence_verify import CONTENT_CHANGED, ENTRY_MISSING
 from api.models import Organisation
@@ -242,3 +250,62 @@ def test_the_last_history_line_dropped_with_its_sums_redone_fails_against_the_st
     assert result.problems == []
     (found,) = result.chain.breaks
     assert (found.entry, found.problem, found.position) == (MANIFEST, ENTRY_MISSING, 4)
+
+
+def rehashed(files: dict[str, bytes]) -> None:
+    """Every link of the pack's chain recomputed and the head and sums redone: what whoever
+    holds the pack (or write access to the store) can do after editing an entry."""
+    lines = [orjson.loads(line) for line in files[HISTORY].splitlines()]
+    versions = orjson.loads(files[VERSIONS])
+    previous = GENESIS
+    for entry in sorted([*lines, *versions["versions"]], key=lambda e: int(e["chain_seq"])):
+        entry["prev_hash"] = previous
+        record = {k: v for k, v in entry.items() if k not in LINK_FIELDS}
+        entry["entry_hash"] = previous = link_hash(previous, record)
+    files[HISTORY] = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    files[VERSIONS] = orjson.dumps(versions)
+    stated = orjson.loads(files[MANIFEST])
+    stated["chain_head"] = previous
+    stated["files"] = {n: sha256(b) for n, b in files.items() if n not in (MANIFEST, SUMS)}
+    files[MANIFEST] = orjson.dumps(stated)
+    files[SUMS] = "".join(
+        f"{sha256(body)}  {n}\n" for n, body in sorted(files.items()) if n != SUMS
+    ).encode()
+
+
+def test_a_history_rewritten_hashes_and_all_fails_only_against_a_head_kept_elsewhere(
+    world: World, sql_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    genuine = pack_of(world)
+    kept = orjson.loads(members(genuine)[MANIFEST])["chain_head"]
+    first = orjson.loads(members(genuine)[VERSIONS])["versions"][0]["entry_hash"]
+
+    def forge(files: dict[str, bytes]) -> None:
+        lines = files[HISTORY].splitlines()
+        entry = orjson.loads(lines[-1])
+        entry["comment"] = "All fine, released"
+        files[HISTORY] = b"".join(line + b"\n" for line in [*lines[:-1], orjson.dumps(entry)])
+        rehashed(files)
+
+    forged = tmp_path / "forged.zip"
+    forged.write_bytes(rezip(genuine, forge))
+    real = tmp_path / "real.zip"
+    real.write_bytes(genuine)
+    # Alone, a consistent rewrite holds: that is what the head kept elsewhere is for.
+    assert verify_pack(forged).ok
+    assert main(["evidence", "verify", str(forged)]) == 0
+    capsys.readouterr()
+    assert main(["evidence", "verify", str(forged), "--expect-head", kept]) == 1
+    assert "does not pass through the expected head" in capsys.readouterr().out
+    assert main(["evidence", "verify", str(real), "--expect-head", kept]) == 0
+    assert "is entry 4 of 4" in capsys.readouterr().out
+    # A head kept earlier still holds once the chain has grown past it.
+    assert main(["evidence", "verify", str(forged), "--expect-head", first]) == 0
+    assert "is entry 1 of 4" in capsys.readouterr().out
+
+    store = ["--db-url", sql_url, "--shipment", "SHP-A1"]
+    assert main(["evidence", "verify", *store, "--expect-head", kept]) == 0
+    assert main(["evidence", "verify", *store, "--expect-head", "f" * 64]) == 1
+    assert "does not pass through" in capsys.readouterr().out
+    assert main(["evidence", "verify", "--db-url", sql_url, "--expect-head", kept]) == 2
+    assert "give --shipment" in capsys.readouterr().err
