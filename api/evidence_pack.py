@@ -10,6 +10,8 @@ What it holds (docs/evidence.md):
 * ``manifest_versions.json`` — every manifest version of the shipment (each is in force from
   its ``created_at_ms`` until the next), with its link in the same chain;
 * ``report.pdf`` and ``report.csv`` — the release report (`api.report_render`);
+* ``epcis.jsonld`` — the trip's readings and alert conditions as the EPCIS 2.0 document
+  (`api.epcis_export`) a partner's system takes in, over the same window as the readings;
 * ``manifest.json`` — what the pack is: shipment, organisation, when it was made, the chain's
   key, length and head hash, and the SHA-256 of every other file;
 * ``SHA256SUMS`` — the SHA-256 of every file above, in the format ``sha256sum -c`` reads.
@@ -47,6 +49,7 @@ HISTORY: Final = "history.jsonl"
 VERSIONS: Final = "manifest_versions.json"
 REPORT_PDF: Final = "report.pdf"
 REPORT_CSV: Final = "report.csv"
+EPCIS: Final = "epcis.jsonld"
 MANIFEST: Final = "manifest.json"
 SUMS: Final = "SHA256SUMS"
 #: What a pack line or version carries besides its hashed record.
@@ -108,6 +111,7 @@ def build_pack(
         ),
         REPORT_PDF: report.pdf,
         REPORT_CSV: report.csv,
+        EPCIS: _epcis(session, influx, shipment, organisation.name, now_ms, start_ms, end_ms),
     }
     files[MANIFEST] = orjson.dumps(
         {
@@ -140,6 +144,34 @@ def _current_manifest(session: Session, shipment: Shipment) -> dict[str, Any]:
     if version is None:
         raise PackShipmentNotFound(f"shipment {shipment.shipment_id!r} has no version")
     return dict(version.manifest)
+
+
+def _epcis(
+    session: Session,
+    influx: InfluxClient,
+    shipment: Shipment,
+    organisation: str,
+    now_ms: int,
+    start_ms: int,
+    end_ms: int,
+) -> bytes:
+    # What GET /shipments/{id}/epcis.jsonld serves, over the pack's window (its end inclusive).
+    from api.epcis_export import shipment_epcis_bytes
+    from api.shipments import current_shipment
+
+    version = current_shipment(session, shipment.organisation_id, shipment.shipment_id)
+    if version is None:
+        raise PackShipmentNotFound(f"shipment {shipment.shipment_id!r} has no version")
+    return shipment_epcis_bytes(
+        session,
+        influx,
+        shipment,
+        version,
+        organisation,
+        now_ms=now_ms,
+        start_ms=start_ms,
+        end_ms=end_ms + 1,
+    )
 
 
 def sha256(body: bytes) -> str:

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/shipments", tags=["shipments"], responses=AUTH_RESPO
         200: {
             "content": {"application/zip": {}},
             "description": "The evidence pack: readings, alert history, manifest versions, "
-            "report, SHA-256 sums and the evidence chain's head.",
+            "report, EPCIS document, SHA-256 sums and the evidence chain's head.",
         },
         **NOT_FOUND,
         **CONFLICT,

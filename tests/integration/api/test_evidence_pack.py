@@ -22,6 +22,7 @@ from api.app import create_app
 from api.db import write_transaction
 from api.evidence_chain import GENESIS, chain_head, link_hash, shipment_chain_key
 from api.evidence_pack import (
+    EPCIS,
     HISTORY,
     LINK_FIELDS,
     MANIFEST,
@@ -167,7 +168,7 @@ def test_the_pack_is_for_whoever_may_read_the_shipment(world: World, who: str, s
 
 
 @pytest.mark.parametrize(
-    "name", [READINGS, HISTORY, VERSIONS, MANIFEST, "report.pdf", "report.csv"]
+    "name", [READINGS, HISTORY, VERSIONS, MANIFEST, "report.pdf", "report.csv", EPCIS]
 )
 def test_one_flipped_byte_in_any_file_fails_the_check_naming_it(world: World, name: str) -> None:
     pack = pack_of(world)
@@ -309,3 +310,18 @@ def test_a_history_rewritten_hashes_and_all_fails_only_against_a_head_kept_elsew
     assert "does not pass through" in capsys.readouterr().out
     assert main(["evidence", "verify", "--db-url", sql_url, "--expect-head", kept]) == 2
     assert "give --shipment" in capsys.readouterr().err
+
+
+def test_a_pack_holds_the_epcis_document_a_partner_takes_in_under_its_sums(world: World) -> None:
+    assert world.client is not None
+    files = members(pack_of(world))
+    served = world.client.get("/shipments/SHP-A1/epcis.jsonld", headers=world.headers("operator"))
+    assert served.status_code == 200, served.text
+    packed = orjson.loads(files[EPCIS])
+    events = packed["epcisBody"]["eventList"]
+    assert events == served.json()["epcisBody"]["eventList"]
+    reports = [r for e in events for s in e["sensorElementList"] for r in s["sensorReport"]]
+    assert len(events) > len(TEMPS)  # every reading, and the alert's condition
+    assert any("exception" in r for r in reports)
+    assert orjson.loads(files[MANIFEST])["files"][EPCIS] == sha256(files[EPCIS])
+    assert f"{sha256(files[EPCIS])}  {EPCIS}" in files[SUMS].decode().splitlines()
