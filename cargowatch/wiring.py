@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.commit_signal import CommitFollower, CommitSignal
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
 from api.email_sender import EmailSender, SmtpOptions
@@ -106,7 +107,8 @@ class Ingester:
     readings -> `pipeline` (MQTT in, InfluxDB out) -> `detectors` (a child process: the
     engine, and the SQL store and its outbox that its events go to) -> `delivery` (MQTT
     out, InfluxDB `alerts`), `webhooks` and `email` (the deliveries to people), and
-    `escalation` (notices about alerts nobody has acknowledged).
+    `escalation` (notices about alerts nobody has acknowledged). `commits` wakes the delivery
+    workers when the detectors commit new entries.
     """
 
     pipeline: Pipeline
@@ -117,6 +119,7 @@ class Ingester:
     webhooks: WebhookSender
     email: EmailSender | None
     escalation: EscalationWorker
+    commits: CommitFollower
 
     def start(self) -> None:
         try:
@@ -131,6 +134,7 @@ class Ingester:
         if self.email is not None:
             self.email.start()
         self.escalation.start()
+        self.commits.start()
         self.shipments.start()
         self.pipeline.start()
 
@@ -140,6 +144,7 @@ class Ingester:
         # stored readings at the next start.
         self.shipments.stop()
         clean = self.pipeline.stop(timeout_s)
+        self.commits.stop()
         if not self.delivery.stop(timeout_s=10):
             log.warning("alert events left in the outbox go out at the next start")
         self.escalation.stop(timeout_s=10)
@@ -176,8 +181,9 @@ class Detectors:
         self.influx.close()
 
 
-def build_detectors(settings: IngestSettings) -> Detectors:
-    """Runs in the detector process: the engine, its snapshots, and the store it records into."""
+def build_detectors(settings: IngestSettings, commits: CommitSignal | None = None) -> Detectors:
+    """Runs in the detector process: the engine, its snapshots, and the store it records into;
+    `commits` is raised after each commit of new alert entries."""
     configure_logging(settings.log_level)
     detect = settings.detect
     default = detect.default_profile
@@ -186,7 +192,9 @@ def build_detectors(settings: IngestSettings) -> Detectors:
         PROFILES[default] if default else None,
         lateness_ms=int(detect.lateness_s * 1000),
     )
-    recorder = AlertRecorder(open_store(settings.db_url))
+    recorder = AlertRecorder(
+        open_store(settings.db_url), on_recorded=commits.notify if commits is not None else None
+    )
     stage = DetectorStage(
         engine,
         recorder,
@@ -226,7 +234,8 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         instance=mqtt.client_id,
         max_age_ms=int(writer.max_reading_age_days * 86_400_000),
     )
-    stage = DetectorProcess(partial(build_detectors, settings))
+    commits = CommitSignal()
+    stage = DetectorProcess(partial(build_detectors, settings, commits))
     pipeline = Pipeline(
         source,
         sink,
@@ -279,4 +288,8 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         else None
     )
     escalation = EscalationWorker(sessions)
-    return Ingester(pipeline, stage, publisher, delivery, watcher, webhooks, email, escalation)
+    woken = [delivery.wake, webhooks.wake] + ([email.wake] if email is not None else [])
+    follower = CommitFollower(commits, woken)
+    return Ingester(
+        pipeline, stage, publisher, delivery, watcher, webhooks, email, escalation, follower
+    )

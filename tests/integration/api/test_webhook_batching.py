@@ -1,0 +1,187 @@
+"""The webhook worker writes the outcomes of the requests it sends in batches, and is woken
+when new entries are committed instead of waiting for its poll (`api.webhook_sender`,
+`api.commit_signal`), on SQLite and PostgreSQL with a real HTTP receiver.
+
+Transactions are counted with a SQLAlchemy event listener on the store's engine; the wake-up
+tests give the worker a poll interval of an hour, so an entry that arrives was sent because the
+worker was woken. Nothing sleeps: the tests wait on conditions."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from api_world import World, event
+from services import free_port
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+from webhook_receiver import Receiver
+
+from api.commit_signal import CommitFollower, CommitSignal
+from api.delivery import AlertRecorder
+from api.models import WebhookDelivery
+from api.store import record_events
+from api.webhook_sender import WebhookOptions, WebhookSender
+
+pytestmark = pytest.mark.integration
+
+HOUR_S = 3_600.0
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver(free_port())
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def start_sender(world: World) -> Iterator[Callable[..., WebhookSender]]:
+    started: list[WebhookSender] = []
+
+    def start(**options: Any) -> WebhookSender:
+        settings = {"timeout_s": 5.0, "allow_private": True, "poll_s": 0.01, **options}
+        sender = WebhookSender(world.sessions, WebhookOptions(**settings))
+        sender.start()
+        started.append(sender)
+        return sender
+
+    yield start
+    for sender in started:
+        assert sender.stop(timeout_s=10)
+
+
+def subscribe(world: World, receiver: Receiver) -> int:
+    response = world.client.post(
+        "/webhooks", json={"url": receiver.url}, headers=world.headers("operator")
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def alerts(count: int, start: int = 0) -> list[tuple[Any, int]]:
+    """`count` alerts opened on one shipment, each a delivery of its own in the same pass."""
+    return [(event("SHP-A1", "trk-a1", f"al_batch{i:03d}"), 1) for i in range(start, start + count)]
+
+
+def outcomes(world: World, webhook_id: int) -> list[WebhookDelivery]:
+    with world.sessions() as session:
+        query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == webhook_id)
+        return list(session.scalars(query.order_by(WebhookDelivery.id)))
+
+
+def count_commits(world: World) -> list[int]:
+    commits = [0]
+
+    def on_commit(connection: Any) -> None:
+        commits[0] += 1
+
+    sa_event.listen(world.sessions.kw["bind"], "commit", on_commit)
+    return commits
+
+
+def test_a_pass_writes_its_outcomes_in_one_transaction_per_batch(
+    world, receiver, start_sender, wait_for
+):
+    hook = subscribe(world, receiver)
+    sent, every = 25, 10
+    record_events(world.sessions, alerts(sent))
+    commits = count_commits(world)
+    # Batches by count only here, so the figure does not depend on how fast requests go.
+    sender = start_sender(record_every=every, record_within_s=HOUR_S)
+    wait_for(lambda: sender.delivered == sent)
+    assert commits[0] == math.ceil(sent / every), "one transaction per batch, not per delivery"
+    rows = outcomes(world, hook)
+    assert len(rows) == sent and all(r.delivered_at is not None for r in rows)
+    assert len(receiver.delivered()) == sent
+
+
+def test_a_failing_request_among_successes_leaves_their_outcomes_recorded(
+    world, receiver, start_sender, wait_for
+):
+    hook = subscribe(world, receiver)
+    record_events(world.sessions, alerts(5))
+    receiver.script.extend(["ok", "ok", 500, "ok", "ok"])
+    sender = start_sender(record_every=100, record_within_s=HOUR_S, backoff_base_s=HOUR_S)
+    wait_for(lambda: sender.delivered == 4 and sender.failed_attempts == 1)
+    rows = outcomes(world, hook)
+    failed = [r for r in rows if r.delivered_at is None]
+    assert len(failed) == 1 and failed[0].last_status == 500 and failed[0].attempts == 1
+    assert failed[0].next_attempt_at is not None and failed[0].dead_at is None
+    assert sum(r.delivered_at is not None for r in rows) == 4
+
+
+def test_what_was_sent_is_recorded_when_the_store_refuses_the_next_request_s_lookup(
+    world, receiver, start_sender, wait_for, monkeypatch
+):
+    """A pass that ends in an error still writes the outcomes of the requests it made."""
+    hook = subscribe(world, receiver)
+    record_events(world.sessions, alerts(3))
+    sender = WebhookSender(
+        world.sessions,
+        WebhookOptions(allow_private=True, record_every=100, record_within_s=HOUR_S),
+    )
+    sender.open()
+    real_send = sender._send
+    calls = [0]
+
+    def send_then_fail(item: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RuntimeError("broken on purpose")
+        return real_send(item)
+
+    monkeypatch.setattr(sender, "_send", send_then_fail)
+    try:
+        with pytest.raises(RuntimeError, match="broken on purpose"):
+            sender.send_due()
+    finally:
+        sender.close()
+    rows = outcomes(world, hook)
+    assert sum(r.delivered_at is not None for r in rows) == 2 == len(receiver.delivered())
+    assert sum(r.attempts == 0 for r in rows) == 1, "the request never made stays as it was"
+
+
+def test_an_entry_recorded_in_process_is_sent_without_waiting_for_the_poll(
+    world, receiver, start_sender, wait_for
+):
+    subscribe(world, receiver)
+    signal = CommitSignal()
+    sender = start_sender(poll_s=HOUR_S)
+    follower = CommitFollower(signal, [sender.wake])
+    follower.start()
+    recorder = AlertRecorder(world.sessions, on_recorded=signal.notify)
+    try:
+        for n in range(1, 4):
+            # Each entry after the worker has gone back to waiting on its hour-long poll.
+            recorder.emit([dataclasses.replace(e, seq=s) for e, s in alerts(1, start=n)])
+            wait_for(lambda n=n: len(receiver.delivered()) == n)
+    finally:
+        follower.stop()
+        recorder.stop()
+
+
+def test_a_commit_notified_from_another_process_wakes_the_worker(
+    world, receiver, start_sender, wait_for
+):
+    """The detectors record in a child process of their own: the signal crosses to the parent."""
+    subscribe(world, receiver)
+    context = multiprocessing.get_context("spawn")
+    signal = CommitSignal(context)
+    sender = start_sender(poll_s=HOUR_S)
+    follower = CommitFollower(signal, [sender.wake])
+    follower.start()
+    try:
+        record_events(world.sessions, alerts(1))
+        child = context.Process(target=signal.notify)
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        wait_for(lambda: len(receiver.delivered()) == 1)
+    finally:
+        follower.stop()
