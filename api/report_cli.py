@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.download_names import download_name
 from api.models import Organisation, Shipment
 from api.report_csv import render_csv
 from api.report_pdf import render_pdf
@@ -72,7 +73,7 @@ def run_command(args: argparse.Namespace, db_url: str, influx: InfluxClient) -> 
     from api.schema import SchemaNotCurrent, require_current_schema
 
     fmt = report_format(args.output, args.format)
-    output: Path = args.output or Path(f"{args.shipment}-report.{fmt}")
+    output: Path = args.output or Path(download_name(args.shipment, f"report.{fmt}"))
     engine = make_engine(db_url)
     try:
         require_current_schema(engine)

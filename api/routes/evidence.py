@@ -12,6 +12,7 @@ import time
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from api.deps import SessionsDep, VisibleShipmentDep
+from api.download_names import download_name
 from api.evidence_pack import PackShipmentNotFound, build_pack
 from api.routes.reports import INFLUX_UNAVAILABLE
 from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND
@@ -68,8 +69,8 @@ def read_shipment_evidence_pack(
             f"InfluxDB unavailable, so the pack cannot hold the trip's readings: {exc}",
             headers={"Retry-After": "5"},
         ) from None
-    # Shipment ids match SHIPMENT_ID_RE (no quotes, no slashes), so they are safe in the header.
-    disposition = f'attachment; filename="{shipment.shipment_id}-evidence.zip"'
+    # A shipment id may hold "/" or ":": the name is made one plain file name.
+    disposition = f'attachment; filename="{download_name(shipment.shipment_id, "evidence.zip")}"'
     return Response(
         body, media_type="application/zip", headers={"Content-Disposition": disposition}
     )

@@ -15,6 +15,7 @@ from typing import Final
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from api.deps import SessionsDep, VisibleShipmentDep
+from api.download_names import download_name
 from api.report_csv import render_csv
 from api.report_data import ReportData
 from api.report_pdf import render_pdf
@@ -63,8 +64,9 @@ def _facts(request: Request, row: VisibleShipmentDep, sessions: SessionsDep) -> 
 
 
 def _filename(shipment_id: str, suffix: str) -> dict[str, str]:
-    # Shipment ids match SHIPMENT_ID_RE (no quotes, no slashes), so they are safe in the header.
-    return {"Content-Disposition": f'attachment; filename="{shipment_id}-report.{suffix}"'}
+    # A shipment id may hold "/" or ":": the name is made one plain file name.
+    name = download_name(shipment_id, f"report.{suffix}")
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
 @router.get(

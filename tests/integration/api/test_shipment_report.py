@@ -371,3 +371,24 @@ def test_the_command_says_when_influxdb_is_away(
     assert main(["report", "SHP-A1", "-o", str(out), "--db-url", sql_url, *away]) == 1
     assert "InfluxDB unavailable" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_id_that_is_no_file_name_gets_one_in_the_command_and_the_header(
+    world: World,
+    influx: Influx,
+    sql_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    odd = "ACME/2026:#7"  # a valid shipment id, but as a file name a folder and a drive
+    with write_transaction(world.sessions) as session:
+        acme = session.scalars(select(Organisation).where(Organisation.name == "ACME")).one()
+        save_shipment(session, acme.id, manifest(odd, "trk-a1"), actor="planner@ACME")
+    server, db, _ = influx
+    settings = ["--db-url", sql_url, "--influx-url", server.url, "--influx-db", db]
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", odd, "--format", "csv", *settings]) == 0
+    assert not (tmp_path / "ACME").exists()
+    assert odd in (tmp_path / "ACME_2026_#7-report.csv").read_text()
+    named = get(world, "operator", "/shipments/SHP-A1/report.csv").headers["content-disposition"]
+    assert named == 'attachment; filename="SHP-A1-report.csv"'
