@@ -392,3 +392,17 @@ def test_an_id_that_is_no_file_name_gets_one_in_the_command_and_the_header(
     assert odd in (tmp_path / "ACME_2026_#7-report.csv").read_text()
     named = get(world, "operator", "/shipments/SHP-A1/report.csv").headers["content-disposition"]
     assert named == 'attachment; filename="SHP-A1-report.csv"'
+
+
+def test_every_figure_of_every_csv_section_is_in_the_pdf(world: World) -> None:
+    _, texts = page_texts(get(world, "operator", "/shipments/SHP-A1/report.pdf").content)
+    whole = re.sub(r"\s+", " ", " ".join(texts))
+    rows = rows_of(get(world, "operator", "/shipments/SHP-A1/report.csv").content)
+    sections = {r["section"] for r in rows}
+    assert {"alert", "alert_history", "seal", "customs", "risk", "manifest_version"} <= sections
+    for row in rows:
+        if row["item"] == "generated_at":
+            continue  # each rendering has its own clock
+        for column in ("value", "start", "end", "actor", "comment", "lat", "lon"):
+            cell = row.get(column) or ""
+            assert cell in whole, (row["section"], row["item"], column, cell)
