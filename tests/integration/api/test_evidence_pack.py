@@ -325,3 +325,30 @@ def test_a_pack_holds_the_epcis_document_a_partner_takes_in_under_its_sums(world
     assert any("exception" in r for r in reports)
     assert orjson.loads(files[MANIFEST])["files"][EPCIS] == sha256(files[EPCIS])
     assert f"{sha256(files[EPCIS])}  {EPCIS}" in files[SUMS].decode().splitlines()
+
+
+def test_shipment_changes_made_through_the_api_are_in_the_chain_with_who_made_them(
+    world: World,
+) -> None:
+    assert world.client is not None
+    operator = world.headers("operator")
+    created = world.client.post("/shipments", json=manifest("SHP-API", "trk-api"), headers=operator)
+    assert created.status_code == 201, created.text
+    patched = world.client.patch(
+        "/shipments/SHP-API", json={"status": "in_transit"}, headers=operator
+    )
+    assert patched.status_code == 200, patched.text
+    closed = world.client.post("/shipments/SHP-API/close", headers=operator)
+    assert closed.status_code == 200, closed.text
+    answer = world.client.get("/shipments/SHP-API/evidence.zip", headers=operator)
+    assert answer.status_code == 200, answer.text
+    versions = orjson.loads(members(answer.content)[VERSIONS])["versions"]
+    assert [(v["status"], v["chain_seq"]) for v in versions] == [
+        ("planned", 1),
+        ("in_transit", 2),
+        ("delivered", 3),
+    ]
+    assert {v["actor"] for v in versions} == {created.json()["updated_by"]}
+    assert created.json()["updated_by"].startswith("operator@ACME")
+    result = verify_pack(answer.content)
+    assert result.ok and result.chain.entries == 3, (result.problems, result.chain.breaks)
