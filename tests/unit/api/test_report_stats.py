@@ -19,7 +19,9 @@ from api.report_stats import (
     step_weights_ms,
     temperature_stats,
 )
+from detectors.profiles import parse_shipment
 from detectors.reading import Reading
+from detectors.replay import replay, replay_engine
 from detectors.temperature import TempExcursion
 
 MIN = 60_000
@@ -143,3 +145,43 @@ def test_the_plot_keeps_the_peak_and_the_trough_and_stays_small(
 def test_no_readings_give_no_figures() -> None:
     stats = temperature_stats([], max_step_s=900)
     assert stats.readings == 0 and stats.mkt_c is None and math.isclose(stats.covered_min, 0)
+
+
+def budget_alerts_beside_the_report(points: list[TempPoint]) -> list[tuple[float, float]]:
+    """(the alert's figure, the report's time out up to the alert) of every stability_budget
+    alert when `points` run through the whole detector engine, as a backtest runs it, on a
+    shipment with a 30-minute budget."""
+    trip = parse_shipment(
+        {
+            "shipment_id": "SHP-B",
+            "device_id": "trk-b",
+            "profile": "vaccine_2_8",
+            "stability_budget_min": 30,
+        }
+    )
+    assert trip.profile.temp_range_c is not None
+    low, high = trip.profile.temp_range_c
+    max_step_s = max(900.0, 3 * trip.profile.expected_interval_s)  # the report's, as it reads it
+    readings = [Reading("trk-b", at, temp_c=t) for at, t in points]
+    found = []
+    for alert in replay(readings, replay_engine([trip], None)).events:
+        if alert.kind == "stability_budget":
+            then = [p for p in points if p[0] <= alert.at_ms]
+            out = sum(e.minutes for e in excursions(then, low, high, max_step_s))
+            found.append((float(alert.evidence["cumulative_out_min"]), round(out, 1)))
+    return found
+
+
+def test_the_budget_alerts_of_a_warm_trip_state_the_reports_time_out_then() -> None:
+    points = [(1_700_000_000_000 + n * 10 * MIN, 12.0) for n in range(20)]
+    assert budget_alerts_beside_the_report(points) == [(20.0, 20.0), (30.0, 30.0)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(series)
+def test_every_stability_budget_alert_of_a_replayed_trip_states_the_reports_time_out_then(
+    drawn: tuple[list[int], list[float]],
+) -> None:
+    points = [(at + 1_700_000_000_000, t) for at, t in _series(*drawn)]
+    for alerted, reported in budget_alerts_beside_the_report(points):
+        assert alerted == pytest.approx(reported, abs=0.051)
