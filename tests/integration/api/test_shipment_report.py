@@ -17,7 +17,7 @@ from api_world import T0_MS, World, build_world, manifest
 from fastapi.testclient import TestClient
 from httpx import Response
 from pypdf import PdfReader
-from pypdf.generic import ContentStream
+from pypdf.generic import ContentStream, DictionaryObject
 from report_checks import page_texts, plot_form
 from services import InfluxServer, free_port
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from api.app import create_app
 from api.db import write_transaction
 from api.evidence_chain import chain_head, shipment_chain_key
 from api.models import Organisation
+from api.report_drawings import ROUTE_FORM, TEMPERATURE_FORM
 from api.shipments import save_shipment
 from api.store import record_events
 from cargowatch.cli import main
@@ -406,3 +407,46 @@ def test_every_figure_of_every_csv_section_is_in_the_pdf(world: World) -> None:
         for column in ("value", "start", "end", "actor", "comment", "lat", "lon"):
             cell = row.get(column) or ""
             assert cell in whole, (row["section"], row["item"], column, cell)
+
+
+def form_operations(reader: PdfReader, form_name: str) -> list[tuple[Any, bytes]]:
+    """The drawing operations of the named form, which the report draws exactly once."""
+    forms = []
+    for page in reader.pages:
+        resources = page["/Resources"].get_object()
+        assert isinstance(resources, DictionaryObject)
+        xobjects = resources.get("/XObject")
+        if xobjects is not None and f"/FormXob.{form_name}" in xobjects.get_object():
+            forms.append(xobjects.get_object()[f"/FormXob.{form_name}"].get_object())
+    assert len(forms) == 1, f"{form_name} drawn {len(forms)} times"
+    operations: list[tuple[Any, bytes]] = ContentStream(forms[0], reader).operations
+    return operations
+
+
+def rectangles(operations: list[tuple[Any, bytes]]) -> list[tuple[tuple[float, ...], float, float]]:
+    """(fill colour, width, height) of every rectangle drawn."""
+    fill: tuple[float, ...] = ()
+    found = []
+    for operands, operator in operations:
+        if operator == b"rg":
+            fill = tuple(round(float(v), 2) for v in operands)
+        elif operator == b"re":
+            found.append((fill, round(float(operands[2]), 1), round(float(operands[3]), 1)))
+    return found
+
+
+def test_the_plot_shades_the_band_and_each_excursion_and_the_map_marks_stops_and_seals(
+    world: World,
+) -> None:
+    reader, _ = page_texts(get(world, "customs", "/shipments/SHP-A1/report.pdf").content)
+    plot = rectangles(form_operations(reader, TEMPERATURE_FORM))
+    band = [r for r in plot if r[0] == (0.8, 0.93, 0.8)]
+    shaded = [r for r in plot if r[0] == (1.0, 0.8, 0.8)]
+    assert len(band) == 1 and len(shaded) == len(EXCURSION_MINUTES)
+    route = form_operations(reader, ROUTE_FORM)
+    seal_marks = [r for r in rectangles(route) if r[1:] == (5.0, 5.0)]
+    seals = [s for _, _, s in READINGS if s is not None]
+    assert len(seal_marks) == len(seals)
+    orange = (1.0, 0.65, 0.0)
+    assert [m[0] == orange for m in seal_marks] == [s == "open" for s in seals]
+    assert any(b"Malaba border" in str(operands).encode() for operands, _ in route)
