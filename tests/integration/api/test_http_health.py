@@ -132,6 +132,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "read_shipment_epcis",
         "read_shipment_report_pdf",
         "read_shipment_report_csv",
+        "read_shipment_evidence_pack",
         "replace_shipment",
         "update_shipment",
         "close_shipment",
@@ -171,6 +172,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         "read_shipment_epcis": {"200", "401", "404", "409", "422", "503"},
         "read_shipment_report_pdf": {"200", "401", "404", "409", "422", "503"},
         "read_shipment_report_csv": {"200", "401", "404", "409", "422", "503"},
+        "read_shipment_evidence_pack": {"200", "401", "404", "409", "422", "503"},
         "list_alerts": {"200", "400", "401", "422"},
         "read_alert": {"200", "401", "404", "422"},
         "stream_alerts": {"200", "400", "401", "422"},
@@ -213,5 +215,6 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(world)
         ("read_shipment_epcis", "application/ld+json"),
         ("read_shipment_report_pdf", "application/pdf"),
         ("read_shipment_report_csv", "text/csv"),
+        ("read_shipment_evidence_pack", "application/zip"),
     ):
         assert set(operations[name]["responses"]["200"]["content"]) == {media_type}, name
