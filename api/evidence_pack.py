@@ -101,9 +101,7 @@ def build_pack(
     start_ms, end_ms = trip_window(trip.departure_ms, trip.arrival_ms, now_ms)
     report = render_report(session, influx, organisation_id, shipment_id, now_ms=now_ms)
     files: dict[str, bytes] = {
-        READINGS: b"".join(
-            _line(r) for r in raw_readings(influx, trip.device_id, start_ms, end_ms)
-        ),
+        READINGS: readings_jsonl(influx, trip.device_id, start_ms, end_ms),
         HISTORY: b"".join(_line(_pack_entry(h)) for h in history),
         VERSIONS: orjson.dumps(
             {"chain_key": key, "versions": [_pack_entry(v) for v in versions]},
@@ -190,6 +188,16 @@ def _pack_entry(link: Link) -> dict[str, Any]:
         "prev_hash": link.prev_hash,
         "entry_hash": link.entry_hash,
     }
+
+
+def readings_jsonl(influx: InfluxClient, device_id: str, start_ms: int, end_ms: int) -> bytes:
+    """`raw_readings` as JSON Lines, written line by line into one buffer: a long trip's
+    readings are held once, not once as lines and again joined."""
+    out = io.BytesIO()
+    for reading in raw_readings(influx, device_id, start_ms, end_ms):
+        out.write(_line(reading))
+    # The buffer's own bytes when nothing else holds them: no second copy.
+    return out.getvalue()
 
 
 def raw_readings(
