@@ -103,13 +103,26 @@ def verify_pack(pack: bytes | Path) -> PackVerification:
     if isinstance(stated, dict):
         for name, digest in sorted(stated.items()):
             if name not in members:
-                result.problems.append(f"{name}: listed in {MANIFEST} but not in the pack")
+                result.problems.append(f"{shown(name)}: listed in {MANIFEST} but not in the pack")
             elif sha256(members[name]) != digest:
-                result.problems.append(f"{name}: SHA-256 differs from {MANIFEST} (content changed)")
+                result.problems.append(
+                    f"{shown(name)}: SHA-256 differs from {MANIFEST} (content changed)"
+                )
     else:
         result.problems.append(f"{MANIFEST}: no file list")
     _check_chain(members, manifest, result)
     return result
+
+
+def shown(name: object) -> str:
+    """A file name from the pack as it may be printed: quoted when it holds anything but
+    printable characters, so a name cannot forge a line of the report or drive the terminal.
+
+    >>> shown("history.jsonl"), shown("x\\nintact: all fine")
+    ('history.jsonl', "'x\\\\nintact: all fine'")
+    """
+    text = str(name)
+    return text if text.isprintable() else repr(text)
 
 
 def _members(body: bytes) -> dict[str, bytes]:
@@ -152,11 +165,13 @@ def _check_sums(members: dict[str, bytes], result: PackVerification) -> None:
         digest, name = match.groups()
         listed.add(name)
         if name not in members:
-            result.problems.append(f"{name}: listed in {SUMS} but not in the pack (file missing)")
+            result.problems.append(
+                f"{shown(name)}: listed in {SUMS} but not in the pack (file missing)"
+            )
         elif sha256(members[name]) != digest:
-            result.problems.append(f"{name}: SHA-256 differs from {SUMS} (content changed)")
+            result.problems.append(f"{shown(name)}: SHA-256 differs from {SUMS} (content changed)")
     for name in sorted(set(members) - listed - {SUMS}):
-        result.problems.append(f"{name}: in the pack but not in {SUMS} (file added)")
+        result.problems.append(f"{shown(name)}: in the pack but not in {SUMS} (file added)")
     result.files = len(members)
 
 

@@ -163,3 +163,18 @@ def test_any_bytes_through_the_command_line_exit_2_with_one_line(
         assert err.startswith("cargowatch: ") and err.count("\n") == 1
     path.write_bytes(a_pack({"format": PACK_FORMAT}, b"[]\n", []))
     assert main(["evidence", "verify", str(path)]) == BROKEN
+
+
+def test_a_file_name_cannot_forge_a_line_of_the_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = "x\nintact: pack.zip: all files match their sums\x1b[2K"
+    pack = a_pack({"format": PACK_FORMAT}, b"", {"versions": []})
+    with zipfile.ZipFile(io.BytesIO(pack)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    path = tmp_path / "pack.zip"
+    path.write_bytes(zipped({**files, forged: b"added"}))
+    assert main(["evidence", "verify", str(path)]) == BROKEN
+    out = capsys.readouterr().out
+    assert all(line.startswith("BROKEN ") for line in out.splitlines())
+    assert "\x1b" not in out and repr(forged) in out
