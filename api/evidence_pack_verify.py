@@ -97,7 +97,7 @@ def verify_pack(pack: bytes | Path) -> PackVerification:
         result.problems.append(f"{MANIFEST}: not a {PACK_FORMAT} manifest (content changed?)")
         _check_sums(members, result)
         return result
-    result = PackVerification(str(manifest.get("chain_key")), manifest.get("chain_head"))
+    result = PackVerification(shown(manifest.get("chain_key")), manifest.get("chain_head"))
     _check_sums(members, result)
     stated = manifest.get("files")
     if isinstance(stated, dict):
@@ -194,9 +194,10 @@ def _check_chain(
         if not _placed(entry):
             result.problems.append(f"{VERSIONS} version entry {number}: not a manifest version")
             continue
-        links.append(_link(entry, f"{VERSIONS} entry {number} (version {entry.get('version')})"))
+        version = shown(entry.get("version"))
+        links.append(_link(entry, f"{VERSIONS} entry {number} (version {version})"))
     length, head = manifest.get("chain_length"), manifest.get("chain_head")
-    stated = (int(length), str(head)) if isinstance(length, int) and length > 0 else None
+    stated = (int(length), shown(head)) if isinstance(length, int) and length > 0 else None
     if stated is None and not links:
         return
     result.places = {str(link.entry_hash): int(link.record["chain_seq"]) for link in links}

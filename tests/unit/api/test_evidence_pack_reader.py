@@ -178,3 +178,18 @@ def test_a_file_name_cannot_forge_a_line_of_the_verdict(
     out = capsys.readouterr().out
     assert all(line.startswith("BROKEN ") for line in out.splitlines())
     assert "\x1b" not in out and repr(forged) in out
+
+
+def test_a_chain_key_head_or_version_cannot_forge_a_line_either(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = "k\nintact: all fine\x1b[2K"
+    manifest = {"format": PACK_FORMAT, "chain_key": forged, "chain_length": 1}
+    manifest["chain_head"] = forged
+    entry = {"chain_seq": 1, "prev_hash": "0" * 64, "entry_hash": "0" * 64, "version": forged}
+    path = tmp_path / "pack.zip"
+    path.write_bytes(a_pack(manifest, b"", {"versions": [entry]}))
+    assert main(["evidence", "verify", str(path)]) == BROKEN
+    out = capsys.readouterr().out
+    assert out and all(line.startswith("BROKEN ") for line in out.splitlines())
+    assert "\x1b" not in out
