@@ -12,16 +12,15 @@ import time
 from datetime import datetime
 from typing import Annotated, Final
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from api.deps import SessionsDep, VisibleShipmentDep
 from api.epcis_export import DEFAULT_MAX_EVENTS, shipment_epcis_bytes
 from api.readings_query import MAX_POINTS_LIMIT, ReadingsQueryError
-from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND, ErrorPublic
-from detectors.profiles import ManifestError
-from ingest.influx_client import InfluxError
+from api.routes.trip_downloads import INFLUX_UNAVAILABLE, attachment, trip_errors, trip_influx
+from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND
 
 router = APIRouter(prefix="/shipments", tags=["shipments"], responses=AUTH_RESPONSES)
 
@@ -31,8 +30,9 @@ _DOCUMENT: Final[dict[int | str, dict[str, object]]] = {
         "content": {MEDIA_TYPE: {"schema": {"type": "object"}}},
         "description": "An EPCISDocument (GS1 EPCIS 2.0 JSON-LD); see docs/epcis.md.",
     },
-    503: {"model": ErrorPublic, "description": "InfluxDB is unavailable; retry later."},
+    **INFLUX_UNAVAILABLE,
 }
+_WITHOUT: Final = "the document cannot hold the trip's readings"
 
 
 def _ms(at: datetime | None) -> int | None:
@@ -64,11 +64,9 @@ def read_shipment_epcis(
 ) -> Response:
     """The shipment's sensor data and alert conditions as an EPCIS 2.0 document."""
     shipment, version, organisation = row
-    client = request.app.state.influx
-    if client is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no InfluxDB configured")
+    client = trip_influx(request, _WITHOUT)
     try:
-        with sessions() as session:
+        with trip_errors(shipment.shipment_id, _WITHOUT), sessions() as session:
             body = shipment_epcis_bytes(
                 session,
                 client,
@@ -80,22 +78,12 @@ def read_shipment_epcis(
                 end_ms=_ms(to),
                 max_events=max_events,
             )
-    except ManifestError as exc:
-        # Saved by an older release with looser rules; there is nothing to read it by.
-        raise HTTPException(status.HTTP_409_CONFLICT, f"manifest unusable: {exc}") from None
     except ReadingsQueryError as exc:
         raise _refused(str(exc)) from None
-    except InfluxError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"InfluxDB unavailable: {exc}",
-            headers={"Retry-After": "5"},
-        ) from None
-    filename = f"{shipment.shipment_id}.epcis.jsonld".replace('"', "_").replace("/", "_")
     return Response(
         body,
         media_type=MEDIA_TYPE,
-        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+        headers=attachment(shipment.shipment_id, "epcis.jsonld", inline=True),
     )
 
 

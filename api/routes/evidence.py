@@ -8,18 +8,18 @@ retry rather than a pack with a hole in it.
 from __future__ import annotations
 
 import time
+from typing import Final
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionsDep, VisibleShipmentDep
-from api.download_names import download_name
 from api.evidence_pack import PackShipmentNotFound, build_pack
-from api.routes.reports import INFLUX_UNAVAILABLE
+from api.routes.trip_downloads import INFLUX_UNAVAILABLE, attachment, trip_errors, trip_influx
 from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND
-from detectors.profiles import ManifestError
-from ingest.influx_client import InfluxError
 
 router = APIRouter(prefix="/shipments", tags=["shipments"], responses=AUTH_RESPONSES)
+
+_WITHOUT: Final = "the pack cannot hold the trip's readings"
 
 
 @router.get(
@@ -42,35 +42,18 @@ def read_shipment_evidence_pack(
 ) -> Response:
     """The shipment's evidence pack (zip), checkable offline with `cargowatch evidence verify`."""
     shipment, _, _ = row
-    client = request.app.state.influx
-    if client is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "no InfluxDB configured: the pack cannot hold the trip's readings",
+    client = trip_influx(request, _WITHOUT)
+    with (
+        trip_errors(shipment.shipment_id, _WITHOUT, (PackShipmentNotFound,)),
+        sessions() as session,
+    ):
+        body = build_pack(
+            session,
+            client,
+            shipment.organisation_id,
+            shipment.shipment_id,
+            now_ms=time.time_ns() // 1_000_000,
         )
-    try:
-        with sessions() as session:
-            body = build_pack(
-                session,
-                client,
-                shipment.organisation_id,
-                shipment.shipment_id,
-                now_ms=time.time_ns() // 1_000_000,
-            )
-    except PackShipmentNotFound:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no shipment {shipment.shipment_id!r}"
-        ) from None
-    except ManifestError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"manifest unusable: {exc}") from None
-    except InfluxError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"InfluxDB unavailable, so the pack cannot hold the trip's readings: {exc}",
-            headers={"Retry-After": "5"},
-        ) from None
-    # A shipment id may hold "/" or ":": the name is made one plain file name.
-    disposition = f'attachment; filename="{download_name(shipment.shipment_id, "evidence.zip")}"'
     return Response(
-        body, media_type="application/zip", headers={"Content-Disposition": disposition}
+        body, media_type="application/zip", headers=attachment(shipment.shipment_id, "evidence.zip")
     )

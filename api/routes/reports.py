@@ -12,61 +12,35 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionsDep, VisibleShipmentDep
-from api.download_names import download_name
 from api.report_csv import render_csv
 from api.report_data import ReportData
 from api.report_pdf import render_pdf
 from api.report_render import ReportShipmentNotFound, report_data
-from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND, ErrorPublic
-from detectors.profiles import ManifestError
-from ingest.influx_client import InfluxError
+from api.routes.trip_downloads import INFLUX_UNAVAILABLE, attachment, trip_errors, trip_influx
+from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND
 
 router = APIRouter(prefix="/shipments", tags=["shipments"], responses=AUTH_RESPONSES)
 
-INFLUX_UNAVAILABLE: Final[dict[int | str, dict[str, object]]] = {
-    503: {"model": ErrorPublic, "description": "InfluxDB is unavailable; retry later."}
-}
+_WITHOUT: Final = "the report cannot state the trip's readings"
 
 
 def _facts(request: Request, row: VisibleShipmentDep, sessions: SessionsDep) -> ReportData:
     shipment, _, _ = row
-    client = request.app.state.influx
-    if client is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "no InfluxDB configured: the report cannot state the trip's readings",
+    client = trip_influx(request, _WITHOUT)
+    with (
+        trip_errors(shipment.shipment_id, _WITHOUT, (ReportShipmentNotFound,)),
+        sessions() as session,
+    ):
+        return report_data(
+            session,
+            client,
+            shipment.organisation_id,
+            shipment.shipment_id,
+            now_ms=time.time_ns() // 1_000_000,
         )
-    try:
-        with sessions() as session:
-            return report_data(
-                session,
-                client,
-                shipment.organisation_id,
-                shipment.shipment_id,
-                now_ms=time.time_ns() // 1_000_000,
-            )
-    except ReportShipmentNotFound:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no shipment {shipment.shipment_id!r}"
-        ) from None
-    except ManifestError as exc:
-        # Saved by an older release with looser rules; there is nothing to read it by.
-        raise HTTPException(status.HTTP_409_CONFLICT, f"manifest unusable: {exc}") from None
-    except InfluxError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"InfluxDB unavailable, so the report cannot state the trip's readings: {exc}",
-            headers={"Retry-After": "5"},
-        ) from None
-
-
-def _filename(shipment_id: str, suffix: str) -> dict[str, str]:
-    # A shipment id may hold "/" or ":": the name is made one plain file name.
-    name = download_name(shipment_id, f"report.{suffix}")
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
 @router.get(
@@ -88,7 +62,7 @@ def read_shipment_report_pdf(
     return Response(
         render_pdf(data),
         media_type="application/pdf",
-        headers=_filename(row[0].shipment_id, "pdf"),
+        headers=attachment(row[0].shipment_id, "report.pdf"),
     )
 
 
@@ -111,5 +85,5 @@ def read_shipment_report_csv(
     return Response(
         render_csv(data),
         media_type="text/csv; charset=utf-8",
-        headers=_filename(row[0].shipment_id, "csv"),
+        headers=attachment(row[0].shipment_id, "report.csv"),
     )
