@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
+from array import array
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,7 +26,9 @@ from detectors.alerts import rfc3339
 #: The MAD of normal data times this is its standard deviation.
 MAD_TO_SD: Final = 1.4826
 #: At most this many recent readings and differences are kept: at one-second reporting the
-#: last minutes are plenty to judge a level and a probe's noise by.
+#: last minutes are plenty to judge a level and a probe's noise by. They are kept as typed
+#: arrays (8 bytes a number) rather than tuples of Python numbers (about 100 bytes a pair),
+#: since every tracked probe holds them.
 _KEPT: Final = 256
 #: Fewer differences than this say nothing about the noise: only `min_jump_c` applies.
 _MIN_DIFFS: Final = 4
@@ -68,10 +70,12 @@ class JumpWatch:
     """
 
     __slots__ = (
-        "_diffs",
+        "_diff_c",
+        "_diff_ts",
         "_pending",
         "_prev_t",
-        "_recent",
+        "_recent_c",
+        "_recent_ts",
         "_ref_amb",
         "_ref_t",
         "_ref_ts",
@@ -102,8 +106,10 @@ class JumpWatch:
         self.noise_z = noise_z
         self.settle_ms = int(settle_min * 60_000)
         self.noise_ms = int(noise_min * 60_000)
-        self._recent: deque[tuple[int, float]] = deque(maxlen=_KEPT)
-        self._diffs: deque[tuple[int, float]] = deque(maxlen=_KEPT)
+        self._recent_ts = array("q")
+        self._recent_c = array("d")
+        self._diff_ts = array("q")
+        self._diff_c = array("d")
         self._prev_t = math.nan
         self._ref_ts = 0
         self._ref_t = math.nan
@@ -128,10 +134,24 @@ class JumpWatch:
             self._pending = self._candidate(ts, t, amb, ref_t, ref_ts, ref_amb)
             self._settled = [t] if self._pending is not None else []
         if not math.isnan(self._prev_t):
-            self._diffs.append((ts, abs(t - self._prev_t)))
-        self._recent.append((ts, t))
+            _keep(self._diff_ts, self._diff_c, ts, abs(t - self._prev_t))
+        _keep(self._recent_ts, self._recent_c, ts, t)
         self._prev_t = t
         return out
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        # Snapshots written before the arrays held (ts, value) tuples in deques.
+        slots = dict(state[1])
+        for old, (ts_name, c_name) in (
+            ("_recent", ("_recent_ts", "_recent_c")),
+            ("_diffs", ("_diff_ts", "_diff_c")),
+        ):
+            if old in slots:
+                pairs = list(slots.pop(old))
+                slots[ts_name] = array("q", [p[0] for p in pairs])
+                slots[c_name] = array("d", [p[1] for p in pairs])
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
 
     def _candidate(
         self, ts: int, t: float, amb: float | None, ref_t: float, ref_ts: int, ref_amb: float
@@ -151,7 +171,11 @@ class JumpWatch:
             return None
         # The level the probe left: the median of what it read over `settle_ms` up to the
         # reference reading, so one stray reference does not make the usual level a jump.
-        before = [v for s, v in self._recent if ref_ts - self.settle_ms <= s <= ref_ts]
+        before = [
+            v
+            for s, v in zip(self._recent_ts, self._recent_c, strict=True)
+            if ref_ts - self.settle_ms <= s <= ref_ts
+        ]
         return _Candidate(
             ref_t=ref_t,
             ref_ts=ref_ts,
@@ -211,7 +235,17 @@ class JumpWatch:
 
     def _noise(self, ts: int) -> float:
         """Robust spread of consecutive differences over the last `noise_ms` (0: unknown)."""
-        recent = [d for s, d in self._diffs if ts - s <= self.noise_ms]
+        recent = [
+            d for s, d in zip(self._diff_ts, self._diff_c, strict=True) if ts - s <= self.noise_ms
+        ]
         if len(recent) < _MIN_DIFFS:
             return 0.0
         return MAD_TO_SD * statistics.median(recent)
+
+
+def _keep(times: array[int], values: array[float], ts: int, value: float) -> None:
+    """Append one (time, value) pair, keeping the last `_KEPT`."""
+    times.append(ts)
+    values.append(value)
+    if len(times) > _KEPT:
+        del times[0], values[0]
