@@ -124,6 +124,23 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, influxd_shared: InfluxServer
             return found[0]["count"] if found else 0
 
         wait_for(lambda: stored() == len(messages), 120, "every reading stored")
+        stored_at_ms = int(time.time() * 1000)
+
+        def reported_until_ms() -> int:
+            last = influxd_shared.query(
+                "SELECT writes FROM cargowatch_stats ORDER BY time DESC LIMIT 1", db
+            )
+            return last[0]["time"] if last else 0
+
+        # The detectors hold each reading for the reorder window (30 s of the ingester's
+        # clock) before they judge it, so alerts still change for a while after the last
+        # reading is stored. An alert acknowledged before then may be resolved afterwards by
+        # an event stamped earlier than the acknowledgement, and the dashboards, which take
+        # each alert's latest entry by time, would keep showing it acknowledged. Wait until
+        # the ingester's own reports show its clock well past the window.
+        wait_for(
+            lambda: reported_until_ms() >= stored_at_ms + 45_000, 120, "the reorder window past"
+        )
         undelivered = "SELECT count(*) FROM outbox WHERE delivered_at IS NULL"
         wait_for(lambda: ingester.store_rows(undelivered)[0][0] == 0, 60, "alerts delivered")
         assigned = _assign_one_open_alert(ingester)
