@@ -127,6 +127,13 @@ def span_point(alert: Alert) -> str:
     state, summary and, once resolved, `resolved_at_ms`. An alert id is a field, not a tag, so
     the number of series stays that of devices and kinds.
 
+    Since it is rewritten from the alert's row, the point is also the alert's current state
+    whatever order its entries' own times are in (a detector event stamped before an
+    acknowledgement but stored after it): the dashboards' open-alert tables read it, so it
+    carries what they show too: the assignee (empty for nobody), the risk points and, when the
+    evidence has one, the position. Points written before these fields were added lack them
+    until the alert's next entry is delivered.
+
     >>> from datetime import UTC, datetime
     >>> line = span_point(Alert(alert_id="al_1", kind="door_open", severity="warning",
     ...     device_id="trk-1", shipment_id="S1", state="resolved", summary="door-open",
@@ -146,7 +153,12 @@ def span_point(alert: Alert) -> str:
         "severity_rank": SEVERITY_RANK[alert.severity],
         "state": alert.state,
         "summary": alert.summary,
+        "assignee": alert.assignee or "",
+        "risk_points": risk_score([(alert.alert_id, alert.kind, alert.severity)]).score,
     }
+    evidence = alert.evidence or {}
+    if all(_is_number(evidence.get(k)) for k in ("lat", "lon")):
+        fields["lat"], fields["lon"] = float(evidence["lat"]), float(evidence["lon"])
     if alert.resolved_at is not None:
         fields["resolved_at_ms"] = to_ms(alert.resolved_at)
     tags = {
