@@ -131,8 +131,9 @@ def load(influx: InfluxServer, trackers: int, days: int, end_ms: int) -> dict[st
                 alerts.append(alert_point(payload))
             resolved = events[-1][0] == "resolve"
             span = Alert(
-                **{k: v for k, v in base.items() if k != "evidence"},
+                **base,
                 state=events[-1][1],
+                assignee="bob" if n == 0 else None,
                 opened_at=from_ms(at),
                 resolved_at=from_ms(events[-1][2]) if resolved else None,
             )

@@ -3,10 +3,12 @@
 Every dashboard takes its InfluxDB data source from the `datasource` variable, so one set of
 dashboards serves any Grafana whatever the data source's uid there. Thresholds and colours come
 from the detectors' own constants (profiles' temperature bands, severities, the battery and
-shock detectors' defaults), so a dashboard line moves when a detector's limit does. The alert
-queries read the `alerts` measurement that the outbox fills: each (device, kind) series' last
-point is that alert's current state, since the detectors keep one alert open per device and
-kind; `severity_rank`, `risk_points` and `assignee` are written there for these dashboards.
+shock detectors' defaults), so a dashboard line moves when a detector's limit does. The
+queries of what is open now read the `alert_spans` measurement that the outbox fills: one point
+per alert, rewritten from the alert store's row with every entry delivered, so it holds the
+alert's current state, severity, assignee and risk points whatever order its entries' own times
+are in (the `alerts` entries are stamped with those times, and a detector event stamped before
+a person's acknowledgement can be delivered after it).
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ FOLDER_UID: Final = "cargowatch"
 FOLDER_TITLE: Final = "CargoWatch"
 TAGS: Final = ["cargowatch"]
 
-#: How far back an alert's last event is looked for when asking what is open now. Readings
-#: older than this are refused at ingest by default, so an alert cannot stay open longer
-#: without a later event.
-OPEN_LOOKBACK: Final = "30d"
+#: How far back an alert's open time is looked for when asking what is open now: an
+#: `alert_spans` point is at its alert's open time, and an alert may stay open (a tracker gone
+#: silent, an acknowledged breach) long after its last event. An alert opened longer ago than
+#: this and still unresolved is not shown.
+OPEN_LOOKBACK: Final = "365d"
 
 SEVERITY_COLOURS: Final = {"info": "blue", "warning": "orange", "critical": "red"}
 STATE_COLOURS: Final = {"open": "red", "acknowledged": "yellow", "resolved": "green"}
@@ -72,21 +75,22 @@ def influx(query: str, ref_id: str = "A", fmt: ResultFormat = "time_series") -> 
 
 
 OPEN: Final = "\"state\" <> 'resolved'"
+SPANS: Final = "alert_spans"
 
 
-def latest_alerts(fields: Sequence[str], group_by: Sequence[str], where: str = "") -> str:
-    """Each alert's latest event: `last(field)` of each field per (device, kind) and `group_by`.
+def open_alerts(fields: Sequence[str], group_by: Sequence[str], where: str = "") -> str:
+    """Every alert open or acknowledged now, one row each: `fields` of its `alert_spans` point.
 
-    The detectors keep one alert open per device and kind, so the last event of a (device,
-    kind) is the state of its current alert, whatever severity series it was written to: the
-    state, assignee and severity are those of the latest escalation, human action or resolve.
-    Filter the result with `OPEN` to keep the alerts still open (or acknowledged).
+    Each point is rewritten from the alert store's row with every entry delivered, so its
+    fields are the alert's current ones; an alert resolved in the store is filtered out here
+    even if an entry stamped later (an acknowledgement) was delivered before the resolve.
+    Rows come in series tagged by `group_by`, device and kind (the span's tags).
     """
-    inner = ", ".join(f'last("{f}") AS "{f}"' for f in dict.fromkeys(["state", *fields]))
+    selected = ", ".join(f'"{f}"' for f in dict.fromkeys(["state", *fields]))
     condition = f"{where} AND " if where else ""
     return (
-        f'SELECT {inner} FROM "alerts" WHERE {condition}time > now() - {OPEN_LOOKBACK}'
-        f" GROUP BY {keys([*group_by, 'device_id', 'kind'])}"
+        f'SELECT {selected} FROM "{SPANS}" WHERE {condition}{OPEN}'
+        f" AND time > now() - {OPEN_LOOKBACK} GROUP BY {keys([*group_by, 'device_id', 'kind'])}"
     )
 
 
@@ -94,13 +98,12 @@ def keys(names: Sequence[str]) -> str:
     return ", ".join(f'"{k}"' for k in dict.fromkeys(names))
 
 
-def open_alert_rows(fields: Sequence[str], group_by: Sequence[str], where: str = "") -> str:
-    """One row per open alert with `fields`, its series tagged by `group_by`, device and kind."""
-    tags = [*group_by, "device_id", "kind"]
-    selected = ", ".join(f'"{f}"' for f in dict.fromkeys(["state", *fields]))
+def open_aggregate(select: str, group_by: Sequence[str], where: str = "") -> str:
+    """An aggregate (`select`) over the open alerts' span points, per `group_by`."""
+    condition = f"{where} AND " if where else ""
     return (
-        f"SELECT {selected} FROM ({latest_alerts(fields, group_by, where)})"
-        f" WHERE {OPEN} GROUP BY {keys(tags)}"
+        f'SELECT {select} FROM "{SPANS}" WHERE {condition}{OPEN}'
+        f" AND time > now() - {OPEN_LOOKBACK} GROUP BY {keys(group_by)}"
     )
 
 
@@ -110,11 +113,10 @@ def risk_query(group_by: str, where: str = "") -> str:
     The product is taken as exp(sum(ln(1 - p/100))), which InfluxQL can aggregate; p is the
     `risk_points` of each open alert (its kind's points scaled by its current severity).
     """
-    inner = latest_alerts(["risk_points"], [group_by], where)
+    inner = open_aggregate('ln(1 - "risk_points" / 100) AS "l"', [group_by], where)
     return (
-        'SELECT 100 * (1 - exp(sum("l"))) AS "risk", count("l") AS "open_alerts" FROM ('
-        f'SELECT ln(1 - "risk_points" / 100) AS "l" FROM ({inner}) WHERE {OPEN}'
-        f') GROUP BY "{group_by}"'
+        'SELECT 100 * (1 - exp(sum("l"))) AS "risk", count("l") AS "open_alerts"'
+        f' FROM ({inner}) GROUP BY "{group_by}"'
     )
 
 

@@ -21,7 +21,7 @@ from dashboards.common import (
     Grid,
     base,
     influx,
-    open_alert_rows,
+    open_alerts,
     risk_query,
     severity_rank_mappings,
     severity_rank_thresholds,
@@ -40,7 +40,7 @@ KIND = '"kind" =~ /^${kind:regex}$/'
 
 
 def open_customs_alerts() -> str:
-    return open_alert_rows(
+    return open_alerts(
         ["risk_points", "severity_rank", "assignee", "summary", "lat", "lon", "alert_id"],
         ["shipment_id"],
         where=KIND,

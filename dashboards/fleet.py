@@ -16,13 +16,12 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.common import (
-    OPEN,
     STATE_COLOURS,
     Grid,
     base,
     influx,
-    latest_alerts,
-    open_alert_rows,
+    open_aggregate,
+    open_alerts,
     risk_query,
     severity_rank_mappings,
     severity_rank_thresholds,
@@ -42,16 +41,14 @@ def last_positions() -> str:
 
 
 def worst_open_severity() -> str:
-    return (
-        'SELECT max("severity_rank") AS "worst_open_severity"'
-        f' FROM ({latest_alerts(["severity_rank"], [])}) WHERE {OPEN} GROUP BY "device_id"'
-    )
+    return open_aggregate('max("severity_rank") AS "worst_open_severity"', ["device_id"])
 
 
 def open_by_kind(severity: str) -> str:
-    return (
-        f'SELECT count("state") AS "{severity}" FROM ({latest_alerts(["severity_rank"], [])})'
-        f' WHERE {OPEN} AND "severity_rank" = {SEVERITY_RANK[severity]} GROUP BY "kind"'
+    return open_aggregate(
+        f'count("state") AS "{severity}"',
+        ["kind"],
+        where=f'"severity_rank" = {SEVERITY_RANK[severity]}',
     )
 
 
@@ -147,7 +144,7 @@ def build() -> dash.Dashboard:
         .grid_pos(grid.at(12, 10))
         .with_target(
             influx(
-                open_alert_rows(
+                open_alerts(
                     ["summary", "assignee", "severity_rank"],
                     ["shipment_id"],
                     where="\"kind\" = 'silence'",
@@ -170,9 +167,7 @@ def build() -> dash.Dashboard:
         .grid_pos(grid.at(24, 10))
         .with_target(
             influx(
-                open_alert_rows(
-                    ["severity_rank", "assignee", "summary", "alert_id"], ["shipment_id"]
-                ),
+                open_alerts(["severity_rank", "assignee", "summary", "alert_id"], ["shipment_id"]),
                 "A",
                 "table",
             )

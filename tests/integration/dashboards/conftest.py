@@ -135,9 +135,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, influxd_shared: InfluxServer
         # The detectors hold each reading for the reorder window (30 s of the ingester's
         # clock) before they judge it, so alerts still change for a while after the last
         # reading is stored. An alert acknowledged before then may be resolved afterwards by
-        # an event stamped earlier than the acknowledgement, and the dashboards, which take
-        # each alert's latest entry by time, would keep showing it acknowledged. Wait until
-        # the ingester's own reports show its clock well past the window.
+        # an event stamped earlier than the acknowledgement (test_alert_state_race.py shows
+        # the dashboards then drop it, as the store does), and the tests here want the
+        # alert they acknowledge to stay open. Wait until the ingester's own reports show
+        # its clock well past the window.
         wait_for(
             lambda: reported_until_ms() >= stored_at_ms + 45_000, 120, "the reorder window past"
         )
