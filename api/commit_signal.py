@@ -1,13 +1,15 @@
-"""Tells the delivery workers of ``cargowatch run`` that new outbox entries were committed, so
-they send them at once instead of at their next poll.
+"""Tells the delivery workers of ``cargowatch ingest`` and ``cargowatch run`` that new
+deliveries were committed, so they send them at once instead of at their next poll.
 
 The detectors record their alert events in a child process (`ingest.detector_process`), so the
-signal is a `multiprocessing` event: the child's `AlertRecorder` sets it after each commit, and
-a thread in the parent (`CommitFollower`) waits on it and wakes the workers. A wake-up only
-makes a worker look sooner: what it sends is still what it finds in the store, so a lost or
-spurious signal costs at most one poll interval or one empty pass. Entries written by another
-process (a second ingester, an admin's redelivery through another API instance) are found by
-the poll, which stays the fallback.
+signal is a `multiprocessing` event: every session factory of the process tree that writes
+deliveries (the detectors' in the child; the API's, the escalation worker's and the workers' own
+in the parent) carries the commit hook of `api.commit_hook`, which sets it after each commit
+that added some, and a thread in the parent (`CommitFollower`) waits on it and wakes the
+workers. A wake-up only makes a worker look sooner: what it sends is still what it finds in the
+store, so a lost or spurious signal costs at most one poll interval or one empty pass. Entries
+written by another process (a second ingester, ``cargowatch api`` on its own, an admin's
+redelivery through another API instance) are found by the poll, which stays the fallback.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class CommitFollower:
         self._wake = list(wake)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cw-commits", daemon=True)
+
+    @property
+    def signal(self) -> CommitSignal:
+        """The signal followed: what the writers of this process tree raise."""
+        return self._signal
 
     def start(self) -> None:
         self._thread.start()

@@ -88,20 +88,17 @@ class AlertRecorder:
 
     A store that cannot take a batch is retried with backoff until it can or `stop` is
     called: the detectors wait (and with them the acks of further readings), rather
-    than an alert being dropped. `on_recorded` is called after each commit that stored new
-    entries (`api.commit_signal`: the delivery workers send them without waiting for a poll).
+    than an alert being dropped. The delivery workers hear of the new entries from the commit
+    hook on `sessions` (`api.commit_hook`), as of every other writer's.
     """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         retry_max_s: float = 5.0,
-        *,
-        on_recorded: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self._retry_max_s = retry_max_s
-        self._on_recorded = on_recorded
         self._stopping = threading.Event()
         self.recorded = 0
 
@@ -125,8 +122,6 @@ class AlertRecorder:
                 delay = min(self._retry_max_s, delay * 2)
         if logged:
             log.warning("SQL store writes resumed")
-        if stored and self._on_recorded is not None:
-            self._on_recorded()
         for e in events:
             if e.event != "update":
                 log.info(

@@ -19,6 +19,7 @@ from types import FrameType
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.commit_hook import notify_on_commit
 from api.conditions import influx_conditions
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.schema import SchemaNotCurrent, require_current_schema
@@ -45,11 +46,15 @@ def broker_probe(mqtt_url: str) -> Callable[[], None]:
 
 
 def build_api(
-    settings: ApiSettings, ingest_stats: Callable[[], Mapping[str, float]] | None = None
+    settings: ApiSettings,
+    ingest_stats: Callable[[], Mapping[str, float]] | None = None,
+    on_deliveries: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The app on the configured store; an unreachable or un-migrated store stops start-up.
 
-    `ingest_stats` (the ingester's counters, in ``cargowatch run``) go to ``/metrics``.
+    `ingest_stats` (the ingester's counters, in ``cargowatch run``) go to ``/metrics``;
+    `on_deliveries` (the ingester's commit signal, in ``cargowatch run``) is called after each
+    commit that added deliveries, so an operator's action goes out without waiting for a poll.
     """
     engine = make_engine(settings.db_url)
     try:
@@ -57,8 +62,11 @@ def build_api(
     except (SchemaNotCurrent, StoreUnavailable) as exc:
         raise StartupError(f"--db-url / CARGOWATCH_DB_URL: {exc}") from None
     influx = influx_client(settings.influx)
+    sessions = session_factory(engine)
+    if on_deliveries is not None:
+        notify_on_commit(sessions, on_deliveries)
     return create_app(
-        session_factory(engine),
+        sessions,
         probes={"broker": broker_probe(settings.mqtt_url)},
         influx=influx,
         conditions=influx_conditions(influx),
@@ -77,7 +85,9 @@ def serve(settings: ApiSettings, ingester: Ingester | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stats = ingester.pipeline.stats.snapshot if ingester is not None else None
-    server = ApiServer(build_api(settings, stats), settings.host, settings.port)
+    # Under `cargowatch run` the API's writes wake the ingester's delivery workers.
+    woken = ingester.commits.signal.notify if ingester is not None else None
+    server = ApiServer(build_api(settings, stats, woken), settings.host, settings.port)
     if ingester is not None:
         ingester.start()
     try:

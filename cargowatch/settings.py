@@ -291,6 +291,13 @@ WEBHOOK = [
         "how long one webhook request may take before it counts as failed",
     ),
     Setting(
+        "webhook_poll_s",
+        "0.5",
+        _float(0.01, 86400),
+        "how often the webhook worker looks for deliveries written outside this process tree"
+        " (those of the detectors, the API and escalation here wake it at their commit)",
+    ),
+    Setting(
         "webhook_allow_private",
         "false",
         _flag,
@@ -431,6 +438,8 @@ class WebhookSettings:
     deadline_s: float
     timeout_s: float
     allow_private: bool
+    #: The fallback poll for deliveries no commit hook of this process tree announces.
+    poll_s: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +561,7 @@ def resolve(
             deadline_s=take("webhook_deadline_s"),
             timeout_s=take("webhook_timeout_s"),
             allow_private=take("webhook_allow_private"),
+            poll_s=take("webhook_poll_s"),
         ),
         email=EmailSettings(
             host=take("smtp_host"),

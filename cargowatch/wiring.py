@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.commit_hook import notify_on_commit
 from api.commit_signal import CommitFollower, CommitSignal
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
@@ -108,7 +109,8 @@ class Ingester:
     engine, and the SQL store and its outbox that its events go to) -> `delivery` (MQTT
     out, InfluxDB `alerts`), `webhooks` and `email` (the deliveries to people), and
     `escalation` (notices about alerts nobody has acknowledged). `commits` wakes the delivery
-    workers when the detectors commit new entries.
+    workers when the detectors, the escalation worker or (under ``cargowatch run``) the API
+    commit new deliveries.
     """
 
     pipeline: Pipeline
@@ -183,7 +185,7 @@ class Detectors:
 
 def build_detectors(settings: IngestSettings, commits: CommitSignal | None = None) -> Detectors:
     """Runs in the detector process: the engine, its snapshots, and the store it records into;
-    `commits` is raised after each commit of new alert entries."""
+    `commits` is raised after each commit that added deliveries."""
     configure_logging(settings.log_level)
     detect = settings.detect
     default = detect.default_profile
@@ -192,9 +194,10 @@ def build_detectors(settings: IngestSettings, commits: CommitSignal | None = Non
         PROFILES[default] if default else None,
         lateness_ms=int(detect.lateness_s * 1000),
     )
-    recorder = AlertRecorder(
-        open_store(settings.db_url), on_recorded=commits.notify if commits is not None else None
-    )
+    sessions = open_store(settings.db_url)
+    if commits is not None:
+        notify_on_commit(sessions, commits.notify)
+    recorder = AlertRecorder(sessions)
     stage = DetectorStage(
         engine,
         recorder,
@@ -207,7 +210,10 @@ def build_detectors(settings: IngestSettings, commits: CommitSignal | None = Non
 def build_ingester(settings: IngestSettings) -> Ingester:
     mqtt, writer, detect = settings.mqtt, settings.writer, settings.detect
     shipments = load_shipments(detect.shipments)
+    commits = CommitSignal()
     sessions = open_store(settings.db_url)
+    # The escalation worker's notices and the workers' redeliveries wake the workers too.
+    notify_on_commit(sessions, commits.notify)
     client = influx_client(settings.influx)
     prepare_database(client)
     stats = IngestStats()
@@ -234,7 +240,6 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         instance=mqtt.client_id,
         max_age_ms=int(writer.max_reading_age_days * 86_400_000),
     )
-    commits = CommitSignal()
     stage = DetectorProcess(partial(build_detectors, settings, commits))
     pipeline = Pipeline(
         source,
@@ -267,6 +272,7 @@ def build_ingester(settings: IngestSettings) -> Ingester:
             deadline_s=settings.webhook.deadline_s,
             timeout_s=settings.webhook.timeout_s,
             allow_private=settings.webhook.allow_private,
+            poll_s=settings.webhook.poll_s,
         ),
     )
     mail = settings.email

@@ -1,6 +1,6 @@
 """The webhook worker writes the outcomes of the requests it sends in batches, and is woken
 when new entries are committed instead of waiting for its poll (`api.webhook_sender`,
-`api.commit_signal`), on SQLite and PostgreSQL with a real HTTP receiver.
+`api.commit_hook`, `api.commit_signal`), on SQLite and PostgreSQL with a real HTTP receiver.
 
 Transactions are counted with a SQLAlchemy event listener on the store's engine; the wake-up
 tests give the worker a poll interval of an hour, so an entry that arrives was sent because the
@@ -21,6 +21,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from webhook_receiver import Receiver
 
+from api.commit_hook import notify_on_commit
 from api.commit_signal import CommitFollower, CommitSignal
 from api.delivery import AlertRecorder
 from api.models import WebhookDelivery
@@ -153,7 +154,8 @@ def test_an_entry_recorded_in_process_is_sent_without_waiting_for_the_poll(
     sender = start_sender(poll_s=HOUR_S)
     follower = CommitFollower(signal, [sender.wake])
     follower.start()
-    recorder = AlertRecorder(world.sessions, on_recorded=signal.notify)
+    notify_on_commit(world.sessions, signal.notify)
+    recorder = AlertRecorder(world.sessions)
     try:
         for n in range(1, 4):
             # Each entry after the worker has gone back to waiting on its hour-long poll.
