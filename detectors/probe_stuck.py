@@ -18,7 +18,8 @@ predictive probability: with c noisy changes and r repeats seen, k more repeats 
 have probability B(1 + c, 1 + r + k) / B(1 + c, 1 + r). That is small only when the probe
 has shown noise, and shrinks with every reading of the run: a probe that reports every
 minute shows a stuck value sooner than one that reports every 15 minutes, in readings and in
-time, and a probe that never showed noise is never called stuck, however long it repeats.
+time, and a probe that never showed noise is never called stuck, however long it repeats
+(without that rule its chance would be 1 / (1 + k), which a long voyage eventually crosses).
 A run must also have lasted `min_ms`: a probe's response time and a fast tracker's repeated
 sends make short runs of no meaning.
 """
@@ -89,7 +90,7 @@ class StuckWatch:
         "min_ms",
     )
 
-    def __init__(self, min_min: float = 60.0, odds: float = 1e-7) -> None:
+    def __init__(self, min_min: float = 60.0, odds: float = 1e-5) -> None:
         self.min_ms = int(min_min * 60_000)
         self.log_odds = math.log(odds)
         self._pairs = 0  # repeats and reversals: pairs of readings of a product holding still
@@ -145,6 +146,11 @@ class StuckWatch:
         if ts - self._run_since < self.min_ms:
             return None
         changes = self._run_changes
+        if not changes:
+            # With no noise on record the chance of a run of k is still 1 / (1 + k) and would
+            # fall below any odds on a long enough voyage (a quiet probe at one-minute
+            # reporting repeats itself for weeks): such a probe says nothing about sticking.
+            return None
         repeats = self._run_pairs - changes
         log_p = log_honest_run(changes, repeats, self._run_n)
         if log_p >= self.log_odds:
