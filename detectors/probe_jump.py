@@ -27,8 +27,10 @@ from detectors.alerts import rfc3339
 MAD_TO_SD: Final = 1.4826
 #: At most this many recent readings and differences are kept: at one-second reporting the
 #: last minutes are plenty to judge a level and a probe's noise by. They are kept as typed
-#: arrays (8 bytes a number) rather than tuples of Python numbers (about 100 bytes a pair),
-#: since every tracked probe holds them.
+#: arrays of (time, value) pairs, one array each (8 bytes a number, where tuples of Python
+#: numbers cost about 100 bytes a pair and every array its own header), and only as far back
+#: as the rule can still look: readings `settle_ms` before the reference, differences
+#: `noise_ms` before the latest reading. Every tracked probe holds them.
 _KEPT: Final = 256
 #: Fewer differences than this say nothing about the noise: only `min_jump_c` applies.
 _MIN_DIFFS: Final = 4
@@ -70,12 +72,10 @@ class JumpWatch:
     """
 
     __slots__ = (
-        "_diff_c",
-        "_diff_ts",
+        "_changes",
+        "_levels",
         "_pending",
         "_prev_t",
-        "_recent_c",
-        "_recent_ts",
         "_ref_amb",
         "_ref_t",
         "_ref_ts",
@@ -101,21 +101,23 @@ class JumpWatch:
     ) -> None:
         self.max_rate = max_rate_c_per_min
         self.min_jump_c = min_jump_c
-        self.rate_base_ms = int(rate_base_min * 60_000)
+        self.rate_base_ms = _shared(int(rate_base_min * 60_000))
         self.inertia_rate = inertia_rate_c_per_min
         self.noise_z = noise_z
-        self.settle_ms = int(settle_min * 60_000)
-        self.noise_ms = int(noise_min * 60_000)
-        self._recent_ts = array("q")
-        self._recent_c = array("d")
-        self._diff_ts = array("q")
-        self._diff_c = array("d")
+        self.settle_ms = _shared(int(settle_min * 60_000))
+        self.noise_ms = _shared(int(noise_min * 60_000))
+        # (time, °C) of the recent readings and (time, |change|) of the consecutive changes,
+        # each pair flat in one array; times are whole milliseconds, exact in a double.
+        self._levels = array("d")
+        self._changes = array("d")
         self._prev_t = math.nan
         self._ref_ts = 0
         self._ref_t = math.nan
         self._ref_amb = math.nan
         self._pending: _Candidate | None = None
-        self._settled: list[float] = []
+        # The readings since a pending candidate; an empty tuple, not a list, while none is
+        # pending, which is nearly always.
+        self._settled: list[float] | tuple[()] = ()
 
     def update(self, ts: int, t: float, amb: float | None) -> tuple[str, dict[str, Any]] | None:
         """Feed one plausible reading; the jump it confirms, if any."""
@@ -132,24 +134,32 @@ class JumpWatch:
             self._ref_amb = math.nan if amb is None else amb
         if not resolved and self._pending is None and not math.isnan(ref_t):
             self._pending = self._candidate(ts, t, amb, ref_t, ref_ts, ref_amb)
-            self._settled = [t] if self._pending is not None else []
+            self._settled = [t] if self._pending is not None else ()
         if not math.isnan(self._prev_t):
-            _keep(self._diff_ts, self._diff_c, ts, abs(t - self._prev_t))
-        _keep(self._recent_ts, self._recent_c, ts, t)
+            _keep(self._changes, ts, abs(t - self._prev_t), ts - self.noise_ms)
+        # The reference only moves forward: readings more than `settle_ms` before it are
+        # never part of a level again.
+        _keep(self._levels, ts, t, self._ref_ts - self.settle_ms)
         self._prev_t = t
         return out
 
     def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
-        # Snapshots written before the arrays held (ts, value) tuples in deques.
+        # Snapshots written before: (ts, value) tuples in deques, then a typed array each for
+        # times and values. Older readings than the rule still looks at go at the next update.
         slots = dict(state[1])
-        for old, (ts_name, c_name) in (
-            ("_recent", ("_recent_ts", "_recent_c")),
-            ("_diffs", ("_diff_ts", "_diff_c")),
+        for new, deque_name, ts_name, c_name in (
+            ("_levels", "_recent", "_recent_ts", "_recent_c"),
+            ("_changes", "_diffs", "_diff_ts", "_diff_c"),
         ):
-            if old in slots:
-                pairs = list(slots.pop(old))
-                slots[ts_name] = array("q", [p[0] for p in pairs])
-                slots[c_name] = array("d", [p[1] for p in pairs])
+            if deque_name in slots:
+                pairs = list(slots.pop(deque_name))
+            elif ts_name in slots:
+                pairs = list(zip(slots.pop(ts_name), slots.pop(c_name), strict=True))
+            else:
+                continue
+            slots[new] = array("d", [x for p in pairs for x in p])
+        if slots.get("_settled") == []:
+            slots["_settled"] = ()
         for name, value in slots.items():
             object.__setattr__(self, name, value)
 
@@ -171,9 +181,10 @@ class JumpWatch:
             return None
         # The level the probe left: the median of what it read over `settle_ms` up to the
         # reference reading, so one stray reference does not make the usual level a jump.
+        levels = self._levels
         before = [
             v
-            for s, v in zip(self._recent_ts, self._recent_c, strict=True)
+            for s, v in zip(levels[::2], levels[1::2], strict=True)
             if ref_ts - self.settle_ms <= s <= ref_ts
         ]
         return _Candidate(
@@ -194,10 +205,12 @@ class JumpWatch:
         """Has the pending candidate been judged, and is it a jump?"""
         c = self._pending
         assert c is not None
-        self._settled.append(t)
+        settled = self._settled
+        assert isinstance(settled, list)  # a list whenever a candidate is pending
+        settled.append(t)
         if ts - c.ts < self.settle_ms:
             return False, None
-        settled, self._pending, self._settled = self._settled, None, []
+        self._pending, self._settled = None, ()
         # The lower median of how far the readings since the candidate went: with two readings
         # both must have gone, with more over half of them; and it is one of the readings.
         sign = math.copysign(1.0, c.t - c.ref_t)
@@ -235,17 +248,31 @@ class JumpWatch:
 
     def _noise(self, ts: int) -> float:
         """Robust spread of consecutive differences over the last `noise_ms` (0: unknown)."""
+        changes = self._changes
         recent = [
-            d for s, d in zip(self._diff_ts, self._diff_c, strict=True) if ts - s <= self.noise_ms
+            d for s, d in zip(changes[::2], changes[1::2], strict=True) if ts - s <= self.noise_ms
         ]
         if len(recent) < _MIN_DIFFS:
             return 0.0
         return MAD_TO_SD * statistics.median(recent)
 
 
-def _keep(times: array[int], values: array[float], ts: int, value: float) -> None:
-    """Append one (time, value) pair, keeping the last `_KEPT`."""
-    times.append(ts)
-    values.append(value)
-    if len(times) > _KEPT:
-        del times[0], values[0]
+def _keep(pairs: array[float], ts: int, value: float, oldest: int) -> None:
+    """Append one (time, value) pair; keep the last `_KEPT` pairs, none older than `oldest`."""
+    pairs.append(ts)
+    pairs.append(value)
+    n = len(pairs)
+    drop = n - 2 * _KEPT if n > 2 * _KEPT else 0
+    while drop < n and pairs[drop] < oldest:
+        drop += 2
+    if drop:
+        del pairs[:drop]
+
+
+#: One int object per setting value for every probe: each watch derives its milliseconds
+#: afresh, and a Python int that large is an object of 32 bytes of its own.
+_SHARED: dict[int, int] = {}
+
+
+def _shared(ms: int) -> int:
+    return _SHARED.setdefault(ms, ms)
