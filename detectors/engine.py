@@ -21,7 +21,7 @@ import pickle
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, TypeGuard
 
 from detectors.alerts import AlertEvent, Condition
 from detectors.base import Detector, DetectorFactory, TimedDetector
@@ -54,7 +54,9 @@ class DeviceState:
     detectors: tuple[Detector, ...]
     timed: tuple[TimedDetector, ...]
     book: AlertBook
-    buffer: list[tuple[int, int, Reading]] = field(default_factory=list)
+    # The reorder heap; an empty tuple until a reading has to wait in it (in order and
+    # already due is the common case in backtests), as an empty list costs 56 bytes a device.
+    buffer: list[tuple[int, int, Reading]] | tuple[()] = ()
     released_ts: int = -1
     # A ring of recently released timestamps, to tell a duplicate from a late reading.
     recent: array[int] = field(default_factory=lambda: array("q", [_NEVER]) * _RECENT)
@@ -65,7 +67,11 @@ class DeviceState:
         self.recent_pos = (self.recent_pos + 1) % _RECENT
 
     def is_duplicate(self, ts: int) -> bool:
-        return ts in self.recent or (bool(self.buffer) and any(b[0] == ts for b in self.buffer))
+        # Every remembered timestamp is at most `released_ts`: a newer reading (nearly every
+        # reading) can only repeat one still waiting in the buffer.
+        if ts <= self.released_ts and ts in self.recent:
+            return True
+        return bool(self.buffer) and any(b[0] == ts for b in self.buffer)
 
 
 @dataclass(slots=True)
@@ -95,6 +101,10 @@ class Engine:
         self.devices: dict[str, DeviceState] = {}
         self.stats = EngineStats()
         self._numbers: dict[tuple[type, int | float, float], int | float] = {}
+        # Per detector class, computed once: a runtime protocol check and a walk of the
+        # class's slots cost more than building the detectors themselves.
+        self._timed: dict[type, bool] = {}
+        self._slots: dict[type, tuple[str, ...]] = {}
         self._arrival = 0
 
     def add_shipment(self, shipment: Shipment) -> None:
@@ -136,7 +146,10 @@ class Engine:
             self._run(state, r, out)
         else:
             self._arrival += 1
-            heapq.heappush(state.buffer, (ts, self._arrival, r))
+            buffer = state.buffer
+            if not isinstance(buffer, list):
+                buffer = state.buffer = []
+            heapq.heappush(buffer, (ts, self._arrival, r))
         self._release(state, now, out)
         return out
 
@@ -226,6 +239,7 @@ class Engine:
         horizon = now_ms - self.lateness_ms
         buffer = state.buffer
         while buffer and buffer[0][0] <= horizon:
+            assert isinstance(buffer, list)
             self._run(state, heapq.heappop(buffer)[2], out)
         # Pending opens and resolves advance with released event time only, so the
         # alerts do not depend on arrival order; timers alone follow the clock.
@@ -262,14 +276,26 @@ class Engine:
         number is an object of its own: thousands of devices would each carry copies.
         """
         canon = self._numbers
-        for cls in type(detector).__mro__:
-            for name in getattr(cls, "__slots__", ()):
-                value = getattr(detector, name, None)
-                if type(value) is int:
-                    setattr(detector, name, canon.setdefault((int, value, 1.0), value))
-                elif type(value) is float:
-                    key = (float, value, math.copysign(1.0, value))  # -0.0 stays apart from 0.0
-                    setattr(detector, name, canon.setdefault(key, value))
+        cls = type(detector)
+        names = self._slots.get(cls)
+        if names is None:
+            names = self._slots[cls] = tuple(
+                name for c in cls.__mro__ for name in getattr(c, "__slots__", ())
+            )
+        for name in names:
+            value = getattr(detector, name, None)
+            if type(value) is int:
+                setattr(detector, name, canon.setdefault((int, value, 1.0), value))
+            elif type(value) is float:
+                key = (float, value, math.copysign(1.0, value))  # -0.0 stays apart from 0.0
+                setattr(detector, name, canon.setdefault(key, value))
+
+    def _is_timed(self, detector: Detector) -> TypeGuard[TimedDetector]:
+        cls = type(detector)
+        timed = self._timed.get(cls)
+        if timed is None:
+            timed = self._timed[cls] = isinstance(detector, TimedDetector)
+        return timed
 
     def _new_device(self, device_id: str) -> DeviceState | None:
         shipment = self._shipments.get(device_id)
@@ -280,7 +306,7 @@ class Engine:
         detectors = tuple(d for f in self._factories if (d := f(shipment)) is not None)
         for d in detectors:
             self._share_numbers(d)
-        timed = tuple(d for d in detectors if isinstance(d, TimedDetector))
+        timed = tuple(d for d in detectors if self._is_timed(d))
         book = AlertBook(device_id, shipment.shipment_id or None, self._policies(shipment))
         state = DeviceState(shipment, detectors, timed, book)
         self.devices[device_id] = state

@@ -45,6 +45,11 @@ class _Track:
     events: int = 0  # of the open alert, so each event knows its place in the history
 
 
+#: The tracks of every book with nothing to track, never written to: a book takes a dict of
+#: its own on its first condition, since an empty dict per device costs 64 bytes.
+_NO_TRACKS: Final[dict[str, _Track]] = {}
+
+
 @dataclass(slots=True)
 class AlertBook:
     """Open alerts of one device, and the damping state behind them."""
@@ -52,7 +57,7 @@ class AlertBook:
     device_id: str
     shipment_id: str | None
     policies: dict[str, KindPolicy] = field(default_factory=dict)
-    tracks: dict[str, _Track] = field(default_factory=dict)
+    tracks: dict[str, _Track] = field(default_factory=lambda: _NO_TRACKS)
 
     def open_alerts(self) -> dict[str, _Track]:
         return {k: t for k, t in self.tracks.items() if t.alert_id is not None}
@@ -63,6 +68,8 @@ class AlertBook:
         if track is None:
             if not cond.active:
                 return []
+            if self.tracks is _NO_TRACKS:
+                self.tracks = {}
             track = self.tracks[cond.kind] = _Track()
         out: list[AlertEvent] = []
         if cond.active:

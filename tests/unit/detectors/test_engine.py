@@ -125,3 +125,34 @@ def test_devices_share_equal_settings_without_changing_any_value():
                 assert va == vb and va is vb, f"{type(da).__name__}.{name}"
                 shared += 1
     assert shared > 20
+
+
+def test_a_device_whose_readings_come_in_order_and_due_keeps_no_reorder_list():
+    engine = build_engine([VACCINE], lateness_ms=0)
+    run(engine, excursion_readings())
+    assert engine.devices["trk-1"].buffer == ()
+
+
+def test_a_reading_that_must_wait_gets_a_reorder_list_and_a_repeat_of_it_is_a_duplicate():
+    engine = build_engine([VACCINE], lateness_ms=10 * MIN)
+    first, second = excursion_readings()[:2]
+    assert engine.process(first, first.ts_ms) == []
+    assert engine.devices["trk-1"].buffer == [(first.ts_ms, 1, first)]
+    engine.process(first, first.ts_ms)
+    assert engine.stats.duplicates == 1
+    engine.process(second, first.ts_ms + 20 * MIN)  # releases both
+    engine.process(first, first.ts_ms + 20 * MIN)  # already released: still a duplicate
+    assert engine.stats.duplicates == 2 and engine.stats.late == 0
+
+
+def test_a_snapshot_whose_devices_hold_empty_lists_from_before_restores_and_continues():
+    readings = excursion_readings()
+    a = build_engine([VACCINE])
+    run(a, readings[:10])
+    blob = pickle.loads(a.snapshot())
+    for state in blob["devices"].values():
+        state.buffer = []  # as every snapshot written before held it
+        state.book.tracks = {}
+    b = build_engine([VACCINE])
+    b.restore(pickle.dumps(blob))
+    assert summary(run(b, readings[10:])) == summary(run(a, readings[10:]))

@@ -90,3 +90,11 @@ def test_each_event_carries_its_place_in_its_alerts_history_and_a_new_alert_star
     assert [(e.event, e.seq) for e in second] == [("open", 1)]
     assert second[0].alert_id != first[0].alert_id
     assert first[0].to_json()["seq"] == 1
+
+
+def test_books_without_conditions_share_no_written_tracks():
+    quiet, busy = book(), book()
+    busy.apply(cond(0))
+    assert list(busy.tracks) == ["door_open"]
+    assert quiet.tracks == {} and quiet.tracks is not busy.tracks
+    assert quiet.apply(cond(1, active=False)) == [] and quiet.tracks == {}
