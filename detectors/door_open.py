@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
-from detectors.geo import haversine_m, place_containing, where
+from detectors.geo import haversine_m, place_containing, route_ends, where
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -177,7 +177,7 @@ class DoorOpen:
 def make_door_open(shipment: Shipment) -> DoorOpen:
     """The route's ends join the authorised stops: doors open there to load and unload."""
     s = shipment
-    terminals = (s.route[0], s.route[-1]) if len(s.route) >= 2 else ()
+    terminals = route_ends(s.route)
     # Warming while the door is open matters only for temperature-controlled cargo.
     rise = 1.0 if s.profile.temp_range_c is not None else None
     return DoorOpen(s.authorised_stops, terminals, temp_rise_c=rise)

@@ -11,6 +11,7 @@ The place helpers name where something happened for summaries and evidence.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, Final
@@ -21,6 +22,18 @@ EARTH_RADIUS_M: Final = 6_371_008.8
 _RAD: Final = math.pi / 180.0
 #: Metres per degree of latitude (and of longitude at the equator) on this sphere.
 M_PER_DEG: Final = EARTH_RADIUS_M * _RAD
+
+
+@functools.lru_cache(maxsize=1024)
+def route_ends(
+    route: tuple[tuple[float, float], ...],
+) -> tuple[()] | tuple[tuple[float, float], tuple[float, float]]:
+    """The origin and destination of a route, () when it has no two points.
+
+    One tuple per route rather than one per detector and device: the detectors that let a
+    door open or a truck stand at either end each kept a copy, and a fleet shares its lanes.
+    """
+    return (route[0], route[-1]) if len(route) >= 2 else ()
 
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

@@ -16,6 +16,7 @@ from detectors.geo import (
     M_PER_DEG,
     haversine_m,
     place_containing,
+    route_ends,
     where,
 )
 from detectors.profiles import Place, Shipment
@@ -213,7 +214,7 @@ def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
     if len(s.route) >= 2:
         # With a route, reaching its end is what ends the journey, not the planned arrival
         # time: a late truck that stops short of its destination is still stopping.
-        terminals = (s.route[0], s.route[-1])
+        terminals = route_ends(s.route)
         return UnscheduledStop(
             s.authorised_stops, terminals, s.departure_ms, None, min_stop_min=UNSCHEDULED_STOP_MIN
         )

@@ -9,6 +9,7 @@ from detector_checks import feed
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from detectors.door_open import make_door_open
 from detectors.geo import Route, nearest_place, place_containing, route_distance_m, walk_route_m
 from detectors.profiles import Place, Zone, parse_shipment
 from detectors.reading import Reading
@@ -483,3 +484,24 @@ def test_a_route_across_the_antimeridian_is_measured_the_short_way_round():
     assert route.distance_m(179.9, 30.0) < 1.0
     assert route.distance_m(-179.9, 30.0) < 1.0
     assert 11_000 < route.distance_m(-179.9, 30.1) < 11_300
+
+
+def test_the_detectors_of_shipments_on_one_lane_share_the_route_ends_without_changing_them():
+    lane = {"type": "LineString", "coordinates": [[33.0, 0.0], [33.5, 0.1], [34.0, 0.0]]}
+    a, b = (
+        parse_shipment(
+            {
+                "shipment_id": f"S{i}",
+                "device_id": f"d{i}",
+                "profile": "customs_transit",
+                "route": lane,
+            }
+        )
+        for i in (1, 2)
+    )
+    stops = [make_unscheduled_stop(a), make_unscheduled_stop(b), make_door_open(a)]
+    assert all(s is not None for s in stops)
+    assert stops[0].terminals == ((33.0, 0.0), (34.0, 0.0))
+    assert stops[0].terminals is stops[1].terminals is stops[2].terminals
+    bare = parse_shipment({"shipment_id": "S3", "device_id": "d3", "profile": "customs_transit"})
+    assert make_door_open(bare).terminals == ()
