@@ -20,7 +20,7 @@ import math
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
-from detectors.geo import haversine_m
+from detectors.geo import M_PER_DEG, haversine_m
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
@@ -92,7 +92,12 @@ class Silence:
             self._last_ts = r.ts_ms
             if self.destination is not None and r.lon is not None and r.lat is not None:
                 lon, lat = self.destination
-                self._at_destination = haversine_m(r.lon, r.lat, lon, lat) <= self.destination_m
+                # No point is nearer than its latitude difference alone: on the road, the
+                # band settles it without the haversine (the margin covers rounding).
+                if abs(r.lat - lat) * M_PER_DEG > self.destination_m * 1.000001 + 1.0:
+                    self._at_destination = False
+                else:
+                    self._at_destination = haversine_m(r.lon, r.lat, lon, lat) <= self.destination_m
         self._heard = True
         return None
 

@@ -1,5 +1,9 @@
 """Silence, sensor faults and low battery: exact moments of opening, escalating and clearing."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.geo import haversine_m
 from detectors.reading import Reading
 from detectors.sensor_fault import BatteryLow, SensorFault
 from detectors.silence import Silence
@@ -110,3 +114,20 @@ def test_battery_warns_then_goes_critical_then_recovers_when_swapped():
         for c in d.update(Reading("t", i, battery_v=v)) or []
     ]
     assert events == [(3.39, True, "warning"), (3.19, True, "critical"), (3.9, False, "info")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dlat=st.floats(-0.02, 0.02),
+    dlon=st.floats(-0.02, 0.02),
+    lat0=st.floats(-89.0, 89.0),
+    radius_m=st.sampled_from([0.0, 1.0, 1000.0, 2222.0]),
+)
+def test_at_the_destination_is_exactly_within_its_radius_however_close_to_the_edge(
+    dlat, dlon, lat0, radius_m
+):
+    dest = (30.0, lat0)
+    silence = Silence(30, destination=dest, destination_m=radius_m)
+    lon, lat = 30.0 + dlon, lat0 + dlat
+    silence.update(Reading("t1", 0, lat=lat, lon=lon))
+    assert silence._at_destination == (haversine_m(lon, lat, *dest) <= radius_m)
