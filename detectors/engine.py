@@ -131,7 +131,8 @@ class Engine:
                 return []
         self.stats.readings += 1
         ts = r.ts_ms
-        if state.is_duplicate(ts):
+        # Newer than anything released and nothing waiting (nearly every reading): no repeat.
+        if (ts <= state.released_ts or state.buffer) and state.is_duplicate(ts):
             self.stats.duplicates += 1
             return []
         out: list[AlertEvent] = []
@@ -252,7 +253,10 @@ class Engine:
         """Feed one reading, in event-time order, to every detector of its device."""
         ts = r.ts_ms
         state.released_ts = ts
-        state.remember(ts)
+        # `remember`, inlined: this runs for every reading.
+        pos = state.recent_pos
+        state.recent[pos] = ts
+        state.recent_pos = (pos + 1) % _RECENT
         for d in state.detectors:
             conds = d.update(r)
             if conds:
