@@ -11,16 +11,19 @@ InfluxDB client's `InfluxError` when it cannot answer.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, ParamSpec
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.epcis import ALERT_ACTIONS, AlertStep, ShipmentRef, document_bytes, epcis_document
 from api.models import Alert, AlertHistory, Shipment, ShipmentVersion, from_ms, to_ms
-from api.readings_query import shipment_readings
+from api.readings_query import ReadingSeries, shipment_readings
 from detectors.profiles import parse_shipment
 from ingest.influx_client import InfluxClient
+
+P = ParamSpec("P")
 
 #: Reading events per document unless asked otherwise; a two-day trip at 5 min is 576.
 DEFAULT_MAX_EVENTS: Final = 2000
@@ -71,16 +74,19 @@ def shipment_epcis(
     start_ms: int | None = None,
     end_ms: int | None = None,
     max_events: int = DEFAULT_MAX_EVENTS,
+    series: ReadingSeries | None = None,
 ) -> dict[str, Any]:
     """The shipment's EPCIS 2.0 document (a JSON-able dict), created at `now_ms`.
 
     `shipment`, `version` and `organisation` are a row as `api.queries.visible_shipment`
-    returns it; None for `start_ms`/`end_ms` takes the readings API's default range.
+    returns it; None for `start_ms`/`end_ms` takes the readings API's default range. `series`,
+    the readings already read (`api.epcis_readings.ChannelsPass`), stands for asking InfluxDB.
     """
     manifest = parse_shipment(version.manifest)
-    series = shipment_readings(
-        client, manifest, None, now_ms, start_ms, end_ms, max_points=max_events
-    )
+    if series is None:
+        series = shipment_readings(
+            client, manifest, None, now_ms, start_ms, end_ms, max_points=max_events
+        )
     steps = alert_steps(
         session, shipment.organisation_id, shipment.shipment_id, series.start_ms, series.end_ms
     )
@@ -88,29 +94,13 @@ def shipment_epcis(
     return epcis_document(ref, series, steps, created_ms=now_ms)
 
 
-def shipment_epcis_bytes(
-    session: Session,
-    client: InfluxClient,
-    shipment: Shipment,
-    version: ShipmentVersion,
-    organisation: str,
-    *,
-    now_ms: int,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    max_events: int = DEFAULT_MAX_EVENTS,
-) -> bytes:
-    """`shipment_epcis` serialised, as the route serves it and a file or a zip holds it."""
-    return document_bytes(
-        shipment_epcis(
-            session,
-            client,
-            shipment,
-            version,
-            organisation,
-            now_ms=now_ms,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            max_events=max_events,
-        )
-    )
+def _serialised(build: Callable[P, dict[str, Any]]) -> Callable[P, bytes]:
+    def serialised(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return document_bytes(build(*args, **kwargs))
+
+    serialised.__doc__ = f"`{build.__name__}` serialised, as JSON-LD bytes."
+    return serialised
+
+
+#: `shipment_epcis` serialised, as the route serves it and a file or a zip holds it.
+shipment_epcis_bytes: Final = _serialised(shipment_epcis)

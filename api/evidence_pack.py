@@ -17,8 +17,11 @@ What it holds (docs/evidence.md):
 * ``SHA256SUMS`` — the SHA-256 of every file above, in the format ``sha256sum -c`` reads.
 
 The chain's head is read first and only the entries up to it are taken, so a pack is one
-consistent cut of the chain even while entries are being appended. A pack is checked by
-`api.evidence_pack_verify`.
+consistent cut of the chain even while entries are being appended. The trip's readings are read
+from InfluxDB once (`TripPass`) and handed to the report and the EPCIS document, which state
+what they would have read themselves over the same window (the EPCIS document asks InfluxDB
+only when a channel holds more values than it lists, for the time buckets InfluxDB computes).
+A pack is checked by `api.evidence_pack_verify`.
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.epcis_export import DEFAULT_MAX_EVENTS, shipment_epcis_bytes
+from api.epcis_readings import ChannelsPass
 from api.evidence_chain import chain_length, shipment_chain_key
 from api.evidence_verify import Link, history_links, version_links
 from api.models import Organisation, Shipment
 from api.report_data import trip_window
 from api.report_render import render_report
-from detectors.profiles import parse_shipment
+from api.report_telemetry import TelemetryPass, TripTelemetry
+from detectors.profiles import Place, parse_shipment
 from ingest.influx_client import InfluxClient
 from ingest.line_protocol import TELEMETRY
 
@@ -99,9 +105,14 @@ def build_pack(
     )
     trip = parse_shipment(manifest_element)
     start_ms, end_ms = trip_window(trip.departure_ms, trip.arrival_ms, now_ms)
-    report = render_report(session, influx, organisation_id, shipment_id, now_ms=now_ms)
+    # The trip's readings are read from InfluxDB once, for all three files that state them.
+    read = TripPass(trip.device_id, start_ms, end_ms, trip.authorised_stops)
+    readings = read.run(influx)
+    report = render_report(
+        session, influx, organisation_id, shipment_id, now_ms=now_ms, telemetry=read.telemetry()
+    )
     files: dict[str, bytes] = {
-        READINGS: readings_jsonl(influx, trip.device_id, start_ms, end_ms),
+        READINGS: readings,
         HISTORY: b"".join(_line(_pack_entry(h)) for h in history),
         VERSIONS: orjson.dumps(
             {"chain_key": key, "versions": [_pack_entry(v) for v in versions]},
@@ -109,7 +120,7 @@ def build_pack(
         ),
         REPORT_PDF: report.pdf,
         REPORT_CSV: report.csv,
-        EPCIS: _epcis(session, influx, shipment, organisation.name, now_ms, start_ms, end_ms),
+        EPCIS: _epcis(session, influx, shipment, organisation.name, now_ms, read.channels),
     }
     files[MANIFEST] = orjson.dumps(
         {
@@ -150,16 +161,15 @@ def _epcis(
     shipment: Shipment,
     organisation: str,
     now_ms: int,
-    start_ms: int,
-    end_ms: int,
+    channels: ChannelsPass,
 ) -> bytes:
     # What GET /shipments/{id}/epcis.jsonld serves, over the pack's window (its end inclusive).
-    from api.epcis_export import shipment_epcis_bytes
     from api.shipments import current_shipment
 
     version = current_shipment(session, shipment.organisation_id, shipment.shipment_id)
     if version is None:
         raise PackShipmentNotFound(f"shipment {shipment.shipment_id!r} has no version")
+    series = channels.series() if channels.device_id == version.device_id else None
     return shipment_epcis_bytes(
         session,
         influx,
@@ -167,8 +177,9 @@ def _epcis(
         version,
         organisation,
         now_ms=now_ms,
-        start_ms=start_ms,
-        end_ms=end_ms + 1,
+        start_ms=channels.start_ms,
+        end_ms=channels.end_ms,
+        series=series,
     )
 
 
@@ -190,14 +201,38 @@ def _pack_entry(link: Link) -> dict[str, Any]:
     }
 
 
-def readings_jsonl(influx: InfluxClient, device_id: str, start_ms: int, end_ms: int) -> bytes:
-    """`raw_readings` as JSON Lines, written line by line into one buffer: a long trip's
-    readings are held once, not once as lines and again joined."""
-    out = io.BytesIO()
-    for reading in raw_readings(influx, device_id, start_ms, end_ms):
-        out.write(_line(reading))
-    # The buffer's own bytes when nothing else holds them: no second copy.
-    return out.getvalue()
+class TripPass:
+    """One read of a device's readings with start_ms <= ts <= end_ms, in time order, that
+    writes them as JSON Lines (`run`) and feeds the report's pass (`telemetry`) and the EPCIS
+    document's (`channels`) on the way, so none of them reads them again."""
+
+    def __init__(
+        self, device_id: str, start_ms: int, end_ms: int, stops: tuple[Place, ...]
+    ) -> None:
+        self.device_id = device_id
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.stops = stops
+        self._report = TelemetryPass(stops)
+        # The document's range ends before its end_ms: one past the pack's last millisecond.
+        self.channels = ChannelsPass(device_id, start_ms, end_ms + 1, DEFAULT_MAX_EVENTS)
+
+    def run(self, influx: InfluxClient) -> bytes:
+        """`raw_readings` as JSON Lines, written line by line into one buffer: a long trip's
+        readings are held once, not once as lines and again joined."""
+        out = io.BytesIO()
+        for reading in raw_readings(influx, self.device_id, self.start_ms, self.end_ms):
+            out.write(_line(reading))
+            self._report.add(reading["ts"], reading)
+            self.channels.add(reading["ts"], reading)
+        # The buffer's own bytes when nothing else holds them: no second copy.
+        return out.getvalue()
+
+    def telemetry(self) -> TripTelemetry:
+        """What the report keeps of the readings `run` read."""
+        return TripTelemetry(
+            self.device_id, self.start_ms, self.end_ms, self.stops, self._report.result()
+        )
 
 
 def raw_readings(

@@ -35,7 +35,7 @@ from api.report_stats import (
     plausible,
     temperature_stats,
 )
-from api.report_telemetry import Fix, SealChange, read_telemetry
+from api.report_telemetry import Fix, SealChange, TripTelemetry, read_telemetry
 from detectors.profiles import Place, Zone, parse_shipment
 from detectors.temperature import make_temp_excursion
 from ingest.influx_client import InfluxClient
@@ -106,8 +106,10 @@ def gather_report(
     *,
     now_ms: int,
     chain_head: str | None,
+    telemetry: TripTelemetry | None = None,
 ) -> ReportData:
-    """The report's facts for `shipment` (its current version) as of `now_ms`."""
+    """The report's facts for `shipment` (its current version) as of `now_ms`; `telemetry`,
+    when it covers the report's device and window, stands for reading them from InfluxDB."""
     versions = list(
         session.scalars(
             select(ShipmentVersion)
@@ -119,7 +121,11 @@ def gather_report(
     parsed = parse_shipment(current.manifest)
     profile = parsed.profile
     start_ms, end_ms = trip_window(parsed.departure_ms, parsed.arrival_ms, now_ms)
-    seen = read_telemetry(influx, parsed.device_id, start_ms, end_ms, parsed.authorised_stops)
+    stops = parsed.authorised_stops
+    if telemetry is not None and telemetry.covers(parsed.device_id, start_ms, end_ms, stops):
+        seen = telemetry.telemetry
+    else:
+        seen = read_telemetry(influx, parsed.device_id, start_ms, end_ms, stops)
     detector = make_temp_excursion(parsed)
     # Without a range nothing is out of it; the cap is still the one the detector would use.
     max_step_s = (

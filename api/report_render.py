@@ -22,6 +22,7 @@ from api.report_chain import shipment_chain_head
 from api.report_csv import render_csv
 from api.report_data import ReportData, gather_report
 from api.report_pdf import render_pdf
+from api.report_telemetry import TripTelemetry
 from ingest.influx_client import InfluxClient
 
 #: How many times the facts are read again while entries keep arriving for the shipment.
@@ -48,8 +49,10 @@ def report_data(
     shipment_id: str,
     *,
     now_ms: int | None = None,
+    telemetry: TripTelemetry | None = None,
 ) -> ReportData:
-    """The facts of the shipment's report as of `now_ms` (default: the wall clock)."""
+    """The facts of the shipment's report as of `now_ms` (default: the wall clock); see
+    `api.report_data.gather_report` for `telemetry`."""
     shipment = session.scalars(
         select(Shipment).where(
             Shipment.organisation_id == organisation_id, Shipment.shipment_id == shipment_id
@@ -68,7 +71,13 @@ def report_data(
     for _ in range(CONSISTENT_READ_ATTEMPTS):
         head = shipment_chain_head(session, organisation_id, shipment_id)
         data = gather_report(
-            session, influx, shipment, organisation.name, now_ms=at, chain_head=head
+            session,
+            influx,
+            shipment,
+            organisation.name,
+            now_ms=at,
+            chain_head=head,
+            telemetry=telemetry,
         )
         if shipment_chain_head(session, organisation_id, shipment_id) == head:
             break
@@ -82,7 +91,11 @@ def render_report(
     shipment_id: str,
     *,
     now_ms: int | None = None,
+    telemetry: TripTelemetry | None = None,
 ) -> ReportBytes:
-    """The shipment's release report as PDF and CSV bytes (and the facts they were made from)."""
-    data = report_data(session, influx, organisation_id, shipment_id, now_ms=now_ms)
+    """The shipment's release report as PDF and CSV bytes (and the facts they were made from);
+    `telemetry`: the trip's readings already read (see `api.report_data.gather_report`)."""
+    data = report_data(
+        session, influx, organisation_id, shipment_id, now_ms=now_ms, telemetry=telemetry
+    )
     return ReportBytes(pdf=render_pdf(data), csv=render_csv(data), data=data)

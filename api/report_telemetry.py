@@ -1,15 +1,16 @@
 """The release report's readings of a trip from InfluxDB: temperatures, track, seal changes.
 
-The device's telemetry over the trip is read a page at a time, oldest first, in one pass that
-keeps the temperatures and positions and notes every change of the seal's state with where
-it happened against the authorised stops: the last fix at most `FIX_MAX_AGE_MS` old (the seal
-breach detector's own rule), inside which stop, or how far from the nearest. InfluxDB failures
-raise the client's `InfluxError`.
+The device's telemetry over the trip is read a page at a time, oldest first, in one pass
+(`TelemetryPass`, which a caller that reads the trip anyway feeds instead) that keeps the
+temperatures and positions and notes every change of the seal's state with where it happened
+against the authorised stops: the last fix at most `FIX_MAX_AGE_MS` old (the seal breach
+detector's own rule), inside which stop, or how far from the nearest. InfluxDB failures raise
+the client's `InfluxError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -62,31 +63,70 @@ class Telemetry:
     last_ms: int | None
 
 
+class TelemetryPass:
+    """The one pass over a trip's readings, oldest first: `add` each, then `result`.
+
+    Fed by `read_telemetry`'s own query, or by a caller that reads the trip's readings for
+    more than the report (the evidence pack), so they are read from InfluxDB once.
+    """
+
+    def __init__(self, stops: Sequence[Place]) -> None:
+        self._stops = stops
+        self._temps: list[TempPoint] = []
+        self._track: list[Fix] = []
+        self._seals: list[SealChange] = []
+        self._first: int | None = None
+        self._last: int | None = None
+        self._seal: str | None = None
+        self._seal_id: str | None = None
+
+    def add(self, at: int, row: Mapping[str, Any]) -> None:
+        """One reading at `at` (epoch ms): its fields by name, a missing one absent or None."""
+        self._first = at if self._first is None else self._first
+        self._last = at
+        if row.get("temp_c") is not None:
+            self._temps.append((at, float(row["temp_c"])))
+        lon, lat = row.get("lon"), row.get("lat")
+        if lon is not None and lat is not None:
+            self._track.append(Fix(at, float(lon), float(lat)))
+        state = row.get("seal")
+        if state is not None and state != self._seal:
+            reading_id = row.get("seal_id")
+            self._seal_id = str(reading_id) if reading_id is not None else self._seal_id
+            self._seals.append(
+                _seal_change(at, str(state), self._seal, self._seal_id, self._track, self._stops)
+            )
+            self._seal = str(state)
+
+    def result(self) -> Telemetry:
+        return Telemetry(self._temps, self._track, self._seals, self._first, self._last)
+
+
+@dataclass(frozen=True, slots=True)
+class TripTelemetry:
+    """What a pass kept of one device's readings with start_ms <= ts <= end_ms, handed to the
+    report so that it need not read them again (it reads them itself for any other trip)."""
+
+    device_id: str
+    start_ms: int
+    end_ms: int
+    #: The authorised stops the seal changes were placed against.
+    stops: tuple[Place, ...]
+    telemetry: Telemetry
+
+    def covers(self, device_id: str, start_ms: int, end_ms: int, stops: Sequence[Place]) -> bool:
+        """Whether this is what reading that trip against those stops would give."""
+        mine = (self.device_id, self.start_ms, self.end_ms, self.stops)
+        return mine == (device_id, start_ms, end_ms, tuple(stops))
+
+
 def read_telemetry(
     influx: InfluxClient, device_id: str, start_ms: int, end_ms: int, stops: Sequence[Place]
 ) -> Telemetry:
-    temps: list[TempPoint] = []
-    track: list[Fix] = []
-    seals: list[SealChange] = []
-    first = last = None
-    seal: str | None = None
-    seal_id: str | None = None
+    seen = TelemetryPass(stops)
     for row in _telemetry_rows(influx, device_id, start_ms, end_ms):
-        at = int(row["time"])
-        first = at if first is None else first
-        last = at
-        if row.get("temp_c") is not None:
-            temps.append((at, float(row["temp_c"])))
-        lon, lat = row.get("lon"), row.get("lat")
-        if lon is not None and lat is not None:
-            track.append(Fix(at, float(lon), float(lat)))
-        state = row.get("seal")
-        if state is not None and state != seal:
-            reading_id = row.get("seal_id")
-            seal_id = str(reading_id) if reading_id is not None else seal_id
-            seals.append(_seal_change(at, str(state), seal, seal_id, track, stops))
-            seal = str(state)
-    return Telemetry(temps, track, seals, first, last)
+        seen.add(int(row["time"]), row)
+    return seen.result()
 
 
 def _seal_change(

@@ -1,8 +1,9 @@
 """A shipment's evidence pack from a real SQL store and InfluxDB, through the API and the command
-line: it holds every stored reading as stored, the chain's entries and the head the store holds,
-it verifies offline; one flipped byte in any file, or one history line edited with its sums
-made to match, fails the check naming the file or the link; and the store check names a row
-changed in SQL."""
+line: it holds every stored reading as stored, the chain's entries and the head the store holds;
+it reads the trip from InfluxDB once for its readings, report and EPCIS document, and each holds
+what it states when built alone; it verifies offline; one flipped byte in any file, or one
+history line edited with its sums made to match, fails the check naming the file or the link;
+and the store check names a row changed in SQL."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from api_world import T0_MS, World, build_world, manifest
 from fastapi.testclient import TestClient
+from report_checks import page_texts, plot_form
 from services import InfluxServer
 from sqlalchemy import select, text
 
 from api.app import create_app
 from api.db import write_transaction
+from api.epcis_export import DEFAULT_MAX_EVENTS, shipment_epcis_bytes
 from api.evidence_chain import GENESIS, chain_head, link_hash, shipment_chain_key
 from api.evidence_pack import (
     EPCIS,
@@ -27,13 +31,19 @@ from api.evidence_pack import (
     LINK_FIELDS,
     MANIFEST,
     READINGS,
+    REPORT_CSV,
+    REPORT_PDF,
     SUMS,
     VERSIONS,
+    build_pack,
+    raw_readings,
     sha256,
 )
 from api.evidence_pack_verify import PackUnreadable, verify_pack
 from api.evidence_verify import CONTENT_CHANGED, ENTRY_MISSING
 from api.models import Organisation
+from api.queries import Scope, visible_shipment
+from api.report_render import render_report
 from api.shipments import save_shipment
 from cargowatch.cli import main
 from detectors.reading import Reading
@@ -352,3 +362,84 @@ def test_shipment_changes_made_through_the_api_are_in_the_chain_with_who_made_th
     assert created.json()["updated_by"].startswith("operator@ACME")
     result = verify_pack(answer.content)
     assert result.ok and result.chain.entries == 3, (result.problems, result.chain.breaks)
+
+
+class CountingInflux(InfluxClient):
+    """The client, counting the queries it sends."""
+
+    queries = 0
+
+    def query(self, q: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.queries += 1
+        return super().query(q, params)
+
+
+def pack_and_files_alone(
+    world: World, client: InfluxClient
+) -> tuple[int, dict[str, bytes], dict[str, bytes]]:
+    """A pack's queries to InfluxDB and its files, and the same files from each one's own entry
+    point (`render_report`, `shipment_epcis_bytes`, `raw_readings`) at the same moment."""
+    counting = CountingInflux(client.url, client.database)
+    now_ms = T0_MS + 2 * 86_400_000
+    try:
+        with world.sessions() as session:
+            org = acme_id(world)
+            files = members(build_pack(session, counting, org, "SHP-A1", now_ms=now_ms))
+            stated = orjson.loads(files[MANIFEST])
+            start_ms, end_ms = stated["readings_from_ms"], stated["readings_to_ms"]
+            report = render_report(session, client, org, "SHP-A1", now_ms=now_ms)
+            row = visible_shipment(session, Scope(org), "SHP-A1")
+            assert row is not None
+            epcis = shipment_epcis_bytes(
+                session, client, *row, now_ms=now_ms, start_ms=start_ms, end_ms=end_ms + 1
+            )
+    finally:
+        counting.close()
+    readings = b"".join(
+        orjson.dumps(r) + b"\n" for r in raw_readings(client, "trk-a1", start_ms, end_ms)
+    )
+    alone = {READINGS: readings, REPORT_PDF: report.pdf, REPORT_CSV: report.csv, EPCIS: epcis}
+    for found in (files, alone):
+        found[REPORT_PDF] = drawn(found[REPORT_PDF])
+    return counting.queries, files, alone
+
+
+def drawn(pdf: bytes) -> bytes:
+    """What a PDF's pages show (text and drawing operators, the temperature plot's included),
+    without the creation time and document id ReportLab stamps on every file."""
+    reader, texts = page_texts(pdf)
+    shown = []
+    for page, words in zip(reader.pages, texts, strict=True):
+        form = plot_form(page)
+        contents = page.get_contents()
+        assert contents is not None
+        plot = form.get_data() if form is not None else b""
+        shown.append(words.encode() + contents.get_data() + plot)
+    return b"\f".join(shown)
+
+
+def test_a_pack_reads_the_trip_once_and_holds_what_each_file_states_alone(
+    world: World, client: InfluxClient
+) -> None:
+    queries, files, alone = pack_and_files_alone(world, client)
+    assert queries == 1, "the trip's readings, read once for the readings, report and EPCIS"
+    assert {name: files[name] for name in alone} == alone
+    assert len(orjson.loads(files[EPCIS])["epcisBody"]["eventList"]) > len(TEMPS)
+
+
+def test_a_trip_longer_than_the_epcis_lists_gets_its_buckets_from_influxdb(
+    world: World, client: InfluxClient
+) -> None:
+    """Past the document's reading events the series are InfluxDB's time buckets, as the route
+    serves them: only then does the pack ask InfluxDB more than its one read of the trip."""
+    more = DEFAULT_MAX_EVENTS + 100
+    start = T0_MS + len(TEMPS) * 7 * MIN
+    lines = [
+        telemetry_line(Reading("trk-a1", start + n * MIN, temp_c=4.0 + (n % 9) / 7), "SHP-A1")
+        for n in range(more)
+    ]
+    client.write("\n".join(lines).encode())
+    queries, files, alone = pack_and_files_alone(world, client)
+    assert queries == 3, "the trip once, then the EPCIS count and buckets"
+    assert {name: files[name] for name in alone} == alone
+    assert len(files[READINGS].splitlines()) == len(TEMPS) + more

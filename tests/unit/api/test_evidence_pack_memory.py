@@ -1,6 +1,7 @@
-"""A long trip's readings in an evidence pack (`api.evidence_pack.readings_jsonl`) are held once
+"""A long trip's readings in an evidence pack (`api.evidence_pack.TripPass`) are held once
 as they are written out, not once as lines and again joined: the memory a pack takes grows with
-the trip once, read from InfluxDB a page at a time."""
+the trip once, read from InfluxDB a page at a time, besides what the report keeps of them (its
+temperatures and track, which it held before the pass fed it too, while the lines were written)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from api.evidence_pack import READINGS_PAGE, readings_jsonl
+from api.evidence_pack import READINGS_PAGE, TripPass, raw_readings
+from api.report_telemetry import TelemetryPass
 
 T0_NS = 1_700_000_000_000 * 1_000_000
 STEP_NS = 60_000 * 1_000_000
@@ -34,11 +36,28 @@ class PagedInflux:
         return [{"columns": COLUMNS, "values": values}] if values else []
 
 
-def test_a_long_trips_readings_are_held_once_while_written_out() -> None:
-    influx = PagedInflux(12 * READINGS_PAGE)
+def kept_by_the_report(n: int) -> int:
+    """Bytes the report's own pass keeps of `n` readings."""
     tracemalloc.start()
     try:
-        body = readings_jsonl(influx, "trk-1", T0_NS // 1_000_000, 2**40)  # type: ignore[arg-type]
+        seen = TelemetryPass(())
+        for reading in raw_readings(PagedInflux(n), "trk-1", T0_NS // 1_000_000, 2**40):  # type: ignore[arg-type]
+            seen.add(reading["ts"], reading)
+        kept = seen.result()
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(kept.temperatures) == n
+    return current
+
+
+def test_a_long_trips_readings_are_held_once_while_written_out() -> None:
+    influx = PagedInflux(12 * READINGS_PAGE)
+    report = kept_by_the_report(influx.n)
+    tracemalloc.start()
+    try:
+        read = TripPass("trk-1", T0_NS // 1_000_000, 2**40, ())
+        body = read.run(influx)  # type: ignore[arg-type]
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -47,4 +66,4 @@ def test_a_long_trips_readings_are_held_once_while_written_out() -> None:
     assert orjson.loads(lines[-1])["ts"] == (T0_NS + (influx.n - 1) * STEP_NS) // 1_000_000
     # The output once, plus one page of the query's answer and the buffer's headroom (about
     # 1.4 times the output); the lines joined at the end took about 3 times.
-    assert peak < 2 * len(body), (peak, len(body))
+    assert peak < 2 * len(body) + report, (peak, len(body), report)
