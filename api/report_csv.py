@@ -15,7 +15,7 @@ from typing import Final
 
 from api.report_data import ReportData
 from api.report_format import celsius, degrees, metres, minutes, percent, score, when
-from api.report_telemetry import SealChange
+from api.report_telemetry import Fix, SealChange
 
 COLUMNS: Final = (
     "section",
@@ -46,6 +46,13 @@ def render_csv(data: ReportData) -> bytes:
 
 def _row(section: str, item: str, value: str = "", **cells: str) -> Row:
     return {"section": section, "item": item, "value": value, **cells}
+
+
+def _where(position: Fix | None) -> Row:
+    """The ``lon`` and ``lat`` cells of a position, empty when it is unknown."""
+    if position is None:
+        return {"lon": degrees(None), "lat": degrees(None)}
+    return {"lon": degrees(position.lon), "lat": degrees(position.lat)}
 
 
 def report_rows(data: ReportData) -> Iterator[Row]:
@@ -117,8 +124,7 @@ def report_rows(data: ReportData) -> Iterator[Row]:
             a.kind,
             start=when(a.opened_at_ms),
             end=when(a.resolved_at_ms),
-            lon=degrees(a.position.lon if a.position else None),
-            lat=degrees(a.position.lat if a.position else None),
+            **_where(a.position),
             detail=f"{a.severity}; {a.state}; {a.summary}",
         )
         for entry in a.history:
@@ -137,8 +143,7 @@ def report_rows(data: ReportData) -> Iterator[Row]:
             c.seal_id or data.seal_id or "",
             c.seal,
             start=when(c.at_ms),
-            lon=degrees(c.position.lon if c.position else None),
-            lat=degrees(c.position.lat if c.position else None),
+            **_where(c.position),
             detail=seal_where(c),
         )
     for a in data.customs_alerts:
@@ -148,8 +153,7 @@ def report_rows(data: ReportData) -> Iterator[Row]:
             a.kind,
             start=when(a.opened_at_ms),
             end=when(a.resolved_at_ms),
-            lon=degrees(a.position.lon if a.position else None),
-            lat=degrees(a.position.lat if a.position else None),
+            **_where(a.position),
             detail=a.summary,
         )
     for r in data.risk:
