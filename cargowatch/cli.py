@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Final
 
 from cargowatch.settings import (
     API,
@@ -19,12 +20,17 @@ from cargowatch.settings import (
     STORE,
     Setting,
     SettingError,
+    influx_settings,
     parse_values,
     resolve,
 )
-from cargowatch.wiring import StartupError, build_ingester, configure_logging
+from cargowatch.wiring import StartupError, build_ingester, configure_logging, influx_client
+from ingest.influx_client import InfluxClient
 
 log = logging.getLogger("cargowatch")
+
+#: The settings of the commands that read a trip from the SQL store and InfluxDB directly.
+TRIP_SETTINGS: Final = [*STORE, *INFLUX]
 
 
 def _add_settings(parser: argparse.ArgumentParser, settings: list[Setting]) -> None:
@@ -146,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     from api.epcis_cli import add_arguments as add_epcis_arguments
 
     add_epcis_arguments(epcis)
-    _add_settings(epcis, [*STORE, *INFLUX])
+    _add_settings(epcis, TRIP_SETTINGS)
     _add_report_command(commands)
     _add_evidence_command(commands)
     return parser
@@ -176,29 +182,15 @@ def _add_evidence_command(commands: argparse._SubParsersAction[argparse.Argument
         "sums of a shipment as one zip that `cargowatch evidence verify` checks offline.",
     )
     add_pack_arguments(pack)
-    _add_settings(pack, [*STORE, *INFLUX])
+    _add_settings(pack, TRIP_SETTINGS)
 
 
 def _run_evidence(args: argparse.Namespace) -> int:
     from api import evidence_cli
 
-    values = parse_values(
-        STORE if args.evidence_command == "verify" else [*STORE, *INFLUX], vars(args)
-    )
     if args.evidence_command == "verify":
-        return evidence_cli.run_verify(args, values["db_url"])
-    from cargowatch.settings import InfluxSettings
-    from cargowatch.wiring import influx_client
-
-    influx = InfluxSettings(
-        url=values["influx_url"],
-        db=values["influx_db"],
-        token=values["influx_token"],
-        username=values["influx_username"],
-        password=values["influx_password"],
-        timeout_s=values["influx_timeout_s"],
-    )
-    return evidence_cli.run_pack(args, values["db_url"], influx_client(influx))
+        return evidence_cli.run_verify(args, parse_values(STORE, vars(args))["db_url"])
+    return evidence_cli.run_pack(args, *_trip_sources(args))
 
 
 def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -221,17 +213,20 @@ def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--format", choices=["pdf", "csv"], help="default: the output's suffix, else pdf"
     )
     report.add_argument("--org", help="the shipment's organisation, when several use the id")
-    _add_settings(report, [*STORE, *INFLUX])
+    _add_settings(report, TRIP_SETTINGS)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from api.report_cli import run_command as run_report
-    from cargowatch.settings import resolve_api
-    from cargowatch.wiring import influx_client
 
-    # The API's settings hold the store and InfluxDB the report reads, parsed the same way.
-    settings = resolve_api(vars(args))
-    return run_report(args, settings.db_url, influx_client(settings.influx))
+    return run_report(args, *_trip_sources(args))
+
+
+def _trip_sources(args: argparse.Namespace) -> tuple[str, InfluxClient]:
+    """The SQL store's URL and an InfluxDB client, from the `TRIP_SETTINGS` of `report`,
+    `evidence pack` and `epcis` (flags, environment, defaults, as `cargowatch api` takes them)."""
+    values = parse_values(TRIP_SETTINGS, vars(args))
+    return values["db_url"], influx_client(influx_settings(values.pop))
 
 
 def _version() -> str:
@@ -335,19 +330,8 @@ def _run_backtest(args: argparse.Namespace) -> int:
 
 def _run_epcis(args: argparse.Namespace) -> int:
     from api.epcis_cli import run as run_epcis
-    from cargowatch.settings import InfluxSettings
-    from cargowatch.wiring import influx_client
 
-    values = parse_values([*STORE, *INFLUX], vars(args))
-    influx = InfluxSettings(
-        url=values["influx_url"],
-        db=values["influx_db"],
-        token=values["influx_token"],
-        username=values["influx_username"],
-        password=values["influx_password"],
-        timeout_s=values["influx_timeout_s"],
-    )
-    return run_epcis(args, values["db_url"], influx_client(influx))
+    return run_epcis(args, *_trip_sources(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

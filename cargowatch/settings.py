@@ -538,7 +538,7 @@ def resolve(
             session_expiry_s=take("mqtt_session_expiry_s"),
             receive_maximum=take("mqtt_receive_maximum"),
         ),
-        influx=_influx(take),
+        influx=influx_settings(take),
         writer=WriterSettings(
             batch_size=take("batch_size"),
             flush_interval_ms=take("flush_interval_ms"),
@@ -581,7 +581,8 @@ def resolve(
     return settings
 
 
-def _influx(take: Callable[[str], Any]) -> InfluxSettings:
+def influx_settings(take: Callable[[str], Any]) -> InfluxSettings:
+    """InfluxDB's settings, each `take`n by name from parsed values (`parse_values`)."""
     return InfluxSettings(
         url=take("influx_url"),
         db=take("influx_db"),
@@ -607,7 +608,7 @@ def resolve_api(
         host=take("api_host"),
         port=take("api_port"),
         mqtt_url=take("mqtt_url"),
-        influx=_influx(take),
+        influx=influx_settings(take),
         db_url=take("db_url"),
         log_level=take("log_level"),
     )
