@@ -9,7 +9,8 @@ minutes, and prints, in the same run:
   - the full engine (reorder buffer, all detectors, lifecycle) in readings/s
     (target >= 50,000 on one core);
   - memory per tracked device with every detector's state (target <= 4 KB),
-    measured with tracemalloc over thousands of devices.
+    measured with tracemalloc over thousands of devices, and its split by the module
+    whose code allocated it (a detector's state is charged to the detector's module).
 
     .venv/bin/python bench/detector_speed.py --devices 2000 --hours 24
 """
@@ -22,8 +23,9 @@ import math
 import random
 import time
 import tracemalloc
+from pathlib import Path
 
-from detectors.profiles import parse_shipment
+from detectors.profiles import Shipment, parse_shipment
 from detectors.reading import Reading
 from detectors.registry import FACTORIES, build_engine
 
@@ -31,7 +33,7 @@ ROUTE = [[39.66, -4.04], [37.0, -2.5], [34.27, 0.63], [32.58, 0.31]]
 STOPS = [{"name": "Malaba border", "lon": 34.27, "lat": 0.63, "radius_m": 500}]
 
 
-def fleet(devices: int) -> list:
+def fleet(devices: int) -> list[Shipment]:
     return [
         parse_shipment(
             {
@@ -141,12 +143,19 @@ def main() -> None:
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    by_file = after.compare_to(before, "filename")
+    grown = sum(s.size_diff for s in by_file)
     per_device = grown / args.devices
     print(
         f"memory per tracked device (detectors, alert book, buffers): {per_device:,.0f} bytes"
         f"  (target <= 4,096: {'met' if per_device <= 4096 else 'NOT met'})"
     )
+    split = [
+        (s.size_diff / args.devices, Path(s.traceback[0].filename).stem)
+        for s in sorted(by_file, key=lambda s: -s.size_diff)
+        if s.size_diff >= 8 * args.devices  # a byte or so a device is noise, not state
+    ]
+    print("  by module: " + ", ".join(f"{name} {size:,.0f}" for size, name in split))
 
 
 if __name__ == "__main__":
