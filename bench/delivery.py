@@ -22,6 +22,9 @@ devices of ``--incidents`` + ``--burst`` shipments of the subscribing organisati
    of the burst's alerts has its delivery row in the store, then lets go: deliveries/s is the
    burst over the time from letting go to the last burst request answered (the worker
    draining a backlog, not waiting for the detectors).
+4. Acknowledgement: once the burst is drained, each incident's alert still open is acknowledged
+   through the HTTP API, one at a time; ack -> webhook is from sending the request to its
+   entry's webhook reaching the receiver (the API's commit wakes the webhook worker).
 
 Figures, no targets; noisy on a shared 2-core machine (the fleet, the receiver and the
 reference client share this process's interpreter): compare within one run. Each run prints
@@ -69,6 +72,7 @@ class Arrival:
     msg_id: str
     device_id: str
     kind: str
+    event: str = ""
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Receiver:
                 if isinstance(data, dict):
                     arrived.msg_id = self.headers.get("webhook-id", "")
                     arrived.device_id, arrived.kind = data["device_id"], data["kind"]
+                    arrived.event = str(data.get("event", ""))
                     if arrived.kind == "seal_breach" and arrived.device_id in receiver.hold:
                         receiver.released.wait(600)
                 with receiver.lock:
@@ -111,14 +116,38 @@ class Receiver:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
 
-    def first(self, kind: str) -> dict[str, Arrival]:
-        """The first request of each device's alert of `kind`."""
+    def first(self, kind: str, event: str | None = None) -> dict[str, Arrival]:
+        """The first request of each device's alert of `kind` (and entry `event`, if given)."""
         with self.lock:
             found: dict[str, Arrival] = {}
             for a in self.arrivals:
-                if a.kind == kind:
+                if a.kind == kind and event in (None, a.event):
                     found.setdefault(a.device_id, a)
             return found
+
+
+def ack_each(
+    base: str, key: str, engine: Any, devices: list[str], receiver: Receiver
+) -> list[float]:
+    """Acknowledge each device's seal breach through the API, one at a time: ms from sending
+    the request to its entry's webhook reaching the receiver (an alert no longer open to an
+    acknowledgement is left out)."""
+    with engine.connect() as connection:
+        query = text(
+            "SELECT device_id, alert_id FROM alerts"
+            " WHERE kind = 'seal_breach' AND state = 'open' AND device_id IN :devices"
+        ).bindparams(bindparam("devices", expanding=True))
+        alert_of = {d: a for d, a in connection.execute(query, {"devices": devices})}
+    times: list[float] = []
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        for device, alert_id in sorted(alert_of.items()):
+            sent = time.perf_counter()
+            if http.post(f"/alerts/{alert_id}/ack", json={"comment": "bench"}).status_code != 200:
+                continue
+            wait(lambda d=device: d in receiver.first("seal_breach", "ack"), 30, "an ack webhook")
+            times.append((receiver.first("seal_breach", "ack")[device].monotonic - sent) * 1000)
+    return times
 
 
 def reference(url: str, posts: int, body: bytes) -> tuple[float, list[float]]:
@@ -242,6 +271,7 @@ def one_run(workdir: Path, args: argparse.Namespace, postgres: Any) -> dict[str,
             drained = time.perf_counter()
             fleet_running = fleet.is_alive()
             fleet.join()
+            acks = ack_each(base, key, engine, sorted(incident_ids), receiver)
             with engine.connect() as connection:
                 created = {
                     f"{alert_id}.{seq}": at
@@ -271,6 +301,9 @@ def one_run(workdir: Path, args: argparse.Namespace, postgres: Any) -> dict[str,
         "p99": percentile(alert_to_hook, 99),
         "e2e_p50": percentile(publish_to_hook, 50),
         "e2e_p99": percentile(publish_to_hook, 99),
+        "acks": len(acks),
+        "ack_p50": percentile(acks, 50),
+        "ack_p99": percentile(acks, 99),
         "requests": len(receiver.arrivals),
     }
 
@@ -295,6 +328,11 @@ def report(run: dict[str, Any]) -> None:
         f"  alert -> webhook p50 {run['p50']:.0f} p99 {run['p99']:.0f} ms "
         f"(p99 x{run['p99'] / run['ref_p99']:.0f} the reference round trip); "
         f"publish -> webhook p50 {run['e2e_p50']:.0f} p99 {run['e2e_p99']:.0f} ms"
+    )
+    print(
+        f"  ack -> webhook ({run['acks']} acks through the API, one at a time) p50 "
+        f"{run['ack_p50']:.1f} p99 {run['ack_p99']:.1f} ms, against the round trip's "
+        f"{run['ref_p50']:.2f} / {run['ref_p99']:.2f} ms"
     )
 
 
@@ -342,6 +380,8 @@ def main() -> None:
         ratio = [r["p99"] / r["ref_p99"] for r in runs]
         print(f"    vs reference p99        x{spread(ratio, '', 0)}")
         print(f"  publish -> webhook p99    {spread([r['e2e_p99'] for r in runs])}")
+        print(f"  ack -> webhook p50        {spread([r['ack_p50'] for r in runs])}")
+        print(f"  ack -> webhook p99        {spread([r['ack_p99'] for r in runs])}")
 
 
 if __name__ == "__main__":

@@ -2,30 +2,42 @@
 when new entries are committed instead of waiting for its poll (`api.webhook_sender`,
 `api.commit_hook`, `api.commit_signal`), on SQLite and PostgreSQL with a real HTTP receiver.
 
-Transactions are counted with a SQLAlchemy event listener on the store's engine; the wake-up
-tests give the worker a poll interval of an hour, so an entry that arrives was sent because the
-worker was woken. Nothing sleeps: the tests wait on conditions."""
+Transactions are counted with a SQLAlchemy event listener on the store's engine. The commit hook
+raises the workers' signal once for every committed transaction that added something to deliver
+(the detectors' entries, an operator's action through the HTTP API, an admin's redelivery),
+never for the workers' own outcomes (which would wake them for nothing after every pass), nor for
+a transaction rolled back. The wake-up tests give the worker a poll interval of an hour, so an
+entry that arrives was sent because the worker was woken; under a real `cargowatch run`
+(`--webhook-poll-s 3600`) that is the detectors' alert, through the signal from their child
+process, and an operator's acknowledgement through the HTTP API, through the hook on the API's
+own sessions in the same process. Nothing sleeps: the tests wait on conditions."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import multiprocessing
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from api_world import World, event
-from services import free_port
+from api_world import World, alert_id, event
+from cargowatch_run import RunProcess
+from ingest_process import encode, publish, topic
+from services import InfluxServer, MosquittoServer, free_port
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from webhook_receiver import Receiver
 
 from api.commit_hook import notify_on_commit
 from api.commit_signal import CommitFollower, CommitSignal
+from api.db import write_transaction
 from api.delivery import AlertRecorder
-from api.models import WebhookDelivery
-from api.store import record_events
+from api.models import OutboxEntry, WebhookDelivery
+from api.store import apply_events, record_events
 from api.webhook_sender import WebhookOptions, WebhookSender
 
 pytestmark = pytest.mark.integration
@@ -185,3 +197,116 @@ def test_a_commit_notified_from_another_process_wakes_the_worker(
         wait_for(lambda: len(receiver.delivered()) == 1)
     finally:
         follower.stop()
+
+
+@pytest.fixture
+def notified(world: World) -> list[int]:
+    """One element per notification the hook on the API's own sessions made."""
+    calls: list[int] = []
+    notify_on_commit(world.sessions, lambda: calls.append(1))
+    return calls
+
+
+def deliveries(world: World) -> list[WebhookDelivery]:
+    with world.sessions() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def test_each_writer_of_deliveries_notifies_once_and_a_pass_of_the_worker_never(
+    world: World, receiver: Receiver, notified: list[int], wait_for: Callable[..., None]
+) -> None:
+    client = world.client
+    assert client is not None
+    hook = client.post("/webhooks", json={"url": receiver.url}, headers=world.headers("operator"))
+    assert hook.status_code == 201, hook.text
+    assert notified == [], "a subscription is nothing to deliver"
+
+    record_events(world.sessions, [(event("SHP-A1", "trk-a1", "al_hook1"), 1)])
+    assert len(notified) == 1, "the detectors' entries"
+    acked = client.post(
+        f"/alerts/{alert_id('SHP-A1')}/ack",
+        json={"comment": "on it"},
+        headers=world.headers("operator"),
+    )
+    assert acked.status_code == 200, acked.text
+    assert len(notified) == 2, "an operator's action"
+
+    sender = WebhookSender(world.sessions, WebhookOptions(allow_private=True, poll_s=0.01))
+    sender.start()
+    try:
+        wait_for(lambda: sender.delivered == 2)
+    finally:
+        assert sender.stop(timeout_s=10)
+    assert all(d.delivered_at is not None for d in deliveries(world))
+    assert len(notified) == 2, "the worker's outcomes wake nobody"
+
+    first = deliveries(world)[0].id
+    again = client.post(f"/webhooks/deliveries/{first}/redeliver", headers=world.headers("admin"))
+    assert again.status_code == 200, again.text
+    assert len(notified) == 3, "an admin's redelivery"
+
+
+def test_a_transaction_rolled_back_notifies_nobody(world: World, notified: list[int]) -> None:
+    with (
+        pytest.raises(RuntimeError, match="on purpose"),
+        write_transaction(world.sessions) as session,
+    ):
+        assert apply_events(session, [(event("SHP-A1", "trk-a1", "al_gone"), 1)]) == 1
+        raise RuntimeError("on purpose")
+    assert notified == []
+    # The mark went with the rollback: the next commit, with nothing to deliver, is silent too.
+    with write_transaction(world.sessions) as session:
+        session.scalars(select(OutboxEntry).limit(1)).one()
+    assert notified == []
+
+
+@pytest.fixture
+def service(
+    sql_url: str, mosquitto: MosquittoServer, influxd_shared: InfluxServer, tmp_path: Path
+) -> Iterator[RunProcess]:
+    process = RunProcess(
+        mosquitto.url,
+        influxd_shared.url,
+        "wakeup",
+        tmp_path / "run",
+        db_url=sql_url,
+        default_profile="none",
+        lateness_s="0",
+        webhook_allow_private="true",
+        webhook_poll_s=str(HOUR_S),
+    )
+    process.start()
+    yield process
+    process.close()
+
+
+def types(receiver: Receiver) -> list[str]:
+    """The `type` of each webhook request answered, in arrival order."""
+    return [orjson.loads(r.body)["type"] for r in receiver.delivered()]
+
+
+def test_an_ack_through_the_api_reaches_the_webhook_without_waiting_for_the_poll(
+    service: RunProcess,
+    mosquitto: MosquittoServer,
+    receiver: Receiver,
+    wait_for: Callable[..., None],
+) -> None:
+    service.operator_key("ACME")
+    shipment = {"shipment_id": "SHP-W1", "device_id": "trk-w1", "profile": "vaccine_2_8"}
+    assert service.call("POST", "/shipments", json=shipment).status_code == 201
+    hook = service.call("POST", "/webhooks", json={"url": receiver.url})
+    assert hook.status_code == 201, hook.text
+    wait_for(lambda: "watching SHP-W1 on trk-w1" in service.log())
+
+    reading = {"device_id": "trk-w1", "ts": int(time.time() * 1000), "seq": 1, "temp_c": 5.0}
+    publish(mosquitto.port, [(topic("trk-w1"), encode({**reading, "seal": "tampered"}))])
+    wait_for(lambda: types(receiver) == ["alert.open"], 60)
+    ((opened,),) = service.store_rows("SELECT alert_id FROM alerts WHERE kind = 'seal_breach'")
+
+    acked = service.call("POST", f"/alerts/{opened}/ack", json={"comment": "driver called"})
+    assert acked.status_code == 200, acked.text
+    wait_for(lambda: len(types(receiver)) == 2, 60)
+    assert types(receiver) == ["alert.open", "alert.ack"]
+    body = orjson.loads(receiver.delivered()[1].body)
+    assert body["data"]["alert_id"] == opened and body["data"]["comment"] == "driver called"
+    assert service.terminate() == 0
