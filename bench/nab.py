@@ -46,7 +46,7 @@ NAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "nab-data"
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 #: Parameters varied by --neighbours, with the integer ones kept integral.
 TUNABLE = {
-    "margin": float,
+    "steps": float,
     "rest": int,
     "record_hold": float,
     "memory": int,
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = parse_set(args.set)
     if args.reference:
-        if {"margin", "rest"} & base.keys():
-            raise SystemExit("--reference has no new-territory cue: margin and rest do not apply")
+        if {"steps", "rest"} & base.keys():
+            raise SystemExit("--reference has no new-territory cue: steps and rest do not apply")
         base["reference"] = True
     files = load(args.nab_dir / "data")
     n = sum(len(f[1]) for f in files.values())
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         defaults = inspect.signature(CombinedScorer).parameters
         for name, kind in TUNABLE.items():
             default = base.get(name, defaults[name].default)
-            if args.reference and name in ("margin", "rest", "record_hold"):
+            if args.reference and name in ("steps", "rest", "record_hold"):
                 continue  # the reference has no new-territory cue and never holds records
             if math.isinf(default):
                 continue

@@ -11,9 +11,10 @@ everything, as `bench/nab.py` reports it), for three methods in the same run:
 
 - `CombinedScorer`, the score the product uses (record-relative cues, with records
   held while a cue keeps returning to them, joined with new-territory novelty); grid:
-  the margin beyond the covered range (1, 2 or 5 % of its width), the rest after a
-  new-territory reading (50, 100 or 200 readings) and the share of its record a cue
-  must reach to hold it (0.7, 0.8, 0.9);
+  the margin beyond the covered range (0.5, 1 or 2 of the stream's usual steps, the
+  mean absolute change between its readings), the rest after a new-territory reading
+  (50, 100 or 200 readings) and the share of its record a cue must reach to hold it
+  (0.7, 0.8, 0.9);
 - the reference it improves on: `AnomalyScorer` alone with records that always fade
   (the score before this method); grid: the memory over which the stream's baselines
   are averaged (about two days, a week or a month of 5-minute readings) and the
@@ -48,7 +49,7 @@ from detectors.anomaly_combined import CombinedScorer
 from detectors.anomaly_score import AnomalyScorer
 
 GRID: dict[str, tuple[Any, ...]] = {
-    "margin": (0.01, 0.02, 0.05),
+    "steps": (0.5, 1.0, 2.0),
     "rest": (50, 100, 200),
     "record_hold": (0.7, 0.8, 0.9),
 }

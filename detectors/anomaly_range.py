@@ -1,16 +1,18 @@
 """Novelty of range for the anomaly score: a reading that leaves everything its stream has covered.
 
 `RangeNovelty` keeps the lowest and highest value one stream has ever had and says when a
-reading lands beyond them by more than a small share (`margin`) of that width: a value in
+reading lands beyond them by more than a few of the stream's usual steps (`steps` times
+the mean absolute change between readings, which the caller measures): a value in
 territory the stream has never visited, the simplest context nothing in its past predicts.
 It is the opposite of the record-relative cues of `detectors.anomaly_score`, which fade
 and measure surprise against the recent past: a first visit to new territory counts
 whatever the stream did lately, and a stream that keeps roaming its own range never
-counts. A steady trend does not count either once its range spans more than 50 of its
-steps (each reading passes the old extreme by one step, under 2 % of the width); a jump
-past it does. It has no scale, no unit and no knowledge of the channel, needs no
-per-stream setting, fires at most once per `rest` readings, and holds four numbers of
-state.
+counts. The margin is measured in the stream's own steps rather than in a share of the
+range's width, so one wild reading long ago, which widens the range for good, does not
+hide a later shift past it, while the small overshoots of a noisy stream past its
+extremes mostly go by. It has no scale, no unit and no knowledge of the channel,
+needs no per-stream setting, fires at most once per `rest` readings, and holds four
+numbers of state.
 """
 
 from __future__ import annotations
@@ -19,20 +21,26 @@ from typing import Final
 
 #: Readings beyond this magnitude are treated like NaN, as `AnomalyScorer` treats them.
 _MAX_ABS: Final = 1e30
+#: Default `steps`: half a usual step beyond the covered range.
+STEPS: Final = 0.5
+#: Tag of the pickled state since the margin is counted in steps (older states have none).
+_STATE_TAG: Final = "steps"
 
 
 class RangeNovelty:
     """Say when a reading leaves the range its stream has covered so far.
 
     Catches a level shift or a spike to values the stream never had, early in an
-    incident; misses anything that stays within the stream's past range (the record
+    incident, and a trend the first time it passes its old extremes by more than a
+    usual step; misses anything that stays within the stream's past range (the record
     cues of `AnomalyScorer` judge that). Missing, NaN, infinite or absurd readings
     (``abs(value) > 1e30``) never count and are not learnt from.
 
     Parameters
     ----------
-    margin : how far beyond the covered range a reading must land, as a share of the
-        range's width; 0.02 lets a stream's ordinary noise past its extremes go by.
+    steps : how far beyond the covered range a reading must land, in the stream's usual
+        steps (the ``step`` passed to `update`); 0.5 lets the small overshoots of a
+        stream's ordinary noise past its extremes go by.
     warmup : readings that only learn the range before any is judged.
     rest : readings after a new-territory reading during which no other counts: one
         incident counts once.
@@ -40,19 +48,19 @@ class RangeNovelty:
     Examples
     --------
     >>> cue = RangeNovelty(warmup=10)
-    >>> [cue.update(v) for v in [4.0, 5.0, 4.5] * 10 + [4.9, 9.0]][-2:]
+    >>> [cue.update(v, 0.5) for v in [4.0, 5.0, 4.5] * 10 + [5.1, 9.0]][-2:]
     [False, True]
     """
 
-    __slots__ = ("_cool", "_hi", "_lo", "_n", "margin", "rest", "warmup")
+    __slots__ = ("_cool", "_hi", "_lo", "_n", "rest", "steps", "warmup")
 
-    def __init__(self, margin: float = 0.02, warmup: int = 150, rest: int = 100) -> None:
-        if not margin > 0.0:
-            raise ValueError(f"margin must be a positive share of the range, got {margin!r}")
+    def __init__(self, steps: float = STEPS, warmup: int = 150, rest: int = 100) -> None:
+        if not steps > 0.0:
+            raise ValueError(f"steps must be a positive number of usual steps, got {steps!r}")
         for name, value in (("warmup", warmup), ("rest", rest)):
             if value < 0:
                 raise ValueError(f"{name} must be a number of readings >= 0, got {value!r}")
-        self.margin = margin
+        self.steps = steps
         self.warmup = warmup
         self.rest = rest
         self._n = 0
@@ -60,8 +68,12 @@ class RangeNovelty:
         self._hi = 0.0
         self._cool = 0
 
-    def update(self, value: float | None) -> bool:
-        """True when `value` lands in new territory (and counts), then learn from it."""
+    def update(self, value: float | None, step: float) -> bool:
+        """True when `value` lands in new territory (and counts), then learn from it.
+
+        `step` is the stream's usual change between readings before this one (0.0 while
+        it has never moved, when nothing is judged).
+        """
         if value is None:
             return False
         x = float(value)
@@ -71,10 +83,7 @@ class RangeNovelty:
         if n == 1:
             self._lo = self._hi = x
         lo, hi = self._lo, self._hi
-        # How far past the covered range, in shares of its width; a stream that has
-        # never moved has no width to measure in, so its first move is not judged.
-        width = hi - lo
-        beyond = (x - hi if x > hi else lo - x) if width > 0.0 else 0.0
+        beyond = x - hi if x > hi else lo - x
         if x < lo:
             self._lo = x
         elif x > hi:
@@ -82,16 +91,29 @@ class RangeNovelty:
         if self._cool > 0:
             self._cool -= 1
             return False
-        if n <= self.warmup or beyond <= self.margin * width:
+        # A stream that has never moved has no step to measure in: its first move (a
+        # coarse probe's first change of one count) is not judged.
+        if n <= self.warmup or not step > 0.0 or beyond <= self.steps * step:
             return False
         self._cool = self.rest
         return True
 
     def __getstate__(self) -> tuple[object, ...]:
-        """Compact pickle state: every slot's value, in slot order."""
-        return tuple(getattr(self, name) for name in self.__slots__)
+        """Compact pickle state: a tag, then every slot's value in slot order."""
+        return (_STATE_TAG, *(getattr(self, name) for name in self.__slots__))
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        """Restore the slots written by `__getstate__`."""
-        for name, value in zip(self.__slots__, state, strict=True):
+        """Restore the slots written by `__getstate__`, also a state from before `steps`.
+
+        An older state counted its margin in shares of the range's width, which has no
+        equivalent in steps: it keeps its range, count and settings, and takes the
+        default `steps`.
+        """
+        if state and state[0] == _STATE_TAG:
+            values = dict(zip(self.__slots__, state[1:], strict=True))
+        else:  # ("_cool", "_hi", "_lo", "_n", "margin", "rest", "warmup")
+            cool, hi, lo, n, _margin, rest, warmup = state
+            values = {"_cool": cool, "_hi": hi, "_lo": lo, "_n": n, "rest": rest, "warmup": warmup}
+            values["steps"] = STEPS
+        for name, value in values.items():
             object.__setattr__(self, name, value)

@@ -204,6 +204,11 @@ class AnomalyScorer:
         self._base = array("d", [1.0]) * _N_CUES  # the records an ongoing event broke
         self._peak = 0.0  # its largest surprise over them so far
 
+    @property
+    def usual_step(self) -> float:
+        """The stream's mean absolute change between readings so far (0.0 until it moves)."""
+        return self._long_step
+
     def update(self, ts_ms: int, value: float | None) -> float:
         """Score one reading (event time in epoch ms) in [0, 1], then learn from it.
 
