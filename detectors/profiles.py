@@ -3,15 +3,16 @@
 A profile is a named set of expectations (temperature range, excursion budget,
 reporting interval, corridor width) for a kind of cargo. A shipment names a
 profile and may override any of it, and adds its route, authorised stops,
-restricted zones and seal id. `parse_manifest` reads the JSON shape of
-docs/manifest.md and refuses unknown keys and bad values with a message that
-says which shipment and which key, because a typo in a manifest silently
-turning a check off is worse than a refusal.
+restricted zones, seal id and the room it shares with other trackers.
+`parse_manifest` reads the JSON shape of docs/manifest.md and refuses unknown
+keys and bad values with a message that says which shipment and which key,
+because a typo in a manifest silently turning a check off is worse than a
+refusal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -86,6 +87,20 @@ class Shipment:
     authorised_stops: tuple[Place, ...] = ()
     restricted_zones: tuple[Zone, ...] = ()
     seal_id: str | None = None
+    #: The space (a cold-store room, a chamber) this tracker shares with the other trackers of
+    #: the same room and organisation: their probes are each other's check (`probe_peers`).
+    room: str | None = None
+    #: Whose shipment this is, where that is known (the store's organisation); trackers of
+    #: different organisations are never neighbours. Never a manifest key: the caller sets it.
+    organisation: str | None = None
+
+    def __setstate__(self, state: list[object]) -> None:
+        # Snapshots written before a field was added hold fewer values, in field order: the
+        # missing trailing fields take their defaults, so such a snapshot still restores.
+        names = fields(self)
+        values = list(state) + [f.default for f in names[len(state) :]]
+        for f, value in zip(names, values, strict=True):
+            object.__setattr__(self, f.name, value)
 
 
 _SHIPMENT_KEYS: Final = frozenset(
@@ -106,6 +121,7 @@ _SHIPMENT_KEYS: Final = frozenset(
         "seal_id",
         "excursion_min_duration_min",
         "breach_horizon_min",
+        "room",
     }
 )
 _PROFILE_OVERRIDES: Final = (
@@ -208,6 +224,7 @@ def parse_shipment(obj: object) -> Shipment:
         authorised_stops=tuple(_place(p, where) for p in _list(obj, "authorised_stops", where)),
         restricted_zones=tuple(_zone(z, where) for z in _list(obj, "restricted_zones", where)),
         seal_id=_optional_str(obj.get("seal_id"), where, "seal_id"),
+        room=_room(obj.get("room"), where),
     )
 
 
@@ -225,6 +242,16 @@ def _optional_str(v: object, where: str, key: str) -> str | None:
     if v is None or isinstance(v, str):
         return v
     raise ManifestError(f"{where}: {key} must be a string")
+
+
+def _room(v: object, where: str) -> str | None:
+    # A room id names the room in alerts' summaries and evidence: the characters a shipment id
+    # may hold, which need no escaping anywhere.
+    if v is None:
+        return None
+    if not isinstance(v, str) or not SHIPMENT_ID_RE.fullmatch(v):
+        raise ManifestError(f"{where}: room must match {SHIPMENT_ID_RE.pattern}, got {describe(v)}")
+    return v
 
 
 def _time(v: object, where: str, key: str) -> int | None:
