@@ -3,7 +3,9 @@
 `FACTORIES` builds a device's detectors from its shipment (a factory returns
 None when the shipment gives it nothing to watch). `policies` says, per alert
 kind and for that shipment, how long a condition must hold before an alert
-opens and stay clear before it resolves. `build_engine` puts them together.
+opens and stay clear before it resolves. `build_engine` puts them together, with the
+detectors that judge trackers against the others of their room (`detectors.probe_peers`), whose
+rooms belong to that one engine.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from detectors.gps_implausible import make_gps_implausible
 from detectors.gps_lost import make_gps_lost
 from detectors.lifecycle import KindPolicy
 from detectors.predicted_breach import make_predicted_breach
+from detectors.probe_peers import RoomBoards, make_probe_peers
 from detectors.profiles import Profile, Shipment
 from detectors.restricted_zone import make_restricted_zone
 from detectors.route_deviation import make_route_deviation
@@ -95,5 +98,10 @@ def build_engine(
     default_profile: Profile | None = None,
     lateness_ms: int = 30_000,
 ) -> Engine:
-    """An engine running every registered detector."""
-    return Engine(FACTORIES, policies, shipments, default_profile, lateness_ms)
+    """An engine running every registered detector, and the room checks over its own rooms."""
+    # The rooms are this engine's alone: two engines in one process never see each other's.
+    rooms = RoomBoards()
+    factories: list[DetectorFactory] = [*FACTORIES, functools.partial(make_probe_peers, rooms)]
+    engine = Engine(factories, policies, shipments, default_profile, lateness_ms)
+    rooms.devices = engine.devices
+    return engine
