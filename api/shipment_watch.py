@@ -5,7 +5,9 @@ handed on (one narrow query per poll) and reads only the versions that changed. 
 planned or in-transit shipment goes to `on_change` as the detectors' `Shipment`; a
 delivered or cancelled one goes to `on_close` with its device id, so the device stops
 being watched under it. The first poll hands on every open shipment, so a restarted
-ingester watches what the store holds without a manifest file.
+ingester watches what the store holds without a manifest file. Each shipment carries its
+organisation's name, so trackers of two organisations that name the same `room` are never
+neighbours.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.models import Organisation, ShipmentVersion
 from api.models import Shipment as StoredShipment
-from api.models import ShipmentVersion
 from detectors.profiles import ManifestError, Shipment, parse_shipment
 
 log = logging.getLogger(__name__)
@@ -64,11 +67,15 @@ class ShipmentWatcher:
                 )
                 changed = [pk for pk, v in current.items() if self._applied.get(pk) != v]
                 versions = (
-                    list(
-                        session.scalars(
-                            select(ShipmentVersion).where(ShipmentVersion.shipment_pk.in_(changed))
+                    [
+                        (version, organisation)
+                        for version, organisation in session.execute(
+                            select(ShipmentVersion, Organisation.name)
+                            .join(StoredShipment, ShipmentVersion.shipment_pk == StoredShipment.id)
+                            .join(Organisation, StoredShipment.organisation_id == Organisation.id)
+                            .where(ShipmentVersion.shipment_pk.in_(changed))
                         )
-                    )
+                    ]
                     if changed
                     else []
                 )
@@ -80,18 +87,23 @@ class ShipmentWatcher:
         if self._failing:
             log.warning("reading shipments from the SQL store again")
             self._failing = False
-        latest = {v.shipment_pk: v for v in versions if v.version == current[v.shipment_pk]}
-        for pk, version in latest.items():
-            self._hand_on(version)
+        latest = {
+            v.shipment_pk: (v, organisation)
+            for v, organisation in versions
+            if v.version == current[v.shipment_pk]
+        }
+        for pk, (version, organisation) in latest.items():
+            self._hand_on(version, organisation)
             self._applied[pk] = version.version
         return len(latest)
 
-    def _hand_on(self, version: ShipmentVersion) -> None:
+    def _hand_on(self, version: ShipmentVersion, organisation: str) -> None:
         if version.status not in OPEN_STATUSES:
             self._on_close(version.device_id)
             return
         try:
-            shipment = parse_shipment(version.manifest)
+            # The organisation is never a manifest key: the store says whose shipment it is.
+            shipment = replace(parse_shipment(version.manifest), organisation=organisation)
         except ManifestError as exc:
             # The store checked it when it was saved; a release with stricter rules may not.
             log.error("shipment version %s cannot be watched: %s", version.id, exc)
