@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas import DeviceId, ShipmentId, ShipmentStatus
+from api.schemas import SHIPMENT_ID_PATTERN, DeviceId, ShipmentId, ShipmentStatus
 from api.schemas_alerts import AlertPublic
 from detectors.profiles import PROFILES
 
@@ -57,6 +57,8 @@ def _rfc3339(text: str) -> str:
 Label = Annotated[str, StringConstraints(max_length=200), AfterValidator(_label)]
 ProfileName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_profile)]
 Time = Annotated[str, StringConstraints(max_length=64), AfterValidator(_rfc3339)]
+#: A room id: the characters a shipment id may hold, as the manifest parser wants them.
+RoomId = Annotated[str, StringConstraints(pattern=SHIPMENT_ID_PATTERN)]
 
 
 #: The manifest's keys in the order docs/manifest.md lists them, which stored manifests keep.
@@ -77,6 +79,7 @@ MANIFEST_ORDER: Final = (
     "authorised_stops",
     "restricted_zones",
     "seal_id",
+    "room",
 )
 
 
@@ -136,6 +139,14 @@ class _ManifestFields(_Strict):
     authorised_stops: Annotated[list[AuthorisedStop], Field(max_length=1000)] | None = None
     restricted_zones: Annotated[list[RestrictedZone], Field(max_length=1000)] | None = None
     seal_id: Label | None = None
+    room: RoomId | None = Field(
+        default=None,
+        description=(
+            "The space (a cold-store room, a chamber) the tracker shares with the organisation's"
+            " other trackers of the same room; their probes check each other."
+        ),
+        examples=["store-a/chiller-2"],
+    )
 
 
 class ShipmentCreate(_ManifestFields):
