@@ -21,11 +21,7 @@ back by itself is the cycle again, not yet a breach. Two things keep a warning f
 opened too far ahead for what is known: the warming rate itself may change over the horizon
 (a door shut, power back, a unit that settles), so the further ahead the crossing, the less
 sure it is, however steady the trend has been; and a rise an open door let in is not warned
-of while it settles after the door is shut. While the door is open, the rate is taken to
-wander faster (the door may be shut at any moment and the rise stop with it). The trend's
-time constant is 25 minutes, but never shorter than three reporting intervals, so at
-15-minute reporting a warning rests on a rise seen over enough time rather than on one or
-two readings.
+of while it settles after the door is shut.
 """
 
 from __future__ import annotations
@@ -54,16 +50,6 @@ TREND_DRIFT: Final = 1.0
 #: After a door shuts, the rise it let in stops within minutes, but the hour-scale trend
 #: keeps rising for most of an hour: a forecast waits this long before it trusts the trend.
 DOOR_SETTLE_MIN: Final = 30.0
-#: The trend's memory spans at least this many reporting intervals, so that at coarse
-#: reporting a warning rests on a rise seen over enough time, not on one or two readings
-#: (chosen on development seeds: 2.5 and 3 tried; at 3 no breach warning opened on 112
-#: normal devices reporting every 15 minutes, against 5 with the 25-minute constant alone).
-TREND_READINGS: Final = 3.0
-#: While the door is reported open the warming rate may fall away at any moment (the door
-#: is shut), so the rate wanders this many times faster than it does behind a shut door:
-#: chosen on development seeds (1, 3 and 10 tried; 10 cut the warnings of doors left open
-#: with no breach behind them from 13 to 5, where 3 changed nothing).
-DOOR_DRIFT: Final = 10.0
 
 
 def _normal_cdf(z: float) -> float:
@@ -82,13 +68,7 @@ class PredictedBreach:
     horizon_min : minutes ahead to look; 90 warns up to an hour and a half before the breach.
     min_confidence : probability the forecast crosses the limit within the horizon before firing,
         calibrated (`forecast_calibration`): of warnings at 80 %, about 80 % are followed by one.
-        0.85 chosen on development seeds (0.8, 0.85 and 0.9 tried): at 0.8, 23 % of warnings
-        had no breach within their horizon; at 0.9 the median lead fell by 6 min.
-    level_tau_min, trend_tau_min : smoothing time constants of level and trend; the trend's is
-        never shorter than TREND_READINGS reporting intervals (trend_tau_min chosen on
-        development seeds: 40, 30, 25 and 20 tried; the shorter, the earlier a rise is seen
-        and the more warnings have no breach behind them; 25 with the calibration refitted
-        and min_confidence 0.85 gained 5-6 min of median lead over 40 at 0.8).
+    level_tau_min, trend_tau_min : smoothing time constants of level and trend.
     min_rate_c_per_h : slower drifts are left to the excursion check.
     warmup_min : no forecast before the filter has seen this much time and MIN_READINGS.
     hold_min : how long the forecast must agree before it is reported; readings at least
@@ -146,9 +126,9 @@ class PredictedBreach:
         low_c: float,
         high_c: float,
         horizon_min: float = 90.0,
-        min_confidence: float = 0.85,
+        min_confidence: float = 0.8,
         level_tau_min: float = 15.0,
-        trend_tau_min: float = 25.0,
+        trend_tau_min: float = 40.0,
         min_rate_c_per_h: float = 0.3,
         warmup_min: float = 30.0,
         hold_min: float = 5.0,
@@ -235,7 +215,7 @@ class PredictedBreach:
         self._last_ts = ts
         self._n += 1
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
-        b = 1.0 - math.exp(-dt_h / self._trend_tau())
+        b = 1.0 - math.exp(-dt_h / self.trend_tau_h)
         predicted = self._level + self._trend * dt_h
         level = predicted + a * (t - predicted)
         slope = (level - self._level) / dt_h
@@ -320,10 +300,6 @@ class PredictedBreach:
         shut = self._door_shut_ms
         return shut is not None and 0 <= ts - shut < self.door_settle_ms
 
-    def _trend_tau(self) -> float:
-        """The trend's time constant in hours, never under TREND_READINGS reporting intervals."""
-        return max(self.trend_tau_h, TREND_READINGS * self._interval_ms / _MS_PER_H)
-
     def _keep(self) -> float:
         return max(float(self.keep_ms), KEEP_INTERVALS * self._interval_ms)
 
@@ -344,14 +320,13 @@ class PredictedBreach:
         if hours > 3 * self.horizon_h:
             return None
         # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.
-        b = 1.0 - math.exp(-(self.level_tau_h) / self._trend_tau())
+        b = 1.0 - math.exp(-(self.level_tau_h) / self.trend_tau_h)
         sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
         # Over the horizon the warming rate itself may change (a door shut, power back, a
         # unit that settles): a trend that wanders as a random walk adds drift * H^3 / 3 to
         # the variance of where the product will be, so a crossing an hour away is less sure
         # than one a quarter of an hour away, however steady the trend has been.
-        drift = self.trend_drift * (DOOR_DRIFT if self._door_open else 1.0)
-        spread = math.sqrt((sigma * horizon) ** 2 + drift * horizon**3 / 3.0)
+        spread = math.sqrt((sigma * horizon) ** 2 + self.trend_drift * horizon**3 / 3.0)
         return limit, hours, _normal_cdf((rate * horizon - gap) / spread)
 
     def _evidence(self, t: float, limit: float, confidence: float) -> dict[str, object]:
