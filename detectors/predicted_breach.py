@@ -256,9 +256,10 @@ class PredictedBreach:
                 return None  # not agreed for the hold yet
             self._active = True
             at_ms = ts + int(hours * _MS_PER_H)
+            due = "now" if at_ms <= ts else f"in {hours * 60:.0f} min"
             summary = (
                 f"forecast to pass {limit:g} °C at {rfc3339(at_ms)[11:16]} UTC"
-                f" (in {hours * 60:.0f} min; now {t:.1f} °C, trend {self._trend:+.2f} °C/h,"
+                f" ({due}; now {t:.1f} °C, trend {self._trend:+.2f} °C/h,"
                 f" confidence {confidence:.0%})"
             )
             return [
@@ -316,7 +317,9 @@ class PredictedBreach:
             return None
         rate = abs(trend)
         horizon = self.horizon_h
-        hours = gap / rate
+        # The smoothed level can sit past the limit while the reading is just inside it: the
+        # crossing is then due now, never minutes in the past (the confidence still uses the gap).
+        hours = max(gap, 0.0) / rate
         if hours > 3 * self.horizon_h:
             return None
         # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.

@@ -227,11 +227,6 @@ def test_the_manifests_excursion_minimum_holds_in_a_backtest_of_15_minute_readin
     assert "for 30 min" in opened[0]["summary"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detectors/predicted_breach.py: while the reading hovers just under 8 °C after the"
-    " forecast crossing time, the warning's update says 'in -1 min' and 'in -8 min'",
-)
 def test_a_warning_never_forecasts_a_crossing_in_the_past() -> None:
     # A 3 °C step, then a rise of 1 °C/h that levels off around the limit, at 15-minute readings.
     rng = random.Random(5)
@@ -241,3 +236,5 @@ def test_a_warning_never_forecasts_a_crossing_in_the_past() -> None:
         15,
     )
     assert [e.summary for e in events if "(in -" in e.summary] == []
+    # The case above does reach the limit's neighbourhood: the warning is there to be read.
+    assert any("(now;" in e.summary for e in events)
