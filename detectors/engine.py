@@ -40,6 +40,22 @@ _RECENT: Final = 8
 SNAPSHOT_VERSION: Final = 4
 
 
+def same_watch(current: Shipment, held: Shipment) -> bool:
+    """Whether a device watched under `held` keeps what its detectors learnt under `current`.
+
+    Shipments from a snapshot written before they carried their organisation have none. The
+    organisation only pairs neighbours in a room, so for a shipment without a room it changes
+    nothing, and the first restart after an upgrade must not forget every device's history.
+    """
+    if current == held:
+        return True
+    return (
+        held.organisation is None
+        and current.room is None
+        and replace(held, organisation=current.organisation) == current
+    )
+
+
 class SnapshotUnusable(Exception):
     """A snapshot this release cannot take back; the engine starts afresh instead."""
 
@@ -109,8 +125,13 @@ class Engine:
 
     def add_shipment(self, shipment: Shipment) -> None:
         """Start (or restart) watching a device under a shipment's expectations."""
-        if self._shipments.get(shipment.device_id) == shipment:
-            return  # unchanged: keep what the detectors have learnt
+        held = self._shipments.get(shipment.device_id)
+        if held is not None and same_watch(shipment, held):
+            # Unchanged for the detectors: keep what they have learnt.
+            self._shipments[shipment.device_id] = shipment
+            if (state := self.devices.get(shipment.device_id)) is not None:
+                state.shipment = shipment
+            return
         self._shipments[shipment.device_id] = shipment
         self.devices.pop(shipment.device_id, None)
 
@@ -219,8 +240,10 @@ class Engine:
         restored: dict[str, int] = {}
         for device_id, state in devices.items():
             current = self._shipments.get(device_id)
-            if current is not None and current != state.shipment:
-                continue
+            if current is not None:
+                if not same_watch(current, state.shipment):
+                    continue
+                state.shipment = current
             if current is None and (self._default is None or state.shipment.shipment_id):
                 continue
             self.devices[device_id] = state

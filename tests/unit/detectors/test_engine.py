@@ -1,6 +1,7 @@
 """The engine: event-time order within the lateness bound, duplicates, late uploads, timers."""
 
 import pickle
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -156,3 +157,40 @@ def test_a_snapshot_whose_devices_hold_empty_lists_from_before_restores_and_cont
     b = build_engine([VACCINE])
     b.restore(pickle.dumps(blob))
     assert summary(run(b, readings[10:])) == summary(run(a, readings[10:]))
+
+
+def test_a_snapshot_from_before_shipments_carried_their_organisation_keeps_what_was_learnt() -> (
+    None
+):
+    # The store now names each shipment's organisation; a snapshot written before holds none.
+    # Without a room the organisation changes nothing the detectors do, so an open excursion
+    # must carry on (same alert, resolved once) instead of every device starting afresh.
+    readings = excursion_readings()
+    a = build_engine([VACCINE])
+    before = run(a, readings[:15])
+    assert summary(before)[-1] == ("open", "temp_excursion", 65)
+    owned = replace(VACCINE, organisation="acme")
+    b = build_engine([owned])
+    assert b.restore(a.snapshot()) == {"trk-1": readings[14].ts_ms}
+    assert b.devices["trk-1"].shipment == owned
+    after = run(b, readings[15:])
+    assert summary(after) == summary(run(a, readings[15:]))
+    assert {e.alert_id for e in before + after} == {before[-1].alert_id}
+
+
+def test_a_snapshot_does_not_carry_over_to_a_shipment_now_placed_in_a_room() -> None:
+    a = build_engine([VACCINE])
+    run(a, excursion_readings()[:15])
+    b = build_engine([replace(VACCINE, organisation="acme", room="chiller-2")])
+    assert b.restore(a.snapshot()) == {}
+
+
+def test_naming_a_shipments_organisation_keeps_its_devices_state() -> None:
+    engine = build_engine([VACCINE])
+    run(engine, excursion_readings()[:15])
+    state = engine.devices["trk-1"]
+    owned = replace(VACCINE, organisation="acme")
+    engine.add_shipment(owned)
+    assert engine.devices["trk-1"] is state and state.shipment == owned
+    engine.add_shipment(replace(owned, room="chiller-2"))
+    assert "trk-1" not in engine.devices
