@@ -10,6 +10,13 @@ whose timestamp was already seen is a duplicate and is ignored. The clock is
 wall time when live (`advance` from a ticker) and event time in backtests
 (the newest timestamp seen across the fleet, with each device's timers fired
 when `due` says, through `advance_device`), so the same code serves both.
+
+A detector class whose `shared_kinds` names alert kinds that another detector
+of the same device raises too (a probe judged by its room, `PeerJump`, raises
+`sensor_fault` as `SensorFault` does) makes the engine tell the alert book
+which detector each condition of those kinds comes from, by its index on the
+device: the one alert stays open while any of them holds it. Devices without
+such a detector pass their conditions on as they are, with nothing to remember.
 """
 
 from __future__ import annotations
@@ -121,6 +128,8 @@ class Engine:
         # class's slots cost more than building the detectors themselves.
         self._timed: dict[type, bool] = {}
         self._slots: dict[type, tuple[str, ...]] = {}
+        # Per combination of detector classes (a handful per engine): kinds more than one raises.
+        self._shared: dict[tuple[type, ...], frozenset[str]] = {}
         self._arrival = 0
 
     def add_shipment(self, shipment: Shipment) -> None:
@@ -162,7 +171,7 @@ class Engine:
             self.stats.late += 1
             state.remember(ts)
             for t in state.timed:
-                self._apply(state, t.late(r), out)
+                self._apply(state, t.late(r), out, t)
         elif not state.buffer and ts <= now - self.lateness_ms:
             # In order and already due (the common case): no need for the heap.
             self._run(state, r, out)
@@ -270,7 +279,7 @@ class Engine:
         for t in state.timed:
             conds = t.advance(now_ms)
             if conds:
-                self._apply(state, conds, out)
+                self._apply(state, conds, out, t)
 
     def _run(self, state: DeviceState, r: Reading, out: list[AlertEvent]) -> None:
         """Feed one reading, in event-time order, to every detector of its device."""
@@ -283,18 +292,38 @@ class Engine:
         for d in state.detectors:
             conds = d.update(r)
             if conds:
-                self._apply(state, conds, out)
+                self._apply(state, conds, out, d)
         if state.book.tracks:
             out.extend(state.book.advance(ts))
 
     def _apply(
-        self, state: DeviceState, conds: list[Condition] | None, out: list[AlertEvent]
+        self,
+        state: DeviceState,
+        conds: list[Condition] | None,
+        out: list[AlertEvent],
+        source: Detector,
     ) -> None:
         if conds:
+            shared = self._shared_kinds(state.detectors)
             for c in conds:
-                events = state.book.apply(c)
+                if c.kind in shared:
+                    # Conditions are rare next to readings: finding the index here costs less
+                    # than every device carrying its detectors' indices.
+                    events = state.book.apply(c, state.detectors.index(source))
+                else:
+                    events = state.book.apply(c)
                 self.stats.events += len(events)
                 out.extend(events)
+
+    def _shared_kinds(self, detectors: tuple[Detector, ...]) -> frozenset[str]:
+        """The kinds that more than one of a device's detectors may raise (see the module doc)."""
+        classes = tuple(map(type, detectors))
+        shared = self._shared.get(classes)
+        if shared is None:
+            shared = self._shared[classes] = frozenset(
+                kind for cls in classes for kind in getattr(cls, "shared_kinds", ())
+            )
+        return shared
 
     def _share_numbers(self, detector: Detector) -> None:
         """Point a new detector's numeric settings at one shared object per value.

@@ -7,7 +7,10 @@ an alert opens (noise and blips never page anyone), and must stay clear for
 `resolve_after_ms` before it resolves, so a condition that flickers keeps one
 alert rather than opening a new one each time. Updates are rate-limited
 unless the severity rises, and severity escalates to critical when a warning
-has stayed open for `escalate_after_ms`.
+has stayed open for `escalate_after_ms`. A kind that more than one detector of
+the device raises (the caller names the detector, `holder`) keeps one alert,
+open while any of those detectors holds it: it starts clearing only once every
+one of them has cleared.
 """
 
 from __future__ import annotations
@@ -45,6 +48,21 @@ class _Track:
     events: int = 0  # of the open alert, so each event knows its place in the history
 
 
+@dataclass(slots=True)
+class _SharedTrack(_Track):
+    """A kind several detectors raise: which of them hold it, one bit per detector index.
+
+    Only such kinds pay for the set; a book from a snapshot written before holds plain tracks,
+    which become shared ones, holding nobody, on their next condition from a named detector.
+    """
+
+    holders: int = 0
+
+    @classmethod
+    def taking_over(cls, track: _Track) -> _SharedTrack:
+        return cls(**{name: getattr(track, name) for name in _Track.__dataclass_fields__})
+
+
 #: The tracks of every book with nothing to track, never written to: a book takes a dict of
 #: its own on its first condition, since an empty dict per device costs 64 bytes.
 _NO_TRACKS: Final[dict[str, _Track]] = {}
@@ -62,7 +80,12 @@ class AlertBook:
     def open_alerts(self) -> dict[str, _Track]:
         return {k: t for k, t in self.tracks.items() if t.alert_id is not None}
 
-    def apply(self, cond: Condition) -> list[AlertEvent]:
+    def apply(self, cond: Condition, holder: int | None = None) -> list[AlertEvent]:
+        """Take one detector's condition; `holder` names the detector when others share its kind.
+
+        With a holder, a clear only counts once no other detector still holds the kind, and an
+        active condition from any of them updates (or keeps open) the same alert.
+        """
         policy = self.policies.get(cond.kind, DEFAULT_POLICY)
         track = self.tracks.get(cond.kind)
         if track is None:
@@ -70,7 +93,16 @@ class AlertBook:
                 return []
             if self.tracks is _NO_TRACKS:
                 self.tracks = {}
-            track = self.tracks[cond.kind] = _Track()
+            track = self.tracks[cond.kind] = _Track() if holder is None else _SharedTrack()
+        if holder is not None:
+            if not isinstance(track, _SharedTrack):
+                track = self.tracks[cond.kind] = _SharedTrack.taking_over(track)
+            if cond.active:
+                track.holders |= 1 << holder
+            else:
+                track.holders &= ~(1 << holder)
+                if track.holders:
+                    return []  # another detector still holds it: nothing clears yet
         out: list[AlertEvent] = []
         if cond.active:
             track.clear_since_ms = None

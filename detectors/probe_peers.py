@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from detectors.alerts import Condition, rfc3339
 from detectors.profiles import Shipment
@@ -121,6 +121,10 @@ class PeerJump:
     """
 
     __slots__ = ("_before", "_change", "_readings", "_reported_ts", "board", "device_id", "key")
+
+    #: `SensorFault` raises this kind too: the engine keeps the device's one alert open while
+    #: either still holds it, rather than letting one's clear resolve what the other holds.
+    shared_kinds: ClassVar[tuple[str, ...]] = ("sensor_fault",)
 
     def __init__(self, board: RoomBoard, device_id: str, key: RoomKey) -> None:
         self.board, self.device_id, self.key = board, device_id, key
