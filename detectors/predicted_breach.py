@@ -7,8 +7,10 @@ asks: how likely is it that the range is left within the horizon? When that
 probability passes `min_confidence` the condition is active, with the
 predicted breach time and the confidence in the alert. Short disturbances
 that stay inside the range (defrost cycles, a door opened at a stop, sensor
-noise) move the level but barely the hour-scale trend. The forecast must agree
-for a hold time before it is reported, counted in time and in the device's
+noise) move the level but barely the hour-scale trend; a reading far beyond what the
+recent forecast errors explain (a probe moved to a warmer shelf) is a shift of the level,
+taken by the level alone, and the readings after it say whether a rise follows. The
+forecast must agree for a hold time before it is reported, counted in time and in the device's
 reporting interval (a reading stands for the interval since the one before), and
 the warm-up needs both time and a few readings, so a logger reporting every
 15 minutes is warned as well as a tracker reporting every minute. What the
@@ -50,6 +52,12 @@ TREND_DRIFT: Final = 1.0
 #: After a door shuts, the rise it let in stops within minutes, but the hour-scale trend
 #: keeps rising for most of an hour: a forecast waits this long before it trusts the trend.
 DOOR_SETTLE_MIN: Final = 30.0
+#: A reading this many standard deviations of the recent one-step forecast errors away from
+#: its forecast is a shift of the level (a probe moved, a load added), not a change of rate.
+SHIFT_SIGMAS: Final = 6.0
+#: However quiet the probe, a forecast error under this (°C) is never taken for a shift:
+#: a quantisation step or two, and the lag of the level behind a brisk rise.
+SHIFT_MIN_C: Final = 1.0
 
 
 def _normal_cdf(z: float) -> float:
@@ -100,6 +108,8 @@ class PredictedBreach:
         "_last_ts",
         "_level",
         "_n",
+        "_resid_var",
+        "_shifted",
         "_slope_var",
         "_start_ts",
         "_trend",
@@ -158,6 +168,11 @@ class PredictedBreach:
         self._level = math.nan
         self._trend = 0.0
         self._slope_var = 0.0
+        # Variance of the one-step forecast errors (reading - forecast level), what the
+        # device's noise and its trend's wandering explain; and whether the last reading was
+        # taken for a shift of the level, so a second one in a row is learnt as a change.
+        self._resid_var = 0.0
+        self._shifted = False
         self._last_ts = 0
         self._start_ts = 0
         self._n = 0
@@ -193,6 +208,7 @@ class PredictedBreach:
         if self._n == 0:
             self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1
             self._trend, self._slope_var = 0.0, 0.0
+            self._resid_var, self._shifted = 0.0, False
             self.confident_since_ms = None
             self._turns.reset()
             self._calm_seen = False
@@ -217,11 +233,21 @@ class PredictedBreach:
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
         b = 1.0 - math.exp(-dt_h / self.trend_tau_h)
         predicted = self._level + self._trend * dt_h
-        level = predicted + a * (t - predicted)
-        slope = (level - self._level) / dt_h
-        innovation = slope - self._trend
-        self._trend += b * innovation
-        self._slope_var += b * (innovation * innovation - self._slope_var)
+        error = t - predicted
+        warm = ts - self._start_ts >= self.warmup_ms and self._n > MIN_READINGS
+        if warm and not self._shifted and self._is_shift(error):
+            # An intervention on the level, not on its rate: the level takes the reading and
+            # the trend is left as it was; the readings that follow say whether a rise comes.
+            self._shifted = True
+            level = t
+        else:
+            self._shifted = False
+            level = predicted + a * error
+            slope = (level - self._level) / dt_h
+            innovation = slope - self._trend
+            self._trend += b * innovation
+            self._slope_var += b * (innovation * innovation - self._slope_var)
+            self._resid_var += a * (error * error - self._resid_var)
         self._level = level
         self._turns.add(ts, level)
 
@@ -285,6 +311,7 @@ class PredictedBreach:
         # What a snapshot from before them lacks takes its default: the door as never seen.
         self.trend_drift, self.door_settle_ms = TREND_DRIFT, int(DOOR_SETTLE_MIN * 60_000)
         self._door_open, self._door_shut_ms = False, None
+        self._resid_var, self._shifted = 0.0, False
         for name, value in slots.items():
             setattr(self, name, value)
 
@@ -296,6 +323,10 @@ class PredictedBreach:
         spread = n * sxx - sx * sx
         if n >= 3 and spread > 0:
             self._trend = (n * sxy - sx * sy) / spread
+
+    def _is_shift(self, error: float) -> bool:
+        """Whether a forecast error is far beyond what the recent ones explain."""
+        return abs(error) > max(SHIFT_MIN_C, SHIFT_SIGMAS * math.sqrt(self._resid_var))
 
     def _door_settling(self, ts: int) -> bool:
         shut = self._door_shut_ms

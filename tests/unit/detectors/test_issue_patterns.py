@@ -105,15 +105,6 @@ def test_a_thermostat_cycling_just_under_the_limit_read_every_15_minutes_never_w
     assert [e.at_ms // MIN for e in events if e.event == "open"] == []
 
 
-_STEP_WARNS = pytest.mark.xfail(
-    strict=True,
-    reason="detectors/predicted_breach.py: a 3 °C step is read as a warming trend (+4.3, +4.1"
-    " and +3.5 °C/h at 1, 5 and 15-minute readings) and warned about 15 to 20 min after it,"
-    " although no rise follows; a 1.5 °C step is not",
-)
-
-
-@_STEP_WARNS
 @pytest.mark.parametrize("step_min", [1, 5, 15])
 def test_a_3_degree_step_that_stays_well_inside_the_range_warns_of_nothing(step_min: int) -> None:
     # A probe moved to a warmer shelf, 2.5 °C to 5.5 °C, then steady for five hours.

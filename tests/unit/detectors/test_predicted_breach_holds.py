@@ -144,3 +144,19 @@ def test_after_a_step_a_steady_rise_is_still_warned_before_the_breach(step_min):
     lead = lead_min(readings, events)
     assert lead is not None and lead >= 30, f"lead {lead} min"
     assert all(e.at_ms >= 360 * MIN for e in events), "the step alone warns of nothing"
+
+
+@pytest.mark.parametrize("step_min", [1, 5, 15])
+def test_a_3_degree_step_is_taken_by_the_level_and_a_rise_after_it_still_warned(step_min):
+    # The probe is moved (2.5 to 5.5 °C): the step is a new level, not a trend; the
+    # product then warms at 1 °C/h, which the readings after the step must show.
+    rng = random.Random(6)
+
+    def temp(m):
+        step = 3.0 if m >= 300 else 0.0
+        return 2.5 + step + rng.gauss(0, 0.1) + max(0.0, (m - 360) / 60)
+
+    readings, events = run(temp, 10 * 60, step_min)
+    lead = lead_min(readings, events)
+    assert lead is not None and lead >= 30, f"lead {lead} min"
+    assert all(e.at_ms >= 360 * MIN for e in events), "the step alone warns of nothing"
