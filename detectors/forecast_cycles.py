@@ -17,6 +17,10 @@ from typing import Final
 TURN_C: Final = 0.25
 #: How far past a recent turning point the level must go to be more than the cycle again.
 MARGIN_C: Final = 0.1
+#: Turning points of each kind kept however old (up to twice the window): one cycle's top
+#: differs from the next by the noise, so a slow cycle with a single top in the window
+#: would be told from its own next rise by chance; two tops are the cycle's reach.
+KEEP_TURNS: Final = 2
 
 
 class Turns:
@@ -65,11 +69,19 @@ class Turns:
         elif extreme - level >= TURN_C:
             self._peaks.append((at, extreme))
             self._extreme, self._falling = (ts, level), True
-        since = ts - self.window_ms
-        if self._peaks and self._peaks[0][0] < since:
-            self._peaks = [p for p in self._peaks if p[0] >= since]
-        if self._troughs and self._troughs[0][0] < since:
-            self._troughs = [p for p in self._troughs if p[0] >= since]
+        self._peaks = self._recent(self._peaks, ts)
+        self._troughs = self._recent(self._troughs, ts)
+
+    def _recent(self, turns: list[tuple[int, float]], ts: int) -> list[tuple[int, float]]:
+        """Turns within the window, and the last KEEP_TURNS within twice the window."""
+        if not turns or turns[0][0] >= ts - self.window_ms:
+            return turns
+        old = ts - 2 * self.window_ms
+        return [
+            p
+            for i, p in enumerate(turns)
+            if p[0] >= ts - self.window_ms or (p[0] >= old and i >= len(turns) - KEEP_TURNS)
+        ]
 
     def within(self, level: float, rising: bool) -> bool:
         """Whether a level heading up (or down) is still inside the swing of a recent cycle."""

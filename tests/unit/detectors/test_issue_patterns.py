@@ -86,17 +86,9 @@ def thermostat(period_min: int) -> Callable[[int], float]:
     return temp
 
 
-_FALSE_WARNING = pytest.mark.xfail(
-    strict=True,
-    reason="detectors/predicted_breach.py: a 4-hour thermostat cycle read every 15 minutes is"
-    " warned about (opened at 1860 min, 'in 30 min', resolved at 1890 min) although it never"
-    " crosses the limit",
-)
-
-
 @pytest.mark.parametrize(
     "period_min",
-    [60, 90, 120, 180, pytest.param(240, marks=_FALSE_WARNING)],
+    [60, 90, 120, 180, 240],
 )
 def test_a_thermostat_cycling_just_under_the_limit_read_every_15_minutes_never_warns(
     period_min: int,
