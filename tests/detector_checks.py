@@ -1,9 +1,14 @@
-"""Checks shared by the detector unit tests: feeding readings, and resuming after a pickle."""
+"""Checks shared by the detector unit tests: feeding readings, resuming after a pickle, and
+running `cargowatch backtest` as a user does."""
 
 from __future__ import annotations
 
+import json
 import pickle
-from collections.abc import Callable, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -25,3 +30,23 @@ def assert_resumes_after_pickle(make: Callable[[], Any], readings: Sequence[Any]
     for _, c in straight:
         assert c.active or active, "a clear only follows an active condition"
         active = c.active
+
+
+def backtest(
+    tmp_path: Path,
+    messages: Sequence[Mapping[str, object]],
+    shipments: Sequence[Mapping[str, object]],
+) -> list[dict[str, Any]]:
+    """Alert events `cargowatch backtest --shipments` writes for messages in this order."""
+    path, fleet, alerts = tmp_path / "r.jsonl", tmp_path / "fleet.json", tmp_path / "alerts.jsonl"
+    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    fleet.write_text(json.dumps({"shipments": shipments}))
+    args = [str(path), "--shipments", str(fleet), "--alerts", str(alerts)]
+    done = subprocess.run(
+        [sys.executable, "-m", "cargowatch", "backtest", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in alerts.read_text().splitlines()]

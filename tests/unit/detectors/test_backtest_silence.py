@@ -1,10 +1,7 @@
 """Silence in backtests: a tracker that goes quiet while the fleet reports is caught at the event time it would be live."""
 
-import json
-import subprocess
-import sys
-
 import pytest
+from detector_checks import backtest
 
 from detectors.profiles import parse_shipment
 from detectors.reading import Reading
@@ -58,21 +55,6 @@ def silences(events, device=None):
     ]
 
 
-def run_backtest(tmp_path, readings, shipments):
-    path, fleet, alerts = tmp_path / "r.jsonl", tmp_path / "fleet.json", tmp_path / "alerts.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in readings))
-    fleet.write_text(json.dumps({"shipments": shipments}))
-    args = [str(path), "--shipments", str(fleet), "--alerts", str(alerts)]
-    done = subprocess.run(
-        [sys.executable, "-m", "cargowatch", "backtest", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in alerts.read_text().splitlines()]
-
-
 def replayed(readings, shipments):
     rs = [Reading(r["device_id"], r["ts"], lat=r.get("lat"), lon=r.get("lon")) for r in readings]
     return replay(rs, replay_engine([parse_shipment(s) for s in shipments], None)).events
@@ -81,7 +63,7 @@ def replayed(readings, shipments):
 def test_a_tracker_quiet_for_four_hours_mid_trip_while_two_others_report_is_one_silence(tmp_path):
     readings = fleet_readings(10, quiet={"trk-2": (3, 7)})
     shipments = [shipment(d) for d in ("trk-1", "trk-2", "trk-3")]
-    events = [e for e in run_backtest(tmp_path, readings, shipments) if e["kind"] == "silence"]
+    events = [e for e in backtest(tmp_path, readings, shipments) if e["kind"] == "silence"]
     assert {e["device_id"] for e in events} == {"trk-2"}
     assert [e["event"] for e in events] == ["open", "update", "resolve"]
     opened, escalated, resolved = events

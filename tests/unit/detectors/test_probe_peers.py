@@ -9,14 +9,12 @@ as the services and backtests do, with the room declared in the manifest.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pickle
-import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
+from detector_checks import backtest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -259,24 +257,11 @@ def test_cargowatch_backtest_with_a_manifest_declaring_the_room_raises_it(tmp_pa
     still = series("log-2", STILL, 5 * MIN)
     neighbour = [{"device_id": "log-2", "ts": r.ts_ms, "temp_c": r.temp_c} for r in still]
     element = {"profile": "chilled_reefer", "room": "store-a/chiller-2", "expected_interval_s": 900}
-    fleet = {
-        "shipments": [
-            {"shipment_id": "S1", "device_id": "log-1", **element},
-            {"shipment_id": "S2", "device_id": "log-2", **element},
-        ]
-    }
-    path, manifest, alerts = tmp_path / "r.jsonl", tmp_path / "fleet.json", tmp_path / "a.jsonl"
-    path.write_text("".join(json.dumps(m) + "\n" for m in jumper[:7] + neighbour + jumper[7:]))
-    manifest.write_text(json.dumps(fleet))
-    args = [str(path), "--shipments", str(manifest), "--alerts", str(alerts)]
-    done = subprocess.run(
-        [sys.executable, "-m", "cargowatch", "backtest", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    events = [json.loads(line) for line in alerts.read_text().splitlines()]
+    shipments = [
+        {"shipment_id": "S1", "device_id": "log-1", **element},
+        {"shipment_id": "S2", "device_id": "log-2", **element},
+    ]
+    events = backtest(tmp_path, jumper[:7] + neighbour + jumper[7:], shipments)
     opened = [e for e in events if e["kind"] == "sensor_fault"]
     assert [(e["event"], e["device_id"], e["at"]) for e in opened] == [
         ("open", "log-1", rfc3339(T0 + 7 * STEP))
