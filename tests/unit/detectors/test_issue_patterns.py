@@ -9,15 +9,12 @@ Where the detectors still get a pattern wrong, the test is marked as an expected
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from detector_checks import backtest
 
 from detectors.alerts import AlertEvent, rfc3339
 from detectors.predicted_breach import PredictedBreach
@@ -119,26 +116,6 @@ def test_a_tenth_of_a_degree_step_between_readings_a_second_apart_is_no_fault(
         Reading("t", i * SECOND, temp_c=5.0 if i < 600 else 5.1, ambient_c=amb) for i in range(1800)
     ]
     assert [c for r in readings for c in d.update(r) or [] if c.active] == []
-
-
-def backtest(
-    tmp_path: Path,
-    messages: Sequence[Mapping[str, object]],
-    shipments: Sequence[Mapping[str, object]],
-) -> list[dict[str, Any]]:
-    """Alert events `cargowatch backtest --shipments` writes for messages in this order."""
-    path, fleet, alerts = tmp_path / "r.jsonl", tmp_path / "fleet.json", tmp_path / "alerts.jsonl"
-    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
-    fleet.write_text(json.dumps({"shipments": shipments}))
-    args = [str(path), "--shipments", str(fleet), "--alerts", str(alerts)]
-    done = subprocess.run(
-        [sys.executable, "-m", "cargowatch", "backtest", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in alerts.read_text().splitlines()]
 
 
 def test_a_backtest_in_arrival_order_with_late_uploads_and_duplicates_raises_the_silence(
