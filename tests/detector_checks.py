@@ -50,3 +50,16 @@ def backtest(
     )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in alerts.read_text().splitlines()]
+
+
+def room_entry(device: str, room: str | None = "chiller-2", **fields: object) -> dict[str, object]:
+    """A manifest entry for a logger only the sensor checks watch, in `room` (None: no room)."""
+    entry: dict[str, object] = {
+        "shipment_id": f"SHP-{device}",
+        "device_id": device,
+        "profile": "customs_transit",  # no range: only the sensor checks speak
+        **fields,
+    }
+    if room is not None:
+        entry["room"] = room
+    return entry

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from detector_checks import room_entry
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import make_engine, session_factory, write_transaction
@@ -42,14 +43,9 @@ def store(sessions: sessionmaker[Session], rows: Sequence[tuple[str, str, str | 
         for org, device, room in rows:
             if org not in orgs:
                 orgs[org] = create_organisation(session, org).id
-            element: dict[str, object] = {
-                "shipment_id": f"SHP-{device}",
-                "device_id": device,
-                "profile": "customs_transit",  # no range: only the sensor checks speak
-            }
-            if room is not None:
-                element["room"] = room
-            save_shipment(session, orgs[org], element, actor="ops", status="in_transit")
+            save_shipment(
+                session, orgs[org], room_entry(device, room), actor="ops", status="in_transit"
+            )
 
 
 def watched(sessions: sessionmaker[Session]) -> list[Shipment]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
-from detector_checks import backtest
+from detector_checks import backtest, room_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,15 +31,7 @@ STEP = 15 * MIN
 
 
 def shipment(device: str, room: str | None = "chiller-2", **fields: object) -> Shipment:
-    element: dict[str, object] = {
-        "shipment_id": f"SHP-{device}",
-        "device_id": device,
-        "profile": "customs_transit",  # no range: only the sensor checks speak
-        **fields,
-    }
-    if room is not None:
-        element["room"] = room
-    return parse_shipment(element)
+    return parse_shipment(room_entry(device, room, **fields))
 
 
 def series(device: str, temps: Sequence[float], offset_ms: int = 0) -> list[Reading]:

@@ -14,6 +14,7 @@ import pickle
 from collections.abc import Iterable, Sequence
 
 import pytest
+from detector_checks import room_entry
 
 from detectors.alerts import AlertEvent
 from detectors.engine import Engine
@@ -34,14 +35,7 @@ STILL = [2.2, 2.1] * 15
 
 
 def shipment(device: str, room: str | None = "chiller-2") -> Shipment:
-    element: dict[str, object] = {
-        "shipment_id": f"SHP-{device}",
-        "device_id": device,
-        "profile": "customs_transit",  # no range: only the sensor checks speak
-    }
-    if room is not None:
-        element["room"] = room
-    return parse_shipment(element)
+    return parse_shipment(room_entry(device, room))
 
 
 def readings(jumper_ambient: bool = False, bad_humidity: Iterable[int] = ()) -> list[Reading]:
