@@ -26,6 +26,7 @@ from api.readings_query import (
     UnknownChannel,
     shipment_readings,
 )
+from api.routes.trip_downloads import influx_unavailable, manifest_unusable
 from api.schemas import AUTH_RESPONSES, CONFLICT, NOT_FOUND, ErrorPublic
 from detectors.profiles import ManifestError, parse_shipment
 from ingest.influx_client import InfluxError
@@ -130,8 +131,7 @@ def read_shipment_readings(
     try:
         shipment = parse_shipment(version.manifest)
     except ManifestError as exc:
-        # Saved by an older release with looser rules; there is nothing to read it by.
-        raise HTTPException(status.HTTP_409_CONFLICT, f"manifest unusable: {exc}") from None
+        raise manifest_unusable(exc) from None
     try:
         found = shipment_readings(
             client,
@@ -147,9 +147,5 @@ def read_shipment_readings(
     except ReadingsQueryError as exc:
         raise _refused("since", exc, None) from None
     except InfluxError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"InfluxDB unavailable: {exc}",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise influx_unavailable(f"InfluxDB unavailable: {exc}") from None
     return ReadingsPublic.of(shipment_row.shipment_id, found)

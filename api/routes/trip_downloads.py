@@ -5,7 +5,9 @@ InfluxDB and the shipment's rows from the SQL store, then answer a file. They fa
 ways and must answer them the same way: no InfluxDB configured or InfluxDB away is a 503 to
 retry (a file with the readings missing would be a record with a hole in it), a stored
 manifest that no longer parses is a 409, a shipment gone between the visibility check and the
-read is a 404. `trip_errors` maps those; `attachment` names the download.
+read is a 404. `trip_errors` maps those; `attachment` names the download. The readings
+route answers InfluxDB away and a manifest that no longer parses the same way, through
+`influx_unavailable` and `manifest_unusable`.
 """
 
 from __future__ import annotations
@@ -53,14 +55,20 @@ def trip_errors(
     except not_found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shipment {shipment_id!r}") from None
     except ManifestError as exc:
-        # Saved by an older release with looser rules; there is nothing to read it by.
-        raise HTTPException(status.HTTP_409_CONFLICT, f"manifest unusable: {exc}") from None
+        raise manifest_unusable(exc) from None
     except InfluxError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"InfluxDB unavailable, so {without}: {exc}",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise influx_unavailable(f"InfluxDB unavailable, so {without}: {exc}") from None
+
+
+def manifest_unusable(exc: ManifestError) -> HTTPException:
+    """The 409 for a stored manifest that no longer parses."""
+    # Saved by an older release with looser rules; there is nothing to read it by.
+    return HTTPException(status.HTTP_409_CONFLICT, f"manifest unusable: {exc}")
+
+
+def influx_unavailable(detail: str) -> HTTPException:
+    """The 503 for InfluxDB away: worth retrying shortly."""
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "5"})
 
 
 def attachment(shipment_id: str, suffix: str, *, inline: bool = False) -> dict[str, str]:
