@@ -87,10 +87,8 @@ def open_alerts(fields: Sequence[str], group_by: Sequence[str], where: str = "")
     Rows come in series tagged by `group_by`, device and kind (the span's tags).
     """
     selected = ", ".join(f'"{f}"' for f in dict.fromkeys(["state", *fields]))
-    condition = f"{where} AND " if where else ""
     return (
-        f'SELECT {selected} FROM "{SPANS}" WHERE {condition}{OPEN}'
-        f" AND time > now() - {OPEN_LOOKBACK} GROUP BY {keys([*group_by, 'device_id', 'kind'])}"
+        f"SELECT {selected} {_open_spans(where)} GROUP BY {keys([*group_by, 'device_id', 'kind'])}"
     )
 
 
@@ -100,11 +98,13 @@ def keys(names: Sequence[str]) -> str:
 
 def open_aggregate(select: str, group_by: Sequence[str], where: str = "") -> str:
     """An aggregate (`select`) over the open alerts' span points, per `group_by`."""
+    return f"SELECT {select} {_open_spans(where)} GROUP BY {keys(group_by)}"
+
+
+def _open_spans(where: str) -> str:
+    """The FROM and WHERE of the open alerts' span points, narrowed by `where` if given."""
     condition = f"{where} AND " if where else ""
-    return (
-        f'SELECT {select} FROM "{SPANS}" WHERE {condition}{OPEN}'
-        f" AND time > now() - {OPEN_LOOKBACK} GROUP BY {keys(group_by)}"
-    )
+    return f'FROM "{SPANS}" WHERE {condition}{OPEN} AND time > now() - {OPEN_LOOKBACK}'
 
 
 def risk_query(group_by: str, where: str = "") -> str:
