@@ -120,6 +120,9 @@ keys = st.sampled_from(
         "authorised_stops",
         "restricted_zones",
         "seal_id",
+        "excursion_min_duration_min",
+        "breach_horizon_min",
+        "room",
         "unknown",
     ]
 )

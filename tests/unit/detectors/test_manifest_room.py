@@ -6,19 +6,16 @@ import dataclasses
 import pickle
 
 import pytest
+from detector_checks import room_entry
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.profiles import ManifestError, Shipment, parse_manifest, parse_shipment
+from detectors.reading import SHIPMENT_ID_RE
 
 
 def shipment(device: str, room: str | None = "chiller-2") -> Shipment:
-    element: dict[str, object] = {
-        "shipment_id": f"SHP-{device}",
-        "device_id": device,
-        "profile": "customs_transit",
-    }
-    if room is not None:
-        element["room"] = room
-    return parse_shipment(element)
+    return parse_shipment(room_entry(device, room))
 
 
 def test_a_snapshot_written_before_shipments_had_rooms_still_restores() -> None:
@@ -63,3 +60,14 @@ def test_a_room_that_is_not_a_plain_id_is_refused_naming_the_shipment_and_the_ke
     assert str(refused.value) == (
         f"shipment 'S1': room must match [A-Za-z0-9._:/#-]{{1,64}}, got {shown}"
     )
+
+
+@given(st.one_of(st.text(max_size=70), st.from_regex(SHIPMENT_ID_RE, fullmatch=True)))
+def test_any_room_string_is_kept_as_given_or_refused_naming_the_key(room: str) -> None:
+    try:
+        parsed = shipment("log-1", room)
+    except ManifestError as exc:
+        assert "room must match" in str(exc)
+        assert not SHIPMENT_ID_RE.fullmatch(room)
+    else:
+        assert parsed.room == room and SHIPMENT_ID_RE.fullmatch(room)
