@@ -15,7 +15,7 @@ import httpx
 import pytest
 from console_world import Console, journey_start_ms, screenshot
 from ingest_process import wait_for
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +175,28 @@ def test_a_viewer_is_offered_no_action_and_the_api_refuses_one_anyway(
     page.get_by_label("Kind").select_option("temp_breach_predicted")
     page.get_by_label("State").select_option("open")
     expect(page.locator("#alert-rows tr")).to_have_count(1)
+
+    # Answers to quick filter changes may come back in any order: an older one is never shown.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(re.compile(r".*/alerts\?.*state=resolved.*"), hold)
+    with page.expect_request(re.compile(r".*state=resolved.*")):
+        page.get_by_label("State").select_option("resolved")
+    page.wait_for_function("() => true")  # lets the route handler take the request
+    assert len(held) == 1
+    page.get_by_label("State").select_option("open")
+    expect(page.locator("#alert-rows tr")).to_have_count(1)
+    with page.expect_response(re.compile(r".*state=resolved.*")) as stale:
+        held[0].fulfill(response=held[0].fetch())
+    assert stale.value.ok
+    # Give the page time to handle the stale answer: a slow page can only let the check pass
+    # without catching a regression, never fail it.
+    page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
+    expect(page.locator("#alert-rows tr")).to_have_count(1)
+    page.unroute(re.compile(r".*/alerts\?.*state=resolved.*"))
 
     refused = httpx.post(
         f"{console.base}/alerts/{alert['alert_id']}/ack",

@@ -75,7 +75,12 @@ function renderList() {
   document.getElementById("empty").hidden = shown.length > 0;
 }
 
+// Each filter change starts a load; their answers can come back in any order, and only the
+// newest load's may be shown (an older one would list alerts the filters no longer ask for).
+let latestLoad = 0;
+
 async function load() {
+  const mine = ++latestLoad;
   const f = filters();
   const query = new URLSearchParams({ limit: "500" });
   if (f.kind) query.set("kind", f.kind);
@@ -91,10 +96,12 @@ async function load() {
         return api(`/alerts?${q}`);
       }),
     );
+    if (mine !== latestLoad) return;
     alerts.clear();
     for (const page of pages) for (const a of page.data) alerts.set(a.alert_id, a);
     error.hidden = true;
   } catch (e) {
+    if (mine !== latestLoad) return;
     showError(error, e);
   }
   renderList();
