@@ -9,7 +9,9 @@ less `EARLY_MS` and its end plus `GRACE_MS`: detectors may rightly fire a little
 labelled start (a trend seen early), and some conditions only become certain after the
 incident (silence is known once the gap has lasted). The warning lead is the time from the
 first `temp_breach_predicted` opened in that window (up to the breach plus the grace) to the
-breach. An alert opened on a device and time no incident covers is a false alert. Input the
+breach. A `stability_budget` alert adds up a trip's time out of range, so one opened at or
+after an incident's breach belongs to it however late it comes. An alert opened on a device
+and time no incident covers is a false alert. Input the
 scorer cannot use raises `ScoreError` with one line naming the file and line; reading files
 and the SQL store is `simulators.scoring_input`, the report `simulators.scoring_report`.
 """
@@ -27,6 +29,8 @@ EARLY_MS: Final = 5 * MIN_MS
 #: An alert up to this long after an incident's end still counts for it.
 GRACE_MS: Final = 60 * MIN_MS
 WARNING_KIND: Final = "temp_breach_predicted"
+#: Adds up a trip's time out of range: opened at or after a breach, it is that breach's doing.
+BUDGET_KIND: Final = "stability_budget"
 
 
 class ScoreError(ValueError):
@@ -160,6 +164,13 @@ def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Expo
         lo, hi = lab.start_ms - EARLY_MS, lab.end_ms + GRACE_MS
         here = [a for a in by_device.get(lab.device_id, []) if lo <= a.opened_ms <= hi]
         covered.update(a.alert_id for a in here)
+        if lab.breach_at_ms is not None:
+            breached = lab.breach_at_ms
+            covered.update(
+                a.alert_id
+                for a in by_device.get(lab.device_id, [])
+                if a.kind == BUDGET_KIND and a.opened_ms >= breached
+            )
         first: dict[str, int] = {}
         for a in here:
             first.setdefault(a.kind, a.opened_ms)

@@ -197,6 +197,17 @@ def test_lead_is_breach_minus_first_warning_in_its_window(warnings, median, warn
     )
 
 
+def test_a_stability_budget_spent_hours_after_a_breach_is_that_breachs_not_a_false_alert():
+    late = [
+        RaisedAlert("b1", "stability_budget", "trk-1", at(600)),  # breach at 120, end 180
+        RaisedAlert("b2", "stability_budget", "trk-3", at(600)),  # an incident with no breach
+        RaisedAlert("b4", "temp_excursion", "trk-1", at(600)),  # only the budget adds up
+    ]
+    s = score(LABELS, late, exposure(LABELS, late, TRIPS, T0, T0 + 12 * HOUR))
+    budget = next(k for k in s.kinds if k.kind == "stability_budget")
+    assert (s.false_alerts, budget.false_alerts) == (2, 1)
+
+
 def test_the_false_alert_rate_is_per_1000_device_hours_of_the_manifest(result):
     assert result.exposure == Exposure(25.0, 5, T0, T0 + 5 * HOUR, "manifest")
     assert (result.false_alerts, result.alerts_opened) == (3, 9)
