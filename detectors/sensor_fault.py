@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from detectors.alerts import Condition
 from detectors.probe_jump import JumpWatch
-from detectors.probe_stuck import StuckWatch
+from detectors.probe_stuck import STUCK_ODDS, StuckWatch
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
@@ -71,17 +71,6 @@ SETTLE_MIN: Final = 5.0
 #: fast tracker's repeated sends make short runs of no meaning, and a stuck probe that lasts
 #: less than an hour does little harm.
 STUCK_MIN: Final = 60.0
-
-#: A run is stuck once an honest one that long has a smaller chance than this for the probe.
-#: The least likely honest runs of 3,000 normal shipments over 48 h on development seeds
-#: (1,000 each on seeds 12, 13 and 15, reporting every 1 to 15 min) had a chance of about two
-#: in ten thousand (quiet 0.1 °C probes at 5 to 15 min): a twentieth of that leaves a margin.
-#: Scored with each probe's true noise (which only the simulator knows), honest runs still
-#: reach about three in 100,000, as a quiet probe whose product sits mid-step repeats itself
-#: for hours: a better estimate of the noise would not make much looser odds safe.
-#: The former one in ten million left stuck probes unreported for an hour or more of readings
-#: that no honest run of these probes ever matched.
-STUCK_ODDS: Final = 1e-5
 
 #: Physical ranges of the other sensors (beyond them the sensor, not the cargo, is wrong).
 _PHYSICAL = (
