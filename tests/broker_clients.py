@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,14 +28,6 @@ TIMEOUT_S = 10.0
 NOT_AUTHORIZED = 0x87
 SUCCESS = 0x00
 NO_MATCHING_SUBSCRIBERS = 0x10  # a QoS 1 PUBACK when the message was accepted but nobody had it
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.01)
 
 
 class V5Client:

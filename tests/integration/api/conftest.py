@@ -4,8 +4,6 @@ alert events shaped like the detector engine's."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 from api_world import TestClient, World, build_world
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from waiting import wait_until
 
 from api.app import create_app
 from api.db import make_engine, session_factory
@@ -131,16 +130,6 @@ def recorded() -> list[tuple[AlertEvent, int]]:
 def make_sequence() -> Callable[..., list[tuple[AlertEvent, int]]]:
     """Build a recorded stream: ``make_sequence(alerts=12, updates=3)``."""
     return recorded_sequence
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    """Return once `condition()` holds, polling; fail the test if it has not within the timeout."""
-    deadline = time.monotonic() + timeout_s
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s} s", pytrace=False)
-        pause.wait(0.005)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ the same path with a real broker and a real InfluxDB.
 """
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import func, select
+from waiting import wait_until
 
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
@@ -54,13 +54,6 @@ class Channel:
         if self.down.is_set():
             raise self.error
         self.sent.extend(body.decode().split("\n"))
-
-
-def wait_until(check, timeout_s=20):
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @pytest.fixture

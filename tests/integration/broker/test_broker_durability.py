@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from broker_clients import SUCCESS, V5Client, wait_until
+from broker_clients import SUCCESS, V5Client
 from services import ShippedMosquittoServer
+from waiting import wait_until
 
 from ingest.broker_auth import Role
 from ingest.broker_config import DURABLE, NON_DURABLE, Durability

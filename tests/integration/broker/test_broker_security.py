@@ -21,8 +21,8 @@ from broker_clients import (
     NOT_AUTHORIZED,
     SUCCESS,
     V5Client,
-    wait_until,
 )
+from waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ servers in tests/integration/ingest/.
 
 import json
 import threading
-import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from waiting import wait_until
 
 import ingest.pipeline as pipeline_module
 from ingest.decode import MAX_REJECTS_PER_MESSAGE
@@ -126,13 +126,6 @@ def start(source, sink=None, batch_size=5000, **kwargs):
     p._now_ms = lambda: NOW_MS
     p.start()
     return p
-
-
-def wait_until(check, timeout_s=10):
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def telemetry(sink):
