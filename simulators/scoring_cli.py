@@ -28,7 +28,8 @@ Score a run's alerts against the simulator's labels: recall, precision and media
 alert kind, warning lead before each breach, false alerts per 1,000 device-hours, and a
 table of every incident. An alert counts for an incident when it is on the incident's
 device, of a kind the incident expects, and opened from 5 min before its start to 60 min
-after its end; an alert on a device and time no incident covers is a false alert.
+after its end; an alert on a device and time no incident covers is a false alert (a
+stability_budget opened at or after an incident's breach is that incident's, however late).
 Device-hours: with --shipments, each shipment from departure to arrival, clipped to the
 period; without, every device the labels and alerts name for the whole period. The period
 runs from --start to --end, by default from the first to the last time in the labels and
