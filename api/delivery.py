@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.alert_messages import alert_point, alert_topic, mqtt_messages, span_point
 from api.db import StoreUnavailable, write_transaction
+from api.delivery_lease import DeliveryLease
 from api.models import Alert, OutboxEntry, utcnow
 from api.retrying import ChannelUnavailable, RetryingWorker, RetrySchedule
 from api.store import record_events
@@ -171,9 +172,10 @@ class OutboxDelivery(RetryingWorker):
         batch: int = 200,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = random.random,
+        lease: DeliveryLease | None = None,
     ) -> None:
         schedule = RetrySchedule(deadline_s, backoff_base_s, backoff_max_s, poll_s, retry_max_s)
-        super().__init__(sessions, schedule, clock=clock, jitter=jitter)
+        super().__init__(sessions, schedule, clock=clock, jitter=jitter, lease=lease)
         self._publisher = publisher
         self._influx = influx
         self._batch = batch
@@ -188,8 +190,12 @@ class OutboxDelivery(RetryingWorker):
 
     def stop(self, timeout_s: float = 10.0, *, drain_s: float | None = None) -> bool:
         """Deliver what is due (for up to `timeout_s`), then stop; True if nothing is left
-        pending (dead letters aside: they wait for an admin, not for the next start)."""
+        pending (dead letters aside: they wait for an admin, not for the next start), or if
+        another process delivers from the store (what is pending is its to send)."""
+        standby = self._lease is not None and self._lease.standing_by
         super().stop(5.0, drain_s=timeout_s if drain_s is None else drain_s)
+        if standby:
+            return True
         with self._sessions() as session:
             return session.scalar(_PENDING_IDS.limit(1)) is None
 

@@ -24,6 +24,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
+from api.delivery_lease import DeliveryLease
 from api.email_message import Notice, build
 from api.models import Alert, AlertHistory, utcnow
 from api.models_notify import EmailDelivery
@@ -78,12 +79,13 @@ class EmailSender(RetryingWorker):
         *,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = random.random,
+        lease: DeliveryLease | None = None,
     ) -> None:
         self.options = options
         schedule = RetrySchedule(
             options.deadline_s, options.backoff_base_s, options.backoff_max_s, options.poll_s
         )
-        super().__init__(sessions, schedule, clock=clock, jitter=jitter)
+        super().__init__(sessions, schedule, clock=clock, jitter=jitter, lease=lease)
         self._failing = False
         self.delivered = 0
         self.failed_attempts = 0

@@ -27,6 +27,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
+from api.delivery_lease import DeliveryLease
 from api.evidence_chain import AlertFacts, chain_history
 from api.models import Alert, AlertHistory, ApiKey, utcnow
 from api.models_notify import EmailDelivery, EscalationPolicy, NotificationPreference
@@ -98,8 +99,9 @@ class EscalationWorker(RetryingWorker):
         *,
         poll_s: float = 15.0,
         clock: Callable[[], datetime] = utcnow,
+        lease: DeliveryLease | None = None,
     ) -> None:
-        super().__init__(sessions, RetrySchedule(poll_s=poll_s), clock=clock)
+        super().__init__(sessions, RetrySchedule(poll_s=poll_s), clock=clock, lease=lease)
         self.notices = 0
 
     def send_due(self) -> int:

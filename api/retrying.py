@@ -13,6 +13,10 @@ broker and InfluxDB) raises `ChannelUnavailable` from its pass instead of failin
 row is charged an attempt, and the worker itself waits before the next pass, a random share of
 a doubling wait (never less than half of it, so a down channel is not hammered), up to
 ``outage_max_s``. It logs the outage once, and once when the channel is back.
+
+A worker given a `DeliveryLease` (`api.delivery_lease`) asks it at the start of each pass and
+sends nothing while another process holds it, so that several processes on one store deliver
+each row once between them; it keeps polling, and takes over once the holder is gone.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import StoreUnavailable
+from api.delivery_lease import DeliveryLease
 from api.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -63,7 +68,7 @@ class RetryingWorker:
     `clock` is the time retries are scheduled and deadlines judged by (tests drive it).
     Subclasses implement `send_due` (one pass; returns how many it tried, or raises
     `ChannelUnavailable`) and may override `open` and `close` for the connection they hold
-    while running.
+    while running. Without a `lease` the worker always delivers (one process on its store).
     """
 
     name = "cw-delivery"
@@ -75,8 +80,11 @@ class RetryingWorker:
         *,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = random.random,
+        lease: DeliveryLease | None = None,
     ) -> None:
         self._sessions = sessions
+        self._lease = lease
+        self._left = False
         self.schedule = schedule
         self._clock = clock
         self._jitter = jitter
@@ -98,6 +106,8 @@ class RetryingWorker:
 
     def start(self) -> None:
         self.open()
+        if self._lease is not None:
+            self._lease.join()
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0, *, drain_s: float = 0.0) -> bool:
@@ -114,6 +124,9 @@ class RetryingWorker:
             self._thread.join(timeout_s + drain_s)
         if not self._thread.is_alive():
             self.close()
+            if self._lease is not None and self._thread.ident is not None and not self._left:
+                self._left = True
+                self._lease.leave()  # the last of the process's workers releases it
         return not self._thread.is_alive()
 
     def wake(self) -> None:
@@ -135,7 +148,8 @@ class RetryingWorker:
         while not self._stop.is_set() or self.draining:
             wait = self.schedule.poll_s
             try:
-                sent = self.send_due()
+                # Standing by (another process holds the lease) is a pass that found nothing.
+                sent = self.send_due() if self._lease is None or self._lease.held() else 0
             except StoreUnavailable as exc:
                 if not store_down:
                     log.warning("%s: SQL store unavailable (%s); retrying", self.name, exc)

@@ -35,6 +35,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.db import write_transaction
+from api.delivery_lease import DeliveryLease
 from api.models import OutboxEntry, WebhookDelivery, WebhookSubscription, utcnow
 from api.retrying import RetryingWorker, RetrySchedule
 from api.webhook_target import TargetRefused, pin
@@ -98,6 +99,7 @@ class WebhookSender(RetryingWorker):
         *,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = random.random,
+        lease: DeliveryLease | None = None,
     ) -> None:
         self.options = options or WebhookOptions()
         schedule = RetrySchedule(
@@ -106,7 +108,7 @@ class WebhookSender(RetryingWorker):
             self.options.backoff_max_s,
             self.options.poll_s,
         )
-        super().__init__(sessions, schedule, clock=clock, jitter=jitter)
+        super().__init__(sessions, schedule, clock=clock, jitter=jitter, lease=lease)
         self._client: httpx.Client | None = None
         self._failing: set[int] = set()
         self.delivered = 0

@@ -16,6 +16,7 @@ from api.commit_hook import notify_on_commit
 from api.commit_signal import CommitFollower, CommitSignal
 from api.db import StoreUnavailable, make_engine, session_factory
 from api.delivery import AlertRecorder, OutboxDelivery
+from api.delivery_lease import DeliveryLease
 from api.email_sender import EmailSender, SmtpOptions
 from api.escalation import EscalationWorker
 from api.schema import SchemaNotCurrent, require_current_schema
@@ -250,11 +251,14 @@ def build_ingester(settings: IngestSettings) -> Ingester:
         shipment_of={s.device_id: ShipmentTag.of(s) for s in shipments},
     )
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
+    # One process at a time delivers from the store; every worker of this one asks this lease.
+    lease = DeliveryLease(sessions.kw["bind"])
     delivery = OutboxDelivery(
         sessions,
         publisher,
         influx_client(settings.influx),
         deadline_s=settings.outbox_deadline_s,
+        lease=lease,
     )
 
     def watch(shipment: Shipment) -> None:
@@ -274,6 +278,7 @@ def build_ingester(settings: IngestSettings) -> Ingester:
             allow_private=settings.webhook.allow_private,
             poll_s=settings.webhook.poll_s,
         ),
+        lease=lease,
     )
     mail = settings.email
     email = (
@@ -289,11 +294,12 @@ def build_ingester(settings: IngestSettings) -> Ingester:
                 console_url=mail.console_url,
                 deadline_s=mail.deadline_s,
             ),
+            lease=lease,
         )
         if mail.host is not None
         else None
     )
-    escalation = EscalationWorker(sessions)
+    escalation = EscalationWorker(sessions, lease=lease)
     woken = [delivery.wake, webhooks.wake] + ([email.wake] if email is not None else [])
     follower = CommitFollower(commits, woken)
     return Ingester(
