@@ -22,8 +22,11 @@ class DoorOpen:
     than `max_open_at_stop_min`; where the position is unknown, once open
     longer than `max_open_min`. Critical when the product temperature has
     risen `temp_rise_c` since the door opened (temperature-controlled cargo
-    only). Clears when the door closes. A door state missing from a reading
-    is taken as unchanged.
+    only); where doors open to load, unload and inspect, the air an open door lets in
+    warms the cargo a little every time, so there the warming counts only once it
+    threatens the range: the product is within `temp_rise_c` of its top (when
+    `high_c` is known). Clears when the door closes. A door state missing from a
+    reading is taken as unchanged.
 
     Parameters
     ----------
@@ -33,6 +36,8 @@ class DoorOpen:
     max_open_min : open longer than this, with no recent fix, is a warning.
     max_open_at_stop_min : open longer than this at an authorised place is a warning.
     temp_rise_c : warming this much since the door opened is critical (None: not watched).
+    high_c : the top of the product's range; at an authorised place the warming is critical
+        only within `temp_rise_c` of it (None: wherever the door is).
     fix_max_age_s : how old a fix may be and still stand in for a reading without one.
 
     Examples
@@ -55,6 +60,7 @@ class DoorOpen:
         "_severity",
         "_t0",
         "fix_max_age_ms",
+        "high_c",
         "max_open_at_stop_ms",
         "max_open_ms",
         "stops",
@@ -72,6 +78,7 @@ class DoorOpen:
         temp_rise_c: float | None = 1.0,
         fix_max_age_s: float = 300.0,
         max_open_at_stop_min: float = 120.0,
+        high_c: float | None = None,
     ) -> None:
         self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
         self.terminals = tuple(terminals)
@@ -79,6 +86,7 @@ class DoorOpen:
         self.max_open_ms = int(max_open_min * MIN)
         self.max_open_at_stop_ms = int(max_open_at_stop_min * MIN)
         self.temp_rise_c = temp_rise_c
+        self.high_c = high_c
         self.fix_max_age_ms = int(fix_max_age_s * 1000)
         self._active = False
         self._severity = "warning"
@@ -109,14 +117,14 @@ class DoorOpen:
             self._t0 = t
         rise = t - self._t0 if t is not None and self._t0 is not None else 0.0
         ts = r.ts_ms
-        if self.temp_rise_c is not None and rise >= self.temp_rise_c:
+        pos = self._position(ts)
+        if self._harmful(rise, t, pos):
             if self._active and self._severity == "critical":
                 return None
             severity = "critical"
         elif self._active:
             return None
         else:
-            pos = self._position(ts)
             if pos is None:
                 limit = self.max_open_ms
             elif self._expected_at(*pos):
@@ -128,6 +136,23 @@ class DoorOpen:
             severity = "warning"
         self._active, self._severity = True, severity
         return [self._condition(r, True, rise)]
+
+    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+        """Take back a pickled state, also one from before the range's top was known."""
+        slots = state[1] if isinstance(state, tuple) else state
+        self.high_c = None  # a snapshot from before it judges warming as it did then
+        for name, value in slots.items():
+            setattr(self, name, value)
+
+    def _harmful(self, rise: float, t: float | None, pos: tuple[float, float] | None) -> bool:
+        """Whether the warming since the door opened is critical where the box is now."""
+        step = self.temp_rise_c
+        if step is None or rise < step:
+            return False
+        if self.high_c is None or t is None or pos is None or not self._expected_at(*pos):
+            return True
+        # Where doors open as a matter of course, only warming that nears the limit matters.
+        return t >= self.high_c - step
 
     def _position(self, ts: int) -> tuple[float, float] | None:
         if self._fts >= 0 and ts - self._fts <= self.fix_max_age_ms:
@@ -179,5 +204,7 @@ def make_door_open(shipment: Shipment) -> DoorOpen:
     s = shipment
     terminals = route_ends(s.route)
     # Warming while the door is open matters only for temperature-controlled cargo.
-    rise = 1.0 if s.profile.temp_range_c is not None else None
-    return DoorOpen(s.authorised_stops, terminals, temp_rise_c=rise)
+    span = s.profile.temp_range_c
+    rise = 1.0 if span is not None else None
+    top = span[1] if span is not None else None
+    return DoorOpen(s.authorised_stops, terminals, temp_rise_c=rise, high_c=top)

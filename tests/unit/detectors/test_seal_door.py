@@ -214,6 +214,53 @@ def test_cargo_warming_1_degree_with_the_door_open_is_critical():
     )
 
 
+def test_at_an_authorised_stop_warming_far_from_the_range_top_is_routine():
+    # Frozen cargo inspected at a port: the open door warms it from -20 to -18.8 °C, still
+    # more than 3 °C inside its range; a critical alert for every inspection is noise.
+    d = DoorOpen([BORDER], high_c=-15.0)
+    temps = [-20.0, -19.6, -19.2, -18.8, -18.8]
+    assert feed(d, [r(m, door="open", temp_c=t, **AT_BORDER) for m, t in enumerate(temps)]) == []
+
+
+def test_at_an_authorised_stop_warming_that_nears_the_range_top_is_critical():
+    d = DoorOpen([BORDER], high_c=8.0)
+    temps = [6.4, 6.8, 7.0, 7.2, 7.5]
+    events = feed(d, [r(m, door="open", temp_c=t, **AT_BORDER) for m, t in enumerate(temps)])
+    # 7.2 °C has warmed 0.8 °C; 7.5 °C has warmed 1.1 °C and is within 1 °C of 8 °C.
+    [(i, c)] = events
+    assert (i, c.severity, c.evidence["rise_c"]) == (4, "critical", 1.1)
+
+
+def test_away_from_the_authorised_places_any_warming_of_1_degree_is_critical():
+    d = DoorOpen([BORDER], high_c=-15.0)
+    temps = [-20.0, -19.6, -18.9]
+    events = feed(d, [r(m, door="open", temp_c=t, **AWAY) for m, t in enumerate(temps)])
+    assert [(i, c.severity) for i, c in events] == [(0, "warning"), (2, "critical")]
+
+
+def test_with_no_recent_position_warming_of_1_degree_is_critical_as_anywhere():
+    d = DoorOpen([BORDER], high_c=-15.0)
+    events = feed(d, [r(m, door="open", temp_c=t) for m, t in enumerate([-20.0, -18.9])])
+    assert [(i, c.severity) for i, c in events] == [(1, "critical")]
+
+
+def test_the_door_factory_takes_the_top_of_the_profiles_range():
+    assert make_door_open(shipment(profile="vaccine_2_8")).high_c == 8.0
+    assert make_door_open(shipment()).high_c is None
+
+
+def test_a_door_check_pickled_before_the_range_top_was_known_judges_warming_as_before():
+    d = DoorOpen([BORDER])
+    state = d.__reduce_ex__(2)[2]
+    slots = dict(state[1]) if isinstance(state, tuple) else dict(state)
+    del slots["high_c"]
+    old = DoorOpen.__new__(DoorOpen)
+    old.__setstate__((None, slots))
+    temps = [-20.0, -19.6, -18.9]
+    events = feed(old, [r(m, door="open", temp_c=t, **AT_BORDER) for m, t in enumerate(temps)])
+    assert [(i, c.severity) for i, c in events] == [(2, "critical")]
+
+
 def test_a_warning_rises_to_critical_when_the_cargo_warms():
     d = DoorOpen([BORDER])
     temps = [4.0, 4.2, 5.3]
@@ -281,5 +328,6 @@ def test_any_readings_never_crash_conditions_alternate_and_pickling_changes_noth
         lambda: SealBreach([BORDER]),
         lambda: SealIdChanged("ES-1"),
         lambda: DoorOpen([BORDER]),
+        lambda: DoorOpen([BORDER], high_c=8.0),
     ):
         assert_resumes_after_pickle(make, readings, cut)
