@@ -9,7 +9,10 @@ buffer behave as they would live), and scores the alert events against the label
   - detection delay (open - incident start), median;
   - for failures that breach (reefer_failure, power_loss, heat_wave), warning lead =
     breach_at - first temp_breach_predicted open, and the share warned strictly before;
-  - warnings not followed by a breach of their device within their horizon, over every fleet;
+  - warnings not followed by a breach of their device within their horizon, over every fleet:
+    a breach is any reading out of the shipment's range (a product that comes back into its
+    range and leaves it again breaches again, where the label marks only the first); the
+    count against the labels' first breaches alone is printed beside it;
   - false alerts per 1,000 device-hours on a normal fleet, overall and per reporting interval.
 The targets printed are issue 10's. By default it runs development seeds with the development
 physics; ``--holdout`` runs held-out seeds (1,000,000 + ``--seed``) with the held-out physics,
@@ -61,11 +64,26 @@ class Tally:
     leads: list[float | None] = field(default_factory=list)
     warnings: int = 0
     warnings_unfollowed: int = 0
+    #: The same against the labels' first breaches only.
+    warnings_unlabelled: int = 0
 
 
-def replay(fleet: Fleet) -> tuple[list[AlertEvent], Exposure, list[Shipment]]:
-    """Run a fleet through decoder and engine; return the events, device-hours and shipments."""
+@dataclass
+class Replay:
+    """What a fleet's replay gives: its alert events, device-hours and shipments, and when
+    each device's readings were out of its shipment's range (the breaches, all of them)."""
+
+    events: list[AlertEvent]
+    hours: Exposure
+    shipments: list[Shipment]
+    outside: dict[str, list[int]]
+
+
+def replay(fleet: Fleet) -> Replay:
+    """Run a fleet through decoder and engine, noting every reading out of its range."""
     shipments = parse_manifest(fleet.manifest())
+    ranges = {s.device_id: s.profile.temp_range_c for s in shipments}
+    outside: dict[str, list[int]] = defaultdict(list)
     engine = build_engine(shipments, lateness_ms=30_000)
     events: list[AlertEvent] = []
     next_tick = None
@@ -79,11 +97,14 @@ def replay(fleet: Fleet) -> tuple[list[AlertEvent], Exposure, list[Shipment]]:
             next_tick = now + MIN
         for r in decode(m.topic, m.payload, now).readings:
             events += engine.process(r, now)
+            span, t = ranges.get(r.device_id), r.temp_c
+            if span is not None and t is not None and not span[0] <= t <= span[1]:
+                outside[r.device_id].append(r.ts_ms)
     events += engine.flush()
     # Every shipment for the whole span the fleet was heard over, as the false-alert rate
     # has always been counted here.
     trips = [(s.device_id, None, None) for s in shipments]
-    return events, exposure([], [], trips, first, last), list(shipments)
+    return Replay(events, exposure([], [], trips, first, last), list(shipments), outside)
 
 
 def score_fleet(fleet: Fleet, events: list[AlertEvent], hours: Exposure) -> Score:
@@ -92,24 +113,25 @@ def score_fleet(fleet: Fleet, events: list[AlertEvent], hours: Exposure) -> Scor
     return score(labels, alerts_from_events(events), hours)
 
 
-def unfollowed_warnings(
-    fleet: Fleet, events: list[AlertEvent], shipments: list[Shipment]
-) -> tuple[int, int]:
-    """Warnings opened, and those with no breach of their device within their horizon."""
+def unfollowed_warnings(fleet: Fleet, run: Replay) -> tuple[int, int, int]:
+    """Warnings opened; those with no reading of their device out of range within their
+    horizon; and those with no labelled (first) breach within it."""
     breaches: dict[str, list[int]] = defaultdict(list)
     for lab in fleet.labels():
         if lab["breach_at"]:
             breaches[lab["device_id"]].append(parse_instant_ms(lab["breach_at"]))
-    horizon = {s.device_id: s.profile.breach_horizon_min for s in shipments}
-    opened = total = 0
-    for e in events:
+    horizon = {s.device_id: s.profile.breach_horizon_min for s in run.shipments}
+    total = unfollowed = unlabelled = 0
+    for e in run.events:
         if e.event != "open" or e.kind != WARNING:
             continue
         total += 1
         ahead = float(e.evidence.get("horizon_min") or horizon.get(e.device_id, 90.0)) * MIN
+        if not any(e.at_ms <= b <= e.at_ms + ahead for b in run.outside[e.device_id]):
+            unfollowed += 1
         if not any(e.at_ms <= b <= e.at_ms + ahead for b in breaches[e.device_id]):
-            opened += 1
-    return total, opened
+            unlabelled += 1
+    return total, unfollowed, unlabelled
 
 
 def _minutes(value: float | None) -> str:
@@ -133,8 +155,9 @@ def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tall
             seed=seed,
             physics=physics,
         )
-        events, hours, shipments = replay(fleet)
-        s = score_fleet(fleet, events, hours)
+        run = replay(fleet)
+        events = run.events
+        s = score_fleet(fleet, events, run.hours)
         expected = [k for k in s.kinds if k.expected]
         for k in expected:
             assert k.recall is not None
@@ -142,9 +165,10 @@ def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tall
             tally.detected[k.kind] += k.detected
             if k.kind not in tally.worst or k.recall < tally.worst[k.kind][0]:
                 tally.worst[k.kind] = (k.recall, scenario)
-        total, unfollowed = unfollowed_warnings(fleet, events, shipments)
+        total, unfollowed, unlabelled = unfollowed_warnings(fleet, run)
         tally.warnings += total
         tally.warnings_unfollowed += unfollowed
+        tally.warnings_unlabelled += unlabelled
         recall = (
             ", ".join(f"{k.kind} {k.recall:.2f} ({k.expected})" for k in expected)
             or "(nothing expected)"
@@ -156,6 +180,7 @@ def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tall
                 f"{'':<20} lead before the breach: median {_minutes(s.lead.median_min)},"
                 f" warned ahead {s.lead.warned_ahead}/{s.lead.breaches};"
                 f" warnings {total}, {unfollowed} with no breach within their horizon"
+                f" ({unlabelled} with no labelled first breach)"
             )
         if scenario in FAILURES:
             tally.leads += [i.lead_min for i in s.incidents if i.label.breach_at_ms is not None]
@@ -170,11 +195,13 @@ def run_normal(args: argparse.Namespace, seed: int, physics: str, tally: Tally) 
         seed=seed,
         physics=physics,
     )
-    events, hours, shipments = replay(fleet)
+    run = replay(fleet)
+    events, hours = run.events, run.hours
     normal = score_fleet(fleet, events, hours)
-    total, unfollowed = unfollowed_warnings(fleet, events, shipments)
+    total, unfollowed, unlabelled = unfollowed_warnings(fleet, run)
     tally.warnings += total
     tally.warnings_unfollowed += unfollowed
+    tally.warnings_unlabelled += unlabelled
     rate = normal.false_per_1000_device_hours or 0.0
     opened = {k.kind: k.opened for k in normal.kinds if k.opened}
     print(
@@ -250,7 +277,9 @@ def main() -> None:
         share = tally.warnings_unfollowed / tally.warnings
         print(
             f"  warnings with no breach within their horizon {tally.warnings_unfollowed} of"
-            f" {tally.warnings} = {share:.1%} (target <= 20%): {_verdict(share <= 0.2)}"
+            f" {tally.warnings} = {share:.1%} (target <= 20%): {_verdict(share <= 0.2)};"
+            f" against the labels' first breaches only {tally.warnings_unlabelled}"
+            f" = {tally.warnings_unlabelled / tally.warnings:.1%}"
         )
     print(
         f"  false alerts {rates[0]:.2f} per 1,000 device-hours, worst reporting interval"
