@@ -5,9 +5,7 @@ starts; a failing one keeps rising. From the inside of one rise they look the sa
 rise that has not yet passed the top of a recent rise that turned back by itself is the
 cycle again. `Turns` notes the peaks and troughs of the smoothed level (a turn back by at
 least `TURN_C`, so noise is no turn) within a window, and says whether the level is still
-inside their swing. A rise that left the range did not turn back by itself: `left_range`
-forgets the swing on that side, so a room whose cycle breaches its limit every time is
-warned before each breach instead of being taken for a harmless cycle.
+inside their swing.
 """
 
 from __future__ import annotations
@@ -73,18 +71,6 @@ class Turns:
             self._extreme, self._falling = (ts, level), True
         self._peaks = self._recent(self._peaks, ts)
         self._troughs = self._recent(self._troughs, ts)
-
-    def left_range(self, rising: bool) -> None:
-        """The level left the range upwards (or downwards): no turn on that side is the
-        cycle's harmless reach any more, and the turn this excursion ends in is the
-        excursion's, not a cycle's."""
-        if rising:
-            self._peaks = []
-        else:
-            self._troughs = []
-        # The level is not learnt while out of range; what comes back starts a turn the
-        # other way from wherever it re-enters.
-        self._extreme, self._falling = (0, math.nan), rising
 
     def _recent(self, turns: list[tuple[int, float]], ts: int) -> list[tuple[int, float]]:
         """Turns within the window, and the last KEEP_TURNS within twice the window."""

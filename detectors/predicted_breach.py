@@ -224,9 +224,6 @@ class PredictedBreach:
             # after it); the filter keeps what it had, and the exit counts as a gap in
             # readings in range, so a brief one costs no fresh warm-up and a long one resets.
             self.confident_since_ms = None
-            # A cycle that went this far is no thermostat's harmless swing: its next rise
-            # to the same height is a breach to warn of.
-            self._turns.left_range(rising=t > self.high_c)
             return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
         gap = ts - prev_ts
         # Smoothed, so one late reading does not redefine the device's reporting interval.
