@@ -95,6 +95,11 @@ class DeliveryLease:
             return self._held
 
     @property
+    def holding(self) -> bool:
+        """Whether the last answer was that this process delivers (asks nothing)."""
+        return self._held
+
+    @property
     def standing_by(self) -> bool:
         """Whether the last answer was that another process delivers."""
         return self._standing_by

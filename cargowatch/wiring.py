@@ -253,6 +253,8 @@ def build_ingester(settings: IngestSettings) -> Ingester:
     publisher = MqttPublisher(mqtt.url, f"{mqtt.client_id}-delivery")
     # One process at a time delivers from the store; every worker of this one asks this lease.
     lease = DeliveryLease(sessions.kw["bind"])
+    # Which of several processes on the store sends: the stats say it every interval.
+    stats.delivering = lambda: lease.holding
     delivery = OutboxDelivery(
         sessions,
         publisher,

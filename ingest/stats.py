@@ -10,6 +10,7 @@ them without limit.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,6 +38,9 @@ class IngestStats:
     writes: int = 0
     write_seconds_total: float = 0.0
     write_seconds_max: float = 0.0
+    #: Whether this process is the one delivering alerts from the store (of several on it,
+    #: one holds the delivery lease); None where nothing delivers.
+    delivering: Callable[[], bool] | None = None
 
     def count_unknown(self, names: list[str]) -> None:
         for name in names:
@@ -72,15 +76,20 @@ class IngestStats:
         }
         for reason, n in sorted(self.rejected.items()):
             out[f"rejected_{reason}"] = n
+        if self.delivering is not None:
+            out["delivering"] = int(self.delivering())
         return out
 
     def summary(self) -> str:
         """One log line of the figures an operator looks at first."""
         s = self.snapshot()
+        sends = ""
+        if "delivering" in s:
+            sends = f", delivering {'yes' if s['delivering'] else 'no'}"
         return (
             f"received {s['messages_received']:,} messages,"
             f" stored {s['readings_stored']:,} readings"
             f" (spooled {s['readings_spooled']:,}, replayed {s['readings_replayed']:,}),"
             f" rejected {s['rejected_total']:,}, write latency mean"
-            f" {s['write_latency_ms_mean']:.0f} ms max {s['write_latency_ms_max']:.0f} ms"
+            f" {s['write_latency_ms_mean']:.0f} ms max {s['write_latency_ms_max']:.0f} ms{sends}"
         )

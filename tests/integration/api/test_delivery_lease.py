@@ -54,9 +54,11 @@ def test_one_lease_holds_and_the_other_takes_over_at_its_next_check_once_release
     assert not second.held()
     assert not second.held() and second.standing_by
     assert first.held() and not first.standing_by
+    assert (first.holding, second.holding) == (True, False)
     first.release()
     assert second.held()
     assert not first.held() and first.standing_by
+    assert (first.holding, second.holding) == (False, True)
     messages = [r.getMessage() for r in caplog.records]
     assert sum("standing by" in m for m in messages) == 2  # once each, however often asked
     assert sum("taking over" in m for m in messages) == 1

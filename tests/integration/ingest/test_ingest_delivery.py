@@ -137,3 +137,10 @@ def test_the_service_counts_itself_in_cargowatch_stats(mosquitto, influx_db, ing
         db,
     )
     assert (last["bad"], last["received"]) == (1, 11)
+
+    def delivering_reported():
+        # The only process on its store holds the delivery lease from its workers' first pass.
+        rows = influx.query("SELECT last(delivering) FROM cargowatch_stats", db)
+        return bool(rows) and rows[0]["last"] == 1
+
+    wait_for(delivering_reported, 20, "stats to say this ingester delivers")
