@@ -26,7 +26,9 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from services import InfluxServer, MosquittoServer, PostgresServer  # noqa: E402
+from services import InfluxServer, MosquittoServer, PostgresServer, free_port  # noqa: E402
+from smtp_server import SmtpServer  # noqa: E402
+from webhook_receiver import Receiver  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,3 +116,21 @@ def sql_url(empty_sql_url: str) -> str:
 
     upgrade(empty_sql_url)
     return empty_sql_url
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP webhook receiver on a free loopback port."""
+    server = Receiver(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on a free loopback port, keeping every message it accepts."""
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()

@@ -7,12 +7,11 @@ Nothing sleeps: the test waits on the store and the receivers."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from api_world import World, event
-from services import free_port
 from smtp_server import SmtpServer
 from sqlalchemy import Engine, func, select
 from webhook_receiver import Receiver
@@ -62,22 +61,6 @@ class WorkerSet:
     @property
     def delivered(self) -> tuple[int, int]:
         return self.webhooks.delivered, self.email.delivered
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver(free_port())
-    receiver.start()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 def undelivered(world: World) -> int:

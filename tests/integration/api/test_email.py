@@ -31,14 +31,6 @@ CONSOLE = "https://console.example.com"
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
 

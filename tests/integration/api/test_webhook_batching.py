@@ -27,7 +27,7 @@ import pytest
 from api_world import World, alert_id, event
 from cargowatch_run import RunProcess
 from ingest_process import encode, publish, topic
-from services import InfluxServer, MosquittoServer, free_port
+from services import InfluxServer, MosquittoServer
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from webhook_receiver import Receiver
@@ -43,14 +43,6 @@ from api.webhook_sender import WebhookOptions, WebhookSender
 pytestmark = pytest.mark.integration
 
 HOUR_S = 3_600.0
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver(free_port())
-    receiver.start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture

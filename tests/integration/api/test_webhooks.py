@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 import pytest
 from api_world import World, alert_id, event
-from services import free_port
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from webhook_receiver import Receiver
@@ -40,14 +39,6 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver(free_port())
-    receiver.start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture

@@ -22,9 +22,7 @@ import orjson
 import pytest
 from cargowatch_run import RunProcess
 from ingest_process import AlertListener, encode, publish, topic, wait_for
-from services import free_port
 from webhook_checks import check_received, retained_alerts
-from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
@@ -44,14 +42,6 @@ def readings(start_ms: int) -> list[tuple[str, bytes]]:
                 reading = {"device_id": device, "ts": start_ms + i * 5 * MIN, "seq": i}
                 messages.append((topic(device), encode({**reading, "temp_c": temps[i]})))
     return messages
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver(free_port())
-    receiver.start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture
