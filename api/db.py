@@ -144,13 +144,15 @@ def write_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
                 session.rollback()
                 raise
     except OperationalError as exc:
-        raise StoreUnavailable(f"the SQL store is unavailable: {_first_line(exc)}") from exc
+        raise StoreUnavailable(f"the SQL store is unavailable: {first_line(exc)}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise StoreUnavailable(f"the SQL store is unavailable: {_first_line(exc)}") from exc
+            raise StoreUnavailable(f"the SQL store is unavailable: {first_line(exc)}") from exc
         raise
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error's own message (the driver's, not SQLAlchemy's
+    wrapper), or its type's name when it has none: what a log line or an error shows."""
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -32,7 +32,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from api.db import StoreUnavailable
+from api.db import StoreUnavailable, first_line
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,7 @@ class DeliveryLease:
             )
         except DBAPIError as exc:
             self._drop_connection()
-            raise StoreUnavailable(
-                f"the SQL store is unavailable: {str(exc).splitlines()[0]}"
-            ) from exc
+            raise StoreUnavailable(f"the SQL store is unavailable: {first_line(exc)}") from exc
         self._checked_at = time.monotonic()
         return bool(got)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api.db import database_url, make_engine, redacted
+from api.db import database_url, first_line, make_engine, redacted
 from api.models import DETECTOR_ACTOR, Alert, AlertHistory
 from simulators.scoring import ScoreError
 
@@ -58,18 +58,13 @@ def read_alert_events(db_url: str) -> Iterator[StoredEvent]:
     try:
         engine = make_engine(url)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise ScoreError(f"--db-url {shown}: {_first_line(exc)}") from None
+        raise ScoreError(f"--db-url {shown}: {first_line(exc)}") from None
     try:
         with Session(engine) as session:
             rows = session.execute(query).all()
     except SQLAlchemyError as exc:
-        raise ScoreError(f"--db-url {shown}: cannot read alerts: {_first_line(exc)}") from None
+        raise ScoreError(f"--db-url {shown}: cannot read alerts: {first_line(exc)}") from None
     finally:
         engine.dispose()
     for action, alert_id, kind, device_id, shipment_id, at in rows:
         yield action, alert_id, kind, device_id, shipment_id, round(at.timestamp() * 1000)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
