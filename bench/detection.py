@@ -40,6 +40,7 @@ from detectors.registry import build_engine
 from ingest.decode import decode
 from simulators import SCENARIOS as SIM_SCENARIOS
 from simulators import Fleet, simulate
+from simulators.breach_truth import followed, note_outside
 from simulators.physics import HOLDOUT_SEED_MIN
 from simulators.scoring import Exposure, Score, exposure, score
 from simulators.scoring_input import alerts_from_events, parse_label
@@ -83,7 +84,7 @@ def replay(fleet: Fleet) -> Replay:
     """Run a fleet through decoder and engine, noting every reading out of its range."""
     shipments = parse_manifest(fleet.manifest())
     ranges = {s.device_id: s.profile.temp_range_c for s in shipments}
-    outside: dict[str, list[int]] = defaultdict(list)
+    outside: dict[str, list[int]] = {}
     engine = build_engine(shipments, lateness_ms=30_000)
     events: list[AlertEvent] = []
     next_tick = None
@@ -97,12 +98,12 @@ def replay(fleet: Fleet) -> Replay:
             next_tick = now + MIN
         for r in decode(m.topic, m.payload, now).readings:
             events += engine.process(r, now)
-            span, t = ranges.get(r.device_id), r.temp_c
-            if span is not None and t is not None and not span[0] <= t <= span[1]:
-                outside[r.device_id].append(r.ts_ms)
+            note_outside(outside, r.device_id, r.ts_ms, r.temp_c, ranges.get(r.device_id))
     events += engine.flush()
     # Every shipment for the whole span the fleet was heard over, as the false-alert rate
     # has always been counted here.
+    for times in outside.values():
+        times.sort()  # late uploads arrive after newer readings
     trips = [(s.device_id, None, None) for s in shipments]
     return Replay(events, exposure([], [], trips, first, last), list(shipments), outside)
 
@@ -120,6 +121,8 @@ def unfollowed_warnings(fleet: Fleet, run: Replay) -> tuple[int, int, int]:
     for lab in fleet.labels():
         if lab["breach_at"]:
             breaches[lab["device_id"]].append(parse_instant_ms(lab["breach_at"]))
+    for times in breaches.values():
+        times.sort()
     horizon = {s.device_id: s.profile.breach_horizon_min for s in run.shipments}
     total = unfollowed = unlabelled = 0
     for e in run.events:
@@ -127,10 +130,8 @@ def unfollowed_warnings(fleet: Fleet, run: Replay) -> tuple[int, int, int]:
             continue
         total += 1
         ahead = float(e.evidence.get("horizon_min") or horizon.get(e.device_id, 90.0)) * MIN
-        if not any(e.at_ms <= b <= e.at_ms + ahead for b in run.outside[e.device_id]):
-            unfollowed += 1
-        if not any(e.at_ms <= b <= e.at_ms + ahead for b in breaches[e.device_id]):
-            unlabelled += 1
+        unfollowed += not followed(run.outside.get(e.device_id, []), e.at_ms, ahead)
+        unlabelled += not followed(breaches[e.device_id], e.at_ms, ahead)
     return total, unfollowed, unlabelled
 
 

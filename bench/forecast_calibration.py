@@ -34,7 +34,6 @@ those figures meaningless.
 from __future__ import annotations
 
 import argparse
-import bisect
 import itertools
 import statistics
 import sys
@@ -53,6 +52,7 @@ from detectors.reading import Reading
 from detectors.registry import build_engine
 from ingest.decode import decode
 from simulators import simulate
+from simulators.breach_truth import followed, note_outside
 from simulators.physics import HOLDOUT_SEED_MIN
 from simulators.scoring import exposure, score
 from simulators.scoring_input import alerts_from_events, parse_label
@@ -123,7 +123,9 @@ def run(
             events += engine.advance(now)
             next_tick = now + MIN
         for r in decode(m.topic, m.payload, now).readings:
-            _truth(r, by_device, outside)
+            shipment = by_device.get(r.device_id)
+            span = None if shipment is None else shipment.profile.temp_range_c
+            note_outside(outside, r.device_id, r.ts_ms, r.temp_c, span)
             prev = kept_ts.get(r.device_id)
             if prev is not None and r.ts_ms - prev < min_gap and r.ts_ms >= prev:
                 continue
@@ -137,19 +139,15 @@ def run(
     tally = Tally()
     for device, ts, raw in samples:
         horizon = by_device[device].profile.breach_horizon_min * MIN
-        times = outside.get(device, [])
-        i = bisect.bisect_right(times, ts)
-        tally.raw.append((raw, i < len(times) and times[i] <= ts + horizon))
+        tally.raw.append((raw, followed(outside.get(device, []), ts, horizon)))
     for e in events:
         if e.kind != KIND or e.event not in ("open", "update") or e.confidence is None:
             continue
         horizon = by_device[e.device_id].profile.breach_horizon_min * MIN
-        times = outside.get(e.device_id, [])
-        i = bisect.bisect_right(times, e.at_ms)
-        followed = i < len(times) and times[i] <= e.at_ms + horizon
-        tally.warnings.append((e.confidence, followed))
+        after = followed(outside.get(e.device_id, []), e.at_ms, horizon)
+        tally.warnings.append((e.confidence, after))
         if e.event == "open":
-            tally.opens.append(followed)
+            tally.opens.append(after)
     labels = [parse_label(lab, f"label {i}") for i, lab in enumerate(fleet.labels())]
     trips = [(s.device_id, None, None) for s in shipments]
     s = score(labels, alerts_from_events(events), exposure([], [], trips, first, last))
@@ -186,16 +184,6 @@ def _sample(
     if last is None or r.ts_ms - last >= SAMPLE_MS:
         sampled[r.device_id] = r.ts_ms
         samples.append((r.device_id, r.ts_ms, d.raw_confidence))
-
-
-def _truth(r: Reading, by_device: dict[str, Shipment], outside: dict[str, list[int]]) -> None:
-    """Note every reading outside its device's range, at the full reporting rate."""
-    shipment = by_device.get(r.device_id)
-    rng = None if shipment is None else shipment.profile.temp_range_c
-    if rng is None or r.temp_c is None:
-        return
-    if r.temp_c > rng[1] or r.temp_c < rng[0]:
-        outside[r.device_id].append(r.ts_ms)
 
 
 def report(tally: Tally, label: str) -> None:
