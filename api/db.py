@@ -154,5 +154,6 @@ def write_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
 def first_line(exc: BaseException) -> str:
     """The first line of a database error's own message (the driver's, not SQLAlchemy's
     wrapper), or its type's name when it has none: what a log line or an error shows."""
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__

@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api.db import WRITE_OPTIONS, StoreUnavailable, make_engine, redacted
+from api.db import WRITE_OPTIONS, StoreUnavailable, first_line, make_engine, redacted
 
 MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 UPGRADE_COMMAND: Final = "cargowatch db upgrade"
@@ -66,7 +66,7 @@ def require_current_schema(engine: Engine) -> None:
         with engine.connect() as connection:
             current = current_revision(connection)
     except OperationalError as exc:
-        raise StoreUnavailable(f"cannot read {redacted(engine.url)}: {_first_line(exc)}") from exc
+        raise StoreUnavailable(f"cannot read {redacted(engine.url)}: {first_line(exc)}") from exc
     head = head_revision()
     if current != head:
         found = f"schema revision {current}" if current else "no CargoWatch schema"
@@ -100,7 +100,7 @@ def upgrade(url: str) -> str:
             command.upgrade(alembic_config(connection=connection), "head")
             after = current_revision(connection)
     except DBAPIError as exc:
-        raise UpgradeFailed(f"cannot upgrade {redacted(engine.url)}: {_first_line(exc)}") from exc
+        raise UpgradeFailed(f"cannot upgrade {redacted(engine.url)}: {first_line(exc)}") from exc
     except OSError as exc:
         raise UpgradeFailed(f"cannot upgrade {redacted(engine.url)}: {exc}") from exc
     finally:
@@ -121,8 +121,3 @@ def run_command(args: argparse.Namespace, db_url: str) -> int:
         print(f"cargowatch: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _first_line(exc: DBAPIError) -> str:
-    message = str(exc.orig).strip() if exc.orig is not None else ""
-    return message.splitlines()[0] if message else type(exc.orig or exc).__name__

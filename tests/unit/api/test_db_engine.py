@@ -12,8 +12,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
-from api.db import database_url, json_dumps, make_engine, redacted
+from api.db import database_url, first_line, json_dumps, make_engine, redacted
 from api.models import UtcDateTime, from_ms, to_ms
 
 
@@ -123,3 +124,27 @@ def test_a_naive_time_is_refused_rather_than_guessed_at():
 @pytest.mark.parametrize("ms", [0, 1, 999, 1_763_800_000_250, 4_102_444_800_001])
 def test_engine_milliseconds_convert_to_datetimes_and_back_exactly(ms):
     assert to_ms(from_ms(ms)) == ms
+
+
+class _DriverError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "exc, shown",
+    [
+        pytest.param(
+            DBAPIError("SELECT 1", None, _DriverError("relation missing\nLINE 1: ...")),
+            "relation missing",
+            id="the driver's first line, not SQLAlchemy's wrapper text",
+        ),
+        pytest.param(
+            DBAPIError("SELECT 1", None, _DriverError("")),
+            "_DriverError",
+            id="a driver error with no message is named by its type",
+        ),
+        pytest.param(OSError("disk full\nmore"), "disk full", id="any other error's first line"),
+    ],
+)
+def test_a_database_error_is_shown_by_its_first_own_line(exc, shown):
+    assert first_line(exc) == shown
