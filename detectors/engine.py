@@ -5,8 +5,10 @@ a reading is released to the detectors once the clock has passed its event
 time by `lateness_ms`, so readings that arrive a little out of order are
 processed in order. A reading older than what was already released (a
 store-and-forward upload after a long gap) is "late": detectors that care
-about gaps (silence) still see it, order-sensitive ones do not. A reading
-whose timestamp was already seen is a duplicate and is ignored. The clock is
+about gaps (silence) still see it, the others do not, and a `LateStretch` of
+the device judges it apart for what such an upload must not hide (an
+excursion, the seal, the door, a shock; see `detectors.late_upload`). A
+reading whose timestamp was already seen is a duplicate and is ignored. The clock is
 wall time when live (`advance` from a ticker) and event time in backtests
 (the newest timestamp seen across the fleet, with each device's timers fired
 when `due` says, through `advance_device`), so the same code serves both.
@@ -16,7 +18,9 @@ of the same device raises too (a probe judged by its room, `PeerJump`, raises
 `sensor_fault` as `SensorFault` does) makes the engine tell the alert book
 which detector each condition of those kinds comes from, by its index on the
 device: the one alert stays open while any of them holds it. Devices without
-such a detector pass their conditions on as they are, with nothing to remember.
+such a detector pass their conditions on as they are, with nothing to remember. The kinds a
+late upload is judged for are shared that way on every device: a late stretch and the live
+detector of the same kind keep one alert.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from typing import Final, TypeGuard
 
 from detectors.alerts import AlertEvent, Condition
 from detectors.base import Detector, DetectorFactory, TimedDetector
+from detectors.late_upload import LATE_KINDS, LateStretch
 from detectors.lifecycle import AlertBook, KindPolicy
 from detectors.profiles import Profile, Shipment
 from detectors.reading import Reading
 from detectors.risk import RiskScore, risk_score
+from detectors.temperature import TempExcursion
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,8 @@ class DeviceState:
     # A ring of recently released timestamps, to tell a duplicate from a late reading.
     recent: array[int] = field(default_factory=lambda: array("q", [_NEVER]) * _RECENT)
     recent_pos: int = 0
+    # The late upload being judged apart, once the device has sent one (see the module doc).
+    late: LateStretch | None = None
 
     def remember(self, ts: int) -> None:
         self.recent[self.recent_pos] = ts
@@ -172,6 +180,9 @@ class Engine:
             state.remember(ts)
             for t in state.timed:
                 self._apply(state, t.late(r), out, t)
+            if state.late is None:
+                state.late = LateStretch()
+            self._apply(state, state.late.take(r, now, state.shipment), out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:
             # In order and already due (the common case): no need for the heap.
             self._run(state, r, out)
@@ -197,6 +208,8 @@ class Engine:
         if state is None:
             return None
         dues = [d for t in state.timed if (d := t.due_ms()) is not None]
+        if state.late is not None and (d := state.late.due_ms()) is not None:
+            dues.append(d)
         return min(dues) if dues else None
 
     def advance_device(self, device_id: str, now_ms: int) -> list[AlertEvent]:
@@ -255,6 +268,8 @@ class Engine:
                 state.shipment = current
             if current is None and (self._default is None or state.shipment.shipment_id):
                 continue
+            if not hasattr(state, "late"):
+                state.late = None  # a snapshot from before late uploads were judged
             self.devices[device_id] = state
             restored[device_id] = state.released_ts
         return restored
@@ -266,6 +281,8 @@ class Engine:
             if state.buffer:
                 newest = max(ts for ts, _, _ in state.buffer)
                 self._release(state, newest + self.lateness_ms, out)
+            if state.late is not None and state.late.detectors:
+                self._end_late(state, state.late, out)
         return out
 
     def _release(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
@@ -280,6 +297,21 @@ class Engine:
             conds = t.advance(now_ms)
             if conds:
                 self._apply(state, conds, out, t)
+        late = state.late
+        if late is not None and (due := late.due_ms()) is not None and now_ms >= due:
+            self._end_late(state, late, out)
+
+    def _end_late(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:
+        """Close a late stretch: clear what it holds, and count its time out of range."""
+        at_ms = late.judged_ts
+        judged = late.out_of_range()
+        conds = late.end()
+        live = next((d for d in state.detectors if isinstance(d, TempExcursion)), None)
+        if judged is not None and live is not None:
+            conds += live.absorb(judged, at_ms) or []
+        self._apply(state, conds, out, None)
+        if state.book.tracks:
+            out.extend(state.book.advance(state.released_ts))
 
     def _run(self, state: DeviceState, r: Reading, out: list[AlertEvent]) -> None:
         """Feed one reading, in event-time order, to every detector of its device."""
@@ -301,15 +333,20 @@ class Engine:
         state: DeviceState,
         conds: list[Condition] | None,
         out: list[AlertEvent],
-        source: Detector,
+        source: Detector | None,
     ) -> None:
+        """Take conditions from `source`, a detector of the device, or None for its late stretch."""
         if conds:
             shared = self._shared_kinds(state.detectors)
             for c in conds:
                 if c.kind in shared:
                     # Conditions are rare next to readings: finding the index here costs less
-                    # than every device carrying its detectors' indices.
-                    events = state.book.apply(c, state.detectors.index(source))
+                    # than every device carrying its detectors' indices. The late stretch
+                    # holds the index after the device's last detector.
+                    holder = (
+                        len(state.detectors) if source is None else state.detectors.index(source)
+                    )
+                    events = state.book.apply(c, holder)
                 else:
                     events = state.book.apply(c)
                 self.stats.events += len(events)
@@ -320,7 +357,7 @@ class Engine:
         classes = tuple(map(type, detectors))
         shared = self._shared.get(classes)
         if shared is None:
-            shared = self._shared[classes] = frozenset(
+            shared = self._shared[classes] = LATE_KINDS | frozenset(
                 kind for cls in classes for kind in getattr(cls, "shared_kinds", ())
             )
         return shared

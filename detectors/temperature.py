@@ -126,7 +126,7 @@ class TempExcursion:
         if self._prev_out and self._prev_ts is not None:
             step_s = min((ts - self._prev_ts) / 1000, self.max_step_s)
             self.out_minutes += step_s / 60
-            out = self._check_budget(r)
+            out = self._check_budget(ts)
         self._prev_ts = ts
         below, above = t < self.low_c, t > self.high_c
         if below or above:
@@ -209,7 +209,20 @@ class TempExcursion:
             "position": [r.lon, r.lat] if r.lat is not None else None,
         }
 
-    def _check_budget(self, r: Reading) -> list[Condition] | None:
+    def absorb(self, late: TempExcursion, at_ms: int) -> list[Condition] | None:
+        """Count a late upload's time out of range and its readings' MKT as this shipment's own.
+
+        `late` judged readings older than this detector's (`detectors.late_upload`); its
+        minutes out join the stability budget, which may now be half or all used, at `at_ms`.
+        """
+        self._mkt_sum += late._mkt_sum
+        self._mkt_n += late._mkt_n
+        if not late.out_minutes:
+            return None
+        self.out_minutes += late.out_minutes
+        return self._check_budget(at_ms)
+
+    def _check_budget(self, at_ms: int) -> list[Condition] | None:
         level = (
             2
             if self.out_minutes >= self.budget_min
@@ -225,7 +238,7 @@ class TempExcursion:
             Condition(
                 "stability_budget",
                 True,
-                r.ts_ms,
+                at_ms,
                 "critical" if level == 2 else "warning",
                 f"{self.out_minutes:.0f} of {self.budget_min:g} min stability budget used"
                 f" ({used:.0f}%)",

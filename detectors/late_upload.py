@@ -1,0 +1,128 @@
+"""Judging a late upload: readings a tracker kept while out of reach and sent after newer ones.
+
+The engine feeds a device's detectors in event-time order, so a reading older than one they
+have already taken cannot join that order. Yet such an upload may hold what matters most: an
+excursion, a seal opened or tampered with, a door opened, a shock, all while the tracker was out
+of coverage. A `LateStretch` judges those readings on their own: fresh detectors of the kinds
+whose evidence lies in the readings themselves (`LATE_FACTORIES`), fed the late readings in
+their own event-time order. What they raise reaches the device's alert book as from a detector
+of its own, marked `reported_late`, so an alert of the same kind that is already open stays one
+alert. A stretch ends once no late reading has come for `LATE_IDLE_MS` of the clock (or at the
+end of a backtest): what it still holds is cleared at its last reading, since the device's newer
+readings, already judged, tell how things stand now; and its time out of range joins the
+shipment's stability budget and mean kinetic temperature. A late reading no newer than one
+already judged late (an upload sent twice, or out of order within itself) is stored but not
+judged again. Forecasts, routes, stops and GPS checks speak of the present and are not run on
+late readings; `silence` takes them itself, to fill its gaps.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from detectors.alerts import Condition
+from detectors.base import Detector, DetectorFactory
+from detectors.door_open import make_door_open
+from detectors.profiles import Shipment
+from detectors.reading import Reading
+from detectors.seal_breach import make_seal_breach
+from detectors.shock import make_shock
+from detectors.temperature import TempExcursion, make_temp_excursion
+
+#: The detectors a late upload is judged by: each needs only the readings of the stretch.
+LATE_FACTORIES: Final[tuple[DetectorFactory, ...]] = (
+    make_temp_excursion,
+    make_seal_breach,
+    make_door_open,
+    make_shock,
+)
+#: The alert kinds they raise, which a device's live detectors then share with them.
+LATE_KINDS: Final = frozenset({"temp_excursion", "seal_breach", "door_open", "shock"})
+#: Clock time with no late reading after which an upload is taken to be over. The readings of
+#: one upload arrive within seconds of each other; a minute leaves room for a slow link.
+LATE_IDLE_MS: Final = 60_000
+
+
+class LateStretch:
+    """One device's late readings, judged apart from its live ones.
+
+    Examples
+    --------
+    >>> from detectors.profiles import PROFILES
+    >>> s = Shipment("s1", "t1", PROFILES["vaccine_2_8"])
+    >>> late = LateStretch()
+    >>> warm = [Reading("t1", m * 60_000, temp_c=12.0) for m in range(0, 25, 5)]
+    >>> [(c.kind, c.active) for r in warm for c in late.take(r, 10**9, s)][:1]
+    [('temp_excursion', True)]
+    >>> [(c.kind, c.active, c.evidence["reported_late"]) for c in late.end()]
+    [('temp_excursion', False, True)]
+    """
+
+    __slots__ = ("_active", "_arrived_ms", "_last_ts", "detectors", "judged_ts", "skipped")
+
+    def __init__(self) -> None:
+        #: The stretch's own detectors; empty between stretches.
+        self.detectors: tuple[Detector, ...] = ()
+        #: The newest event time judged late so far: older late readings are not judged again.
+        self.judged_ts = -1
+        #: Late readings left unjudged, being no newer than one judged before.
+        self.skipped = 0
+        self._arrived_ms = 0
+        self._last_ts = -1
+        # The last active condition of each kind the stretch holds open.
+        self._active: dict[str, Condition] = {}
+
+    def take(self, r: Reading, now_ms: int, shipment: Shipment) -> list[Condition]:
+        """Judge one late reading that arrived at clock `now_ms`; return the conditions raised."""
+        if r.ts_ms <= self.judged_ts:
+            self.skipped += 1
+            return []
+        if not self.detectors:
+            self.detectors = tuple(d for f in LATE_FACTORIES if (d := f(shipment)) is not None)
+        self.judged_ts = self._last_ts = r.ts_ms
+        self._arrived_ms = now_ms
+        out: list[Condition] = []
+        for d in self.detectors:
+            for c in d.update(r) or ():
+                # The stretch's own budget counts only its own minutes: they join the live
+                # detector's count when the stretch ends (`out_of_range`).
+                if c.kind == "stability_budget":
+                    continue
+                if c.active:
+                    self._active[c.kind] = c
+                else:
+                    self._active.pop(c.kind, None)
+                out.append(_marked(c))
+        return out
+
+    def due_ms(self) -> int | None:
+        """The clock at which the stretch is over unless another late reading comes."""
+        return self._arrived_ms + LATE_IDLE_MS if self.detectors else None
+
+    def out_of_range(self) -> TempExcursion | None:
+        """The stretch's excursion detector, whose minutes out and MKT sums join the live one's."""
+        return next((d for d in self.detectors if isinstance(d, TempExcursion)), None)
+
+    def end(self) -> list[Condition]:
+        """Close the stretch: clear, at its last reading, every kind it still holds."""
+        out = [
+            Condition(
+                kind,
+                False,
+                self._last_ts,
+                "info",
+                "the late upload ends here; the newer readings tell how things stand now",
+                {**c.evidence, "reported_late": True},
+                c.value,
+            )
+            for kind, c in self._active.items()
+        ]
+        self.detectors, self._active = (), {}
+        return out
+
+
+def _marked(c: Condition) -> Condition:
+    """A condition from a late upload, saying so in its summary and evidence."""
+    c.summary = f"from a late upload: {c.summary}"
+    c.evidence = {**c.evidence, "reported_late": True}
+    return c
