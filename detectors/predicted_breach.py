@@ -23,7 +23,11 @@ back by itself is the cycle again, not yet a breach. Two things keep a warning f
 opened too far ahead for what is known: the warming rate itself may change over the horizon
 (a door shut, power back, a unit that settles), so the further ahead the crossing, the less
 sure it is, however steady the trend has been; and a rise an open door let in is not warned
-of while it settles after the door is shut.
+of while it settles after the door is shut. That rise is a step of the level, not a rate of
+the unit: once the door shuts, the trend goes back to what it was before the door opened, and
+the readings of the settling time (the cargo and walls giving back the heat that came in,
+which keeps the probe rising for a quarter of an hour or more) move the level only. A door
+left open is learnt from as any rise, so it is warned of before the product leaves its range.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ KEEP_INTERVALS: Final = 4
 #: How fast the warming rate itself may change, as the variance it gains per hour ((°C/h)²/h):
 #: chosen on development seeds (0, 0.3, 1 and 3 tried; 1 and 3 alike, 0 and 0.3 worse).
 TREND_DRIFT: Final = 1.0
-#: After a door shuts, the rise it let in stops within minutes, but the hour-scale trend
-#: keeps rising for most of an hour: a forecast waits this long before it trusts the trend.
+#: After a door shuts, the probe goes on warming while the cargo absorbs the heat that came
+#: in: for this long no warning opens and the readings move the level, not the trend.
 DOOR_SETTLE_MIN: Final = 30.0
 #: A reading this many standard deviations of the recent one-step forecast errors away from
 #: its forecast is a shift of the level (a probe moved, a load added), not a change of rate.
@@ -87,7 +91,8 @@ class PredictedBreach:
         to the same height is taken for the cycle again (see `forecast_cycles.Turns`).
     trend_drift : how fast the warming rate itself may change, as the variance it gains per
         hour ((°C/h)² per hour); it widens the forecast the further ahead it looks.
-    door_settle_min : after the door is reported shut, how long no new warning opens.
+    door_settle_min : after the door is reported shut, how long no new warning opens and
+        the trend, back at its value from before the door opened, is not learnt.
 
     Examples
     --------
@@ -101,6 +106,7 @@ class PredictedBreach:
 
     __slots__ = (
         "_active",
+        "_before_door",
         "_calm_seen",
         "_door_open",
         "_door_shut_ms",
@@ -192,12 +198,20 @@ class PredictedBreach:
         # rise an open door let in is over once it shuts, though the trend says otherwise.
         self._door_open = False
         self._door_shut_ms: int | None = None
+        # The trend and its spread when the door was seen to open: the rate the open door
+        # added ends when it shuts, and the unit's own rate is the one from before it.
+        self._before_door: tuple[float, float] | None = None
 
     def update(self, r: Reading) -> list[Condition] | None:
         if r.door == "open":
+            if not self._door_open and self._n:
+                self._before_door = (self._trend, self._slope_var)
             self._door_open = True
         elif r.door == "closed" and self._door_open:
             self._door_open, self._door_shut_ms = False, r.ts_ms
+            if self._before_door is not None:
+                self._trend, self._slope_var = self._before_door
+                self._before_door = None
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None  # also False for NaN: a failing probe must not bend the trend
@@ -232,6 +246,7 @@ class PredictedBreach:
         self._n += 1
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
         b = 1.0 - math.exp(-dt_h / self.trend_tau_h)
+        settling = self._door_settling(ts)
         predicted = self._level + self._trend * dt_h
         error = t - predicted
         warm = ts - self._start_ts >= self.warmup_ms and self._n > MIN_READINGS
@@ -240,6 +255,13 @@ class PredictedBreach:
             # the trend is left as it was; the readings that follow say whether a rise comes.
             self._shifted = True
             level = t
+        elif warm and settling:
+            # Heat the door let in is a step of the level once the door is shut, however long
+            # the product takes to absorb it: the level follows the readings, while the rate
+            # stays the unit's own until the door's heat has settled. While the door is open
+            # its rise is learnt as any other: a door left open is a breach on its way.
+            self._shifted = False
+            level = predicted + a * error
         else:
             self._shifted = False
             level = predicted + a * error
@@ -257,7 +279,7 @@ class PredictedBreach:
         if abs(self._trend) < self.min_rate:
             self._calm_seen = True
         forecast = self._forecast() if self._calm_seen else None
-        if forecast is not None and not self._active and self._door_settling(ts):
+        if forecast is not None and not self._active and settling:
             forecast = None  # the door's own rise, shut off: not a warning, nor one to clear
         if forecast is not None:
             # The threshold, the alert and its clearing all speak of the calibrated value.
@@ -310,7 +332,7 @@ class PredictedBreach:
         slots = state[1] if isinstance(state, tuple) else state
         # What a snapshot from before them lacks takes its default: the door as never seen.
         self.trend_drift, self.door_settle_ms = TREND_DRIFT, int(DOOR_SETTLE_MIN * 60_000)
-        self._door_open, self._door_shut_ms = False, None
+        self._door_open, self._door_shut_ms, self._before_door = False, None, None
         self._resid_var, self._shifted = 0.0, False
         for name, value in slots.items():
             setattr(self, name, value)
