@@ -238,6 +238,19 @@ def place_seal_tamper(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
     return Incident("seal_tamper", t0, t1, p, kinds)
 
 
+def place_tamper_out_of_coverage(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
+    """A seal opened at a stop while the tracker is out of coverage, the stop and a margin
+    either side in the gap: its stored readings, the only ones that show the seal open, are
+    uploaded `delay_min` after it ends, behind the newer readings sent live by then."""
+    tamper = place_seal_tamper(d, slot, p)
+    margin = _minutes(p, "margin_min")
+    g0, g1 = max(0.0, tamper.t0 - margin), tamper.t1 + margin
+    upload = g1 + _minutes(p, "delay_min")
+    d.effects.gaps.append((g0, g1, upload))
+    # The stop's positions arrive late too, so no stop is judged live: only the seal is due.
+    return Incident("tamper_out_of_coverage", tamper.t0, upload, p, ("seal_breach",))
+
+
 def place_unscheduled_stop(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
     t0, t1 = _stop_incident(d, slot, p)
     kinds = ("unscheduled_stop",) if t1 - t0 >= UNSCHEDULED_STOP_MIN_S else ()

@@ -126,6 +126,22 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             weight=1.5,
         ),
         Scenario(
+            "tamper_out_of_coverage",
+            "The seal is opened at a stop while the tracker is out of coverage; what it stored"
+            " arrives late, after newer readings",
+            ("seal_breach",),
+            {
+                **_START,
+                "duration_min": 15.0,
+                "forced": False,
+                "margin_min": 10.0,
+                "delay_min": 30.0,
+            },
+            inc.place_tamper_out_of_coverage,
+            _sealed,
+            road=True,
+        ),
+        Scenario(
             "route_deviation",
             "The truck leaves its corridor and comes back",
             ("route_deviation",),

@@ -137,6 +137,7 @@ def test_kinds_follow_the_agreed_scenario_to_alert_mapping(catalogue):
     expected = {
         "door_left_open": {"door_open"},
         "seal_tamper": {"seal_breach", "unscheduled_stop"},
+        "tamper_out_of_coverage": {"seal_breach"},
         "route_deviation": {"route_deviation"},
         "unscheduled_stop": {"unscheduled_stop"},
         "tracker_silence": {"silence"},
@@ -170,6 +171,7 @@ def test_the_catalogue_names_every_scenario_the_issue_asks_for():
         "door_left_open",
         "heat_wave",
         "seal_tamper",
+        "tamper_out_of_coverage",
         "route_deviation",
         "unscheduled_stop",
         "tracker_silence",

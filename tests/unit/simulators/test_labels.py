@@ -196,6 +196,30 @@ def test_a_late_upload_arrives_as_arrays_after_newer_readings_with_original_time
         assert all(order[i][0].readings <= MAX_UPLOAD_READINGS for i in uploads)
 
 
+def test_a_seal_opened_out_of_coverage_shows_only_in_an_upload_behind_newer_readings(catalogue):
+    run = catalogue["tamper_out_of_coverage"]
+    assert run.labels
+    for label in run.labels:
+        device, start, end = label["device_id"], ms(label["start"]), ms(label["end"])
+        order = [
+            (m, d)
+            for m, d in zip(run.messages, run.decoded, strict=True)
+            if m.topic.split("/")[2] == device
+        ]
+        opened = [
+            (i, r)
+            for i, (_, d) in enumerate(order)
+            for r in d.readings
+            if r.seal in ("open", "tampered") and start <= r.ts_ms <= end
+        ]
+        assert opened, "the seal reads open during the incident"
+        for i, r in opened:
+            m = order[i][0]
+            assert isinstance(m.body, tuple), "only stored readings show the seal open"
+            newest_before = max(x.ts_ms for _, d in order[:i] for x in d.readings)
+            assert newest_before > r.ts_ms, "and they arrive after newer readings"
+
+
 def test_duplicate_deliveries_repeat_messages_byte_for_byte_inside_the_window(catalogue):
     run = catalogue["duplicate_delivery"]
     total = 0
