@@ -110,7 +110,9 @@ class PredictedBreach:
         "_calm_seen",
         "_door_open",
         "_door_shut_ms",
+        "_exit_level",
         "_interval_ms",
+        "_last_in",
         "_last_ts",
         "_level",
         "_n",
@@ -179,6 +181,11 @@ class PredictedBreach:
         # taken for a shift of the level, so a second one in a row is learnt as a change.
         self._resid_var = 0.0
         self._shifted = False
+        # The last reading in range, and the one before the product last left its range (NaN
+        # while it is inside): the way back in says whether the rise that carried it out has
+        # turned (see `_back_in_range`).
+        self._last_in = math.nan
+        self._exit_level = math.nan
         self._last_ts = 0
         self._start_ts = 0
         self._n = 0
@@ -223,6 +230,7 @@ class PredictedBreach:
             self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1
             self._trend, self._slope_var = 0.0, 0.0
             self._resid_var, self._shifted = 0.0, False
+            self._last_in = self._exit_level = math.nan
             self.confident_since_ms = None
             self._turns.reset()
             self._calm_seen = False
@@ -238,7 +246,12 @@ class PredictedBreach:
             # after it); the filter keeps what it had, and the exit counts as a gap in
             # readings in range, so a brief one costs no fresh warm-up and a long one resets.
             self.confident_since_ms = None
+            if self._exit_level != self._exit_level:
+                self._exit_level = self._last_in
             return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
+        if self._exit_level == self._exit_level:
+            self._back_in_range(t)
+        self._last_in = t
         gap = ts - prev_ts
         # Smoothed, so one late reading does not redefine the device's reporting interval.
         self._interval_ms = gap if not self._interval_ms else 0.7 * self._interval_ms + 0.3 * gap
@@ -334,8 +347,23 @@ class PredictedBreach:
         self.trend_drift, self.door_settle_ms = TREND_DRIFT, int(DOOR_SETTLE_MIN * 60_000)
         self._door_open, self._door_shut_ms, self._before_door = False, None, None
         self._resid_var, self._shifted = 0.0, False
+        self._last_in = self._exit_level = math.nan
         for name, value in slots.items():
             setattr(self, name, value)
+
+    def _back_in_range(self, t: float) -> None:
+        """The first reading back in range: has the rise that carried the product out turned?
+
+        The readings outside were not learnt, so the trend is still the one that carried the
+        product out. Back below the last reading before it left (above, for a fall through the
+        bottom), the product has turned, and that trend would read the way back as a breach
+        about to happen: a new warning needs the trend seen calm again, as after the warm-up.
+        Back in at or beyond it, the exit was a blip on the way out, and the trend stands.
+        """
+        left_high = self._exit_level > (self.low_c + self.high_c) / 2
+        if (t < self._exit_level) if left_high else (t > self._exit_level):
+            self._calm_seen = False
+        self._exit_level = math.nan
 
     def _warm_up(self, x: float, y: float) -> None:
         """Take the least-squares slope of the readings so far as the trend."""
