@@ -50,9 +50,19 @@ MIN_READINGS: Final = 4
 #: filter learnt: one odd or missed reading is common, four in a row are an outage or a
 #: change of regime after which the old trend is not about now.
 KEEP_INTERVALS: Final = 4
-#: How fast the warming rate itself may change, as the variance it gains per hour ((°C/h)²/h):
-#: chosen on development seeds (0, 0.3, 1 and 3 tried; 1 and 3 alike, 0 and 0.3 worse).
-TREND_DRIFT: Final = 1.0
+#: How fast the warming rate itself may wander, as the variance it gains per hour ((°C/h)²/h),
+#: whatever the rate: a failing unit that loses ground faster or slower.
+TREND_DRIFT: Final = 0.3
+#: How often a rise stops of itself (a door shut, power back, a unit that settles), per hour.
+#: A stop takes away the rate in hand, so it widens the forecast in proportion to the rate: a
+#: steady creep of a few tenths of a degree an hour is not made as uncertain as a fast rise.
+#: Both were chosen together on development seeds 11, 3 and 5 and synthetic ramps (drift 0.1
+#: or 0.3 with stops 0.5, 1 or 2 an hour, each with its calibration refitted: the most slow
+#: ramps warned ahead with every target and the issue's patterns still met; a drift of 0.1
+#: warned the first cycle of a slow thermostat just under the limit). Before, a drift of 1
+#: (°C/h)²/h alone put a floor of 1 °C under the spread, and creeps under 0.6 °C/h were rarely
+#: warned at all.
+TREND_STOP_PER_H: Final = 2.0
 #: After a door shuts, the probe goes on warming while the cargo absorbs the heat that came
 #: in: for this long no warning opens and the readings move the level, not the trend.
 DOOR_SETTLE_MIN: Final = 30.0
@@ -89,8 +99,10 @@ class PredictedBreach:
         intervals, whichever is longer) keep what was learnt; longer ones start afresh.
     cycle_min : how long a rise that turned back by itself is remembered, so the next rise
         to the same height is taken for the cycle again (see `forecast_cycles.Turns`).
-    trend_drift : how fast the warming rate itself may change, as the variance it gains per
+    trend_drift : how fast the warming rate itself may wander, as the variance it gains per
         hour ((°C/h)² per hour); it widens the forecast the further ahead it looks.
+    trend_stop_per_h : how often a rise stops of itself, per hour; it widens the forecast in
+        proportion to the rate.
     door_settle_min : after the door is reported shut, how long no new warning opens and
         the trend, back at its value from before the door opened, is not learnt.
 
@@ -135,6 +147,7 @@ class PredictedBreach:
         "min_rate",
         "raw_confidence",
         "trend_drift",
+        "trend_stop",
         "trend_tau_h",
         "warmup_ms",
     )
@@ -153,6 +166,7 @@ class PredictedBreach:
         keep_min: float = 60.0,
         cycle_min: float = 360.0,
         trend_drift: float = TREND_DRIFT,
+        trend_stop_per_h: float = TREND_STOP_PER_H,
         door_settle_min: float = DOOR_SETTLE_MIN,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
@@ -165,6 +179,7 @@ class PredictedBreach:
         self.hold_ms = int(hold_min * 60_000)
         self.keep_ms = int(keep_min * 60_000)
         self.trend_drift = trend_drift
+        self.trend_stop = trend_stop_per_h
         self.door_settle_ms = int(door_settle_min * 60_000)
         #: When the forecast began to agree (counting the interval the first agreeing
         #: reading stands for), or None.
@@ -182,8 +197,8 @@ class PredictedBreach:
         self._resid_var = 0.0
         self._shifted = False
         # The last reading in range, and the one before the product last left its range (NaN
-        # while it is inside): the way back in says whether the rise that carried it out has
-        # turned (see `_back_in_range`).
+        # while it is inside; infinite after a second reading outside): the way back in says
+        # whether the rise that carried it out has turned (see `_back_in_range`).
         self._last_in = math.nan
         self._exit_level = math.nan
         self._last_ts = 0
@@ -248,6 +263,9 @@ class PredictedBreach:
             self.confident_since_ms = None
             if self._exit_level != self._exit_level:
                 self._exit_level = self._last_in
+            else:
+                # A second reading outside: whatever comes back in has turned.
+                self._exit_level = math.inf if t > self.high_c else -math.inf
             return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
         if self._exit_level == self._exit_level:
             self._back_in_range(t)
@@ -350,20 +368,25 @@ class PredictedBreach:
         self._last_in = self._exit_level = math.nan
         for name, value in slots.items():
             setattr(self, name, value)
+        if "trend_stop" not in slots:
+            # Its drift belongs to the spread from before stops were allowed for, which the
+            # calibration no longer matches: it takes today's model whole.
+            self.trend_drift, self.trend_stop = TREND_DRIFT, TREND_STOP_PER_H
 
     def _back_in_range(self, t: float) -> None:
         """The first reading back in range: has the rise that carried the product out turned?
 
         The readings outside were not learnt, so the trend is still the one that carried the
-        product out. Back below the last reading before it left (above, for a fall through the
-        bottom), the product has turned, and that trend would read the way back as a breach
-        about to happen: a new warning needs the trend seen calm again, as after the warm-up.
-        Back in at or beyond it, the exit was a blip on the way out, and the trend stands.
+        product out, and it would read the way back as a breach about to happen. After more
+        than one reading outside (an excursion, not a blip), or back in no higher than the
+        last reading before it left (no lower, after a fall through the bottom), the product
+        has turned or stalled: a new warning needs the trend seen calm again, as after the
+        warm-up. After a single reading out, back in higher than before it (a blip on the way
+        up), the trend stands.
         """
-        left_high = self._exit_level > (self.low_c + self.high_c) / 2
-        if (t < self._exit_level) if left_high else (t > self._exit_level):
+        last, self._exit_level = self._exit_level, math.nan
+        if (t <= last) if last > (self.low_c + self.high_c) / 2 else (t >= last):
             self._calm_seen = False
-        self._exit_level = math.nan
 
     def _warm_up(self, x: float, y: float) -> None:
         """Take the least-squares slope of the readings so far as the trend."""
@@ -406,11 +429,14 @@ class PredictedBreach:
         # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.
         b = 1.0 - math.exp(-(self.level_tau_h) / self.trend_tau_h)
         sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
-        # Over the horizon the warming rate itself may change (a door shut, power back, a
-        # unit that settles): a trend that wanders as a random walk adds drift * H^3 / 3 to
-        # the variance of where the product will be, so a crossing an hour away is less sure
-        # than one a quarter of an hour away, however steady the trend has been.
-        spread = math.sqrt((sigma * horizon) ** 2 + self.trend_drift * horizon**3 / 3.0)
+        # Over the horizon the warming rate itself may change: a trend that wanders as a random
+        # walk adds drift * H^3 / 3 to the variance of where the product will be, and a rise
+        # that stops at a random moment (a door shut, power back, a unit that settles), at
+        # `trend_stop` an hour, adds about stop * rate^2 * H^3 / 3. So a crossing an hour away
+        # is less sure than one a quarter of an hour away, however steady the trend has been,
+        # and a fast rise is less sure to go on than a slow creep.
+        wander = self.trend_drift + self.trend_stop * rate * rate
+        spread = math.sqrt((sigma * horizon) ** 2 + wander * horizon**3 / 3.0)
         return limit, hours, _normal_cdf((rate * horizon - gap) / spread)
 
     def _evidence(self, t: float, limit: float, confidence: float) -> dict[str, object]:

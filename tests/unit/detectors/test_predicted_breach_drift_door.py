@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from detectors.predicted_breach import PredictedBreach
+from detectors.predicted_breach import TREND_DRIFT, TREND_STOP_PER_H, PredictedBreach
 from detectors.reading import Reading
 
 MIN = 60_000
@@ -98,3 +98,39 @@ def test_a_snapshot_from_before_the_drift_and_the_door_restores_and_runs():
     old.update(Reading("t", 125 * MIN, temp_c=5.1))
     again = pickle.loads(pickle.dumps(old))
     assert again.update(Reading("t", 130 * MIN, temp_c=5.1)) is None
+
+
+def test_a_snapshot_from_before_stops_were_allowed_for_takes_todays_spread():
+    d = PredictedBreach(2.0, 8.0)
+    for m in range(0, 60, 5):
+        d.update(Reading("t", m * MIN, temp_c=5.0))
+    state = d.__getstate__()
+    slots = dict(state[1]) if isinstance(state, tuple) else dict(state)
+    slots.pop("trend_stop")
+    slots["trend_drift"] = 1.0  # the drift of the old spread, which the calibration left behind
+    old = PredictedBreach.__new__(PredictedBreach)
+    old.__setstate__((None, slots))
+    assert (old.trend_drift, old.trend_stop) == (TREND_DRIFT, TREND_STOP_PER_H)
+
+
+@pytest.mark.parametrize("rate_c_per_h", [0.4, 0.5])
+@pytest.mark.parametrize("step_min", [1, 5, 15])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_steady_creep_of_a_few_tenths_of_a_degree_an_hour_is_warned_ahead(
+    rate_c_per_h, step_min, seed
+):
+    # 5 °C for 4 h, then a steady creep through 8 °C: a unit losing ground slowly. The spread
+    # once had a floor of 1 °C whatever the rate, and creeps like these were warned late or
+    # not at all; they are what the forecaster's 0.3 °C/h minimum says it watches for.
+    rng = random.Random(seed)
+    rs = [
+        Reading(
+            "t",
+            m * MIN,
+            temp_c=round(5.0 + rng.gauss(0, 0.05) + max(0, m - 240) * rate_c_per_h / 60, 1),
+        )
+        for m in range(0, 240 + int(60 * 4 / rate_c_per_h), step_min)
+    ]
+    breach = next(r.ts_ms for r in rs if r.temp_c > 8.0)
+    warned = opens(PredictedBreach(2.0, 8.0), rs)
+    assert warned and breach - warned[0].ts_ms >= 15 * MIN
