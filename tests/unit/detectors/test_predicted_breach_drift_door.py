@@ -85,31 +85,31 @@ def test_a_crossing_far_ahead_is_less_certain_than_one_close_by():
     assert near > far
 
 
-def test_a_snapshot_from_before_the_drift_and_the_door_restores_and_runs():
+def restored_from_before(dropped, **older):
+    """A forecaster after two steady hours, pickled by a release that lacked `dropped` (and
+    kept `older` values), then taken back."""
     d = PredictedBreach(2.0, 8.0)
     for m in range(0, 120, 5):
         d.update(Reading("t", m * MIN, temp_c=5.0))
     state = d.__getstate__()
     slots = dict(state[1]) if isinstance(state, tuple) else dict(state)
-    for name in ("trend_drift", "door_settle_ms", "_door_open", "_door_shut_ms"):
+    for name in dropped:
         slots.pop(name)
     old = PredictedBreach.__new__(PredictedBreach)
-    old.__setstate__((None, slots))
+    old.__setstate__((None, {**slots, **older}))
+    return old
+
+
+def test_a_snapshot_from_before_the_drift_and_the_door_restores_and_runs():
+    old = restored_from_before(("trend_drift", "door_settle_ms", "_door_open", "_door_shut_ms"))
     old.update(Reading("t", 125 * MIN, temp_c=5.1))
     again = pickle.loads(pickle.dumps(old))
     assert again.update(Reading("t", 130 * MIN, temp_c=5.1)) is None
 
 
 def test_a_snapshot_from_before_stops_were_allowed_for_takes_todays_spread():
-    d = PredictedBreach(2.0, 8.0)
-    for m in range(0, 60, 5):
-        d.update(Reading("t", m * MIN, temp_c=5.0))
-    state = d.__getstate__()
-    slots = dict(state[1]) if isinstance(state, tuple) else dict(state)
-    slots.pop("trend_stop")
-    slots["trend_drift"] = 1.0  # the drift of the old spread, which the calibration left behind
-    old = PredictedBreach.__new__(PredictedBreach)
-    old.__setstate__((None, slots))
+    # Its drift belongs to the old spread, which the calibration has left behind.
+    old = restored_from_before(("trend_stop",), trend_drift=1.0)
     assert (old.trend_drift, old.trend_stop) == (TREND_DRIFT, TREND_STOP_PER_H)
 
 
