@@ -145,7 +145,7 @@ def _verdict(ok: bool) -> str:
 
 def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tally) -> None:
     print(
-        f"{'scenario':<20} {'expected kinds: recall (incidents)':<58} {'median delay':>12}"
+        f"{'scenario':<22} {'expected kinds: recall (incidents)':<58} {'median delay':>12}"
         "  other alerts opened"
     )
     for scenario in args.scenarios.split(","):
@@ -175,10 +175,10 @@ def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tall
             or "(nothing expected)"
         )
         others = {k.kind: k.opened for k in s.kinds if not k.expected and k.opened}
-        print(f"{scenario:<20} {recall:<58} {_minutes(s.median_delay_min):>12}  {others or ''}")
+        print(f"{scenario:<22} {recall:<58} {_minutes(s.median_delay_min):>12}  {others or ''}")
         if s.lead.breaches:
             print(
-                f"{'':<20} lead before the breach: median {_minutes(s.lead.median_min)},"
+                f"{'':<22} lead before the breach: median {_minutes(s.lead.median_min)},"
                 f" warned ahead {s.lead.warned_ahead}/{s.lead.breaches};"
                 f" warnings {total}, {unfollowed} with no breach within their horizon"
                 f" ({unlabelled} with no labelled first breach)"
