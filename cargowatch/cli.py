@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -380,6 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingError, StartupError) as exc:
         print(f"cargowatch: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into `head` and the like, which stopped reading: not an error of ours.
+        # Standard output is pointed at /dev/null so the interpreter's own flush at exit is
+        # quiet too; the exit status is the shell's for a closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     raise AssertionError(f"unhandled command {args.command}")
 
 

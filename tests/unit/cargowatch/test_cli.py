@@ -1,5 +1,7 @@
-"""The `cargowatch` command itself: its version, and errors that name the flag and the variable."""
+"""The `cargowatch` command itself: its version, errors that name the flag and the variable, and
+output into a pipe that closed."""
 
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -42,3 +44,22 @@ def test_ingest_refuses_a_missing_manifest_in_one_line_naming_both(tmp_path):
     assert done.stderr.strip() == (
         f"cargowatch: --shipments / CARGOWATCH_SHIPMENTS {missing}: No such file or directory"
     )
+
+
+def test_output_into_a_pipe_nobody_reads_ends_quietly_with_the_shells_status(tmp_path):
+    # `cargowatch score ... | head -1`: the reader has gone before the report is written.
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cargowatch", "score", "--labels", empty, "--alerts", empty],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
