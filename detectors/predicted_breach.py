@@ -286,21 +286,19 @@ class PredictedBreach:
             # the trend is left as it was; the readings that follow say whether a rise comes.
             self._shifted = True
             level = t
-        elif warm and settling:
-            # Heat the door let in is a step of the level once the door is shut, however long
-            # the product takes to absorb it: the level follows the readings, while the rate
-            # stays the unit's own until the door's heat has settled. While the door is open
-            # its rise is learnt as any other: a door left open is a breach on its way.
-            self._shifted = False
-            level = predicted + a * error
         else:
             self._shifted = False
             level = predicted + a * error
-            slope = (level - self._level) / dt_h
-            innovation = slope - self._trend
-            self._trend += b * innovation
-            self._slope_var += b * (innovation * innovation - self._slope_var)
-            self._resid_var += a * (error * error - self._resid_var)
+            # Heat the door let in is a step of the level once the door is shut, however long
+            # the product takes to absorb it: while it settles the level follows the readings
+            # and the rate stays the unit's own. While the door is open its rise is learnt as
+            # any other: a door left open is a breach on its way.
+            if not (warm and settling):
+                slope = (level - self._level) / dt_h
+                innovation = slope - self._trend
+                self._trend += b * innovation
+                self._slope_var += b * (innovation * innovation - self._slope_var)
+                self._resid_var += a * (error * error - self._resid_var)
         self._level = level
         self._turns.add(ts, level)
 
