@@ -58,17 +58,17 @@ class LateStretch:
     [('temp_excursion', False, True)]
     """
 
-    __slots__ = ("_active", "_arrived_ms", "_last_ts", "detectors", "judged_ts", "skipped")
+    __slots__ = ("_active", "_arrived_ms", "detectors", "judged_ts", "skipped")
 
     def __init__(self) -> None:
         #: The stretch's own detectors; empty between stretches.
         self.detectors: tuple[Detector, ...] = ()
-        #: The newest event time judged late so far: older late readings are not judged again.
+        #: The newest event time judged late so far (the open stretch's last reading): older
+        #: late readings are not judged again.
         self.judged_ts = -1
         #: Late readings left unjudged, being no newer than one judged before.
         self.skipped = 0
         self._arrived_ms = 0
-        self._last_ts = -1
         # The last active condition of each kind the stretch holds open.
         self._active: dict[str, Condition] = {}
 
@@ -79,7 +79,7 @@ class LateStretch:
             return []
         if not self.detectors:
             self.detectors = tuple(d for f in LATE_FACTORIES if (d := f(shipment)) is not None)
-        self.judged_ts = self._last_ts = r.ts_ms
+        self.judged_ts = r.ts_ms
         self._arrived_ms = now_ms
         out: list[Condition] = []
         for d in self.detectors:
@@ -109,7 +109,7 @@ class LateStretch:
             Condition(
                 kind,
                 False,
-                self._last_ts,
+                self.judged_ts,
                 "info",
                 "the late upload ends here; the newer readings tell how things stand now",
                 {**c.evidence, "reported_late": True},
