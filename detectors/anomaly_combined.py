@@ -12,8 +12,9 @@ them only barely), and needs nothing tuned per stream. A new-territory reading s
 threshold counts it as a detection, and below the `anomaly` alert's 0.95, so it never
 raises a live alert on its own. On the Numenta Anomaly Benchmark's development part this
 join, with records held while a cue keeps returning to them, lifts the standard score
-from 58.6 to 74.0 in-sample and from 48.1 to 64.9 cross-validated (`bench/nab_cv.py`;
-62.3 with the margin as a share of the range's width).
+from 58.7 to 74.1 in-sample and from 48.4 to 65.2 cross-validated (`bench/nab_cv.py`;
+62.3 with the margin as a share of the range's width, before the profiles learnt their
+records over a whole period).
 """
 
 from __future__ import annotations
