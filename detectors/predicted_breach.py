@@ -18,7 +18,8 @@ filter has learnt survives a brief exit from the range; only a long gap or a
 long excursion starts it afresh. Two things tell a thermostat cycling just under
 the limit from a failure: a drift must have been seen to begin (the warm-up ends
 with the least-squares slope of its readings, and the trend must since have been
-calm once), and a rise that has not passed the top of a recent rise that turned
+calm once, slower than a thermostat's rise; a creep slower than that is warned however it
+began), and a rise that has not passed the top of a recent rise that turned
 back by itself is the cycle again, not yet a breach. Two things keep a warning from being
 opened too far ahead for what is known: the warming rate itself may change over the horizon
 (a door shut, power back, a unit that settles), so the further ahead the crossing, the less
@@ -63,6 +64,10 @@ TREND_DRIFT: Final = 0.3
 #: (°C/h)²/h alone put a floor of 1 °C under the spread, and creeps under 0.6 °C/h were rarely
 #: warned at all.
 TREND_STOP_PER_H: Final = 2.0
+#: A trend slower than this (°C/h) after the warm-up is a calm: slower than a thermostat's
+#: rise, so a rise that follows has an onset that was seen. The forecast itself starts at
+#: `min_rate_c_per_h`, which may be slower (a passive shipper's creep).
+CALM_C_PER_H: Final = 0.3
 #: After a door shuts, the probe goes on warming while the cargo absorbs the heat that came
 #: in: for this long no warning opens and the readings move the level, not the trend.
 DOOR_SETTLE_MIN: Final = 30.0
@@ -91,7 +96,9 @@ class PredictedBreach:
     min_confidence : probability the forecast crosses the limit within the horizon before firing,
         calibrated (`forecast_calibration`): of warnings at 80 %, about 80 % are followed by one.
     level_tau_min, trend_tau_min : smoothing time constants of level and trend.
-    min_rate_c_per_h : slower drifts are left to the excursion check.
+    min_rate_c_per_h : slower drifts are left to the excursion check. 0.15 warns a passive
+        shipper creeping at 0.2 °C/h; at 0.3, synthetic creeps of 0.15-0.25 °C/h were warned
+        ahead less than two times in three, and the simulated fleets score the same either way.
     warmup_min : no forecast before the filter has seen this much time and MIN_READINGS.
     hold_min : how long the forecast must agree before it is reported; readings at least
         this far apart need only one.
@@ -119,6 +126,7 @@ class PredictedBreach:
     __slots__ = (
         "_active",
         "_before_door",
+        "_calm_rate",
         "_calm_seen",
         "_door_open",
         "_door_shut_ms",
@@ -160,7 +168,7 @@ class PredictedBreach:
         min_confidence: float = 0.8,
         level_tau_min: float = 15.0,
         trend_tau_min: float = 40.0,
-        min_rate_c_per_h: float = 0.3,
+        min_rate_c_per_h: float = 0.15,
         warmup_min: float = 30.0,
         hold_min: float = 5.0,
         keep_min: float = 60.0,
@@ -212,6 +220,10 @@ class PredictedBreach:
         # way when the filter started has no observed onset, and from the inside a thermostat's
         # first rise looks the same as a failure's; the excursion check has those.
         self._calm_seen = False
+        # The trend (°C/h) under which a calm counts: slower than a thermostat's rise after a
+        # fresh start; after a way back into range, under the forecast's own minimum, since
+        # the trend that carried the product out decays only slowly through the band between.
+        self._calm_rate = CALM_C_PER_H
         # Sums (n, t, y, t*t, t*y) of the warm-up readings, t in hours from the first: the
         # trend leaves the warm-up as their least-squares slope, not grown from zero, so a
         # drift under way from the start is not taken for a calm that then changed.
@@ -248,7 +260,7 @@ class PredictedBreach:
             self._last_in = self._exit_level = math.nan
             self.confident_since_ms = None
             self._turns.reset()
-            self._calm_seen = False
+            self._calm_seen, self._calm_rate = False, CALM_C_PER_H
             self._warm = (1.0, 0.0, t, 0.0, 0.0)
             return None
         dt_h = (ts - self._last_ts) / _MS_PER_H
@@ -305,7 +317,7 @@ class PredictedBreach:
         if ts - self._start_ts < self.warmup_ms or self._n < MIN_READINGS:
             self._warm_up((ts - self._start_ts) / _MS_PER_H, t)
             return None
-        if abs(self._trend) < self.min_rate:
+        if abs(self._trend) < self._calm_rate:
             self._calm_seen = True
         forecast = self._forecast() if self._calm_seen else None
         if forecast is not None and not self._active and settling:
@@ -364,6 +376,7 @@ class PredictedBreach:
         self._door_open, self._door_shut_ms, self._before_door = False, None, None
         self._resid_var, self._shifted = 0.0, False
         self._last_in = self._exit_level = math.nan
+        self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
         for name, value in slots.items():
             setattr(self, name, value)
         if "trend_stop" not in slots:
@@ -384,7 +397,7 @@ class PredictedBreach:
         """
         last, self._exit_level = self._exit_level, math.nan
         if (t <= last) if last > (self.low_c + self.high_c) / 2 else (t >= last):
-            self._calm_seen = False
+            self._calm_seen, self._calm_rate = False, min(self.min_rate, CALM_C_PER_H)
 
     def _warm_up(self, x: float, y: float) -> None:
         """Take the least-squares slope of the readings so far as the trend."""
