@@ -120,6 +120,22 @@ def test_a_snapshot_from_before_stops_were_allowed_for_takes_todays_spread():
     assert (old.trend_drift, old.trend_stop) == (TREND_DRIFT, TREND_STOP_PER_H)
 
 
+def creep(from_c, rate_c_per_h, calm_min, step_min, seed):
+    """Readings (0.1 °C probe, noise 0.05 °C) calm at `from_c`, then creeping through 8 °C;
+    and the time of the first one out."""
+    rng = random.Random(seed)
+    end_min = calm_min + int(60 * (8.0 - from_c + 1.0) / rate_c_per_h)
+    rs = [
+        Reading(
+            "t",
+            m * MIN,
+            temp_c=round(from_c + rng.gauss(0, 0.05) + max(0, m - calm_min) * rate_c_per_h / 60, 1),
+        )
+        for m in range(0, end_min, step_min)
+    ]
+    return rs, next(r.ts_ms for r in rs if r.temp_c > 8.0)
+
+
 @pytest.mark.parametrize("rate_c_per_h", [0.4, 0.5])
 @pytest.mark.parametrize("step_min", [1, 5, 15])
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -129,16 +145,7 @@ def test_a_steady_creep_of_a_few_tenths_of_a_degree_an_hour_is_warned_ahead(
     # 5 °C for 4 h, then a steady creep through 8 °C: a unit losing ground slowly. The spread
     # once had a floor of 1 °C whatever the rate, and creeps like these were warned late or
     # not at all.
-    rng = random.Random(seed)
-    rs = [
-        Reading(
-            "t",
-            m * MIN,
-            temp_c=round(5.0 + rng.gauss(0, 0.05) + max(0, m - 240) * rate_c_per_h / 60, 1),
-        )
-        for m in range(0, 240 + int(60 * 4 / rate_c_per_h), step_min)
-    ]
-    breach = next(r.ts_ms for r in rs if r.temp_c > 8.0)
+    rs, breach = creep(5.0, rate_c_per_h, 240, step_min, seed)
     warned = opens(PredictedBreach(2.0, 8.0), rs)
     assert warned and breach - warned[0].ts_ms >= 15 * MIN
 
@@ -152,15 +159,6 @@ def test_a_passive_shipper_creeping_a_fifth_of_a_degree_an_hour_is_warned_ahead(
     # A passive shipper whose coolant is spent: 0.2 °C/h through 8 °C, from the start of the
     # record or after four calm hours. A trend this slow was once left to the excursion check
     # (the forecast needed 0.3 °C/h), so the first word came when the product was out.
-    rng = random.Random(seed)
-    rs = [
-        Reading(
-            "t",
-            m * MIN,
-            temp_c=round(6.5 + rng.gauss(0, 0.05) + max(0, m - calm_min) * 0.2 / 60, 1),
-        )
-        for m in range(0, calm_min + 12 * 60, step_min)
-    ]
-    breach = next(r.ts_ms for r in rs if r.temp_c > 8.0)
+    rs, breach = creep(6.5, 0.2, calm_min, step_min, seed)
     warned = opens(PredictedBreach(2.0, 8.0), rs)
     assert warned and 5 * MIN <= breach - warned[0].ts_ms <= 90 * MIN
