@@ -53,6 +53,11 @@ _RECENT: Final = 8
 SNAPSHOT_VERSION: Final = 4
 
 
+def _interval_ms(shipment: Shipment) -> int:
+    """The reporting interval the device's alert book waits for readings by (see `lifecycle`)."""
+    return int(shipment.profile.expected_interval_s * 1000)
+
+
 def same_watch(current: Shipment, held: Shipment) -> bool:
     """Whether a device watched under `held` keeps what its detectors learnt under `current`.
 
@@ -270,6 +275,7 @@ class Engine:
                 continue
             if not hasattr(state, "late"):
                 state.late = None  # a snapshot from before late uploads were judged
+            state.book.interval_ms = _interval_ms(state.shipment)
             self.devices[device_id] = state
             restored[device_id] = state.released_ts
         return restored
@@ -326,7 +332,7 @@ class Engine:
             if conds:
                 self._apply(state, conds, out, d)
         if state.book.tracks:
-            out.extend(state.book.advance(ts))
+            out.extend(state.book.advance(ts, reading=True))
 
     def _apply(
         self,
@@ -400,7 +406,12 @@ class Engine:
         for d in detectors:
             self._share_numbers(d)
         timed = tuple(d for d in detectors if self._is_timed(d))
-        book = AlertBook(device_id, shipment.shipment_id or None, self._policies(shipment))
+        book = AlertBook(
+            device_id,
+            shipment.shipment_id or None,
+            self._policies(shipment),
+            interval_ms=_interval_ms(shipment),
+        )
         state = DeviceState(shipment, detectors, timed, book)
         self.devices[device_id] = state
         return state

@@ -11,6 +11,21 @@ has stayed open for `escalate_after_ms`. A kind that more than one detector of
 the device raises (the caller names the detector, `holder`) keeps one alert,
 open while any of those detectors holds it: it starts clearing only once every
 one of them has cleared.
+
+A resolve rests on the device's readings, not on clock time alone. When the
+device reports less often than twice within the quiet period (`interval_ms`,
+its expected reporting interval: a 15-minute logger against a 10-minute quiet
+period), one reading back in range between readings out of it is not the
+end of the trouble: the quiet period then ends at the first reading that comes
+at least `resolve_after_ms` after the clear, and the resolve waits for the
+reading after that one to confirm it (a detector that needs more than one
+reading out to report again has had its chance), and is stamped with the time
+of the reading it confirms, never with that of a reading which may hold the
+condition again. A device that falls silent meanwhile gets its alert resolved
+by clock time once two reporting intervals have passed without a reading (and
+`resolve_after_ms` since the clear). A device that reports at least twice per
+quiet period, and a kind resolving at once (`resolve_after_ms` 0), resolve as
+soon as the quiet period has passed.
 """
 
 from __future__ import annotations
@@ -46,6 +61,19 @@ class _Track:
     latest: Condition | None = None
     clear_since_ms: int | None = None
     events: int = 0  # of the open alert, so each event knows its place in the history
+    # While clearing on readings (see the module doc): the latest reading seen since the clear,
+    # and the reading that ended the quiet period, waiting for the next one to confirm it.
+    read_ms: int = 0
+    quiet_ms: int | None = None
+
+    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+        """Take back a pickled state, also one from before resolves waited for readings."""
+        slots = state[1] if isinstance(state, tuple) else state
+        self.read_ms, self.quiet_ms = 0, None
+        for name, value in slots.items():
+            setattr(self, name, value)
+        if "read_ms" not in slots and self.clear_since_ms is not None:
+            self.read_ms = self.clear_since_ms  # clearing then: its clear is its last reading
 
 
 @dataclass(slots=True)
@@ -76,6 +104,15 @@ class AlertBook:
     shipment_id: str | None
     policies: dict[str, KindPolicy] = field(default_factory=dict)
     tracks: dict[str, _Track] = field(default_factory=lambda: _NO_TRACKS)
+    #: The device's expected reporting interval; 0 when unknown (the quiet period alone counts).
+    interval_ms: int = 0
+
+    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+        """Take back a pickled state, also one from before the book knew the interval."""
+        slots = state[1] if isinstance(state, tuple) else state
+        self.interval_ms = 0  # such a book resolves on the quiet period alone, as it did then
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     def open_alerts(self) -> dict[str, _Track]:
         return {k: t for k, t in self.tracks.items() if t.alert_id is not None}
@@ -105,7 +142,7 @@ class AlertBook:
                     return []  # another detector still holds it: nothing clears yet
         out: list[AlertEvent] = []
         if cond.active:
-            track.clear_since_ms = None
+            track.clear_since_ms = track.quiet_ms = None
             if track.alert_id is None:
                 if track.pending is None:
                     track.pending_since_ms = cond.at_ms
@@ -121,16 +158,24 @@ class AlertBook:
             track.pending = None
             if track.alert_id is not None:
                 if track.clear_since_ms is None:
-                    track.clear_since_ms = cond.at_ms
+                    track.clear_since_ms = track.read_ms = cond.at_ms
+                    track.quiet_ms = None
                 track.latest = cond
-                if cond.at_ms - track.clear_since_ms >= policy.resolve_after_ms:
+                if (
+                    not self._on_readings(policy)
+                    and cond.at_ms - track.clear_since_ms >= policy.resolve_after_ms
+                ):
                     out.append(self._resolve(cond.kind, track, cond))
             else:
                 del self.tracks[cond.kind]
         return out
 
-    def advance(self, now_ms: int) -> list[AlertEvent]:
-        """Let time complete pending opens, resolves and escalations."""
+    def advance(self, now_ms: int, reading: bool = False) -> list[AlertEvent]:
+        """Let time complete pending opens, resolves and escalations.
+
+        `reading` says that the device sent a reading at `now_ms` (its detectors have judged
+        it already): what a resolve on readings waits for (see the module doc).
+        """
         out: list[AlertEvent] = []
         for kind, track in list(self.tracks.items()):
             policy = self.policies.get(kind, DEFAULT_POLICY)
@@ -141,8 +186,11 @@ class AlertBook:
                 ):
                     out.append(self._open(kind, track, _at(track.pending, now_ms)))
             elif track.clear_since_ms is not None:
-                if now_ms - track.clear_since_ms >= policy.resolve_after_ms and track.latest:
-                    out.append(self._resolve(kind, track, _at(track.latest, now_ms)))
+                at_ms = self._resolve_at(track, policy, now_ms, reading)
+                if at_ms is not None and track.latest:
+                    # Never before the alert's last event (a late upload's clear is older).
+                    at_ms = max(at_ms, track.last_event_ms)
+                    out.append(self._resolve(kind, track, _at(track.latest, at_ms)))
             elif (
                 policy.escalate_after_ms is not None
                 and track.severity == "warning"
@@ -154,6 +202,34 @@ class AlertBook:
                 cond.summary += f" (open {(now_ms - track.opened_ms) // 60_000} min)"
                 out.append(self._event("update", kind, track, cond))
         return out
+
+    def _on_readings(self, policy: KindPolicy) -> bool:
+        """Whether this kind's resolves wait for readings: the device reports too seldom."""
+        quiet = policy.resolve_after_ms
+        return quiet > 0 and self.interval_ms > 0 and 2 * self.interval_ms > quiet
+
+    def _resolve_at(
+        self, track: _Track, policy: KindPolicy, now_ms: int, reading: bool
+    ) -> int | None:
+        """When a clearing track's alert resolves, as of `now_ms`; None while it must wait."""
+        clear = track.clear_since_ms
+        assert clear is not None
+        quiet = policy.resolve_after_ms
+        if not self._on_readings(policy):
+            return now_ms if now_ms - clear >= quiet else None
+        # Silent for two reporting intervals: the clock resolves, stamped at the reading that
+        # ended the quiet period if there is one (only the silence left it unconfirmed), else
+        # when the silence became long enough.
+        silent_at = max(clear + quiet, track.read_ms + 2 * self.interval_ms)
+        if now_ms > silent_at or (now_ms == silent_at and not reading):
+            return silent_at if track.quiet_ms is None else track.quiet_ms
+        if reading and now_ms > track.read_ms:
+            if track.quiet_ms is not None:
+                return track.quiet_ms  # this reading did not raise it again: confirmed
+            track.read_ms = now_ms
+            if now_ms - clear >= quiet:
+                track.quiet_ms = now_ms
+        return None
 
     def _open(self, kind: str, track: _Track, cond: Condition) -> AlertEvent:
         key = f"{self.device_id}|{kind}|{cond.at_ms}".encode()
