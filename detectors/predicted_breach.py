@@ -11,7 +11,9 @@ noise) move the level but barely the hour-scale trend; a reading far beyond what
 recent forecast errors explain (a probe moved to a warmer shelf) is a shift of the level,
 taken by the level alone, and the readings after it say whether a rise follows. The
 forecast must agree for a hold time before it is reported, counted in time and in the device's
-reporting interval (a reading stands for the interval since the one before), and
+reporting interval (a reading stands for the interval since the one before; one that the
+recent forecast errors do not explain, such as a door's gust, moves the level but not the
+trend, and needs the next to agree), and
 the warm-up needs both time and a few readings, so a logger reporting every
 15 minutes is warned as well as a tracker reporting every minute. What the
 filter has learnt survives a brief exit from the range; only a long gap or a
@@ -29,6 +31,8 @@ the unit: once the door shuts, the trend goes back to what it was before the doo
 the readings of the settling time (the cargo and walls giving back the heat that came in,
 which keeps the probe rising for a quarter of an hour or more) move the level only. A door
 left open is learnt from as any rise, so it is warned of before the product leaves its range.
+The smoothed level and trend lag a rise that has turned by tens of minutes: a reading a degree
+back against the trend is believed over them, and no warning opens or sharpens on it.
 """
 
 from __future__ import annotations
@@ -74,6 +78,12 @@ DOOR_SETTLE_MIN: Final = 30.0
 #: A reading this many standard deviations of the recent one-step forecast errors away from
 #: its forecast is a shift of the level (a probe moved, a load added), not a change of rate.
 SHIFT_SIGMAS: Final = 6.0
+#: A reading further than this many standard deviations of the recent forecast errors from
+#: its forecast is a surprise: a warning resting on it alone waits for the next reading.
+SURPRISE_SIGMAS: Final = 3.0
+#: A reading back against a rising (or falling) trend by more than this many standard
+#: deviations of the recent forecast errors, and at least SHIFT_MIN_C, says the rise has turned.
+TURN_SIGMAS: Final = 2.0
 #: However quiet the probe, a forecast error under this (°C) is never taken for a shift:
 #: a quantisation step or two, and the lag of the level behind a brisk rise.
 SHIFT_MIN_C: Final = 1.0
@@ -293,6 +303,17 @@ class PredictedBreach:
         predicted = self._level + self._trend * dt_h
         error = t - predicted
         warm = ts - self._start_ts >= self.warmup_ms and self._n > MIN_READINGS
+        # Whether this reading is more than the recent forecast errors explain: a forecast
+        # resting on it alone waits for the next reading before it is reported.
+        surprising = abs(error) > max(SHIFT_MIN_C, SURPRISE_SIGMAS * math.sqrt(self._resid_var))
+        # How far the reading lies back against the trend's direction from its forecast: the
+        # smoothed trend lags a rise that has turned by tens of minutes.
+        back = self._back_against(error)
+        if warm and back > max(SHIFT_MIN_C, TURN_SIGMAS * math.sqrt(self._resid_var)):
+            # Well back, beyond what the forecast usually misses by: the rise (or fall) has
+            # turned or stopped; as after a way back into range, a new warning needs the
+            # trend seen calm first.
+            self._calm_seen, self._calm_rate = False, min(self.min_rate, CALM_C_PER_H)
         if warm and not self._shifted and self._is_shift(error):
             # An intervention on the level, not on its rate: the level takes the reading and
             # the trend is left as it was; the readings that follow say whether a rise comes.
@@ -305,11 +326,14 @@ class PredictedBreach:
             # the product takes to absorb it: while it settles the level follows the readings
             # and the rate stays the unit's own. While the door is open its rise is learnt as
             # any other: a door left open is a breach on its way.
-            if not (warm and settling):
+            # A surprising reading moves the level but not yet the rate: a gust or a touch
+            # comes back at the next reading, a rise goes on and is learnt from then.
+            if not (warm and (settling or surprising)):
                 slope = (level - self._level) / dt_h
                 innovation = slope - self._trend
                 self._trend += b * innovation
                 self._slope_var += b * (innovation * innovation - self._slope_var)
+            if not (warm and settling):
                 self._resid_var += a * (error * error - self._resid_var)
         self._level = level
         self._turns.add(ts, level)
@@ -330,8 +354,9 @@ class PredictedBreach:
             self.confident_since_ms = None
         elif self.confident_since_ms is None:
             # The forecast at this reading rests on the interval since the one before:
-            # that much agreement counts towards the hold.
-            self.confident_since_ms = max(prev_ts, ts - self.hold_ms)
+            # that much agreement counts towards the hold, unless the reading is a surprise
+            # (a door's gust, a probe touched): then the next reading must agree too.
+            self.confident_since_ms = ts if surprising else max(prev_ts, ts - self.hold_ms)
         if forecast is None:
             return (
                 self._clear(r, f"no breach forecast; trend {self._trend:+.2f} °C/h")
@@ -339,6 +364,11 @@ class PredictedBreach:
                 else None
             )
         limit, hours, confidence = forecast
+        if confidence >= self.min_confidence and back > SHIFT_MIN_C:
+            # A reading a degree back against the rise is no breach on its way, whatever the
+            # lagging trend says: it neither opens nor updates a warning, nor counts to a hold.
+            self.confident_since_ms = None
+            return None
         if confidence >= self.min_confidence:
             assert self.confident_since_ms is not None
             if not self._active and ts - self.confident_since_ms < self.hold_ms:
@@ -411,6 +441,12 @@ class PredictedBreach:
     def _is_shift(self, error: float) -> bool:
         """Whether a forecast error is far beyond what the recent ones explain."""
         return abs(error) > max(SHIFT_MIN_C, SHIFT_SIGMAS * math.sqrt(self._resid_var))
+
+    def _back_against(self, error: float) -> float:
+        """How far (°C) a reading lies back against a rising or falling trend; 0 when calm."""
+        if abs(self._trend) < self.min_rate:
+            return 0.0
+        return max(0.0, -error if self._trend > 0 else error)
 
     def _door_settling(self, ts: int) -> bool:
         shut = self._door_shut_ms
