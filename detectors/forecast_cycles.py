@@ -15,12 +15,20 @@ from typing import Final
 
 #: A turn of the smoothed level by this much is a peak or a trough of a cycle, not noise.
 TURN_C: Final = 0.25
-#: How far past a recent turning point the level must go to be more than the cycle again.
+#: How far past a recent turning point the level must go to be more than the cycle again:
+#: this much, or SWING_SHARE of the swing that led to it, whichever is more.
 MARGIN_C: Final = 0.1
+#: The share of a cycle's swing by which its next top may differ from this one: a defrost's
+#: peak, sampled every 5 to 15 minutes, lands higher or lower by a good part of its rise.
+SWING_SHARE: Final = 0.2
 #: Turning points of each kind kept however old (up to twice the window): one cycle's top
 #: differs from the next by the noise, so a slow cycle with a single top in the window
 #: would be told from its own next rise by chance; two tops are the cycle's reach.
 KEEP_TURNS: Final = 2
+
+
+def _margin(turn: tuple[float, ...]) -> float:
+    return turn[2] if len(turn) > 2 else MARGIN_C
 
 
 class Turns:
@@ -44,8 +52,10 @@ class Turns:
 
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
-        self._peaks: list[tuple[int, float]] = []  # (ts, level)
-        self._troughs: list[tuple[int, float]] = []
+        # (ts, level, margin): a turning point and how far past it the cycle may still reach;
+        # a snapshot from before margins were kept holds (ts, level).
+        self._peaks: list[tuple[int, float, float]] = []
+        self._troughs: list[tuple[int, float, float]] = []
         self._extreme = (0, math.nan)  # the level's extreme since the last turn
         self._falling = False
 
@@ -62,17 +72,21 @@ class Turns:
             if level <= extreme:
                 self._extreme = (ts, level)
             elif level - extreme >= TURN_C:
-                self._troughs.append((at, extreme))
+                swing = self._peaks[-1][1] - extreme if self._peaks else 0.0
+                self._troughs.append((at, extreme, max(MARGIN_C, SWING_SHARE * swing)))
                 self._extreme, self._falling = (ts, level), False
         elif level >= extreme:
             self._extreme = (ts, level)
         elif extreme - level >= TURN_C:
-            self._peaks.append((at, extreme))
+            swing = extreme - self._troughs[-1][1] if self._troughs else 0.0
+            self._peaks.append((at, extreme, max(MARGIN_C, SWING_SHARE * swing)))
             self._extreme, self._falling = (ts, level), True
         self._peaks = self._recent(self._peaks, ts)
         self._troughs = self._recent(self._troughs, ts)
 
-    def _recent(self, turns: list[tuple[int, float]], ts: int) -> list[tuple[int, float]]:
+    def _recent(
+        self, turns: list[tuple[int, float, float]], ts: int
+    ) -> list[tuple[int, float, float]]:
         """Turns within the window, and the last KEEP_TURNS within twice the window."""
         if not turns or turns[0][0] >= ts - self.window_ms:
             return turns
@@ -86,5 +100,5 @@ class Turns:
     def within(self, level: float, rising: bool) -> bool:
         """Whether a level heading up (or down) is still inside the swing of a recent cycle."""
         if rising:
-            return bool(self._peaks) and level <= max(p for _, p in self._peaks) + MARGIN_C
-        return bool(self._troughs) and level >= min(p for _, p in self._troughs) - MARGIN_C
+            return any(level <= p[1] + _margin(p) for p in self._peaks)
+        return any(level >= p[1] - _margin(p) for p in self._troughs)

@@ -115,7 +115,8 @@ class PredictedBreach:
     keep_min : exits from the range and gaps up to this long (or KEEP_INTERVALS reporting
         intervals, whichever is longer) keep what was learnt; longer ones start afresh.
     cycle_min : how long a rise that turned back by itself is remembered, so the next rise
-        to the same height is taken for the cycle again (see `forecast_cycles.Turns`).
+        to the same height is taken for the cycle again (see `forecast_cycles.Turns`); 12 h,
+        since a cold room defrosts every 6 to 12 hours (6 h warned of most defrosts).
     trend_drift : how fast the warming rate itself may wander, as the variance it gains per
         hour ((°C/h)² per hour); it widens the forecast the further ahead it looks.
     trend_stop_per_h : how often a rise stops of itself, per hour; it widens the forecast in
@@ -182,7 +183,7 @@ class PredictedBreach:
         warmup_min: float = 30.0,
         hold_min: float = 5.0,
         keep_min: float = 60.0,
-        cycle_min: float = 360.0,
+        cycle_min: float = 720.0,
         trend_drift: float = TREND_DRIFT,
         trend_stop_per_h: float = TREND_STOP_PER_H,
         door_settle_min: float = DOOR_SETTLE_MIN,
