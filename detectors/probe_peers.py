@@ -9,10 +9,12 @@ measured over at least `RATE_BASE_MIN`) faster than a room's cargo can move
 `PEER_STILL_SHARE` of it over the same span, and the jump took the probe away from that neighbour's
 reading (a probe coming back in line is no fault): a door or a defrost moves every probe of the
 room, so no neighbour stays put and nothing is raised, and a neighbour that has not reported across
-the change is no witness. Trackers report in any order relative to each other: each device keeps
-its last `_KEPT` plausible readings (at least a rate base apart, the newest always kept) on its
-room's board, shared by the detectors of one engine, and a jump is judged again on each reading of
-the jumping device while it stands, so a neighbour's late upload counts from the jumper's next
+the change is no witness. A change is measured from the level the probe left, not from the reading
+just before it (`_level_before`): a step back from a door's gust caught by one or two readings is
+the probe returning, not a jump. Trackers report in any order relative to each other: each device
+keeps its last `_KEPT` plausible readings (at least a rate base apart, the newest always kept) on
+its room's board, shared by the detectors of one engine, and a jump is judged again on each reading
+of the jumping device while it stands, so a neighbour's late upload counts from the jumper's next
 reading on. The boards are pickled with the detectors in an engine snapshot, so a restart loses
 nothing of them: restored detectors keep their room's board, and a detector built afterwards (a new
 or changed shipment) joins the restored board of its room (`RoomBoards.board`). Readings released
@@ -47,6 +49,12 @@ _KEPT: Final = 12
 #: A member of a room that has not reported for this long behind the room's newest reading is
 #: dropped when another joins (its shipment ended or moved), so a board does not grow forever.
 _STALE_MS: Final = 24 * 60 * 60_000
+#: A probe's level before a change is the median of this many readings: one stray reading
+#: among them does not move it.
+_LEVEL_READINGS: Final = 3
+#: Readings just before a change that may be a short excursion (a door's gust, a probe touched)
+#: rather than the probe's level: a change back to the level before them is a return.
+_EXCURSION_MAX: Final = 2
 _RATE_BASE_MS: Final = int(RATE_BASE_MIN * 60_000)
 _SETTLE_MS: Final = int(SETTLE_MIN * 60_000)
 
@@ -161,10 +169,14 @@ class PeerJump:
         times, values = pairs[::2], pairs[1::2]
         last = len(times) - 1
         now = times[last]
-        for i in range(last - 1, 0, -1):
+        # Once older readings have gone, the oldest kept ones lack the readings their level is
+        # judged by (a spike would become a level): they were judged whole while newer.
+        first = _LEVEL_READINGS + _EXCURSION_MAX if len(times) >= _KEPT else 1
+        for i in range(last - 1, first - 1, -1):
             if now - times[i] < _SETTLE_MS or times[i] <= self._reported_ts:
                 continue
-            before, change = values[i - 1], values[i] - values[i - 1]
+            before = _level_before(values, i)
+            change = values[i] - before
             size = abs(change)
             took_ms = times[i] - times[i - 1]
             rate = size / (max(took_ms, _RATE_BASE_MS) / 60_000)
@@ -172,6 +184,8 @@ class PeerJump:
                 continue
             sign = 1.0 if change > 0 else -1.0
             away = max(MIN_JUMP_C, size / 2)
+            if (values[i - 1] - before) * sign >= away:
+                continue  # already there a reading earlier: the jump, if any, began before
             if any((v - before) * sign < away for v in values[i:]):
                 continue  # it came back: no level shift, whatever the room did
             for device, other in self.board.members.items():
@@ -182,19 +196,21 @@ class PeerJump:
                 # only a jump away from the neighbour is.
                 if seen is not None and abs(values[i] - seen[3]) > abs(before - seen[1]):
                     self._before, self._change, self._reported_ts = before, change, times[i]
-                    return self._report(i, rate, device, seen)
+                    return self._report(i, before, rate, device, seen)
         return None
 
     def _report(
-        self, i: int, rate: float, neighbour: str, seen: tuple[float, float, float, float]
+        self,
+        i: int,
+        before: float,
+        rate: float,
+        neighbour: str,
+        seen: tuple[float, float, float, float],
     ) -> tuple[str, dict[str, Any]]:
+        # `before` is the level the probe left (`_level_before`), not necessarily the reading
+        # just before the change; the change's time is still counted from that reading.
         pairs = self._readings
-        ref_ts, before, ts, after = (
-            pairs[2 * i - 2],
-            pairs[2 * i - 1],
-            pairs[2 * i],
-            pairs[2 * i + 1],
-        )
+        ref_ts, ts, after = pairs[2 * i - 2], pairs[2 * i], pairs[2 * i + 1]
         n_ref_ts, n_before, n_ts, n_after = seen
         minutes = (ts - ref_ts) / 60_000
         room = self.key[1]
@@ -219,6 +235,28 @@ class PeerJump:
             "neighbour_at": rfc3339(int(n_ts)),
         }
         return summary, evidence
+
+
+def _level_before(values: array[float], i: int) -> float:
+    """The probe's settled level before reading `i`, against which a change there is measured.
+
+    The level a probe left is the median of its (up to) `_LEVEL_READINGS` readings before the
+    change, or before an excursion of one or two readings that ended just before it: a door's
+    gust caught by one reading is no level, and a step back from it to where the probe was is
+    a return, not a jump. Of these medians (both middle readings of an even count, which
+    cannot tell which of them strayed) the one nearest to reading `i` is taken, so a change is
+    a jump only when it leaves every level the probe may have had. Each candidate is a reading.
+    """
+    candidates: list[float] = []
+    for skip in range(_EXCURSION_MAX + 1):
+        end = i - skip
+        if end < 1:
+            break
+        window = sorted(values[max(0, end - _LEVEL_READINGS) : end])
+        mid = len(window) // 2
+        candidates.extend(window[mid - 1 : mid + 1] if len(window) % 2 == 0 else [window[mid]])
+    now = values[i]
+    return min(candidates, key=lambda v: abs(now - v))
 
 
 def _record(pairs: array[float], ts: int, t: float) -> None:
