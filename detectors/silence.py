@@ -126,13 +126,17 @@ class Silence:
             return None
         self._severity = severity
         minutes = gap / 60_000
+        tolerated = self.max_gap_ms / 60_000
+        # Timed the moment the gap passes what is tolerated, the gap rounds to it: "for 30 min
+        # (tolerated 30 min)" would read as no fault at all.
+        shown = f"over {tolerated:g}" if round(minutes) <= tolerated else f"{minutes:.0f}"
         return [
             Condition(
                 "silence",
                 True,
                 now_ms,
                 severity,
-                f"no reading for {minutes:.0f} min (tolerated {self.max_gap_ms / 60_000:g} min)",
+                f"no reading for {shown} min (tolerated {tolerated:g} min)",
                 {"last_reading": rfc3339(self._last_ts), "gap_min": round(minutes, 1)},
                 round(minutes, 1),
             )

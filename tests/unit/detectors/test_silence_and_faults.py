@@ -32,6 +32,15 @@ def test_silence_opens_after_the_tolerated_gap_escalates_and_clears_when_reading
     assert not cleared.active and cleared.summary == "readings resumed"
 
 
+def test_silence_timed_as_the_gap_passes_what_is_tolerated_says_it_is_over():
+    # A logger every 15 min with the default 30 min: the alert is timed 1 ms past the gap,
+    # which rounds to the tolerated minutes; "for 30 min (tolerated 30 min)" read as no fault.
+    d = Silence(max_gap_min=30)
+    heard(d, 0)
+    [opened] = d.advance(30 * MIN + 1)
+    assert opened.summary == "no reading for over 30 min (tolerated 30 min)"
+
+
 def test_a_late_upload_clears_silence():
     d = Silence(max_gap_min=30)
     heard(d, 0)
