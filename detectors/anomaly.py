@@ -20,6 +20,7 @@ from typing import Final
 
 from detectors.alerts import Condition
 from detectors.anomaly_combined import CombinedScorer
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -80,12 +81,10 @@ class Anomaly:
         self._level = math.nan  # recent level the next reading is compared with
         self._resolution = math.inf  # smallest step seen; unknown until the channel moves
 
-    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+    def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before the resolution was known."""
-        slots = state[1] if isinstance(state, tuple) else state
         self._prev, self._level, self._resolution = math.nan, math.nan, math.inf
-        for name, value in slots.items():
-            setattr(self, name, value)
+        restore_slots(self, state)
 
     def _within_resolution(self, value: float) -> bool:
         """Whether `value` is within one resolution step of the recent level, then learn it."""

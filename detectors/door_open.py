@@ -7,6 +7,7 @@ from typing import Final
 
 from detectors.alerts import Condition, rfc3339
 from detectors.geo import haversine_m, place_containing, route_ends, where
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -137,12 +138,10 @@ class DoorOpen:
         self._active, self._severity = True, severity
         return [self._condition(r, True, rise)]
 
-    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+    def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before the range's top was known."""
-        slots = state[1] if isinstance(state, tuple) else state
         self.high_c = None  # a snapshot from before it judges warming as it did then
-        for name, value in slots.items():
-            setattr(self, name, value)
+        restore_slots(self, state)
 
     def _harmful(self, rise: float, t: float | None, pos: tuple[float, float] | None) -> bool:
         """Whether the warming since the door opened is critical where the box is now."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from detectors.pickled import SlotState, restore_slots
+
 #: A turn of the smoothed level by this much is a peak or a trough of a cycle, not noise.
 TURN_C: Final = 0.25
 #: How far past a recent turning point the level must go to be more than the cycle again:
@@ -25,10 +27,6 @@ SWING_SHARE: Final = 0.2
 #: differs from the next by the noise, so a slow cycle with a single top in the window
 #: would be told from its own next rise by chance; two tops are the cycle's reach.
 KEEP_TURNS: Final = 2
-
-
-def _margin(turn: tuple[float, ...]) -> float:
-    return turn[2] if len(turn) > 2 else MARGIN_C
 
 
 class Turns:
@@ -52,12 +50,17 @@ class Turns:
 
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
-        # (ts, level, margin): a turning point and how far past it the cycle may still reach;
-        # a snapshot from before margins were kept holds (ts, level).
+        # (ts, level, margin): a turning point and how far past it the cycle may still reach.
         self._peaks: list[tuple[int, float, float]] = []
         self._troughs: list[tuple[int, float, float]] = []
         self._extreme = (0, math.nan)  # the level's extreme since the last turn
         self._falling = False
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state; turning points from before margins were kept get MARGIN_C."""
+        restore_slots(self, state)
+        self._peaks = [(p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._peaks]
+        self._troughs = [(p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._troughs]
 
     def reset(self) -> None:
         self._peaks, self._troughs = [], []
@@ -100,5 +103,5 @@ class Turns:
     def within(self, level: float, rising: bool) -> bool:
         """Whether a level heading up (or down) is still inside the swing of a recent cycle."""
         if rising:
-            return any(level <= p[1] + _margin(p) for p in self._peaks)
-        return any(level >= p[1] - _margin(p) for p in self._troughs)
+            return any(level <= top + margin for _, top, margin in self._peaks)
+        return any(level >= bottom - margin for _, bottom, margin in self._troughs)

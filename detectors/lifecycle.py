@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from detectors.alerts import SEVERITY_RANK, AlertEvent, Condition
+from detectors.pickled import SlotState, restore_slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +67,10 @@ class _Track:
     read_ms: int = 0
     quiet_ms: int | None = None
 
-    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+    def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before resolves waited for readings."""
-        slots = state[1] if isinstance(state, tuple) else state
         self.read_ms, self.quiet_ms = 0, None
-        for name, value in slots.items():
-            setattr(self, name, value)
+        slots = restore_slots(self, state)
         if "read_ms" not in slots and self.clear_since_ms is not None:
             self.read_ms = self.clear_since_ms  # clearing then: its clear is its last reading
 
@@ -107,12 +106,10 @@ class AlertBook:
     #: The device's expected reporting interval; 0 when unknown (the quiet period alone counts).
     interval_ms: int = 0
 
-    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+    def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before the book knew the interval."""
-        slots = state[1] if isinstance(state, tuple) else state
         self.interval_ms = 0  # such a book resolves on the quiet period alone, as it did then
-        for name, value in slots.items():
-            setattr(self, name, value)
+        restore_slots(self, state)
 
     def open_alerts(self) -> dict[str, _Track]:
         return {k: t for k, t in self.tracks.items() if t.alert_id is not None}

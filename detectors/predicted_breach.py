@@ -43,6 +43,7 @@ from typing import Final
 from detectors.alerts import Condition, rfc3339
 from detectors.forecast_calibration import calibrate
 from detectors.forecast_cycles import Turns
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -304,18 +305,20 @@ class PredictedBreach:
         predicted = self._level + self._trend * dt_h
         error = t - predicted
         warm = ts - self._start_ts >= self.warmup_ms and self._n > MIN_READINGS
+        # The forecast's usual miss, against which a reading is a surprise, a turn or a shift.
+        miss = math.sqrt(self._resid_var)
         # Whether this reading is more than the recent forecast errors explain: a forecast
         # resting on it alone waits for the next reading before it is reported.
-        surprising = abs(error) > max(SHIFT_MIN_C, SURPRISE_SIGMAS * math.sqrt(self._resid_var))
+        surprising = abs(error) > max(SHIFT_MIN_C, SURPRISE_SIGMAS * miss)
         # How far the reading lies back against the trend's direction from its forecast: the
         # smoothed trend lags a rise that has turned by tens of minutes.
         back = self._back_against(error)
-        if warm and back > max(SHIFT_MIN_C, TURN_SIGMAS * math.sqrt(self._resid_var)):
+        if warm and back > max(SHIFT_MIN_C, TURN_SIGMAS * miss):
             # Well back, beyond what the forecast usually misses by: the rise (or fall) has
             # turned or stopped; as after a way back into range, a new warning needs the
             # trend seen calm first.
-            self._calm_seen, self._calm_rate = False, min(self.min_rate, CALM_C_PER_H)
-        if warm and not self._shifted and self._is_shift(error):
+            self._await_calm()
+        if warm and not self._shifted and abs(error) > max(SHIFT_MIN_C, SHIFT_SIGMAS * miss):
             # An intervention on the level, not on its rate: the level takes the reading and
             # the trend is left as it was; the readings that follow say whether a rise comes.
             self._shifted = True
@@ -399,18 +402,15 @@ class PredictedBreach:
             return self._clear(r, f"breach no longer likely ({confidence:.0%})")
         return None
 
-    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+    def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before the drift and the door were known."""
-        slots = state[1] if isinstance(state, tuple) else state
         # What a snapshot from before them lacks takes its default: the door as never seen.
         self.trend_drift, self.door_settle_ms = TREND_DRIFT, int(DOOR_SETTLE_MIN * 60_000)
         self._door_open, self._door_shut_ms, self._before_door = False, None, None
         self._resid_var, self._shifted = 0.0, False
         self._last_in = self._exit_level = math.nan
         self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
-        for name, value in slots.items():
-            setattr(self, name, value)
-        if "trend_stop" not in slots:
+        if "trend_stop" not in restore_slots(self, state):
             # Its drift belongs to the spread from before stops were allowed for, which the
             # calibration no longer matches: it takes today's model whole.
             self.trend_drift, self.trend_stop = TREND_DRIFT, TREND_STOP_PER_H
@@ -428,7 +428,13 @@ class PredictedBreach:
         """
         last, self._exit_level = self._exit_level, math.nan
         if (t <= last) if last > (self.low_c + self.high_c) / 2 else (t >= last):
-            self._calm_seen, self._calm_rate = False, min(self.min_rate, CALM_C_PER_H)
+            self._await_calm()
+
+    def _await_calm(self) -> None:
+        """A rise (or fall) has turned: a new warning needs the trend seen under the forecast's
+        minimum first, since the trend that carried it decays only slowly through the band
+        between that and a fresh start's calm."""
+        self._calm_seen, self._calm_rate = False, min(self.min_rate, CALM_C_PER_H)
 
     def _warm_up(self, x: float, y: float) -> None:
         """Take the least-squares slope of the readings so far as the trend."""
@@ -438,10 +444,6 @@ class PredictedBreach:
         spread = n * sxx - sx * sx
         if n >= 3 and spread > 0:
             self._trend = (n * sxy - sx * sy) / spread
-
-    def _is_shift(self, error: float) -> bool:
-        """Whether a forecast error is far beyond what the recent ones explain."""
-        return abs(error) > max(SHIFT_MIN_C, SHIFT_SIGMAS * math.sqrt(self._resid_var))
 
     def _back_against(self, error: float) -> float:
         """How far (°C) a reading lies back against a rising or falling trend; 0 when calm."""

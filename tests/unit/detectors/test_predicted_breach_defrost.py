@@ -80,9 +80,13 @@ def test_turning_points_from_a_snapshot_without_margins_still_count():
     turns = Turns(window_ms=6 * 3_600_000)
     for i, level in enumerate([-19.0, -21.0, -19.0, -17.0, -16.5, -18.5, -21.0]):
         turns.add(i * 600_000, level)
-    old = pickle.loads(pickle.dumps(turns))
-    old._peaks = [(ts, level) for ts, level, _ in old._peaks]  # as a release before wrote it
-    old._troughs = [(ts, level) for ts, level, _ in old._troughs]
+    slots = {name: getattr(turns, name) for name in Turns.__slots__}
+    # As a release before wrote it: turning points without margins.
+    slots["_peaks"] = [(ts, level) for ts, level, _ in turns._peaks]
+    slots["_troughs"] = [(ts, level) for ts, level, _ in turns._troughs]
+    old = Turns.__new__(Turns)
+    old.__setstate__((None, slots))
+    old = pickle.loads(pickle.dumps(old))
     assert old.within(-16.5 + MARGIN_C, rising=True)
     assert not old.within(-16.5 + 2 * MARGIN_C, rising=True)
     assert turns.within(-16.0, rising=True)  # a fifth of the 4.5 °C swing past its top
