@@ -124,6 +124,13 @@ _SHIPMENT_KEYS: Final = frozenset(
         "room",
     }
 )
+#: A shipment that declares its reporting interval but no `max_gap_min` tolerates at least
+#: this many intervals of silence, plus `GAP_SLACK_MIN`: two lost readings and a third that
+#: comes a little late. The profiles' 30 minutes are six readings at 5-minute reporting, but a
+#: logger reporting every 15 minutes would be called silent on one lost reading and a second's
+#: jitter, and real loggers lose readings.
+GAP_INTERVALS: Final = 3
+GAP_SLACK_MIN: Final = 10.0
 _PROFILE_OVERRIDES: Final = (
     "stability_budget_min",
     "expected_interval_s",
@@ -191,6 +198,11 @@ def parse_shipment(obj: object) -> Shipment:
     for key in _PROFILE_OVERRIDES:
         if key in obj:
             overrides[key] = _positive(obj[key], where, key)
+    if "expected_interval_s" in overrides and "max_gap_min" not in overrides:
+        overrides["max_gap_min"] = max(
+            profile.max_gap_min,
+            GAP_INTERVALS * overrides["expected_interval_s"] / 60 + GAP_SLACK_MIN,
+        )
     if "excursion_min_duration_min" in obj:
         # Zero is meaningful here (report the first reading out), unlike the other durations.
         v = obj["excursion_min_duration_min"]

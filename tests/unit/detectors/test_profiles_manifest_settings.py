@@ -4,7 +4,11 @@ import pytest
 
 from detectors.predicted_breach import make_predicted_breach
 from detectors.profiles import ManifestError, parse_shipment
+from detectors.reading import Reading
+from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
+
+MIN = 60_000
 
 
 def shipment(**fields: object):
@@ -24,6 +28,36 @@ def test_without_them_the_profile_applies_and_zero_minimum_opens_on_the_first_re
     s = shipment()
     assert (s.profile.excursion_min_duration_min, s.profile.breach_horizon_min) == (5.0, 90.0)
     assert shipment(excursion_min_duration_min=0).profile.excursion_min_duration_min == 0.0
+
+
+def silence_opened(s, readings_min, until_min):
+    """Whether `silence` opens for readings at these minutes, the clock judged just before each."""
+    d = make_silence(s)
+    for t in readings_min:
+        if d.advance(round(t * MIN) - 1):
+            return True
+        d.update(Reading("trk-1", round(t * MIN)))
+        d.advance(round(t * MIN))
+    return bool(d.advance(round(until_min * MIN)))
+
+
+def test_a_logger_reporting_every_15_min_is_not_silent_on_two_lost_readings():
+    # 00:00, then 00:15 and 00:30 lost, and 00:45 arriving 40 s late: the profile's 30 min
+    # alone would have called that silence.
+    logger = shipment(expected_interval_s=900)
+    assert logger.profile.max_gap_min == 55.0
+    assert not silence_opened(logger, [0, 45 + 40 / 60], 45 + 40 / 60)
+    assert silence_opened(shipment(expected_interval_s=900, max_gap_min=30), [0, 45.7], 45.7)
+    # Three lost in a row is silence: no reading for over 55 min.
+    assert silence_opened(logger, [0], 56)
+
+
+def test_the_silence_default_follows_the_interval_only_where_the_profile_is_shorter():
+    assert shipment(expected_interval_s=600).profile.max_gap_min == 40.0
+    assert shipment(expected_interval_s=300).profile.max_gap_min == 30.0
+    assert shipment(expected_interval_s=60).profile.max_gap_min == 30.0
+    # Given, it is taken as given, however short against the interval.
+    assert shipment(expected_interval_s=900, max_gap_min=20).profile.max_gap_min == 20.0
 
 
 @pytest.mark.parametrize(
