@@ -362,11 +362,13 @@ class PredictedBreach:
             # (a door's gust, a probe touched): then the next reading must agree too.
             self.confident_since_ms = ts if surprising else max(prev_ts, ts - self.hold_ms)
         if forecast is None:
-            return (
-                self._clear(r, f"no breach forecast; trend {self._trend:+.2f} °C/h")
-                if self._active
-                else None
-            )
+            if not self._active:
+                return None
+            if not self._calm_seen:
+                # The smoothed trend still points the old way after a turn: the reading says it.
+                way = "rise" if self._trend > 0 else "fall"
+                return self._clear(r, f"the {way} has turned; now {t:.1f} °C")
+            return self._clear(r, f"no breach forecast; trend {self._trend:+.2f} °C/h")
         limit, hours, confidence = forecast
         if confidence >= self.min_confidence and back > SHIFT_MIN_C:
             # A reading a degree back against the rise is no breach on its way, whatever the

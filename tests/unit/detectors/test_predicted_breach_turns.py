@@ -48,6 +48,8 @@ def test_a_rise_that_falls_back_from_the_limit_is_not_escalated_on_the_falling_r
     assert [c for i, c in raised if i == first_fall] == []  # nothing on the 2 °C fall
     later = [c for i, c in raised if i > first_fall]
     assert later and not later[0].active and not any(c.active for c in later)
+    # The smoothed trend is still rising when it clears: the summary says what the reading says.
+    assert later[0].summary == "the rise has turned; now -19.0 °C"
 
 
 def test_a_lone_reading_in_a_doors_gust_opens_no_warning_at_15_minutes():
