@@ -107,10 +107,11 @@ class Silence:
 
     def advance(self, now_ms: int) -> list[Condition] | None:
         if self._heard:
-            self._heard = False
+            # What was heard since the last tick says how a silence ended; it says nothing of
+            # the next one, so it is forgotten here whether or not a silence was open.
+            late, self._heard, self._heard_late = self._heard_late, False, False
             self._last_heard = now_ms
             if self._severity:
-                late, self._heard_late = self._heard_late, False
                 return self._clear(
                     now_ms, "a late upload filled the gap" if late else "readings resumed"
                 )

@@ -49,6 +49,17 @@ def test_a_late_upload_clears_silence():
     assert not cleared.active and "late upload" in cleared.summary
 
 
+def test_a_late_reading_long_before_a_silence_does_not_say_how_it_ended():
+    # One reading reordered early in the trip; hours later a silence that live readings end.
+    d = Silence(max_gap_min=30)
+    heard(d, 10)
+    heard(d, 5, now_min=10, late=True)
+    heard(d, 15)
+    assert d.advance(50 * MIN)[0].active
+    [cleared] = heard(d, 55)
+    assert not cleared.active and cleared.summary == "readings resumed"
+
+
 def test_a_backlog_of_old_readings_arriving_now_is_not_silence():
     d = Silence(max_gap_min=30)
     for m in range(0, 600, 5):  # ten hours of readings, all arriving within a minute
