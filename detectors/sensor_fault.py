@@ -22,6 +22,7 @@ import math
 from typing import Any, Final
 
 from detectors.alerts import Condition
+from detectors.pickled import SlotState, restore_slots
 from detectors.probe_jump import JumpWatch
 from detectors.probe_stuck import STUCK_ODDS, StuckWatch
 from detectors.profiles import Shipment
@@ -71,6 +72,9 @@ SETTLE_MIN: Final = 5.0
 #: fast tracker's repeated sends make short runs of no meaning, and a stuck probe that lasts
 #: less than an hour does little harm.
 STUCK_MIN: Final = 60.0
+
+#: A low battery that has fallen this much (V) since its alert last reported is reported again.
+BATTERY_STEP_V: Final = 0.1
 
 #: Physical ranges of the other sensors (beyond them the sensor, not the cargo, is wrong).
 _PHYSICAL = (
@@ -217,13 +221,21 @@ class BatteryLow:
     [('warning', 3.35)]
     """
 
-    __slots__ = ("_severity", "critical_v", "recover_v", "warning_v")
+    __slots__ = ("_reported_v", "_severity", "critical_v", "recover_v", "warning_v")
 
     def __init__(
         self, warning_v: float = 3.4, critical_v: float = 3.2, recover_v: float = 3.6
     ) -> None:
         self.warning_v, self.critical_v, self.recover_v = warning_v, critical_v, recover_v
         self._severity = ""
+        # The voltage the open alert last reported: a battery that goes on falling is reported
+        # again every BATTERY_STEP_V, so the alert's retained state is not left at its first value.
+        self._reported_v = math.inf
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before the reported voltage was kept."""
+        self._reported_v = math.inf
+        restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
         v = r.battery_v
@@ -231,15 +243,19 @@ class BatteryLow:
             return None
         if v < self.warning_v:
             severity = "critical" if v < self.critical_v else "warning"
-            if severity != self._severity and (not self._severity or severity == "critical"):
-                self._severity = severity
+            rises = severity != self._severity and (not self._severity or severity == "critical")
+            if rises or v <= self._reported_v - BATTERY_STEP_V:
+                if rises:
+                    self._severity = severity
+                self._reported_v = v
+                below = self.critical_v if self._severity == "critical" else self.warning_v
                 return [
                     Condition(
                         "battery_low",
                         True,
                         r.ts_ms,
-                        severity,
-                        f"tracker battery at {v:.2f} V (warning below {self.warning_v:g} V)",
+                        self._severity,
+                        f"tracker battery at {v:.2f} V ({self._severity} below {below:g} V)",
                         {
                             "battery_v": v,
                             "warning_v": self.warning_v,
@@ -249,7 +265,7 @@ class BatteryLow:
                     )
                 ]
         elif self._severity and v >= self.recover_v:
-            self._severity = ""
+            self._severity, self._reported_v = "", math.inf
             return [Condition("battery_low", False, r.ts_ms, "info", f"battery back at {v:.2f} V")]
         return None
 

@@ -136,6 +136,31 @@ def test_battery_warns_then_goes_critical_then_recovers_when_swapped():
     assert events == [(3.39, True, "warning"), (3.19, True, "critical"), (3.9, False, "info")]
 
 
+def test_a_battery_that_goes_on_falling_is_reported_again_every_tenth_of_a_volt():
+    d = BatteryLow()
+    seq = [3.38, 3.18, 3.12, 3.08, 3.02, 2.98, 2.92]
+    reported = [
+        (v, c.severity, c.summary)
+        for i, v in enumerate(seq)
+        for c in d.update(Reading("t", i, battery_v=v)) or []
+    ]
+    assert reported == [
+        (3.38, "warning", "tracker battery at 3.38 V (warning below 3.4 V)"),
+        (3.18, "critical", "tracker battery at 3.18 V (critical below 3.2 V)"),
+        (3.08, "critical", "tracker battery at 3.08 V (critical below 3.2 V)"),
+        (2.98, "critical", "tracker battery at 2.98 V (critical below 3.2 V)"),
+    ]
+
+
+def test_a_battery_watch_from_an_older_snapshot_loads_and_reports_its_next_fall():
+    d = BatteryLow.__new__(BatteryLow)
+    d.__setstate__(
+        (None, {"_severity": "critical", "critical_v": 3.2, "recover_v": 3.6, "warning_v": 3.4})
+    )
+    [c] = d.update(Reading("t", 0, battery_v=3.0))
+    assert (c.active, c.severity, c.value) == (True, "critical", 3.0)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     dlat=st.floats(-0.02, 0.02),
