@@ -119,9 +119,21 @@ class JumpWatch:
         # pending, which is nearly always.
         self._settled: list[float] | tuple[()] = ()
 
-    def update(self, ts: int, t: float, amb: float | None) -> tuple[str, dict[str, Any]] | None:
-        """Feed one plausible reading; the jump it confirms, if any."""
-        resolved, out = self._settle(ts, t) if self._pending is not None else (False, None)
+    def update(
+        self, ts: int, t: float, amb: float | None, disturbed: bool = False
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Feed one plausible reading; the jump it confirms, if any.
+
+        `disturbed`: the probe's surroundings are known to be changing (the tracker's door is
+        open or just shut): no change is judged, and a candidate pending is dropped.
+        """
+        if disturbed:
+            self._pending, self._settled = None, ()
+            resolved, out = True, None  # renews the reference, as a judged candidate does
+        elif self._pending is not None:
+            resolved, out = self._settle(ts, t)
+        else:
+            resolved, out = False, None
         amb = amb if amb is not None and math.isfinite(amb) else None
         ref_t, ref_ts, ref_amb = self._ref_t, self._ref_ts, self._ref_amb
         if resolved or math.isnan(ref_t) or ts - ref_ts >= self.rate_base_ms:

@@ -23,11 +23,13 @@ after the last snapshot are lost from the boards, as from every detector, until 
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Protocol
 
 from detectors.alerts import Condition, rfc3339
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import (
@@ -35,6 +37,7 @@ from detectors.sensor_fault import (
     MIN_JUMP_C,
     RATE_BASE_MIN,
     SETTLE_MIN,
+    door_quiet_until,
     probe_plausible,
 )
 
@@ -128,7 +131,16 @@ class PeerJump:
     (None, [(True, 5.0, 'b')])
     """
 
-    __slots__ = ("_before", "_change", "_readings", "_reported_ts", "board", "device_id", "key")
+    __slots__ = (
+        "_before",
+        "_change",
+        "_door_until",
+        "_readings",
+        "_reported_ts",
+        "board",
+        "device_id",
+        "key",
+    )
 
     #: `SensorFault` raises this kind too: the engine keeps the device's one alert open while
     #: either still holds it, rather than letting one's clear resolve what the other holds.
@@ -143,8 +155,17 @@ class PeerJump:
         self._change = 0.0
         # Time of the first reading at the new level of the last jump reported: never twice.
         self._reported_ts = -1.0
+        # A change up to this time may be the tracker's own door (see `door_quiet_until`): the
+        # room's other probes staying put then says nothing of this one.
+        self._door_until = -math.inf
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before the door was heeded."""
+        self._door_until = -math.inf
+        restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
+        self._door_until = door_quiet_until(self._door_until, r)
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None
@@ -173,7 +194,11 @@ class PeerJump:
         # judged by (a spike would become a level): they were judged whole while newer.
         first = _LEVEL_READINGS + _EXCURSION_MAX if len(times) >= _KEPT else 1
         for i in range(last - 1, first - 1, -1):
-            if now - times[i] < _SETTLE_MS or times[i] <= self._reported_ts:
+            if (
+                now - times[i] < _SETTLE_MS
+                or times[i] <= self._reported_ts
+                or times[i] <= self._door_until
+            ):
                 continue
             before = _level_before(values, i)
             change = values[i] - before

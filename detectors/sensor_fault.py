@@ -33,6 +33,31 @@ from detectors.reading import Reading
 PROBE_LOW_C, PROBE_HIGH_C = -100.0, 85.0
 
 
+#: After the tracker reports its door shut, how long (min) a fast change of its probe may still
+#: be the door's doing: an air probe by the door reads the warm air that came in, then the
+#: unit pulling it back down.
+DOOR_SETTLE_MIN: Final = 15.0
+_DOOR_SETTLE_MS: Final = int(DOOR_SETTLE_MIN * 60_000)
+
+
+def door_quiet_until(until: float, r: Reading) -> float:
+    """Until when (ms) the tracker's own door may explain a fast change of its probe.
+
+    Infinite while the door is open (a tracker may report its door only when it changes), the
+    settling time after it is reported shut; `until` as it was when the reading says nothing.
+
+    >>> open_at = door_quiet_until(-math.inf, Reading("t", 0, door="open"))
+    >>> shut = door_quiet_until(open_at, Reading("t", 60_000, door="closed"))
+    >>> open_at, shut, door_quiet_until(shut, Reading("t", 120_000))
+    (inf, 960000, 960000)
+    """
+    if r.door == "open":
+        return math.inf
+    if r.door == "closed" and until == math.inf:
+        return r.ts_ms + _DOOR_SETTLE_MS
+    return until
+
+
 def probe_plausible(temp_c: float) -> bool:
     """Could a product probe honestly read this? Temperature detectors skip what it cannot.
 
@@ -127,7 +152,7 @@ class SensorFault:
     [('sensor_fault', True, 'jump', 5.0)]
     """
 
-    __slots__ = ("_fault", "_good", "_jumps", "_prev_t", "_stuck", "clear_after")
+    __slots__ = ("_door_until", "_fault", "_good", "_jumps", "_prev_t", "_stuck", "clear_after")
 
     def __init__(
         self,
@@ -154,8 +179,17 @@ class SensorFault:
         self._prev_t = math.nan
         self._fault = ""
         self._good = 0
+        # While the tracker's own door is open, and for a while after, its surroundings are not
+        # still, whatever `ambient_c` says: a fast change then is no probe fault.
+        self._door_until = -math.inf
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before the door was heeded."""
+        self._door_until = -math.inf
+        restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
+        self._door_until = door_quiet_until(self._door_until, r)
         fault, detail = self._physical(r)
         t = r.temp_c
         previous = self._prev_t
@@ -165,7 +199,7 @@ class SensorFault:
             stuck = self._stuck.update(r.ts_ms, t)
             if stuck is not None:
                 fault, (detail, evidence) = "stuck", stuck
-            jump = self._jumps.update(r.ts_ms, t, r.ambient_c)
+            jump = self._jumps.update(r.ts_ms, t, r.ambient_c, r.ts_ms <= self._door_until)
             if jump is not None and not fault:
                 fault, (detail, evidence) = "jump", jump
             self._prev_t = t
