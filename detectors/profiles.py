@@ -12,6 +12,7 @@ refusal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
@@ -160,11 +161,15 @@ def parse_manifest(doc: object) -> list[Shipment]:
     ):
         raise ManifestError('a manifest is {"shipments": [...]} and nothing else')
     shipments = [parse_shipment(item) for item in doc["shipments"]]
-    seen: set[str] = set()
+    devices: set[str] = set()
+    ids: set[str] = set()
     for s in shipments:
-        if s.device_id in seen:
+        if s.device_id in devices:
             raise ManifestError(f"device {s.device_id!r} is in more than one shipment")
-        seen.add(s.device_id)
+        if s.shipment_id in ids:
+            raise ManifestError(f"shipment {s.shipment_id!r} is in the manifest more than once")
+        devices.add(s.device_id)
+        ids.add(s.shipment_id)
     return shipments
 
 
@@ -224,14 +229,25 @@ def parse_shipment(obj: object) -> Shipment:
             raise ManifestError(f"{where}: temp_range_c must be [low, high] with low < high")
         else:
             overrides["temp_range_c"] = (float(rng[0]), float(rng[1]))
+    gap_min, interval_s = obj.get("max_gap_min"), obj.get("expected_interval_s")
+    if gap_min is not None and interval_s is not None and gap_min * 60 <= interval_s:
+        # Both given and checked above; every gap between two readings would be a silence.
+        raise ManifestError(
+            f"{where}: max_gap_min ({gap_min:g} min) must be longer than the reporting"
+            f" interval, expected_interval_s ({interval_s:g} s)"
+        )
     if overrides:
         profile = replace(profile, **overrides)
+    departure_ms = _time(obj.get("departure"), where, "departure")
+    arrival_ms = _time(obj.get("arrival"), where, "arrival")
+    if departure_ms is not None and arrival_ms is not None and arrival_ms <= departure_ms:
+        raise ManifestError(f"{where}: arrival must be after departure")
     return Shipment(
         shipment_id=obj["shipment_id"],
         device_id=obj["device_id"],
         profile=profile,
-        departure_ms=_time(obj.get("departure"), where, "departure"),
-        arrival_ms=_time(obj.get("arrival"), where, "arrival"),
+        departure_ms=departure_ms,
+        arrival_ms=arrival_ms,
         route=_route(obj.get("route"), where),
         authorised_stops=tuple(_place(p, where) for p in _list(obj, "authorised_stops", where)),
         restricted_zones=tuple(_zone(z, where) for z in _list(obj, "restricted_zones", where)),
@@ -241,7 +257,13 @@ def parse_shipment(obj: object) -> Shipment:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A JSON number a float holds: `1e400` parses as infinity, and an integer past a float's
+    range cannot be compared with one without losing what it was."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return v.bit_length() <= 1023
+    return isinstance(v, float) and math.isfinite(v)
 
 
 def _positive(v: object, where: str, key: str) -> float:
@@ -290,6 +312,13 @@ def _lon_lat(v: object, where: str, what: str) -> tuple[float, float]:
         and -90 <= v[1] <= 90
     ):
         return (float(v[0]), float(v[1]))
+    if isinstance(v, list) and len(v) >= 2 and _is_number(v[0]) and _is_number(v[1]):
+        # Two numbers, one out of its range: most often a position written [lat, lon].
+        axis, value, bound = ("longitude", v[0], 180) if abs(v[0]) > 180 else ("latitude", v[1], 90)
+        raise ManifestError(
+            f"{where}: {what} must be [lon, lat] in degrees, got [{v[0]:g}, {v[1]:g}]"
+            f" ({axis} {value:g} is outside -{bound} to {bound})"
+        )
     raise ManifestError(f"{where}: {what} must be [lon, lat] in degrees, got {describe(v)}")
 
 
@@ -346,6 +375,8 @@ def _zone(v: object, where: str) -> Zone:
     ring = tuple(_lon_lat(p, where, "zone vertex") for p in poly["coordinates"][0])
     if len(ring) < 4:
         raise ManifestError(f"{where}: a zone's ring needs at least four points (closed)")
+    if ring[0] != ring[-1]:
+        raise ManifestError(f"{where}: a zone's ring must end at its first point (closed)")
     name = v.get("name", "")
     if not isinstance(name, str):
         raise ManifestError(f"{where}: a restricted zone's name must be a string")

@@ -3,7 +3,7 @@
 import pytest
 
 from detectors.predicted_breach import make_predicted_breach
-from detectors.profiles import ManifestError, parse_shipment
+from detectors.profiles import ManifestError, parse_manifest, parse_shipment
 from detectors.reading import Reading
 from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
@@ -73,3 +73,51 @@ def test_the_silence_default_follows_the_interval_only_where_the_profile_is_shor
 def test_bad_values_are_refused_naming_the_field(fields, message):
     with pytest.raises(ManifestError, match=message):
         shipment(**fields)
+
+
+ZONE_OPEN = [[34.0, 0.5], [34.1, 0.5], [34.1, 0.6], [34.0, 0.6]]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        # json.loads gives 1e400 as infinity: a budget that never runs out is a typo.
+        ({"stability_budget_min": float("inf")}, "stability_budget_min must be a positive number"),
+        ({"breach_horizon_min": 10**400}, "got an integer of 1329 bits"),
+        ({"temp_range_c": [2, float("inf")]}, "temp_range_c must be \\[low, high\\]"),
+        (
+            {"departure": "2026-11-03T18:00:00Z", "arrival": "2026-11-03T08:00:00Z"},
+            "arrival must be after departure",
+        ),
+        (
+            {"expected_interval_s": 900, "max_gap_min": 5},
+            "max_gap_min \\(5 min\\) must be longer than the reporting interval",
+        ),
+        (
+            {"route": {"type": "LineString", "coordinates": [[35.0, 139.66], [36.0, 1.0]]}},
+            "got \\[35, 139.66\\] \\(latitude 139.66 is outside -90 to 90\\)",
+        ),
+        (
+            {
+                "restricted_zones": [
+                    {"name": "Z", "polygon": {"type": "Polygon", "coordinates": [ZONE_OPEN]}}
+                ]
+            },
+            "a zone's ring must end at its first point",
+        ),
+    ],
+)
+def test_contradictions_and_unbounded_values_are_refused_saying_what_is_wrong(fields, message):
+    with pytest.raises(ManifestError, match=message):
+        shipment(**fields)
+
+
+def test_a_shipment_id_given_twice_in_one_manifest_is_refused():
+    doc = {
+        "shipments": [
+            {"shipment_id": "SHP-1", "device_id": d, "profile": "vaccine_2_8"}
+            for d in ("trk-1", "trk-2")
+        ]
+    }
+    with pytest.raises(ManifestError, match="shipment 'SHP-1' is in the manifest more than once"):
+        parse_manifest(doc)
