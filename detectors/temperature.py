@@ -158,9 +158,10 @@ class TempExcursion:
         self._mkt_sum += math.exp(-MKT_DH_R_K / (t + _KELVIN))
         self._mkt_n += 1
         below, above = t < self.low_c, t > self.high_c
-        prev_ts = self._prev_ts
         out: list[Condition] | None = None
-        if self._prev_out and prev_ts is not None:
+        # `_prev_ts` is moved on in each branch, not here: in range and still in range (nearly
+        # every reading) costs no more than before gaps were remembered.
+        if self._prev_out and (prev_ts := self._prev_ts) is not None:
             step_s = (ts - prev_ts) / 1000
             # Back in range, or a gap while out: over half the longest step counted, which
             # is one and a half reporting intervals at 5-minute reporting or slower.
@@ -168,8 +169,8 @@ class TempExcursion:
                 self._remember_gap(prev_ts, ts, True)
             self.out_minutes += min(step_s, self.max_step_s) / 60
             out = self._check_budget(ts)
-        self._prev_ts = ts
         if below or above:
+            prev_ts, self._prev_ts = self._prev_ts, ts
             self._prev_out = True
             depth = (self.low_c - t) if below else (t - self.high_c)
             if self._run_since is None:
@@ -196,6 +197,7 @@ class TempExcursion:
             self.low_c + self.clear_margin_c <= t <= self.high_c - self.clear_margin_c
         ):
             assert self._out_since is not None
+            prev_ts, self._prev_ts = self._prev_ts, ts
             if not self._prev_out and prev_ts is not None:
                 # Cleared after readings within the margin (one out of range was remembered
                 # above): late ones before this may yet have been out.
@@ -217,6 +219,7 @@ class TempExcursion:
             self._out_since = None
             self._severity = ""
             return (out or []) + [cleared]
+        self._prev_ts = ts
         self._prev_out = False
         self._run_since = None
         return out
