@@ -314,7 +314,7 @@ class Engine:
             self._end_late(state, late, out)
 
     def _end_late(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:
-        """Close a late stretch: clear what it holds, and count its time out of range."""
+        """Close a late stretch: clear what it holds, check the budget its time out joined."""
         at_ms = late.judged_ts
         judged = late.out_of_range()
         unjoined = late.unjoined_min
