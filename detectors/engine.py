@@ -118,6 +118,11 @@ class EngineStats:
     events: int = 0
 
 
+def _excursion(state: DeviceState) -> TempExcursion | None:
+    """The device's excursion detector, which late readings' time out of range joins."""
+    return next((d for d in state.detectors if isinstance(d, TempExcursion)), None)
+
+
 class Engine:
     """Runs every registered detector over every device's readings."""
 
@@ -187,7 +192,8 @@ class Engine:
                 self._apply(state, t.late(r), out, t)
             if state.late is None:
                 state.late = LateStretch()
-            self._apply(state, state.late.take(r, now, state.shipment), out, None)
+            conds = state.late.take(r, now, state.shipment, _excursion(state))
+            self._apply(state, conds, out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:
             # In order and already due (the common case): no need for the heap.
             self._run(state, r, out)
@@ -308,13 +314,14 @@ class Engine:
             self._end_late(state, late, out)
 
     def _end_late(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:
-        """Close a late stretch: clear what it holds, and count its time out of range."""
+        """Close a late stretch: clear what it holds, check the budget its time out joined."""
         at_ms = late.judged_ts
         judged = late.out_of_range()
+        unjoined = late.unjoined_min
         conds = late.end()
-        live = next((d for d in state.detectors if isinstance(d, TempExcursion)), None)
+        live = _excursion(state)
         if judged is not None and live is not None:
-            conds += live.absorb(judged, at_ms) or []
+            conds += live.absorb(judged, at_ms, unjoined) or []
         self._apply(state, conds, out, None)
         if state.book.tracks:
             out.extend(state.book.advance(state.released_ts))

@@ -9,8 +9,12 @@ their own event-time order. What they raise reaches the device's alert book as f
 of its own, marked `reported_late`, so an alert of the same kind that is already open stays one
 alert. A stretch ends once no late reading has come for `LATE_IDLE_MS` of the clock (or at the
 end of a backtest): what it still holds is cleared at its last reading, since the device's newer
-readings, already judged, tell how things stand now; and its time out of range joins the
-shipment's stability budget and mean kinetic temperature. A late reading no newer than one
+readings, already judged, tell how things stand now. The excursion detector's time out of range
+is the exception to judging apart: a late reading falls between two readings the live detector
+has judged, so it is judged from the live detector's state there and counts at once, as if it
+had come in order (`TempExcursion.judge_late`). The live excursion's start and the stability
+budget then agree with the readings in order; the budget is checked when the stretch ends,
+and its readings join the mean kinetic temperature then. A late reading no newer than one
 already judged late (an upload sent twice, or out of order within itself) is stored but not
 judged again. Forecasts, routes, stops and GPS checks speak of the present and are not run on
 late readings; `silence` takes them itself, to fill its gaps.
@@ -23,6 +27,7 @@ from typing import Final
 from detectors.alerts import Condition
 from detectors.base import Detector, DetectorFactory
 from detectors.door_open import make_door_open
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.seal_breach import make_seal_breach
@@ -58,7 +63,7 @@ class LateStretch:
     [('temp_excursion', False, True)]
     """
 
-    __slots__ = ("_active", "_arrived_ms", "detectors", "judged_ts", "skipped")
+    __slots__ = ("_active", "_arrived_ms", "detectors", "judged_ts", "skipped", "unjoined_min")
 
     def __init__(self) -> None:
         #: The stretch's own detectors; empty between stretches.
@@ -71,9 +76,24 @@ class LateStretch:
         self._arrived_ms = 0
         # The last active condition of each kind the stretch holds open.
         self._active: dict[str, Condition] = {}
+        #: Minutes out of range the stretch's excursion detector counted that the live one has
+        #: not: only in a snapshot taken mid-upload by a release that counted them at the end.
+        self.unjoined_min = 0.0
 
-    def take(self, r: Reading, now_ms: int, shipment: Shipment) -> list[Condition]:
-        """Judge one late reading that arrived at clock `now_ms`; return the conditions raised."""
+    def __setstate__(self, state: SlotState) -> None:
+        self.unjoined_min = 0.0
+        slots = restore_slots(self, state)
+        if "unjoined_min" not in slots and (judged := self.out_of_range()) is not None:
+            self.unjoined_min = judged.out_minutes
+
+    def take(
+        self, r: Reading, now_ms: int, shipment: Shipment, live: TempExcursion | None = None
+    ) -> list[Condition]:
+        """Judge one late reading that arrived at clock `now_ms`; return the conditions raised.
+
+        `live` is the device's own excursion detector, which judges the reading's time out of
+        range in its place (`TempExcursion.judge_late`).
+        """
         if r.ts_ms <= self.judged_ts:
             self.skipped += 1
             return []
@@ -83,9 +103,13 @@ class LateStretch:
         self._arrived_ms = now_ms
         out: list[Condition] = []
         for d in self.detectors:
-            for c in d.update(r) or ():
-                # The stretch's own budget counts only its own minutes: they join the live
-                # detector's count when the stretch ends (`out_of_range`).
+            if live is not None and isinstance(d, TempExcursion):
+                conds = live.judge_late(r, d)
+            else:
+                conds = d.update(r)
+            for c in conds or ():
+                # The live detector keeps the budget (checked as the stretch ends); the
+                # stretch's own would raise it a second time.
                 if c.kind == "stability_budget":
                     continue
                 if c.active:
@@ -100,7 +124,7 @@ class LateStretch:
         return self._arrived_ms + LATE_IDLE_MS if self.detectors else None
 
     def out_of_range(self) -> TempExcursion | None:
-        """The stretch's excursion detector, whose minutes out and MKT sums join the live one's."""
+        """The stretch's excursion detector, whose MKT sums join the live one's."""
         return next((d for d in self.detectors if isinstance(d, TempExcursion)), None)
 
     def end(self) -> list[Condition]:
@@ -118,6 +142,7 @@ class LateStretch:
             for kind, c in self._active.items()
         ]
         self.detectors, self._active = (), {}
+        self.unjoined_min = 0.0
         return out
 
 

@@ -10,14 +10,25 @@ stability budget (its own alert kind, `stability_budget`, at half and all of
 the budget), and the mean kinetic temperature. It misses nothing slow or
 fast, but it only speaks once the range is left; see PredictedBreach for the
 early warning.
+
+Late readings (a store-and-forward upload, `detectors.late_upload`) fall between readings
+already judged. So that they count as if they had come in order, the detector remembers,
+at the few readings where that can matter (the first after a gap while out of range, and
+where the readings leave the range, come back or clear an excursion), its state at the
+reading before: a `_Gap`. A late reading inside such a gap is judged from that state, the
+gap's time out of range is counted anew around it, and an excursion or unbroken run that
+carries on through the gap's end gets its true start. Elsewhere (between in-order readings
+in range, or out of range and close together) the count can miss at most the step from
+the late readings to the next in-order one.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, NamedTuple
 
 from detectors.alerts import Condition, rfc3339
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -25,6 +36,22 @@ from detectors.sensor_fault import probe_plausible
 #: Activation energy over the gas constant for MKT (83.144 kJ/mol, USP <1079>).
 MKT_DH_R_K: Final = 10_000.0
 _KELVIN: Final = 273.15
+#: Gaps remembered for late readings: an upload fills the latest gaps, and each costs memory.
+_GAPS_KEPT: Final = 4
+
+
+class _Gap(NamedTuple):
+    """The detector's state at reading `a_ts`, taken when the next reading, at `b_ts`, came."""
+
+    a_ts: int
+    b_ts: int
+    a_out: bool
+    run_since: int | None
+    out_since: int | None
+    open: bool
+    peak: float
+    severity: str
+    out_minutes: float
 
 
 class TempExcursion:
@@ -54,6 +81,7 @@ class TempExcursion:
 
     __slots__ = (
         "_budget_level",
+        "_gaps",
         "_mkt_n",
         "_mkt_sum",
         "_open",
@@ -107,6 +135,13 @@ class TempExcursion:
         self._budget_level = 0  # 0 none, 1 half used, 2 all used
         self._mkt_sum = 0.0
         self._mkt_n = 0
+        # Where late readings may be judged in their place (see the module doc); None, not
+        # an empty list, until the first, as most shipments never leave their range.
+        self._gaps: list[_Gap] | None = None
+
+    def __setstate__(self, state: SlotState) -> None:
+        self._gaps = None  # a snapshot written before gaps were remembered
+        restore_slots(self, state)
 
     @property
     def mkt_c(self) -> float | None:
@@ -122,17 +157,25 @@ class TempExcursion:
         ts = r.ts_ms
         self._mkt_sum += math.exp(-MKT_DH_R_K / (t + _KELVIN))
         self._mkt_n += 1
-        out: list[Condition] | None = None
-        if self._prev_out and self._prev_ts is not None:
-            step_s = min((ts - self._prev_ts) / 1000, self.max_step_s)
-            self.out_minutes += step_s / 60
-            out = self._check_budget(ts)
-        self._prev_ts = ts
         below, above = t < self.low_c, t > self.high_c
+        out: list[Condition] | None = None
+        # `_prev_ts` is moved on in each branch, not here: in range and still in range (nearly
+        # every reading) costs no more than before gaps were remembered.
+        if self._prev_out and (prev_ts := self._prev_ts) is not None:
+            step_s = (ts - prev_ts) / 1000
+            # Back in range, or a gap while out: over half the longest step counted, which
+            # is one and a half reporting intervals at 5-minute reporting or slower.
+            if not (below or above) or step_s > self.max_step_s / 2:
+                self._remember_gap(prev_ts, ts, True)
+            self.out_minutes += min(step_s, self.max_step_s) / 60
+            out = self._check_budget(ts)
         if below or above:
+            prev_ts, self._prev_ts = self._prev_ts, ts
             self._prev_out = True
             depth = (self.low_c - t) if below else (t - self.high_c)
             if self._run_since is None:
+                if prev_ts is not None:
+                    self._remember_gap(prev_ts, ts, False)  # the readings leave the range
                 self._run_since = ts
                 if not self._open:
                     self._peak = depth
@@ -150,12 +193,17 @@ class TempExcursion:
             self._severity = severity
             # Reported on every reading out of range, so the alert always shows the latest.
             return (out or []) + [self._condition(r, True, severity, depth, minutes, below)]
-        self._prev_out = False
-        self._run_since = None
         if self._open and (
             self.low_c + self.clear_margin_c <= t <= self.high_c - self.clear_margin_c
         ):
             assert self._out_since is not None
+            prev_ts, self._prev_ts = self._prev_ts, ts
+            if not self._prev_out and prev_ts is not None:
+                # Cleared after readings within the margin (one out of range was remembered
+                # above): late ones before this may yet have been out.
+                self._remember_gap(prev_ts, ts, False)
+            self._prev_out = False
+            self._run_since = None
             minutes = (ts - self._out_since) / 60_000
             cleared = Condition(
                 "temp_excursion",
@@ -171,7 +219,122 @@ class TempExcursion:
             self._out_since = None
             self._severity = ""
             return (out or []) + [cleared]
+        self._prev_ts = ts
+        self._prev_out = False
+        self._run_since = None
         return out
+
+    def _remember_gap(self, a_ts: int, b_ts: int, a_out: bool) -> None:
+        """Keep the state at reading `a_ts`, before the reading at `b_ts` changes it."""
+        gap = _Gap(
+            a_ts,
+            b_ts,
+            a_out,
+            self._run_since,
+            self._out_since,
+            self._open,
+            self._peak,
+            self._severity,
+            self.out_minutes,
+        )
+        gaps = self._gaps
+        if gaps is None:
+            self._gaps = [gap]
+            return
+        gaps.append(gap)
+        if len(gaps) > _GAPS_KEPT:
+            del gaps[0]
+
+    def judge_late(self, r: Reading, judge: TempExcursion) -> list[Condition] | None:
+        """Judge a late reading with `judge`, counting its time out of range in this one's.
+
+        `judge` is a detector of the same settings that takes this shipment's late readings,
+        oldest first (`detectors.late_upload`). Inside a remembered gap it starts from this
+        detector's state at the gap's first reading, so its conditions carry the figures the
+        readings in order would have given; the gap's time out of range is counted anew
+        around the reading, and this detector's excursion and run out of range, when they
+        carry on through the gap's end, start where the late readings say. Outside one,
+        `judge` carries on from its own last reading. The stability budget is checked when the
+        upload is over (`absorb`).
+        """
+        t = r.temp_c
+        if t is None or not probe_plausible(t):
+            return None
+        ts = r.ts_ms
+        gaps = self._gaps or []
+        at = next((i for i in range(len(gaps) - 1, -1, -1) if gaps[i].a_ts < ts < gaps[i].b_ts), -1)
+        if at < 0:
+            if any(g.a_ts == judge._prev_ts for g in gaps):
+                # `judge` last took a reading inside a gap that ends before this one: the
+                # time between them is the in-order readings', counted already.
+                judge._prev_out = False
+            before = judge.out_minutes
+            conds = judge.update(r)
+            self.out_minutes += judge.out_minutes - before
+            return conds
+        gap = gaps[at]
+        judge._resume(gap)
+        conds = judge.update(r)
+        # The step from the gap's first reading to its last, as counted, gives way to the
+        # steps to and from the late reading (the one to it `judge` has just counted).
+        max_s = self.max_step_s
+        minutes = judge.out_minutes - gap.out_minutes
+        if judge._prev_out:
+            minutes += min((gap.b_ts - ts) / 1000, max_s) / 60
+        if gap.a_out:
+            minutes -= min((gap.b_ts - gap.a_ts) / 1000, max_s) / 60
+        self.out_minutes += minutes
+        # The gap now runs from the late reading: a later one of the upload falls after it.
+        gaps[at] = _Gap(
+            ts,
+            gap.b_ts,
+            judge._prev_out,
+            judge._run_since,
+            judge._out_since,
+            judge._open,
+            judge._peak,
+            judge._severity,
+            judge.out_minutes,
+        )
+        self._carry_through(gap.b_ts, judge)
+        return conds
+
+    def _resume(self, gap: _Gap) -> None:
+        """Take the state a remembered gap holds, to judge a late reading inside it."""
+        self._prev_ts = gap.a_ts
+        self._prev_out = gap.a_out
+        self._run_since = gap.run_since
+        self._out_since = gap.out_since
+        self._open = gap.open
+        self._peak = gap.peak
+        self._severity = gap.severity
+        self.out_minutes = gap.out_minutes
+
+    def _carry_through(self, b_ts: int, judge: TempExcursion) -> None:
+        """Give the run and excursion that go on through the reading at `b_ts` their start.
+
+        `judge` holds the state at the last late reading before it. A run out of range this
+        detector counts from `b_ts` or before passes through that reading, so it began where
+        the late readings' run began, or at `b_ts` if the last of them was in range; an open
+        excursion that began by `b_ts` is the late readings' one if they leave it open, else
+        the run's.
+        """
+        run = self._run_since
+        if run is not None and run <= b_ts:
+            run = self._run_since = (
+                judge._run_since if judge._prev_out and judge._run_since is not None else b_ts
+            )
+        since = self._out_since
+        if not self._open or since is None or since > b_ts:
+            return
+        if judge._open and judge._out_since is not None:
+            self._out_since = judge._out_since
+        elif run is not None and run <= b_ts:
+            self._out_since = run
+        else:
+            return
+        if judge._open or judge._prev_out:
+            self._peak = max(self._peak, judge._peak)
 
     def _condition(
         self, r: Reading, active: bool, severity: str, depth: float, minutes: float, below: bool
@@ -209,17 +372,19 @@ class TempExcursion:
             "position": [r.lon, r.lat] if r.lat is not None else None,
         }
 
-    def absorb(self, late: TempExcursion, at_ms: int) -> list[Condition] | None:
-        """Count a late upload's time out of range and its readings' MKT as this shipment's own.
+    def absorb(
+        self, late: TempExcursion, at_ms: int, minutes: float = 0.0
+    ) -> list[Condition] | None:
+        """Count a late upload's readings in the MKT, and check the stability budget at `at_ms`.
 
-        `late` judged readings older than this detector's (`detectors.late_upload`); its
-        minutes out join the stability budget, which may now be half or all used, at `at_ms`.
+        `late` judged readings older than this detector's (`detectors.late_upload`), through
+        `judge_late`, which has already counted their time out of range here; `minutes` is
+        time out of range counted by `late` alone (a snapshot taken mid-upload by a release
+        that counted it only now).
         """
         self._mkt_sum += late._mkt_sum
         self._mkt_n += late._mkt_n
-        if not late.out_minutes:
-            return None
-        self.out_minutes += late.out_minutes
+        self.out_minutes += minutes
         return self._check_budget(at_ms)
 
     def _check_budget(self, at_ms: int) -> list[Condition] | None:
