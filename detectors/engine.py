@@ -192,6 +192,10 @@ class Engine:
                 self._apply(state, t.late(r), out, t)
             if state.late is None:
                 state.late = LateStretch()
+            elif (due := state.late.due_ms()) is not None and now >= due:
+                # The stretch before is over, though no tick has said so yet: this reading
+                # begins a new one rather than being taken for the old one's out of order.
+                self._end_late(state, state.late, out)
             conds = state.late.take(r, now, state.shipment, _excursion(state))
             self._apply(state, conds, out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:

@@ -14,10 +14,12 @@ is the exception to judging apart: a late reading falls between two readings the
 has judged, so it is judged from the live detector's state there and counts at once, as if it
 had come in order (`TempExcursion.judge_late`). The live excursion's start and the stability
 budget then agree with the readings in order; the budget is checked when the stretch ends,
-and its readings join the mean kinetic temperature then. A late reading no newer than one
-already judged late (an upload sent twice, or out of order within itself) is stored but not
-judged again. Forecasts, routes, stops and GPS checks speak of the present and are not run on
-late readings; `silence` takes them itself, to fill its gaps.
+and its readings join the mean kinetic temperature then. A late reading inside the
+span of a stretch already judged (an upload sent twice), or older than the open stretch's last
+reading (out of order within itself), is stored but not judged again; one older than a stretch
+judged before but outside its span (a gap whose upload came after a reordered reading) is
+judged in a stretch of its own. Forecasts, routes, stops and GPS checks speak of the present
+and are not run on late readings; `silence` takes them itself, to fill its gaps.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ LATE_KINDS: Final = frozenset({"temp_excursion", "seal_breach", "door_open", "sh
 #: Clock time with no late reading after which an upload is taken to be over. The readings of
 #: one upload arrive within seconds of each other; a minute leaves room for a slow link.
 LATE_IDLE_MS: Final = 60_000
+#: Stretches whose spans are remembered, to know an upload sent again: a device's uploads
+#: are rare, and a copy comes soon after the original.
+_SPANS_KEPT: Final = 8
+_NEVER: Final = -(2**62)
 
 
 class LateStretch:
@@ -63,14 +69,28 @@ class LateStretch:
     [('temp_excursion', False, True)]
     """
 
-    __slots__ = ("_active", "_arrived_ms", "detectors", "judged_ts", "skipped", "unjoined_min")
+    __slots__ = (
+        "_active",
+        "_arrived_ms",
+        "_first_ts",
+        "_judged",
+        "detectors",
+        "judged_ts",
+        "skipped",
+        "unjoined_min",
+    )
 
     def __init__(self) -> None:
         #: The stretch's own detectors; empty between stretches.
         self.detectors: tuple[Detector, ...] = ()
-        #: The newest event time judged late so far (the open stretch's last reading): older
-        #: late readings are not judged again.
+        #: The newest event time the open stretch has judged (its last reading): its detectors
+        #: take readings in order, so an older one is not judged in this stretch.
         self.judged_ts = -1
+        self._first_ts = -1
+        # The spans (first, last event time) of the last stretches judged: a reading inside one
+        # was judged already (an upload sent twice); one outside all of them, older or not, is
+        # a gap of its own whose upload came later, and is judged in a stretch of its own.
+        self._judged: tuple[tuple[int, int], ...] = ()
         #: Late readings left unjudged, being no newer than one judged before.
         self.skipped = 0
         self._arrived_ms = 0
@@ -82,7 +102,11 @@ class LateStretch:
 
     def __setstate__(self, state: SlotState) -> None:
         self.unjoined_min = 0.0
+        self._first_ts, self._judged = -1, ()
         slots = restore_slots(self, state)
+        if "_judged" not in slots and not self.detectors and self.judged_ts >= 0:
+            # An older release kept one mark for every stretch: what it judged is all before it.
+            self._judged, self.judged_ts = ((_NEVER, self.judged_ts),), -1
         if "unjoined_min" not in slots and (judged := self.out_of_range()) is not None:
             self.unjoined_min = judged.out_minutes
 
@@ -94,12 +118,14 @@ class LateStretch:
         `live` is the device's own excursion detector, which judges the reading's time out of
         range in its place (`TempExcursion.judge_late`).
         """
-        if r.ts_ms <= self.judged_ts:
+        ts = r.ts_ms
+        if ts <= self.judged_ts or any(a <= ts <= b for a, b in self._judged):
             self.skipped += 1
             return []
         if not self.detectors:
             self.detectors = tuple(d for f in LATE_FACTORIES if (d := f(shipment)) is not None)
-        self.judged_ts = r.ts_ms
+            self._first_ts = ts
+        self.judged_ts = ts
         self._arrived_ms = now_ms
         out: list[Condition] = []
         for d in self.detectors:
@@ -143,6 +169,9 @@ class LateStretch:
         ]
         self.detectors, self._active = (), {}
         self.unjoined_min = 0.0
+        if self.judged_ts >= 0:
+            self._judged = (*self._judged[1 - _SPANS_KEPT :], (self._first_ts, self.judged_ts))
+        self.judged_ts = -1
         return out
 
 

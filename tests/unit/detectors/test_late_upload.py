@@ -82,6 +82,31 @@ def test_an_upload_sent_twice_raises_its_alerts_once():
     assert late is not None and late.skipped == len(upload)
 
 
+def test_an_upload_older_than_a_reading_judged_late_before_it_is_still_judged():
+    # Live to 60 and from 125; the reading of 120 arrives alone after 125 (reordered), a
+    # stretch of its own; a minute later the upload of the gap before it, warm from 80 to 105.
+    live, upload = warm_gap()
+    reordered = [(r, 127) for r, _ in upload if r.ts_ms == T0 + 120 * MIN]
+    rest = [(r, 140) for r, _ in upload if r.ts_ms < T0 + 120 * MIN]
+    engine = build_engine([VACCINE], lateness_ms=0)
+    events = of_kind(deliver(engine, live + reordered + rest), "temp_excursion")
+    assert [(e.event, (e.at_ms - T0) // MIN) for e in events][:1] == [("open", 85)]
+    late = engine.devices["trk-1"].late
+    assert late is not None and late.skipped == 0
+
+
+def test_a_late_stretch_from_an_older_snapshot_still_skips_what_it_had_judged():
+    live, upload = warm_gap()
+    engine = build_engine([VACCINE], lateness_ms=0)
+    deliver(engine, live + upload)
+    late = engine.devices["trk-1"].late
+    assert late is not None
+    slots = {n: getattr(late, n) for n in ("_active", "_arrived_ms", "detectors", "skipped")}
+    old = type(late).__new__(type(late))
+    old.__setstate__((None, {**slots, "judged_ts": T0 + 120 * MIN}))  # one mark, as before
+    assert old.take(upload[0][0], T0 + 300 * MIN, VACCINE) == [] and old.skipped == 1
+
+
 def test_a_seal_tampered_with_while_out_of_coverage_is_a_critical_seal_breach():
     live = [(reading(m, None, "trk-2", seal="closed"), m) for m in (0, 5, 10, 60, 65)]
     upload = [
