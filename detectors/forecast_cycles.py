@@ -69,7 +69,7 @@ class Turns:
     def add(self, ts: int, level: float) -> None:
         """Note a peak (or trough) once the level has turned back from it by TURN_C."""
         at, extreme = self._extreme
-        if math.isnan(extreme):
+        if extreme != extreme:  # NaN: `math.isnan` costs a call on every reading
             self._extreme = (ts, level)
         elif self._falling:
             if level <= extreme:
@@ -84,8 +84,13 @@ class Turns:
             swing = extreme - self._troughs[-1][1] if self._troughs else 0.0
             self._peaks.append((at, extreme, max(MARGIN_C, SWING_SHARE * swing)))
             self._extreme, self._falling = (ts, level), True
-        self._peaks = self._recent(self._peaks, ts)
-        self._troughs = self._recent(self._troughs, ts)
+        # `_recent` only when the oldest turn has left the window: this runs on every reading,
+        # and nearly always nothing has.
+        oldest = ts - self.window_ms
+        if self._peaks and self._peaks[0][0] < oldest:
+            self._peaks = self._recent(self._peaks, ts)
+        if self._troughs and self._troughs[0][0] < oldest:
+            self._troughs = self._recent(self._troughs, ts)
 
     def _recent(
         self, turns: list[tuple[int, float, float]], ts: int
@@ -102,6 +107,13 @@ class Turns:
 
     def within(self, level: float, rising: bool) -> bool:
         """Whether a level heading up (or down) is still inside the swing of a recent cycle."""
+        # Plain loops, not `any` over a generator: asked on most readings of a trend.
         if rising:
-            return any(level <= top + margin for _, top, margin in self._peaks)
-        return any(level >= bottom - margin for _, bottom, margin in self._troughs)
+            for _, top, margin in self._peaks:  # noqa: SIM110 (see above)
+                if level <= top + margin:
+                    return True
+            return False
+        for _, bottom, margin in self._troughs:  # noqa: SIM110
+            if level >= bottom - margin:
+                return True
+        return False
