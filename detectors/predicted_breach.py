@@ -91,6 +91,17 @@ TURN_SIGMAS: Final = 2.0
 SHIFT_MIN_C: Final = 1.0
 
 
+#: What `_warm` holds once the warm-up is over.
+_WARMED: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@functools.cache
+def _window_ms(cycle_min: float) -> int:
+    """The turning points' window: one int object for every device with the same setting, where
+    each derived afresh is 32 bytes a device."""
+    return int(cycle_min * 60_000)
+
+
 @functools.cache
 def _smoothing_weight(level_tau_h: float, trend_tau_h: float) -> float:
     """The trend's smoothing weight over one level time constant: the same for every forecast
@@ -235,7 +246,7 @@ class PredictedBreach:
         self._active = False
         # Peaks and troughs of the level within cycle_min: a rise that has not passed the
         # top of a recent rise that turned back by itself is a cycle, not yet a failure.
-        self._turns = Turns(int(cycle_min * 60_000))
+        self._turns = Turns(_window_ms(cycle_min))
         # Whether the trend was seen under min_rate after the warm-up: a drift already under
         # way when the filter started has no observed onset, and from the inside a thermostat's
         # first rise looks the same as a failure's; the excursion check has those.
@@ -361,6 +372,9 @@ class PredictedBreach:
         if ts - self._start_ts < self.warmup_ms or self._n < MIN_READINGS:
             self._warm_up((ts - self._start_ts) / _MS_PER_H, t)
             return None
+        # The warm-up's sums are never read again (a reset starts new ones): they give way to
+        # one shared tuple, as five floats and their tuple are 200 bytes a device.
+        self._warm = _WARMED
         if abs(self._trend) < self._calm_rate:
             self._calm_seen = True
         forecast = self._forecast() if self._calm_seen else None
