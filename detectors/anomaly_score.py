@@ -381,7 +381,9 @@ class AnomalyScorer:
                 # A cue with nothing to judge against yet. Its record is left as it is, so
                 # its bar is taken only if a detection needs the bars (below), not here.
                 continue
-            bar = bars[i] = rec[i] if rec[i] > floors[i] else floors[i]
+            # The record read once: each read of a typed array makes a float object anew.
+            r = rec[i]
+            bar = bars[i] = r if r > floors[i] else floors[i]
             k = seen[i]
             if k < warmup:
                 k += 1
@@ -389,7 +391,7 @@ class AnomalyScorer:
                     k = self._profile_count(i, k)
                 seen[i] = k
                 if k < warmup:
-                    if k >= start and c > rec[i]:
+                    if k >= start and c > r:
                         rec[i] = c
                     continue
             if c > ratio * bar:
@@ -399,7 +401,7 @@ class AnomalyScorer:
             # A cue back at most of its record holds it: a surprise of that size that keeps
             # coming is the stream's normal, and a record fading under it made each return a
             # record by a hair (a perfect daily square wave scored 0.5 every few days).
-            faded = rec[i] if c >= hold * rec[i] else rec[i] * decay
+            faded = r if c >= hold * r else r * decay
             rec[i] = c if c > faded else faded
         if n < self.warmup:
             return 0.0
