@@ -74,6 +74,20 @@ _F32_MAX: Final = 3.0e38
 _INF: Final = math.inf
 
 
+#: The empty weekly profile of every scorer without one, and the records broken by the event
+#: of every scorer that has not detected one yet: shared, as they are never written to (an
+#: empty profile is never folded into; `_calibrate` replaces the base, never writes into it),
+#: where an array of its own costs each stream 64 bytes and more.
+_NO_PROFILE: Final = season.empty(0)
+_NO_BASE: Final = array("d", [1.0]) * _N_CUES
+
+
+@functools.cache
+def _decay(record_half_life: int) -> float:
+    # Shared by every scorer with the same half-life: a float of its own is 24 bytes a stream.
+    return float(0.5 ** (1.0 / record_half_life))
+
+
 @functools.cache
 def _floors(strictness: float) -> tuple[float, ...]:
     # Shared by every scorer with the same strictness: per-stream state stays small.
@@ -187,7 +201,7 @@ class AnomalyScorer:
         self.refractory = refractory
         self.warmup = warmup
         self.strictness = strictness
-        self._decay = 0.5 ** (1.0 / record_half_life)
+        self._decay = _decay(record_half_life)
         self._floors = _floors(strictness)
         self._n = 0
         self._ref = 0.0  # first reading: profiles store offsets from it
@@ -210,14 +224,14 @@ class AnomalyScorer:
         self._day, self._day_n = season.empty(_DAY_HOURS)
         # A shipment lasts days; the hour-of-week profile is most of the state, so
         # callers that cannot see a week may leave it out (its cue is then never judged).
-        self._week, self._week_n = season.empty(_WEEK_HOURS if weekly else 0)
+        self._week, self._week_n = season.empty(_WEEK_HOURS) if weekly else _NO_PROFILE
         self._rec = array("d", [0.0]) * _N_CUES
         # Readings each cue has judged, up to `warmup` (a profile's: once its period is learnt).
         self._seen = array("l", [0]) * _N_CUES
         # The hour each profile cue began to learn its record (inf: not yet).
         self._since = array("d", [math.inf]) * 2
         self._cool = 0
-        self._base = array("d", [1.0]) * _N_CUES  # the records an ongoing event broke
+        self._base = _NO_BASE  # the records an ongoing event broke (none yet)
         self._peak = 0.0  # its largest surprise over them so far
 
     @property
@@ -283,14 +297,21 @@ class AnomalyScorer:
         self._acc_n += 1
         day_cue = week_cue = -1.0  # -1: no judgement (no profile, or a young one)
         frac = (int(ts_ms) % _HOUR_MS) / _HOUR_MS
-        resid = season.distance(self._day, self._day_n, hour % _DAY_HOURS, frac, offset)
+        # `season.distance` says -1 for a missing or young profile value: asked here first, as
+        # it is for the first days of every stream (and always of a missing weekly profile),
+        # it spares a call on most readings.
+        h = hour % _DAY_HOURS
+        young = not self._day or self._day_n[h] < season.MIN_VISITS
+        resid = -1.0 if young else season.distance(self._day, self._day_n, h, frac, offset)
         if resid >= 0.0:
             k = self._k_day = self._k_day + 1
             scale = self._res_day
             if k > 1:
                 day_cue = resid / (scale if scale > floor_unit else floor_unit)
             self._res_day = scale + (a if a > 1.0 / k else 1.0 / k) * (resid - scale)
-        resid = season.distance(self._week, self._week_n, hour % _WEEK_HOURS, frac, offset)
+        h = hour % _WEEK_HOURS
+        young = not self._week or self._week_n[h] < season.MIN_VISITS
+        resid = -1.0 if young else season.distance(self._week, self._week_n, h, frac, offset)
         if resid >= 0.0:
             k = self._k_week = self._k_week + 1
             scale = self._res_week
@@ -355,10 +376,14 @@ class AnomalyScorer:
         bars = [0.0] * _N_CUES
         ratio = esc = 0.0
         for i in range(_N_CUES):
-            bar = bars[i] = rec[i] if rec[i] > floors[i] else floors[i]
             c = cues[i]
             if c < 0.0:
-                continue  # a cue with nothing to judge against yet
+                # A cue with nothing to judge against yet. Its record is left as it is, so
+                # its bar is taken only if a detection needs the bars (below), not here.
+                continue
+            # The record read once: each read of a typed array makes a float object anew.
+            r = rec[i]
+            bar = bars[i] = r if r > floors[i] else floors[i]
             k = seen[i]
             if k < warmup:
                 k += 1
@@ -366,7 +391,7 @@ class AnomalyScorer:
                     k = self._profile_count(i, k)
                 seen[i] = k
                 if k < warmup:
-                    if k >= start and c > rec[i]:
+                    if k >= start and c > r:
                         rec[i] = c
                     continue
             if c > ratio * bar:
@@ -376,7 +401,7 @@ class AnomalyScorer:
             # A cue back at most of its record holds it: a surprise of that size that keeps
             # coming is the stream's normal, and a record fading under it made each return a
             # record by a hair (a perfect daily square wave scored 0.5 every few days).
-            faded = rec[i] if c >= hold * rec[i] else rec[i] * decay
+            faded = r if c >= hold * r else r * decay
             rec[i] = c if c > faded else faded
         if n < self.warmup:
             return 0.0
@@ -394,7 +419,10 @@ class AnomalyScorer:
         elif ratio > 1.0:
             self._cool = self.refractory
             self._peak = ratio
-            base[:] = array("d", bars)
+            for i in range(_N_CUES):
+                if cues[i] < 0.0:  # not judged: its record is as it was before this reading
+                    bars[i] = rec[i] if rec[i] > floors[i] else floors[i]
+            self._base = array("d", bars)  # a new array: the first replaces the shared _NO_BASE
         return 1.0 - math.pow(0.5, ratio)
 
     def __getstate__(self) -> tuple[object, ...]:

@@ -25,6 +25,7 @@ detector of the same kind keep one alert.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -55,7 +56,13 @@ SNAPSHOT_VERSION: Final = 4
 
 def _interval_ms(shipment: Shipment) -> int:
     """The reporting interval the device's alert book waits for readings by (see `lifecycle`)."""
-    return int(shipment.profile.expected_interval_s * 1000)
+    return _ms(shipment.profile.expected_interval_s)
+
+
+@functools.cache
+def _ms(seconds: float) -> int:
+    # One int object per interval for every device: one derived afresh is 32 bytes a device.
+    return int(seconds * 1000)
 
 
 def same_watch(current: Shipment, held: Shipment) -> bool:

@@ -11,7 +11,7 @@ inside their swing.
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, TypeAlias
 
 from detectors.pickled import SlotState, restore_slots
 
@@ -27,6 +27,9 @@ SWING_SHARE: Final = 0.2
 #: differs from the next by the noise, so a slow cycle with a single top in the window
 #: would be told from its own next rise by chance; two tops are the cycle's reach.
 KEEP_TURNS: Final = 2
+
+#: Turning points, oldest first, as (ts, level, margin).
+_TurnPoints: TypeAlias = tuple[tuple[int, float, float], ...]
 
 
 class Turns:
@@ -51,57 +54,71 @@ class Turns:
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
         # (ts, level, margin): a turning point and how far past it the cycle may still reach.
-        self._peaks: list[tuple[int, float, float]] = []
-        self._troughs: list[tuple[int, float, float]] = []
+        # Tuples, not lists: a turn comes at most every few readings and builds a new tuple,
+        # while an empty tuple is shared and a list costs each device 56 bytes, and more once
+        # it holds anything.
+        self._peaks: _TurnPoints = ()
+        self._troughs: _TurnPoints = ()
         self._extreme = (0, math.nan)  # the level's extreme since the last turn
         self._falling = False
 
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state; turning points from before margins were kept get MARGIN_C."""
         restore_slots(self, state)
-        self._peaks = [(p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._peaks]
-        self._troughs = [(p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._troughs]
+        # Lists in a snapshot from before the turning points were kept in tuples.
+        self._peaks = tuple((p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._peaks)
+        self._troughs = tuple((p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._troughs)
 
     def reset(self) -> None:
-        self._peaks, self._troughs = [], []
+        self._peaks, self._troughs = (), ()
         self._extreme, self._falling = (0, math.nan), False
 
     def add(self, ts: int, level: float) -> None:
         """Note a peak (or trough) once the level has turned back from it by TURN_C."""
         at, extreme = self._extreme
-        if math.isnan(extreme):
+        if extreme != extreme:  # NaN: `math.isnan` costs a call on every reading
             self._extreme = (ts, level)
         elif self._falling:
             if level <= extreme:
                 self._extreme = (ts, level)
             elif level - extreme >= TURN_C:
                 swing = self._peaks[-1][1] - extreme if self._peaks else 0.0
-                self._troughs.append((at, extreme, max(MARGIN_C, SWING_SHARE * swing)))
+                self._troughs += ((at, extreme, max(MARGIN_C, SWING_SHARE * swing)),)
                 self._extreme, self._falling = (ts, level), False
         elif level >= extreme:
             self._extreme = (ts, level)
         elif extreme - level >= TURN_C:
             swing = extreme - self._troughs[-1][1] if self._troughs else 0.0
-            self._peaks.append((at, extreme, max(MARGIN_C, SWING_SHARE * swing)))
+            self._peaks += ((at, extreme, max(MARGIN_C, SWING_SHARE * swing)),)
             self._extreme, self._falling = (ts, level), True
-        self._peaks = self._recent(self._peaks, ts)
-        self._troughs = self._recent(self._troughs, ts)
+        # `_recent` only when the oldest turn has left the window: this runs on every reading,
+        # and nearly always nothing has.
+        oldest = ts - self.window_ms
+        if self._peaks and self._peaks[0][0] < oldest:
+            self._peaks = self._recent(self._peaks, ts)
+        if self._troughs and self._troughs[0][0] < oldest:
+            self._troughs = self._recent(self._troughs, ts)
 
-    def _recent(
-        self, turns: list[tuple[int, float, float]], ts: int
-    ) -> list[tuple[int, float, float]]:
+    def _recent(self, turns: _TurnPoints, ts: int) -> _TurnPoints:
         """Turns within the window, and the last KEEP_TURNS within twice the window."""
         if not turns or turns[0][0] >= ts - self.window_ms:
             return turns
         old = ts - 2 * self.window_ms
-        return [
+        return tuple(
             p
             for i, p in enumerate(turns)
             if p[0] >= ts - self.window_ms or (p[0] >= old and i >= len(turns) - KEEP_TURNS)
-        ]
+        )
 
     def within(self, level: float, rising: bool) -> bool:
         """Whether a level heading up (or down) is still inside the swing of a recent cycle."""
+        # Plain loops, not `any` over a generator: asked on most readings of a trend.
         if rising:
-            return any(level <= top + margin for _, top, margin in self._peaks)
-        return any(level >= bottom - margin for _, bottom, margin in self._troughs)
+            for _, top, margin in self._peaks:  # noqa: SIM110 (see above)
+                if level <= top + margin:
+                    return True
+            return False
+        for _, bottom, margin in self._troughs:  # noqa: SIM110
+            if level >= bottom - margin:
+                return True
+        return False

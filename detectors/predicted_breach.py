@@ -37,6 +37,7 @@ back against the trend is believed over them, and no warning opens or sharpens o
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -88,6 +89,24 @@ TURN_SIGMAS: Final = 2.0
 #: However quiet the probe, a forecast error under this (°C) is never taken for a shift:
 #: a quantisation step or two, and the lag of the level behind a brisk rise.
 SHIFT_MIN_C: Final = 1.0
+
+
+#: What `_warm` holds once the warm-up is over.
+_WARMED: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@functools.cache
+def _window_ms(cycle_min: float) -> int:
+    """The turning points' window: one int object for every device with the same setting, where
+    each derived afresh is 32 bytes a device."""
+    return int(cycle_min * 60_000)
+
+
+@functools.cache
+def _smoothing_weight(level_tau_h: float, trend_tau_h: float) -> float:
+    """The trend's smoothing weight over one level time constant: the same for every forecast
+    of a device (and of every device with the same settings), so computed once."""
+    return 1.0 - math.exp(-level_tau_h / trend_tau_h)
 
 
 def _normal_cdf(z: float) -> float:
@@ -227,7 +246,7 @@ class PredictedBreach:
         self._active = False
         # Peaks and troughs of the level within cycle_min: a rise that has not passed the
         # top of a recent rise that turned back by itself is a cycle, not yet a failure.
-        self._turns = Turns(int(cycle_min * 60_000))
+        self._turns = Turns(_window_ms(cycle_min))
         # Whether the trend was seen under min_rate after the warm-up: a drift already under
         # way when the filter started has no observed onset, and from the inside a thermostat's
         # first rise looks the same as a failure's; the excursion check has those.
@@ -263,7 +282,12 @@ class PredictedBreach:
             return None  # also False for NaN: a failing probe must not bend the trend
         ts = r.ts_ms
         self.raw_confidence = None
-        if self._n and ts - self._last_ts > self._keep():
+        # How long a silence may last and leave what was learnt standing: the keep time, or
+        # KEEP_INTERVALS reporting intervals. (The small tests of `update` are written out in
+        # it, not called as methods: each call costs more than its test, on every reading.)
+        if self._n and ts - self._last_ts > max(
+            float(self.keep_ms), KEEP_INTERVALS * self._interval_ms
+        ):
             self._n = 0  # a long silence: what was learnt is no longer about now
         if self._n == 0:
             self._level, self._last_ts, self._start_ts, self._n = t, ts, ts, 1
@@ -301,7 +325,9 @@ class PredictedBreach:
         self._n += 1
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
         b = 1.0 - math.exp(-dt_h / self.trend_tau_h)
-        settling = self._door_settling(ts)
+        # Whether the product is still taking in the heat of a door shut lately.
+        shut = self._door_shut_ms
+        settling = shut is not None and 0 <= ts - shut < self.door_settle_ms
         predicted = self._level + self._trend * dt_h
         error = t - predicted
         warm = ts - self._start_ts >= self.warmup_ms and self._n > MIN_READINGS
@@ -310,9 +336,10 @@ class PredictedBreach:
         # Whether this reading is more than the recent forecast errors explain: a forecast
         # resting on it alone waits for the next reading before it is reported.
         surprising = abs(error) > max(SHIFT_MIN_C, SURPRISE_SIGMAS * miss)
-        # How far the reading lies back against the trend's direction from its forecast: the
-        # smoothed trend lags a rise that has turned by tens of minutes.
-        back = self._back_against(error)
+        # How far (°C) the reading lies back against a rising or falling trend; 0 when calm:
+        # the smoothed trend lags a rise that has turned by tens of minutes.
+        trend = self._trend
+        back = 0.0 if abs(trend) < self.min_rate else max(0.0, -error if trend > 0 else error)
         if warm and back > max(SHIFT_MIN_C, TURN_SIGMAS * miss):
             # Well back, beyond what the forecast usually misses by: the rise (or fall) has
             # turned or stopped; as after a way back into range, a new warning needs the
@@ -345,6 +372,9 @@ class PredictedBreach:
         if ts - self._start_ts < self.warmup_ms or self._n < MIN_READINGS:
             self._warm_up((ts - self._start_ts) / _MS_PER_H, t)
             return None
+        # The warm-up's sums are never read again (a reset starts new ones): they give way to
+        # one shared tuple, as five floats and their tuple are 200 bytes a device.
+        self._warm = _WARMED
         if abs(self._trend) < self._calm_rate:
             self._calm_seen = True
         forecast = self._forecast() if self._calm_seen else None
@@ -447,19 +477,6 @@ class PredictedBreach:
         if n >= 3 and spread > 0:
             self._trend = (n * sxy - sx * sy) / spread
 
-    def _back_against(self, error: float) -> float:
-        """How far (°C) a reading lies back against a rising or falling trend; 0 when calm."""
-        if abs(self._trend) < self.min_rate:
-            return 0.0
-        return max(0.0, -error if self._trend > 0 else error)
-
-    def _door_settling(self, ts: int) -> bool:
-        shut = self._door_shut_ms
-        return shut is not None and 0 <= ts - shut < self.door_settle_ms
-
-    def _keep(self) -> float:
-        return max(float(self.keep_ms), KEEP_INTERVALS * self._interval_ms)
-
     def _forecast(self) -> tuple[float, float, float] | None:
         """(limit, hours to reach it, probability it is reached within the horizon) or None."""
         trend = self._trend
@@ -479,7 +496,7 @@ class PredictedBreach:
         if hours > 3 * self.horizon_h:
             return None
         # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.
-        b = 1.0 - math.exp(-(self.level_tau_h) / self.trend_tau_h)
+        b = _smoothing_weight(self.level_tau_h, self.trend_tau_h)
         sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
         # Over the horizon the warming rate itself may change: a trend that wanders as a random
         # walk adds drift * H^3 / 3 to the variance of where the product will be, and a rise

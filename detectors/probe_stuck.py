@@ -26,6 +26,7 @@ sends make short runs of no meaning.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Final
 
@@ -102,8 +103,7 @@ class StuckWatch:
     )
 
     def __init__(self, min_min: float = 60.0, odds: float = STUCK_ODDS) -> None:
-        self.min_ms = int(min_min * 60_000)
-        self.log_odds = math.log(odds)
+        self.min_ms, self.log_odds = _settings(min_min, odds)
         self._pairs = 0  # repeats and reversals: pairs of readings of a product holding still
         self._changes = 0  # the reversals among them that show noise
         self._last_sign = 0
@@ -185,3 +185,10 @@ class StuckWatch:
             "odds": float(f"{odds:.3g}"),
         }
         return detail, evidence
+
+
+@functools.cache
+def _settings(min_min: float, odds: float) -> tuple[int, float]:
+    """`min_ms` and `log_odds` for these settings: one pair of number objects shared by every
+    probe's watch, where each derived afresh is 56 bytes a probe."""
+    return int(min_min * 60_000), math.log(odds)
