@@ -10,8 +10,9 @@ the device judges it apart for what such an upload must not hide (an
 excursion, the seal, the door, a shock; see `detectors.late_upload`). A
 reading whose timestamp was already seen is a duplicate and is ignored. The clock is
 wall time when live (`advance` from a ticker) and event time in backtests
-(the newest timestamp seen across the fleet, with each device's timers fired
-when `due` says, through `advance_device`), so the same code serves both.
+(the newest timestamp the fleet's readings vouch for, see `detectors.replay.FleetClock`,
+with each device's timers fired when `due` says, through `advance_device`), so the
+same code serves both.
 
 A detector class whose `shared_kinds` names alert kinds that another detector
 of the same device raises too (a probe judged by its room, `PeerJump`, raises

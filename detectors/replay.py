@@ -1,12 +1,13 @@
 """Replay of recorded readings through the detector engine, in event time, for backtests.
 
-The clock is the newest event time seen across the fleet, and every device's
-timers follow it, not only when that device reports: a tracker that goes
-quiet while others report is found silent at the event time a live ticker
-would have found it. The clock stops at the recording's newest reading (what
-came after is unknown, so a silence shorter than the tolerated gap at the end
-is not raised), and the engine is flushed so what its buffers still hold is
-raised too. Beside the alert events, a replay
+The clock is event time, as far as the fleet's readings vouch for it (one
+tracker's clock running ahead cannot drag it: see `FleetClock`), and every
+device's timers follow it, not only when that device reports: a tracker that
+goes quiet while others report is found silent at the event time a live
+ticker would have found it. The clock stops near the recording's newest
+reading (what came after is unknown, so a silence shorter than the tolerated
+gap at the end is not raised), and the engine is flushed so what its buffers
+still hold is raised too. Beside the alert events, a replay
 keeps what a backtest reports: each device's peak customs risk, optionally an
 anomaly score for every reading of one channel and that channel's series for
 a plot, and a short summary. No I/O: readings come in as an iterable, results
@@ -105,8 +106,8 @@ def replay(
         if series and value is not None:
             result.series.setdefault(r.device_id, []).append((r.ts_ms, value))
         result.readings += 1
-        events = clock.move_to(r.ts_ms) if r.ts_ms > clock.now else []
-        events += engine.process(r, clock.now)
+        events, heard_at = clock.hear(r.device_id, r.ts_ms)
+        events += engine.process(r, heard_at)
         clock.schedule(r.device_id)
         if events:
             result.events += events
@@ -126,7 +127,30 @@ def replay(
 
 
 class FleetClock:
-    """A backtest's clock: the newest event time seen, firing each device's timers when due.
+    """A backtest's clock: the time the readings so far vouch for, firing each device's timers.
+
+    Live, silence is timed on the ingester's wall clock. A recording carries the order in
+    which readings arrived but not when (no arrival time is part of the wire format), so
+    the clock is rebuilt from the readings' own timestamps; and a timestamp is only a
+    device's word: the ingester accepts a reading stamped up to ten minutes ahead of its
+    clock. Taking the newest timestamp as the time would let one tracker's fast clock fire
+    every other tracker's timers early (silence for a gap that was in truth shorter than
+    tolerated). So the fleet's time (`now`) counts only what two readings vouch for: a
+    device's reading once that device's next reading comes in order after it (a clock that
+    jumped ahead and came back vouches for nothing), or the second-newest timestamp of two
+    devices (two independent clocks agree that time has come). It lags the newest reading by
+    up to one reporting interval of the device that reports most often (not at all while two
+    devices report together), and stops there at the end of the recording, since what came
+    after is unknown. A device whose clock is always fast moves it, but every device is
+    heard on that same clock, so the gaps it times still come out right.
+
+    A device's own timestamps are its own evidence: its timers also fire when its own
+    readings pass them (a reading stamped after its silence was due opens that silence, at
+    its due time, before ending it), and its readings are heard no earlier than its newest
+    timestamp. So a tracker's own gaps are timed on its own clock, whatever the fleet's
+    says, a recording of one tracker runs as it always has, and only other trackers' timers
+    wait for the fleet's time. What this cannot undo: a tracker whose own clock jumps ahead
+    takes its next readings, stamped before the jump, as late, as the replay always has.
 
     Live, a ticker advances every device every few seconds. Doing that at every reading of
     a recording would cost devices x readings; instead each device is advanced at the moments
@@ -136,22 +160,64 @@ class FleetClock:
     >>> from detectors.profiles import PROFILES
     >>> engine = replay_engine([], PROFILES["customs_transit"])
     >>> clock = FleetClock(engine)
-    >>> _ = clock.move_to(0)
     >>> for r in (Reading("a", 0), Reading("b", 10 * 60_000)):
-    ...     _ = clock.move_to(r.ts_ms) + engine.process(r, clock.now)
+    ...     events, heard_at = clock.hear(r.device_id, r.ts_ms)
+    ...     events += engine.process(r, heard_at)
     ...     clock.schedule(r.device_id)
+    >>> clock.now // 60_000  # b vouches for a's time, nothing yet for its own
+    0
     >>> [(e.device_id, e.event, e.at_ms // 60_000) for e in clock.move_to(45 * 60_000)]
     [('a', 'open', 30), ('b', 'open', 40)]
     """
 
-    __slots__ = ("_engine", "_heap", "_scheduled", "now")
+    __slots__ = ("_engine", "_first", "_heap", "_scheduled", "_second", "_stamps", "now")
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._heap: list[tuple[int, str]] = []
         #: The one live heap entry of each device; any other entry of it is stale.
         self._scheduled: dict[str, int] = {}
+        #: Each device's [latest timestamp, in the order its readings came; newest timestamp].
+        self._stamps: dict[str, list[int]] = {}
+        #: The devices with the newest and second-newest timestamps, as (newest ts, device).
+        self._first: tuple[int, str] | None = None
+        self._second: tuple[int, str] | None = None
         self.now = -(2**62)
+
+    def hear(self, device_id: str, ts_ms: int) -> tuple[list[AlertEvent], int]:
+        """Take a reading's timestamp as evidence; the timers it shows were due, and its clock.
+
+        Fires, at their own times, every device's timers due by the time the readings so far
+        vouch for, then this device's own due by `ts_ms`; returns what they raised and the
+        clock to process the reading at. Call before processing the reading.
+        """
+        vouched = self.now
+        stamps = self._stamps.get(device_id)
+        if stamps is None:
+            stamps = self._stamps[device_id] = [ts_ms, ts_ms]
+            newer = True
+        else:
+            if ts_ms > stamps[0]:
+                vouched = max(vouched, stamps[0])  # the device's clock went on from there
+            stamps[0] = ts_ms
+            newer = ts_ms > stamps[1]
+            if newer:
+                stamps[1] = ts_ms
+        if newer:
+            first = self._first
+            if first is None or ts_ms >= first[0]:
+                if first is not None and first[1] != device_id:
+                    self._second = first
+                self._first = (ts_ms, device_id)
+            elif first[1] != device_id and (self._second is None or ts_ms > self._second[0]):
+                self._second = (ts_ms, device_id)
+        if self._second is not None and self._second[0] > vouched:
+            vouched = self._second[0]
+        out = self.move_to(vouched) if vouched > self.now else []
+        scheduled = self._scheduled
+        while (at := scheduled.get(device_id)) is not None and at <= ts_ms:
+            out += self._fire(device_id, at)
+        return out, max(self.now, stamps[1])
 
     def schedule(self, device_id: str) -> None:
         """Note when this device's timers next fall due (call after it was processed)."""
@@ -172,19 +238,23 @@ class FleetClock:
         heap, scheduled = self._heap, self._scheduled
         while heap and heap[0][0] <= now_ms:
             at, device = heapq.heappop(heap)
-            if scheduled.get(device) != at:
-                continue
-            del scheduled[device]
-            due = self._engine.due(device)
-            if due is not None and due > at:
-                self.schedule(device)  # heard from since: its timer moved on
-                continue
-            out += self._engine.advance_device(device, at)
-            after = self._engine.due(device)
-            if after is not None and after <= at:
-                raise RuntimeError(f"a timer of {device} stays due at {at} after advancing")
-            self.schedule(device)
+            if scheduled.get(device) == at:
+                out += self._fire(device, at)
         self.now = max(self.now, now_ms)
+        return out
+
+    def _fire(self, device: str, at: int) -> list[AlertEvent]:
+        """Advance `device` to `at`, its scheduled due time, and schedule what falls due next."""
+        del self._scheduled[device]  # its heap entry, if still there, is stale from now on
+        due = self._engine.due(device)
+        if due is not None and due > at:
+            self.schedule(device)  # heard from since: its timer moved on
+            return []
+        out = self._engine.advance_device(device, at)
+        after = self._engine.due(device)
+        if after is not None and after <= at:
+            raise RuntimeError(f"a timer of {device} stays due at {at} after advancing")
+        self.schedule(device)
         return out
 
 

@@ -148,29 +148,67 @@ def decode(
             _reject("invalid_topic", f"not a telemetry topic: {topic[:200]!r}", "", payload)
         )
         return out
+    return _decode_payload(out, device, payload, now_ms, max_age_ms)
+
+
+def decode_unrouted(
+    payload: bytes, now_ms: int, max_age_ms: int | None = DEFAULT_MAX_AGE_MS
+) -> Decoded:
+    """Decode a message that comes without its topic (a line of a recording); never raises.
+
+    The topic it was published on is taken to be that of the first element naming a valid
+    device id, so every element is judged as it was live: one naming no device, or an
+    invalid one, is rejected for that, and one naming another device is a mismatch.
+
+    >>> d = decode_unrouted(b'\\xef\\xbb\\xbf[{"ts": 1700000000000}, {"device_id": "t1",'
+    ...                     b' "ts": 1700000000000}]', now_ms=1_700_000_000_000)
+    >>> [r.device_id for r in d.readings], [j.reason for j in d.rejects]
+    (['t1'], ['missing_device_id'])
+    """
+    return _decode_payload(Decoded(), None, payload, now_ms, max_age_ms)
+
+
+def _decode_payload(
+    out: Decoded, device: str | None, payload: bytes, now_ms: int, max_age_ms: int | None
+) -> Decoded:
+    """Decode a payload published by `device` (None: the one its elements name) into `out`."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         detail = f"{len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} byte limit"
-        out.add_reject(_reject("payload_too_large", detail, device, payload))
+        out.add_reject(_reject("payload_too_large", detail, device or "", payload))
         return out
     if payload.startswith(_UTF8_BOM):
         # RFC 8259 lets a parser ignore a byte order mark; some firmware JSON writers add one.
         payload = payload[len(_UTF8_BOM) :]
     if not payload.strip():
         # What a client publishes to clear a retained message: no reading, and no JSON error.
-        out.add_reject(_reject("empty_payload", "an empty message carries no reading", device, b""))
+        out.add_reject(
+            _reject("empty_payload", "an empty message carries no reading", device or "", b"")
+        )
         return out
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError:
         # The fast parser only says "no"; the standard one says why (and accepts
         # the few valid documents orjson refuses, such as integers past 64 bits).
-        parsed = _parse_slowly(payload, device)
+        parsed = _parse_slowly(payload, device or "")
         if isinstance(parsed, Reject):
             out.add_reject(parsed)
             return out
         doc = parsed
 
     elements = doc if type(doc) is list else [doc]
+    if device is None:
+        # No element can match "": each is then rejected for its own missing or invalid id.
+        device = next(
+            (
+                d
+                for e in elements
+                if type(e) is dict
+                and type(d := e.get("device_id")) is str
+                and DEVICE_ID_RE.fullmatch(d)
+            ),
+            "",
+        )
     if not elements:
         out.add_reject(
             _reject("empty_payload", "an empty array carries no reading", device, payload)

@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from detectors.alerts import AlertEvent
 from detectors.reading import Reading
-from ingest.decode import decode
+from ingest.decode import decode_unrouted
 
 _FAR_FUTURE_MS = 2**62  # a recording is judged on its own times, not on today's clock
+_UTF8_BOM = b"\xef\xbb\xbf"
 _DEVICE_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -37,28 +36,22 @@ class RecordingError(ValueError):
 def read_jsonl(path: Path, rejected: dict[str, int]) -> Iterator[Reading]:
     """The valid readings of a JSON Lines recording, counting each reject's reason in `rejected`.
 
-    Each line goes to the decoder on the topic its device would have published to,
-    so a line naming no device is rejected for that, as it would be live.
+    A line is one message without its topic: it is judged as if published on the topic of
+    the device it names, so a line naming no device is rejected for that, as it would be
+    live. A leading UTF-8 byte order mark is ignored, as the wire format says (editors and
+    some exporters start a file with one): a line holding nothing else is a blank line.
     """
     with path.open("rb") as f:
         for line in f:
-            line = line.strip()
-            if not line:
+            # The decoder drops a leading mark itself; the line goes to it as read.
+            if not line.removeprefix(_UTF8_BOM).strip():
                 continue
-            try:
-                doc = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                doc = None
-            first = doc[0] if isinstance(doc, list) and doc else doc
-            device = first.get("device_id") if isinstance(first, dict) else None
-            topic = (
-                f"cargo/v1/{device}/telemetry"
-                if isinstance(device, str)
-                else "cargo/v1/_/telemetry"
-            )
-            decoded = decode(topic, line, _FAR_FUTURE_MS, max_age_ms=None)
+            decoded = decode_unrouted(line, _FAR_FUTURE_MS, max_age_ms=None)
             for reject in decoded.rejects:
                 rejected[reject.reason] = rejected.get(reject.reason, 0) + 1
+            # Past the detailed ones, a hostile line's rejects are only counted: count them too.
+            for reason, n in decoded.more_rejects.items():
+                rejected[reason] = rejected.get(reason, 0) + n
             yield from decoded.readings
 
 
