@@ -125,24 +125,22 @@ def test_a_fault_clears_after_three_plausible_readings():
     assert outs[:2] == [None, None] and not outs[2][0].active
 
 
-def test_battery_warns_then_goes_critical_then_recovers_when_swapped():
+def battery(volts):
+    """(voltage, condition) for every condition a fresh watch raises on these readings."""
     d = BatteryLow()
-    seq = [3.7, 3.39, 3.38, 3.19, 3.1, 3.5, 3.9]
-    events = [
-        (v, c.active, c.severity)
-        for i, v in enumerate(seq)
-        for c in d.update(Reading("t", i, battery_v=v)) or []
+    return [
+        (v, c) for i, v in enumerate(volts) for c in d.update(Reading("t", i, battery_v=v)) or []
     ]
+
+
+def test_battery_warns_then_goes_critical_then_recovers_when_swapped():
+    events = [(v, c.active, c.severity) for v, c in battery([3.7, 3.39, 3.38, 3.19, 3.1, 3.5, 3.9])]
     assert events == [(3.39, True, "warning"), (3.19, True, "critical"), (3.9, False, "info")]
 
 
 def test_a_battery_that_goes_on_falling_is_reported_again_every_tenth_of_a_volt():
-    d = BatteryLow()
-    seq = [3.38, 3.18, 3.12, 3.08, 3.02, 2.98, 2.92]
     reported = [
-        (v, c.severity, c.summary)
-        for i, v in enumerate(seq)
-        for c in d.update(Reading("t", i, battery_v=v)) or []
+        (v, c.severity, c.summary) for v, c in battery([3.38, 3.18, 3.12, 3.08, 3.02, 2.98, 2.92])
     ]
     assert reported == [
         (3.38, "warning", "tracker battery at 3.38 V (warning below 3.4 V)"),
