@@ -65,7 +65,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(
             f"cargowatch backtest: no reading replayed from {args.input}"
             + (
-                f" ({rejected:,} lines rejected: {dict(sorted(result.rejected.items()))})"
+                f" ({rejected:,} rejects: {dict(sorted(result.rejected.items()))})"
                 if rejected
                 else " (it holds none)"
             ),

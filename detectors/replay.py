@@ -50,7 +50,7 @@ class ReplayResult:
 
     events: list[AlertEvent] = field(default_factory=list)
     readings: int = 0
-    #: Input lines the reader rejected, by reason.
+    #: Rejects the reader counted (a line, or one reading of an array line), by reason.
     rejected: dict[str, int] = field(default_factory=dict)
     #: (device, ts, value, score) for every reading, when scores are asked for.
     scores: list[tuple[str, int, float, float]] = field(default_factory=list)
@@ -66,11 +66,7 @@ class ReplayResult:
         lines = [
             f"{self.readings:,} readings replayed, {opened:,} alerts opened "
             f"({len(self.events):,} events) -> {destination}"
-            + (
-                f"; {rejected:,} input lines rejected {dict(sorted(self.rejected.items()))}"
-                if rejected
-                else ""
-            )
+            + (f"; {rejected:,} rejects {dict(sorted(self.rejected.items()))}" if rejected else "")
         ]
         ranked = sorted(self.risk.items(), key=lambda item: (-item[1].score, item[0]))
         for device, risk in ranked[:RISKIEST]:

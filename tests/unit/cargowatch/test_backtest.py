@@ -151,7 +151,7 @@ def test_the_summary_names_the_riskiest_shipments_with_their_reasons(tmp_path):
     "content, says",
     [
         pytest.param("", "(it holds none)", id="an empty recording"),
-        pytest.param("{not json\n42\n", "2 lines rejected", id="a recording of rejects only"),
+        pytest.param("{not json\n42\n", "2 rejects: ", id="a recording of rejects only"),
     ],
 )
 def test_a_backtest_that_replays_nothing_fails_with_one_line(tmp_path, content, says):

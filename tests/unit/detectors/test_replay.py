@@ -91,7 +91,7 @@ def test_a_reader_counts_its_rejects_into_the_result_it_is_given():
     replay(excursion(), replay_engine([VACCINE], None), result)
     assert result.summary("alerts.jsonl")[0] == (
         "24 readings replayed, 1 alerts opened (3 events) -> alerts.jsonl;"
-        " 2 input lines rejected {'invalid_json': 2}"
+        " 2 rejects {'invalid_json': 2}"
     )
 
 
