@@ -200,10 +200,10 @@ class Engine:
                 self._apply(state, t.late(r), out, t)
             if state.late is None:
                 state.late = LateStretch()
-            elif (due := state.late.due_ms()) is not None and now >= due:
-                # The stretch before is over, though no tick has said so yet: this reading
-                # begins a new one rather than being taken for the old one's out of order.
-                self._end_late(state, state.late, out)
+            else:
+                # The stretch before may be over, though no tick has said so yet: this reading
+                # then begins a new one rather than being taken for the old one's out of order.
+                self._end_late_if_due(state, now, out)
             conds = state.late.take(r, now, state.shipment, _excursion(state))
             self._apply(state, conds, out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:
@@ -321,6 +321,10 @@ class Engine:
             conds = t.advance(now_ms)
             if conds:
                 self._apply(state, conds, out, t)
+        self._end_late_if_due(state, now_ms, out)
+
+    def _end_late_if_due(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
+        """Close the device's late stretch if no late reading has come for its idle time."""
         late = state.late
         if late is not None and (due := late.due_ms()) is not None and now_ms >= due:
             self._end_late(state, late, out)

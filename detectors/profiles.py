@@ -203,11 +203,18 @@ def parse_shipment(obj: object) -> Shipment:
     for key in _PROFILE_OVERRIDES:
         if key in obj:
             overrides[key] = _positive(obj[key], where, key)
-    if "expected_interval_s" in overrides and "max_gap_min" not in overrides:
-        overrides["max_gap_min"] = max(
-            profile.max_gap_min,
-            GAP_INTERVALS * overrides["expected_interval_s"] / 60 + GAP_SLACK_MIN,
-        )
+    if "expected_interval_s" in overrides:
+        interval_s = overrides["expected_interval_s"]
+        if "max_gap_min" not in overrides:
+            overrides["max_gap_min"] = max(
+                profile.max_gap_min, GAP_INTERVALS * interval_s / 60 + GAP_SLACK_MIN
+            )
+        elif (gap_min := overrides["max_gap_min"]) * 60 <= interval_s:
+            # Every gap between two readings would be a silence.
+            raise ManifestError(
+                f"{where}: max_gap_min ({gap_min:g} min) must be longer than the reporting"
+                f" interval, expected_interval_s ({interval_s:g} s)"
+            )
     if "excursion_min_duration_min" in obj:
         # Zero is meaningful here (report the first reading out), unlike the other durations.
         v = obj["excursion_min_duration_min"]
@@ -229,13 +236,6 @@ def parse_shipment(obj: object) -> Shipment:
             raise ManifestError(f"{where}: temp_range_c must be [low, high] with low < high")
         else:
             overrides["temp_range_c"] = (float(rng[0]), float(rng[1]))
-    gap_min, interval_s = obj.get("max_gap_min"), obj.get("expected_interval_s")
-    if gap_min is not None and interval_s is not None and gap_min * 60 <= interval_s:
-        # Both given and checked above; every gap between two readings would be a silence.
-        raise ManifestError(
-            f"{where}: max_gap_min ({gap_min:g} min) must be longer than the reporting"
-            f" interval, expected_interval_s ({interval_s:g} s)"
-        )
     if overrides:
         profile = replace(profile, **overrides)
     departure_ms = _time(obj.get("departure"), where, "departure")

@@ -39,7 +39,8 @@ EXCERPT_BYTES: Final = 1024
 MAX_REJECTS_PER_MESSAGE: Final = 10
 #: Default bound on a reading's age: every week a write spans opens an InfluxDB shard.
 DEFAULT_MAX_AGE_MS: Final = 30 * 86_400_000
-_UTF8_BOM: Final = b"\xef\xbb\xbf"
+#: A UTF-8 byte order mark, which a message (or a recording line) may start with and is ignored.
+UTF8_BOM: Final = b"\xef\xbb\xbf"
 TOPIC_PREFIX: Final = "cargo/v1/"
 TOPIC_SUFFIX: Final = "/telemetry"
 _INT64_MAX: Final = 2**63 - 1
@@ -176,9 +177,9 @@ def _decode_payload(
         detail = f"{len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} byte limit"
         out.add_reject(_reject("payload_too_large", detail, device or "", payload))
         return out
-    if payload.startswith(_UTF8_BOM):
+    if payload.startswith(UTF8_BOM):
         # RFC 8259 lets a parser ignore a byte order mark; some firmware JSON writers add one.
-        payload = payload[len(_UTF8_BOM) :]
+        payload = payload[len(UTF8_BOM) :]
     if not payload.strip():
         # What a client publishes to clear a retained message: no reading, and no JSON error.
         out.add_reject(

@@ -22,10 +22,9 @@ from typing import Any, TextIO
 
 from detectors.alerts import AlertEvent
 from detectors.reading import Reading
-from ingest.decode import decode_unrouted
+from ingest.decode import UTF8_BOM, decode_unrouted
 
 _FAR_FUTURE_MS = 2**62  # a recording is judged on its own times, not on today's clock
-_UTF8_BOM = b"\xef\xbb\xbf"
 _DEVICE_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -44,7 +43,7 @@ def read_jsonl(path: Path, rejected: dict[str, int]) -> Iterator[Reading]:
     with path.open("rb") as f:
         for line in f:
             # The decoder drops a leading mark itself; the line goes to it as read.
-            if not line.removeprefix(_UTF8_BOM).strip():
+            if not line.removeprefix(UTF8_BOM).strip():
                 continue
             decoded = decode_unrouted(line, _FAR_FUTURE_MS, max_age_ms=None)
             for reject in decoded.rejects:
