@@ -100,9 +100,8 @@ class Turns:
             self._troughs = self._recent(self._troughs, ts)
 
     def _recent(self, turns: _TurnPoints, ts: int) -> _TurnPoints:
-        """Turns within the window, and the last KEEP_TURNS within twice the window."""
-        if not turns or turns[0][0] >= ts - self.window_ms:
-            return turns
+        """Turns within the window, and the last KEEP_TURNS within twice the window (called
+        once the oldest has left the window)."""
         old = ts - 2 * self.window_ms
         return tuple(
             p
