@@ -224,9 +224,9 @@ class TempExcursion:
         self._run_since = None
         return out
 
-    def _remember_gap(self, a_ts: int, b_ts: int, a_out: bool) -> None:
-        """Keep the state at reading `a_ts`, before the reading at `b_ts` changes it."""
-        gap = _Gap(
+    def _gap(self, a_ts: int, b_ts: int, a_out: bool) -> _Gap:
+        """This detector's state as at reading `a_ts`, for a gap up to `b_ts` (see `_resume`)."""
+        return _Gap(
             a_ts,
             b_ts,
             a_out,
@@ -237,6 +237,10 @@ class TempExcursion:
             self._severity,
             self.out_minutes,
         )
+
+    def _remember_gap(self, a_ts: int, b_ts: int, a_out: bool) -> None:
+        """Keep the state at reading `a_ts`, before the reading at `b_ts` changes it."""
+        gap = self._gap(a_ts, b_ts, a_out)
         gaps = self._gaps
         if gaps is None:
             self._gaps = [gap]
@@ -285,17 +289,7 @@ class TempExcursion:
             minutes -= min((gap.b_ts - gap.a_ts) / 1000, max_s) / 60
         self.out_minutes += minutes
         # The gap now runs from the late reading: a later one of the upload falls after it.
-        gaps[at] = _Gap(
-            ts,
-            gap.b_ts,
-            judge._prev_out,
-            judge._run_since,
-            judge._out_since,
-            judge._open,
-            judge._peak,
-            judge._severity,
-            judge.out_minutes,
-        )
+        gaps[at] = judge._gap(ts, gap.b_ts, judge._prev_out)
         self._carry_through(gap.b_ts, judge)
         return conds
 
