@@ -321,7 +321,8 @@ class Engine:
             conds = t.advance(now_ms)
             if conds:
                 self._apply(state, conds, out, t)
-        self._end_late_if_due(state, now_ms, out)
+        if state.late is not None:  # nearly every device never sends a late upload: no call
+            self._end_late_if_due(state, now_ms, out)
 
     def _end_late_if_due(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
         """Close the device's late stretch if no late reading has come for its idle time."""
