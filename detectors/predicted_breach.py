@@ -70,6 +70,16 @@ TREND_DRIFT: Final = 0.3
 #: (°C/h)²/h alone put a floor of 1 °C under the spread, and creeps under 0.6 °C/h were rarely
 #: warned at all.
 TREND_STOP_PER_H: Final = 2.0
+#: The trend's time constant spans this many of the device's reporting intervals, within
+#: TREND_TAU_MIN: a trend smoothed over fewer readings follows where a thermostat's cycle
+#: happens to be sampled (a 15-minute logger on a 30-minute cycle sees a slow wave of its own),
+#: over more it lags a failure that a one-minute tracker shows plainly. Eight, with 20 to 60
+#: min, was chosen on development seed 11 and on cold rooms cycling 0.4-1 °C under their limit
+#: (air probes read every 1 to 15 min, seeds 1 and 2); a single 40 min for every device, as
+#: before, warned 6 of those 200 cycling rooms of a breach that never came, all at 15 minutes.
+TREND_READINGS: Final = 8
+#: The fastest and the slowest time constant of the trend (min).
+TREND_TAU_MIN: Final = (20.0, 40.0)
 #: A trend slower than this (°C/h) after the warm-up is a calm: slower than a thermostat's
 #: rise, so a rise that follows has an onset that was seen. The forecast itself starts at
 #: `min_rate_c_per_h`, which may be slower (a passive shipper's creep).
@@ -103,10 +113,16 @@ def _window_ms(cycle_min: float) -> int:
 
 
 @functools.cache
-def _smoothing_weight(level_tau_h: float, trend_tau_h: float) -> float:
-    """The trend's smoothing weight over one level time constant: the same for every forecast
-    of a device (and of every device with the same settings), so computed once."""
-    return 1.0 - math.exp(-level_tau_h / trend_tau_h)
+def _trend_taus_h(fastest_min: float, slowest_min: float) -> tuple[float, float]:
+    """The trend's time constants in hours: one tuple shared by every device with the same
+    settings, where each derived afresh is 120 bytes a device."""
+    return fastest_min / 60, slowest_min / 60
+
+
+def _trend_tau_h(taus_h: tuple[float, float], interval_ms: float) -> float:
+    """The trend's time constant (h) for a device reporting every `interval_ms`."""
+    fastest, slowest = taus_h
+    return min(max(TREND_READINGS * interval_ms / _MS_PER_H, fastest), slowest)
 
 
 def _normal_cdf(z: float) -> float:
@@ -125,7 +141,9 @@ class PredictedBreach:
     horizon_min : minutes ahead to look; 90 warns up to an hour and a half before the breach.
     min_confidence : probability the forecast crosses the limit within the horizon before firing,
         calibrated (`forecast_calibration`): of warnings at 80 %, about 80 % are followed by one.
-    level_tau_min, trend_tau_min : smoothing time constants of level and trend.
+    level_tau_min : smoothing time constant of the level.
+    trend_tau_min : the fastest and slowest smoothing time constants of the trend; between
+        them it spans TREND_READINGS of the device's reporting intervals.
     min_rate_c_per_h : slower drifts are left to the excursion check. 0.15 warns a passive
         shipper creeping at 0.2 °C/h; at 0.3, synthetic creeps of 0.15-0.25 °C/h were warned
         ahead less than two times in three, and the simulated fleets score the same either way.
@@ -198,7 +216,7 @@ class PredictedBreach:
         horizon_min: float = 90.0,
         min_confidence: float = 0.8,
         level_tau_min: float = 15.0,
-        trend_tau_min: float = 40.0,
+        trend_tau_min: tuple[float, float] = TREND_TAU_MIN,
         min_rate_c_per_h: float = 0.15,
         warmup_min: float = 30.0,
         hold_min: float = 5.0,
@@ -212,7 +230,7 @@ class PredictedBreach:
         self.horizon_h = horizon_min / 60
         self.min_confidence = min_confidence
         self.level_tau_h = level_tau_min / 60
-        self.trend_tau_h = trend_tau_min / 60
+        self.trend_tau_h = _trend_taus_h(*trend_tau_min)
         self.min_rate = min_rate_c_per_h
         self.warmup_ms = int(warmup_min * 60_000)
         self.hold_ms = int(hold_min * 60_000)
@@ -324,7 +342,7 @@ class PredictedBreach:
         self._last_ts = ts
         self._n += 1
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
-        b = 1.0 - math.exp(-dt_h / self.trend_tau_h)
+        b = 1.0 - math.exp(-dt_h / _trend_tau_h(self.trend_tau_h, self._interval_ms))
         # Whether the product is still taking in the heat of a door shut lately.
         shut = self._door_shut_ms
         settling = shut is not None and 0 <= ts - shut < self.door_settle_ms
@@ -442,7 +460,11 @@ class PredictedBreach:
         self._resid_var, self._shifted = 0.0, False
         self._last_in = self._exit_level = math.nan
         self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
-        if "trend_stop" not in restore_slots(self, state):
+        restored = restore_slots(self, state)
+        if not isinstance(self.trend_tau_h, tuple):
+            # One time constant for every device, as before the reporting interval set it.
+            self.trend_tau_h = _trend_taus_h(*TREND_TAU_MIN)
+        if "trend_stop" not in restored:
             # Its drift belongs to the spread from before stops were allowed for, which the
             # calibration no longer matches: it takes today's model whole.
             self.trend_drift, self.trend_stop = TREND_DRIFT, TREND_STOP_PER_H
@@ -496,7 +518,8 @@ class PredictedBreach:
         if hours > 3 * self.horizon_h:
             return None
         # Uncertainty of the smoothed trend: slope innovations shrunk by the smoothing weight.
-        b = _smoothing_weight(self.level_tau_h, self.trend_tau_h)
+        # (The trend's smoothing weight over one level time constant.)
+        b = 1.0 - math.exp(-self.level_tau_h / _trend_tau_h(self.trend_tau_h, self._interval_ms))
         sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
         # Over the horizon the warming rate itself may change: a trend that wanders as a random
         # walk adds drift * H^3 / 3 to the variance of where the product will be, and a rise
