@@ -73,10 +73,12 @@ TREND_STOP_PER_H: Final = 2.0
 #: The trend's time constant spans this many of the device's reporting intervals, within
 #: TREND_TAU_MIN: a trend smoothed over fewer readings follows where a thermostat's cycle
 #: happens to be sampled (a 15-minute logger on a 30-minute cycle sees a slow wave of its own),
-#: over more it lags a failure that a one-minute tracker shows plainly. Eight, with 20 to 60
-#: min, was chosen on development seed 11 and on cold rooms cycling 0.4-1 °C under their limit
-#: (air probes read every 1 to 15 min, seeds 1 and 2); a single 40 min for every device, as
-#: before, warned 6 of those 200 cycling rooms of a breach that never came, all at 15 minutes.
+#: over more it lags a failure that a one-minute tracker shows plainly. Eight, between 20 and
+#: 40 min, changes only trackers reporting more often than every 5 minutes (40 min was every
+#: device's before): on development seeds 11, 3 and 5 the median lead rose by 2 or 3 min. A
+#: slowest of 60 min for 10- and 15-minute loggers took away the breach warnings of cold rooms
+#: cycling 0.4-1 °C under their limit (6 of 200, all at 15 min, on seed 1 of a check of such
+#: rooms), but cost lead on seed 5 and missed a room creeping up under a 15-minute cycle.
 TREND_READINGS: Final = 8
 #: The fastest and the slowest time constant of the trend (min).
 TREND_TAU_MIN: Final = (20.0, 40.0)
@@ -92,7 +94,7 @@ ACCEL_SIGMAS: Final = 2.0
 #: it would take the quickening to go on, which a unit that settles or a door shut ends. The
 #: three were chosen on development seed 11 and the cycling cold rooms of seeds 1 and 2: on
 #: seeds 3 and 5 the median lead rose from 24 and 23 min to 27 and 26, with 0 and 2 more
-#: warnings not followed by a breach, and the calibration's bins held (83, 93, 98 %).
+#: warnings not followed by a breach, and the calibration's bins held (82, 93, 98 %).
 ACCEL_SHARE: Final = 0.5
 _ACCEL_TAU_H: Final = ACCEL_TAU_MIN / 60
 #: A trend slower than this (°C/h) after the warm-up is a calm: slower than a thermostat's
@@ -130,7 +132,7 @@ def _window_ms(cycle_min: float) -> int:
 @functools.cache
 def _trend_taus_h(fastest_min: float, slowest_min: float) -> tuple[float, float]:
     """The trend's time constants in hours: one tuple shared by every device with the same
-    settings, where each derived afresh is 120 bytes a device."""
+    settings, where each derived afresh is about 100 bytes a device."""
     return fastest_min / 60, slowest_min / 60
 
 
@@ -564,8 +566,8 @@ class PredictedBreach:
 
     def _lag(self, trend: float) -> float:
         """How far (°C/h) the smoothed trend lags a rise (or fall) that is clearly quickening
-        towards its limit: ACCEL_SHARE of its quickening times the trend's time constant, less
-        ACCEL_SIGMAS standard errors; 0 where it is not clearly quickening."""
+        towards its limit: ACCEL_SHARE of the quickening, less ACCEL_SIGMAS standard errors,
+        times the trend's time constant; 0 where it is not clearly quickening."""
         accel = self._accel if trend > 0 else -self._accel
         if accel <= 0.0:
             return 0.0

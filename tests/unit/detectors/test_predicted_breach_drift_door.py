@@ -4,9 +4,11 @@ A crossing an hour away is less certain than one a quarter of an hour away: the 
 rate itself can change before then. The trend is smoothed over the device's own readings, not
 one fixed time: a tracker reporting every minute shows a failing unit's rise within minutes,
 while a logger reporting every 5 to 15 minutes keeps the slower trend, since fewer readings
-would follow where a thermostat cycle happens to be sampled. The rise an open door let in is not a breach on its
-way once the door is shut again, while a failure that a door opening interrupts still is.
-The forecaster's state stays picklable, also from a snapshot taken before these existed.
+would follow where a thermostat cycle happens to be sampled. A rise that clearly quickens is
+forecast from the rate it is reaching, which the smoothed trend lags. The rise an open door
+let in is not a breach on its way once the door is shut again, while a failure that a door
+opening interrupts still is. The forecaster's state stays picklable, also from a snapshot
+taken before these existed.
 """
 
 import math
