@@ -543,7 +543,8 @@ class PredictedBreach:
             return None
         if self._turns.within(self._level, rising=trend > 0):
             return None
-        rate = abs(trend) + self._lag(trend)
+        tau_h = _trend_tau_h(self.trend_tau_h, self._interval_ms)
+        rate = abs(trend) + self._lag(trend, tau_h)
         horizon = self.horizon_h
         # The smoothed level can sit past the limit while the reading is just inside it: the
         # crossing is then due now, never minutes in the past (the confidence still uses the gap).
@@ -552,7 +553,7 @@ class PredictedBreach:
             return None
         # Uncertainty of the smoothed trend: slope innovations shrunk by the trend's smoothing
         # weight over one level time constant.
-        b = 1.0 - math.exp(-self.level_tau_h / _trend_tau_h(self.trend_tau_h, self._interval_ms))
+        b = 1.0 - math.exp(-self.level_tau_h / tau_h)
         sigma = math.sqrt(max(self._slope_var, 1e-6) * b / (2.0 - b))
         # Over the horizon the warming rate itself may change: a trend that wanders as a random
         # walk adds drift * H^3 / 3 to the variance of where the product will be, and a rise
@@ -564,10 +565,10 @@ class PredictedBreach:
         spread = math.sqrt((sigma * horizon) ** 2 + wander * horizon**3 / 3.0)
         return limit, hours, _normal_cdf((rate * horizon - gap) / spread)
 
-    def _lag(self, trend: float) -> float:
+    def _lag(self, trend: float, tau_h: float) -> float:
         """How far (°C/h) the smoothed trend lags a rise (or fall) that is clearly quickening
         towards its limit: ACCEL_SHARE of the quickening, less ACCEL_SIGMAS standard errors,
-        times the trend's time constant; 0 where it is not clearly quickening."""
+        times the trend's time constant `tau_h`; 0 where it is not clearly quickening."""
         accel = self._accel if trend > 0 else -self._accel
         if accel <= 0.0:
             return 0.0
@@ -575,14 +576,16 @@ class PredictedBreach:
         clear = accel - ACCEL_SIGMAS * math.sqrt(self._accel_var * c / (2.0 - c))
         if clear <= 0.0:
             return 0.0
-        return ACCEL_SHARE * clear * _trend_tau_h(self.trend_tau_h, self._interval_ms)
+        return ACCEL_SHARE * clear * tau_h
 
     def _evidence(self, t: float, limit: float, confidence: float) -> dict[str, object]:
         return {
             "temp_c": t,
             "level_c": round(self._level, 2),
             "trend_c_per_h": round(self._trend, 3),
-            "lag_c_per_h": round(self._lag(self._trend), 3),
+            "lag_c_per_h": round(
+                self._lag(self._trend, _trend_tau_h(self.trend_tau_h, self._interval_ms)), 3
+            ),
             "limit_c": limit,
             "range_c": [self.low_c, self.high_c],
             "horizon_min": round(self.horizon_h * 60),
