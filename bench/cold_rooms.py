@@ -106,7 +106,9 @@ def readings(rng: random.Random, room: Room) -> tuple[list[tuple[float, float]],
     return out, breach
 
 
-def run(seed: int, rooms: int, fails: bool) -> tuple[list[Room], list[float | None], list[int]]:
+def run(
+    seed: int, rooms: int, fails: bool
+) -> tuple[list[Room], list[float | None], list[list[int]]]:
     """Each room, the minute it breached, and the times its breach warnings opened."""
     rng = random.Random(seed)
     drawn = [draw_room(rng, fails) for _ in range(rooms)]
@@ -129,21 +131,21 @@ def run(seed: int, rooms: int, fails: bool) -> tuple[list[Room], list[float | No
         breaches.append(breach)
         stream += [(START_MS + int(minute * MIN), i, value) for minute, value in series]
     stream.sort()
-    opened: list[list[int]] = [[] for _ in drawn]
+    events = []
     for ts, i, value in stream:
-        for e in engine.process(Reading(f"room-{i}", ts, temp_c=value), ts + 1_000):
-            if e.event == "open" and e.kind == WARNING:
-                opened[i].append(e.at_ms)
-    for e in engine.flush():
+        events += engine.process(Reading(f"room-{i}", ts, temp_c=value), ts + 1_000)
+    events += engine.flush()
+    opened: list[list[int]] = [[] for _ in drawn]
+    for e in events:
         if e.event == "open" and e.kind == WARNING:
             opened[int(e.device_id.removeprefix("room-"))].append(e.at_ms)
-    return drawn, breaches, [min(o, default=-1) for o in opened]
+    return drawn, breaches, opened
 
 
 def normal(seed: int, rooms: int) -> None:
-    drawn, breaches, first = run(seed, rooms, fails=False)
+    drawn, breaches, opened = run(seed, rooms, fails=False)
     assert not any(b is not None for b in breaches), "a normal room left its range"
-    warned = Counter(room.interval_min for room, f in zip(drawn, first, strict=True) if f >= 0)
+    warned = Counter(room.interval_min for room, o in zip(drawn, opened, strict=True) if o)
     per = Counter(room.interval_min for room in drawn)
     total = sum(warned.values())
     print(
@@ -156,18 +158,20 @@ def normal(seed: int, rooms: int) -> None:
 
 
 def failing(seed: int, rooms: int) -> None:
-    drawn, breaches, first = run(seed, rooms, fails=True)
+    drawn, breaches, opened = run(seed, rooms, fails=True)
     print(f"failing rooms, seed {seed}: the compressor stops for good at a random hour")
     for k in INTERVALS_MIN:
         leads: list[float] = []
         best: list[float] = []
-        for room, breach, at in zip(drawn, breaches, first, strict=True):
+        for room, breach, times in zip(drawn, breaches, opened, strict=True):
             if room.interval_min != k or breach is None or room.fails_at_min is None:
                 continue
             best.append(room.best_lead_min)
             breach_ms = START_MS + breach * MIN
-            after_failure = at >= START_MS + room.fails_at_min * MIN
-            leads.append((breach_ms - at) / MIN if after_failure and at <= breach_ms else 0.0)
+            # The first warning since the compressor stopped: one before it was the cycle's.
+            failed_ms = START_MS + room.fails_at_min * MIN
+            at = min((t for t in times if t >= failed_ms), default=None)
+            leads.append((breach_ms - at) / MIN if at is not None and at <= breach_ms else 0.0)
         if leads:
             ahead = sum(lead > 0 for lead in leads)
             print(
