@@ -462,10 +462,13 @@ class PredictedBreach:
             self._active = True
             at_ms = ts + int(hours * _MS_PER_H)
             due = "now" if at_ms <= ts else f"in {hours * 60:.0f} min"
+            # The calibration was fitted on rises with the doors shut: a forecast made while
+            # the door stands open assumes it stays open, which the reader should be told.
+            door = "; door open, if it stays open" if self._door_open else ""
             summary = (
                 f"forecast to pass {limit:g} °C at {rfc3339(at_ms)[11:16]} UTC"
                 f" ({due}; now {t:.1f} °C, trend {self._trend:+.2f} °C/h,"
-                f" confidence {confidence:.0%})"
+                f" confidence {confidence:.0%}{door})"
             )
             return [
                 Condition(
@@ -579,7 +582,7 @@ class PredictedBreach:
         return ACCEL_SHARE * clear * tau_h
 
     def _evidence(self, t: float, limit: float, confidence: float) -> dict[str, object]:
-        return {
+        evidence: dict[str, object] = {
             "temp_c": t,
             "level_c": round(self._level, 2),
             "trend_c_per_h": round(self._trend, 3),
@@ -594,6 +597,9 @@ class PredictedBreach:
             if self.raw_confidence is None
             else round(self.raw_confidence, 3),
         }
+        if self._door_open:
+            evidence["door_open"] = True
+        return evidence
 
     def _clear(self, r: Reading, why: str) -> list[Condition] | None:
         if not self._active:
