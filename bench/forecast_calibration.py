@@ -215,13 +215,13 @@ def report(tally: Tally, label: str) -> None:
             f"of warnings issued at >=80 % confidence, {100 * sum(high) / len(high):.0f} % were"
             f" followed by a breach within the horizon ({sum(high)}/{len(high)})"
         )
-    if tally.door:
-        print(
-            f"  of them raised while a door stood open: {len(tally.door)},"
-            f" {100 * sum(tally.door) / len(tally.door):.0f} % followed"
-        )
     else:
         print("no warning was issued at >=80 % confidence")
+    if tally.door:
+        print(
+            f"  {len(tally.door)} of these warnings were raised while a door stood open;"
+            f" {100 * sum(tally.door) / len(tally.door):.0f} % of those were followed"
+        )
     print("targets (issue 10):")
     ahead = tally.warned_ahead / tally.breaches if tally.breaches else 0.0
     print(
