@@ -6,7 +6,9 @@ each time, and a room whose cycle tops out half a degree under its limit looks, 
 reading, much like one starting to fail. This bench builds such rooms from its own small
 model (hysteresis between two thresholds, a passive rise of 0.8-2 °C over 15-50 min, a
 pull-down of 3-12 min, tops 0.4-1 °C under an 8 °C limit, a daily swing in the warming rate,
-probe noise 0.02-0.15 °C at 0.1 or 0.5 °C, reporting every 1, 2, 5, 10 or 15 min), replays
+probe noise 0.02-0.15 °C at 0.1 or 0.5 °C, reporting every 1, 2, 5, 10 or 15 min; with
+``--top-jitter C`` the thermostat's top moves by up to C °C either way from cycle to cycle,
+as a real controller's does with its load and the place of its own probe), replays
 48 h of each through the whole detector engine, and prints
 
   - normal rooms: `temp_breach_predicted` warnings per 1,000 device-hours, by reporting
@@ -78,10 +80,15 @@ def draw_room(rng: random.Random, fails: bool) -> Room:
     )
 
 
-def readings(rng: random.Random, room: Room) -> tuple[list[tuple[float, float]], float | None]:
-    """(minute, reading) of the air probe, and the minute the air first passed the limit."""
+def readings(
+    rng: random.Random, room: Room, jitter_c: float = 0.0
+) -> tuple[list[tuple[float, float]], float | None]:
+    """(minute, reading) of the air probe, and the minute the air first passed the limit;
+    the thermostat's top moves by up to `jitter_c` either way each cycle."""
     step = 0.25
     air = rng.uniform(room.bottom_c, room.top_c)
+    # (No draw without jitter, so the rooms of a seed stay the ones they always were.)
+    top = room.top_c + rng.uniform(-jitter_c, jitter_c) if jitter_c else room.top_c
     running = False
     out: list[tuple[float, float]] = []
     breach = None
@@ -91,8 +98,9 @@ def readings(rng: random.Random, room: Room) -> tuple[list[tuple[float, float]],
         daily = 1.0 + 0.15 * math.sin(2 * math.pi * minute / 1440)
         if room.fails_at_min is not None and minute >= room.fails_at_min:
             running = False
-        elif air >= room.top_c:
+        elif air >= top:
             running = True
+            top = room.top_c + rng.uniform(-jitter_c, jitter_c) if jitter_c else room.top_c
         elif air <= room.bottom_c:
             running = False
         air += (-room.fall_c_per_min if running else room.rise_c_per_min * daily) * step
@@ -107,7 +115,7 @@ def readings(rng: random.Random, room: Room) -> tuple[list[tuple[float, float]],
 
 
 def run(
-    seed: int, rooms: int, fails: bool
+    seed: int, rooms: int, fails: bool, jitter_c: float = 0.0
 ) -> tuple[list[Room], list[float | None], list[list[int]]]:
     """Each room, the minute it breached, and the times its breach warnings opened."""
     rng = random.Random(seed)
@@ -127,7 +135,7 @@ def run(
     stream: list[tuple[int, int, float]] = []
     breaches: list[float | None] = []
     for i, room in enumerate(drawn):
-        series, breach = readings(rng, room)
+        series, breach = readings(rng, room, jitter_c)
         breaches.append(breach)
         stream += [(START_MS + int(minute * MIN), i, value) for minute, value in series]
     stream.sort()
@@ -142,8 +150,8 @@ def run(
     return drawn, breaches, opened
 
 
-def normal(seed: int, rooms: int) -> None:
-    drawn, breaches, opened = run(seed, rooms, fails=False)
+def normal(seed: int, rooms: int, jitter_c: float) -> None:
+    drawn, breaches, opened = run(seed, rooms, False, jitter_c)
     assert not any(b is not None for b in breaches), "a normal room left its range"
     warned = Counter(room.interval_min for room, o in zip(drawn, opened, strict=True) if o)
     per = Counter(room.interval_min for room in drawn)
@@ -157,8 +165,8 @@ def normal(seed: int, rooms: int) -> None:
         print(f"  every {k:>2} min: {warned[k]} of {per[k]} rooms, {rate:.2f} per 1,000 dh")
 
 
-def failing(seed: int, rooms: int) -> None:
-    drawn, breaches, opened = run(seed, rooms, fails=True)
+def failing(seed: int, rooms: int, jitter_c: float) -> None:
+    drawn, breaches, opened = run(seed, rooms, True, jitter_c)
     print(f"failing rooms, seed {seed}: the compressor stops for good at a random hour")
     for k in INTERVALS_MIN:
         leads: list[float] = []
@@ -184,9 +192,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=3, help="1-2 for development, 3-6 to check")
     parser.add_argument("--rooms", type=int, default=300)
+    parser.add_argument(
+        "--top-jitter",
+        type=float,
+        default=0.0,
+        help="how far (°C) the thermostat's top moves either way from cycle to cycle",
+    )
     args = parser.parse_args()
-    normal(args.seed, args.rooms)
-    failing(args.seed + 1, args.rooms)
+    normal(args.seed, args.rooms, args.top_jitter)
+    failing(args.seed + 1, args.rooms, args.top_jitter)
 
 
 if __name__ == "__main__":
