@@ -5,7 +5,8 @@ starts; a failing one keeps rising. From the inside of one rise they look the sa
 rise that has not yet passed the top of a recent rise that turned back by itself is the
 cycle again. `Turns` notes the peaks and troughs of the smoothed level (a turn back by at
 least `TURN_C`, so noise is no turn) within a window, and says whether the level is still
-inside their swing.
+inside their swing, give or take how much a cycle's next top may differ from this one's: a
+share of the swing, and where readings are sparse, how far one reading moves the level.
 """
 
 from __future__ import annotations
@@ -27,9 +28,20 @@ SWING_SHARE: Final = 0.2
 #: differs from the next by the noise, so a slow cycle with a single top in the window
 #: would be told from its own next rise by chance; two tops are the cycle's reach.
 KEEP_TURNS: Final = 2
+#: A turning point's margin is also at least the largest move of the level by one reading in
+#: the rise (or fall) that led to it, up to this (°C). Read every 10 or 15 minutes, a cycle's
+#: smoothed top lands higher or lower by about that much, depending on where in the cycle the
+#: readings fell: a room cycling just under its limit had its next, higher-sampled top taken
+#: for a failure. Past this the margin would swallow a failure after a defrost, whose one
+#: reading moves the level by a degree or two. Chosen on `bench/cold_rooms.py` seeds 1 and 2
+#: from 0.2, 0.3 and no bound (0.2: 2 of 300 cycling rooms warned, 0.3 and none: 0; failing
+#: rooms at 10 min warned ahead 36, 31 and 27 of 54, 39 before).
+STEP_MARGIN_MAX_C: Final = 0.3
 
 #: Turning points, oldest first, as (ts, level, margin).
 _TurnPoints: TypeAlias = tuple[tuple[int, float, float], ...]
+#: What `_extreme` holds before the first reading.
+_FRESH: Final = (0, math.nan, 0.0, 0.0, 0.0, 0.0)
 
 
 class Turns:
@@ -59,38 +71,63 @@ class Turns:
         # it holds anything.
         self._peaks: _TurnPoints = ()
         self._troughs: _TurnPoints = ()
-        self._extreme = (0, math.nan)  # the level's extreme since the last turn
+        # The level's extreme since the last turn, with its largest rise and fall in one
+        # reading since then and in the half-cycle before: (ts, level, up, down, up before,
+        # down before).
+        self._extreme: tuple[int, float, float, float, float, float] = _FRESH
         self._falling = False
 
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state; turning points from before margins were kept get MARGIN_C."""
         restore_slots(self, state)
+        if len(self._extreme) == 2:
+            # (ts, level) alone in a snapshot from before the level's steps were kept.
+            self._extreme = (*self._extreme, 0.0, 0.0, 0.0, 0.0)
         # Lists in a snapshot from before the turning points were kept in tuples.
         self._peaks = tuple((p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._peaks)
         self._troughs = tuple((p[0], p[1], p[2] if len(p) > 2 else MARGIN_C) for p in self._troughs)
 
     def reset(self) -> None:
         self._peaks, self._troughs = (), ()
-        self._extreme, self._falling = (0, math.nan), False
+        self._extreme, self._falling = _FRESH, False
 
-    def add(self, ts: int, level: float) -> None:
-        """Note a peak (or trough) once the level has turned back from it by TURN_C."""
-        at, extreme = self._extreme
+    def add(self, ts: int, level: float, step: float = 0.0) -> None:
+        """Note a peak (or trough) once the level has turned back from it by TURN_C.
+
+        `step` is how far this reading moved the level. Where a cycle is read every 10 or 15
+        minutes, its smoothed peak lands higher or lower by as much as one reading moves the
+        level, depending on where in the cycle the readings fell: a turning point's margin is
+        at least the largest such step in the rise (or fall) that led to it.
+        """
+        at, extreme, up, down, up_before, down_before = self._extreme
         if extreme != extreme:  # NaN: `math.isnan` costs a call on every reading
-            self._extreme = (ts, level)
-        elif self._falling:
-            if level <= extreme:
-                self._extreme = (ts, level)
-            elif level - extreme >= TURN_C:
-                swing = self._peaks[-1][1] - extreme if self._peaks else 0.0
-                self._troughs += ((at, extreme, max(MARGIN_C, SWING_SHARE * swing)),)
-                self._extreme, self._falling = (ts, level), False
-        elif level >= extreme:
-            self._extreme = (ts, level)
-        elif extreme - level >= TURN_C:
-            swing = extreme - self._troughs[-1][1] if self._troughs else 0.0
-            self._peaks += ((at, extreme, max(MARGIN_C, SWING_SHARE * swing)),)
-            self._extreme, self._falling = (ts, level), True
+            self._extreme = (ts, level, 0.0, 0.0, 0.0, 0.0)
+        else:
+            # A new tuple only when something in it changed: this runs on every reading.
+            moved = False
+            if step > up:
+                up, moved = step, True
+            elif -step > down:
+                down, moved = -step, True
+            if self._falling:
+                if level <= extreme:
+                    at, extreme, moved = ts, level, True
+                elif level - extreme >= TURN_C:
+                    swing = self._peaks[-1][1] - extreme if self._peaks else 0.0
+                    reach = min(max(down, down_before), STEP_MARGIN_MAX_C)
+                    self._troughs += ((at, extreme, max(MARGIN_C, SWING_SHARE * swing, reach)),)
+                    self._falling, moved = False, False
+                    self._extreme = (ts, level, 0.0, 0.0, up, down)
+            elif level >= extreme:
+                at, extreme, moved = ts, level, True
+            elif extreme - level >= TURN_C:
+                swing = extreme - self._troughs[-1][1] if self._troughs else 0.0
+                reach = min(max(up, up_before), STEP_MARGIN_MAX_C)
+                self._peaks += ((at, extreme, max(MARGIN_C, SWING_SHARE * swing, reach)),)
+                self._falling, moved = True, False
+                self._extreme = (ts, level, 0.0, 0.0, up, down)
+            if moved:
+                self._extreme = (at, extreme, up, down, up_before, down_before)
         # `_recent` only when the oldest turn has left the window: this runs on every reading,
         # and nearly always nothing has.
         oldest = ts - self.window_ms

@@ -416,8 +416,8 @@ class PredictedBreach:
                 self._slope_var += b * (innovation * innovation - self._slope_var)
             if not (warm and settling):
                 self._resid_var += a * (error * error - self._resid_var)
+        self._turns.add(ts, level, level - self._level)
         self._level = level
-        self._turns.add(ts, level)
 
         if ts - self._start_ts < self.warmup_ms or self._n < MIN_READINGS:
             self._warm_up((ts - self._start_ts) / _MS_PER_H, t)
