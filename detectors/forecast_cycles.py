@@ -34,8 +34,9 @@ KEEP_TURNS: Final = 2
 #: readings fell: a room cycling just under its limit had its next, higher-sampled top taken
 #: for a failure. Past this the margin would swallow a failure after a defrost, whose one
 #: reading moves the level by a degree or two. Chosen on `bench/cold_rooms.py` seeds 1 and 2
-#: from 0.2, 0.3 and no bound (0.2: 2 of 300 cycling rooms warned, 0.3 and none: 0; failing
-#: rooms at 10 min warned ahead 36, 31 and 27 of 54, 39 before).
+#: from 0.2, 0.3 and no bound (cycling rooms warned: 2, 0 and 0 of 300, 5 before; with tops
+#: moving 0.2 °C, 17, 10 and 6, 26 before; failing rooms at 10 min warned ahead: 36, 31 and 27
+#: of 54, 39 before).
 STEP_MARGIN_MAX_C: Final = 0.3
 
 #: Turning points, oldest first, as (ts, level, margin).
