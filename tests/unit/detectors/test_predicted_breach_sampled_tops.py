@@ -15,6 +15,8 @@ it, up to 0.3 °C, and a failure after the cycles is still warned of.
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.forecast_cycles import STEP_MARGIN_MAX_C, Turns
 from detectors.predicted_breach import PredictedBreach
@@ -120,3 +122,24 @@ def test_a_snapshot_from_before_the_levels_steps_were_kept_restores_and_runs():
         old.add(i * 600_000, level, 0.3)
     assert old.within(7.6, rising=True)
     assert not old.within(7.8, rising=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(-30.0, 30.0), min_size=2, max_size=120),
+    st.floats(-40.0, 40.0),
+    st.booleans(),
+)
+def test_the_steps_only_widen_a_turning_points_margin_and_never_past_the_bound(levels, x, rising):
+    with_steps, without = Turns(window_ms=6 * 3_600_000), Turns(window_ms=6 * 3_600_000)
+    for i, level in enumerate(levels):
+        step = level - levels[i - 1] if i else 0.0
+        with_steps.add(i * 600_000, level, step)
+        without.add(i * 600_000, level)
+    # The same turning points, each with a margin at least as wide and at most the bound wider.
+    for new, old in ((with_steps._peaks, without._peaks), (with_steps._troughs, without._troughs)):
+        assert [p[:2] for p in new] == [p[:2] for p in old]
+        for (_, _, wide), (_, _, narrow) in zip(new, old, strict=True):
+            assert narrow <= wide <= max(narrow, STEP_MARGIN_MAX_C)
+    if without.within(x, rising):
+        assert with_steps.within(x, rising)
