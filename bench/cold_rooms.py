@@ -87,8 +87,12 @@ def readings(
     the thermostat's top moves by up to `jitter_c` either way each cycle."""
     step = 0.25
     air = rng.uniform(room.bottom_c, room.top_c)
-    # (No draw without jitter, so the rooms of a seed stay the ones they always were.)
-    top = room.top_c + rng.uniform(-jitter_c, jitter_c) if jitter_c else room.top_c
+
+    def next_top() -> float:
+        # No draw without jitter, so the rooms of a seed stay the ones they always were.
+        return room.top_c + rng.uniform(-jitter_c, jitter_c) if jitter_c else room.top_c
+
+    top = next_top()
     running = False
     out: list[tuple[float, float]] = []
     breach = None
@@ -100,7 +104,7 @@ def readings(
             running = False
         elif air >= top:
             running = True
-            top = room.top_c + rng.uniform(-jitter_c, jitter_c) if jitter_c else room.top_c
+            top = next_top()
         elif air <= room.bottom_c:
             running = False
         air += (-room.fall_c_per_min if running else room.rise_c_per_min * daily) * step

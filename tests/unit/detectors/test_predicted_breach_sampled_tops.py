@@ -7,9 +7,8 @@ land lower than the readings' and differ from cycle to cycle by about as much as
 moves the level; with a margin of a fifth of the level's (small) swing past the highest recent
 peak, the next cycle sampled near its top was taken for a failure, and one room in seven
 cycling 0.4-1 °C under its limit and read every 15 minutes was warned of a breach that never
-came. A turning point's
-margin is now at least the largest move of the level by one reading in the rise that led to
-it, up to 0.3 °C, and a failure after the cycles is still warned of.
+came. A turning point's margin is now at least the largest move of the level by one reading
+in the rise that led to it, up to 0.3 °C, and a failure after the cycles is still warned of.
 """
 
 import random
@@ -70,6 +69,13 @@ def opened(series) -> list[float]:
     return minutes
 
 
+def fed(turns: Turns, levels: list[float], every_ms: int) -> Turns:
+    """`turns` after the levels, one every `every_ms`, each with its move from the one before."""
+    for i, level in enumerate(levels):
+        turns.add(i * every_ms, level, level - levels[i - 1] if i else 0.0)
+    return turns
+
+
 @pytest.mark.parametrize("step_min", [10, 15])
 def test_rooms_cycling_under_the_limit_with_varying_tops_are_rarely_warned(step_min):
     # Of 200 such rooms over 48 h, 5 at 10 min and 28 at 15 min were warned before; now 0 and 5.
@@ -89,18 +95,12 @@ def test_a_failure_after_the_cycles_is_still_warned_before_the_breach():
 
 
 def test_a_turning_points_margin_covers_one_readings_move_of_the_level_up_to_a_bound():
-    turns = Turns(window_ms=6 * 3_600_000)
     # A small cycle read sparsely: the level moves 0.25 °C a reading up to a peak at 7.5.
-    for i, level in enumerate([6.5, 6.75, 7.0, 7.25, 7.5, 7.0, 6.7]):
-        turns.add(
-            i * 600_000, level, 0.0 if i == 0 else level - [6.5, 6.75, 7.0, 7.25, 7.5, 7.0][i - 1]
-        )
+    turns = fed(Turns(window_ms=6 * 3_600_000), [6.5, 6.75, 7.0, 7.25, 7.5, 7.0, 6.7], 600_000)
     assert turns.within(7.5 + 0.24, rising=True)  # a fifth of the swing alone would be 0.2
     assert not turns.within(7.5 + 0.26, rising=True)
     # A defrost's one reading moving the level by 2 °C leaves a margin of the bound at most.
-    big = Turns(window_ms=6 * 3_600_000)
-    for i, level in enumerate([-21.0, -19.0, -17.0, -21.0]):
-        big.add(i * 900_000, level, 0.0 if i == 0 else level - [-21.0, -19.0, -17.0][i - 1])
+    big = fed(Turns(window_ms=6 * 3_600_000), [-21.0, -19.0, -17.0, -21.0], 900_000)
     assert not big.within(-17.0 + max(0.2 * 4.0, STEP_MARGIN_MAX_C) + 0.01, rising=True)
 
 
@@ -131,10 +131,9 @@ def test_a_snapshot_from_before_the_levels_steps_were_kept_restores_and_runs():
     st.booleans(),
 )
 def test_the_steps_only_widen_a_turning_points_margin_and_never_past_the_bound(levels, x, rising):
-    with_steps, without = Turns(window_ms=6 * 3_600_000), Turns(window_ms=6 * 3_600_000)
+    with_steps = fed(Turns(window_ms=6 * 3_600_000), levels, 600_000)
+    without = Turns(window_ms=6 * 3_600_000)
     for i, level in enumerate(levels):
-        step = level - levels[i - 1] if i else 0.0
-        with_steps.add(i * 600_000, level, step)
         without.add(i * 600_000, level)
     # The same turning points, each with a margin at least as wide and at most the bound wider.
     for new, old in ((with_steps._peaks, without._peaks), (with_steps._troughs, without._troughs)):
