@@ -8,7 +8,8 @@ buffer behave as they would live), and scores the alert events against the label
     incident's start (less 5 min) and its end plus a grace period;
   - detection delay (open - incident start), median;
   - for failures that breach (reefer_failure, power_loss, heat_wave), warning lead =
-    breach_at - first temp_breach_predicted open, and the share warned strictly before;
+    breach_at - first temp_breach_predicted open, and the share warned strictly before,
+    beside the time from each failure's start to its breach (the most lead there was);
   - warnings not followed by a breach of their device within their horizon, over every fleet:
     a breach is any reading out of the shipment's range (a product that comes back into its
     range and leaves it again breaches again, where the label marks only the first); the
@@ -63,6 +64,8 @@ class Tally:
     worst: dict[str, tuple[float, str]] = field(default_factory=dict)
     #: Lead (min) of every failure that breached; None when no warning came in its window.
     leads: list[float | None] = field(default_factory=list)
+    #: Minutes from each such failure's start to its breach: the most lead there was to take.
+    onsets: list[float] = field(default_factory=list)
     warnings: int = 0
     warnings_unfollowed: int = 0
     #: The same against the labels' first breaches only.
@@ -178,13 +181,17 @@ def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tall
         print(f"{scenario:<22} {recall:<58} {_minutes(s.median_delay_min):>12}  {others or ''}")
         if s.lead.breaches:
             print(
-                f"{'':<22} lead before the breach: median {_minutes(s.lead.median_min)},"
+                f"{'':<22} lead before the breach: median {_minutes(s.lead.median_min)}"
+                f" (start to breach {_minutes(s.lead.median_onset_to_breach_min)}),"
                 f" warned ahead {s.lead.warned_ahead}/{s.lead.breaches};"
                 f" warnings {total}, {unfollowed} with no breach within their horizon"
                 f" ({unlabelled} with no labelled first breach)"
             )
         if scenario in FAILURES:
             tally.leads += [i.lead_min for i in s.incidents if i.label.breach_at_ms is not None]
+            tally.onsets += [
+                i.onset_to_breach_min for i in s.incidents if i.onset_to_breach_min is not None
+            ]
 
 
 def run_normal(args: argparse.Namespace, seed: int, physics: str, tally: Tally) -> list[float]:
@@ -272,7 +279,8 @@ def main() -> None:
         )
         print(
             f"  median warning lead {_minutes(shown)} (target >= 30 min):"
-            f" {_verdict(shown is not None and shown >= 30)}"
+            f" {_verdict(shown is not None and shown >= 30)}; the breaches came a median"
+            f" {_minutes(statistics.median(tally.onsets))} after their failures began"
         )
     if tally.warnings:
         share = tally.warnings_unfollowed / tally.warnings

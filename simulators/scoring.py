@@ -9,9 +9,10 @@ less `EARLY_MS` and its end plus `GRACE_MS`: detectors may rightly fire a little
 labelled start (a trend seen early), and some conditions only become certain after the
 incident (silence is known once the gap has lasted). The warning lead is the time from the
 first `temp_breach_predicted` opened in that window (up to the breach plus the grace) to the
-breach. A `stability_budget` alert adds up a trip's time out of range, so one opened at or
-after an incident's breach belongs to it however late it comes. An alert opened on a device
-and time no incident covers is a false alert. Input the
+breach; beside it, the time from the incident's start to the breach says how much lead the
+physics left to take. A `stability_budget` alert adds up a trip's time out of range, so one
+opened at or after an incident's breach belongs to it however late it comes. An alert opened
+on a device and time no incident covers is a false alert. Input the
 scorer cannot use raises `ScoreError` with one line naming the file and line; reading files
 and the SQL store is `simulators.scoring_input`, the report `simulators.scoring_report`.
 """
@@ -109,6 +110,9 @@ class IncidentScore:
     #: Minutes from the first breach warning to the breach (negative: warned after it);
     #: None when there was no breach or no warning.
     lead_min: float | None
+    #: Minutes from the incident's labelled start to its breach: what no warning can lead by
+    #: (bar the 5 min it may come early); None when there was no breach.
+    onset_to_breach_min: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,9 @@ class LeadSummary:
     #: The median over every breach, an unwarned one counting as the shortest lead, so a
     #: detector cannot look good by warning rarely; None when half or more went unwarned.
     median_min: float | None
+    #: The median time from an incident's start to its breach: how much lead there was to
+    #: take, so a lead reads against what the physics allowed; None with no breach.
+    median_onset_to_breach_min: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,7 @@ def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Expo
     covered: set[str] = set()
     incidents: list[IncidentScore] = []
     leads: list[float | None] = []
+    onsets: list[float] = []
     for lab in labels:
         lo, hi = lab.start_ms - EARLY_MS, lab.end_ms + GRACE_MS
         here = [a for a in by_device.get(lab.device_id, []) if lo <= a.opened_ms <= hi]
@@ -183,8 +191,11 @@ def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Expo
                 incident_delays[kind] = (first[kind] - lab.start_ms) / MIN_MS
                 delays[kind].append(incident_delays[kind])
         lead = _lead(lab, by_device.get(lab.device_id, []))
+        onset = None
         if lab.breach_at_ms is not None:
             leads.append(lead)
+            onset = (lab.breach_at_ms - lab.start_ms) / MIN_MS
+            onsets.append(onset)
         incidents.append(
             IncidentScore(
                 label=lab,
@@ -192,6 +203,7 @@ def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Expo
                 delays_min=incident_delays,
                 missed=tuple(k for k in dict.fromkeys(lab.kinds) if k not in first),
                 lead_min=lead,
+                onset_to_breach_min=onset,
             )
         )
     per_kind = tuple(
@@ -202,7 +214,7 @@ def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Expo
     return Score(
         kinds=per_kind,
         incidents=tuple(incidents),
-        lead=_lead_summary(leads),
+        lead=_lead_summary(leads, onsets),
         alerts_opened=len(opens),
         false_alerts=false_alerts,
         exposure=exposure,
@@ -253,7 +265,7 @@ def _kind_score(
     )
 
 
-def _lead_summary(leads: list[float | None]) -> LeadSummary:
+def _lead_summary(leads: list[float | None], onsets: list[float]) -> LeadSummary:
     ranked = [float("-inf") if x is None else x for x in leads]
     median = statistics.median(ranked) if ranked else None
     return LeadSummary(
@@ -261,6 +273,7 @@ def _lead_summary(leads: list[float | None]) -> LeadSummary:
         warned=sum(1 for x in leads if x is not None),
         warned_ahead=sum(1 for x in leads if x is not None and x > 0),
         median_min=median if median is not None and median != float("-inf") else None,
+        median_onset_to_breach_min=_median(onsets),
     )
 
 

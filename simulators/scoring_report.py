@@ -1,7 +1,8 @@
 """A `Score` for people (aligned text) and for programs (a JSON document).
 
 The text is what `cargowatch score` prints: a table per alert kind, the warning lead before
-breaches, the false-alert rate with the device-hours it is over, then one row per incident.
+breaches (beside the time each breach came after its incident began: the most lead there
+was to take), the false-alert rate with the device-hours it is over, then one row per incident.
 The JSON holds the same figures and every delay and lead they come from, with times as
 RFC 3339 and absent figures as null, so a notebook or a CI check can read it without this
 package.
@@ -35,7 +36,9 @@ def report_lines(score: Score) -> list[str]:
             "",
             f"warning lead before the breach: median {_minutes(lead.median_min)},"
             f" warned ahead in {lead.warned_ahead}/{lead.breaches}"
-            f" (warned at all in {lead.warned}/{lead.breaches})",
+            f" (warned at all in {lead.warned}/{lead.breaches});"
+            f" the breaches came a median {_minutes(lead.median_onset_to_breach_min)}"
+            " after their incidents began",
         ]
     exp = score.exposure
     rate = score.false_per_1000_device_hours
@@ -65,7 +68,11 @@ def _incident_table(incidents: tuple[IncidentScore, ...]) -> list[str]:
         expected = ", ".join(
             k if k not in inc.missed else f"{k} (missed)" for k in dict.fromkeys(lab.kinds)
         )
-        lead = "" if lab.breach_at_ms is None else _minutes(inc.lead_min)
+        lead = (
+            ""
+            if lab.breach_at_ms is None
+            else f"{_minutes(inc.lead_min)} of {_minutes(inc.onset_to_breach_min)}"
+        )
         rows.append(
             (lab.device_id, lab.scenario, rfc3339(lab.start_ms), expected or "-", opened, lead)
         )
@@ -103,6 +110,7 @@ def to_json(score: Score) -> dict[str, Any]:
             "warned": score.lead.warned,
             "warned_ahead": score.lead.warned_ahead,
             "median_min": score.lead.median_min,
+            "median_onset_to_breach_min": score.lead.median_onset_to_breach_min,
         },
         "false_alerts": score.false_alerts,
         "false_per_1000_device_hours": score.false_per_1000_device_hours,
@@ -131,6 +139,7 @@ def _incident_json(inc: IncidentScore) -> dict[str, Any]:
         "delays_min": inc.delays_min,
         "missed": list(inc.missed),
         "lead_min": inc.lead_min,
+        "onset_to_breach_min": inc.onset_to_breach_min,
     }
 
 

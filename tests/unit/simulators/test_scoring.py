@@ -8,7 +8,7 @@ without a warning makes the median lead unknown when it is half of the breaches.
 
 import pytest
 
-from simulators.scoring import Exposure, Label, RaisedAlert, exposure, score
+from simulators.scoring import Exposure, Label, LeadSummary, RaisedAlert, exposure, score
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -194,6 +194,22 @@ def test_lead_is_breach_minus_first_warning_in_its_window(warnings, median, warn
         warned,
         ahead,
         3,
+    )
+    assert lead.median_onset_to_breach_min == 60.0  # whatever was warned: start 60, breach 120
+
+
+def test_the_time_from_start_to_breach_is_what_a_lead_reads_against():
+    labels = [
+        Label("d0", at(60), at(400), ("temp_excursion",), breach_at_ms=at(100)),
+        Label("d1", at(0), at(400), ("temp_excursion",), breach_at_ms=at(150)),
+        Label("d2", at(30), at(400), ("temp_excursion",), breach_at_ms=at(60)),
+        Label("d3", at(30), at(90), ("door_open",)),
+    ]
+    result = score(labels, [], Exposure(0.0, 4, None, None, "manifest"))
+    assert [i.onset_to_breach_min for i in result.incidents] == [40.0, 150.0, 30.0, None]
+    assert result.lead.median_onset_to_breach_min == 40.0
+    assert score([labels[3]], [], Exposure(0.0, 1, None, None, "manifest")).lead == LeadSummary(
+        0, 0, 0, None, None
     )
 
 

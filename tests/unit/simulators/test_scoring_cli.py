@@ -95,12 +95,13 @@ def test_the_report_gives_each_figure(run_files, capsys):
     assert "silence                 1.00   1/1    1.00   1/1          31 min      0" in out
     assert "shock                              -  0.00   0/1               -      1" in out
     assert "warning lead before the breach: median 25 min, warned ahead in 1/1" in out
+    assert "the breaches came a median 60 min after their incidents began" in out
     assert (
         "false alerts: 1 in 40.0 device-hours (4 devices, manifest, 2026-01-05T00:00:00Z to 2026-01-05T10:00:00Z) = 25.00 per 1,000 device-hours"
         in out
     )
     assert (
-        "trk-1   reefer_failure   2026-01-05T01:00:00Z  temp_breach_predicted, temp_excursion  temp_breach_predicted +35, temp_excursion +70  25 min"
+        "trk-1   reefer_failure   2026-01-05T01:00:00Z  temp_breach_predicted, temp_excursion  temp_breach_predicted +35, temp_excursion +70  25 min of 60 min"
         in out
     )
 
@@ -122,7 +123,10 @@ def test_json_holds_the_whole_result(run_files, tmp_path, capsys):
         "kind": "temp_excursion", "expected": 1, "detected": 1, "recall": 1.0, "opened": 1,
         "matched": 1, "precision": 1.0, "false_alerts": 0, "median_delay_min": 70.0, "delays_min": [70.0],
     }  # fmt: skip
-    assert doc["lead"] == {"breaches": 1, "warned": 1, "warned_ahead": 1, "median_min": 25.0}
+    assert doc["lead"] == {
+        "breaches": 1, "warned": 1, "warned_ahead": 1, "median_min": 25.0,
+        "median_onset_to_breach_min": 60.0,
+    }  # fmt: skip
     assert doc["false_alerts"] == 1
     assert doc["exposure"]["device_hours"] == 16.0  # 4 devices, 01:00 to 05:00
     assert doc["incidents"][0]["opened"] == {
@@ -130,6 +134,13 @@ def test_json_holds_the_whole_result(run_files, tmp_path, capsys):
         "temp_excursion": "2026-01-05T02:10:00Z",
     }
     assert doc["incidents"][1]["lead_min"] is None
+    assert (
+        doc["incidents"][0]["onset_to_breach_min"],
+        doc["incidents"][1]["onset_to_breach_min"],
+    ) == (
+        60.0,
+        None,
+    )
 
 
 def test_plot_writes_a_png(run_files, tmp_path, capsys):
