@@ -2,7 +2,8 @@
 
 Three panels side by side: bars of recall and precision for every kind; each detection's
 delay per kind as points (a median hides a long tail); and a histogram of the warning lead
-before each breach, with unwarned breaches counted at the far left so that they show.
+before each breach, with unwarned breaches counted at the far left so that they show, over
+the outline of the time from each incident's start to its breach (the most lead there was).
 matplotlib is an optional dependency (`pip install cargowatch[plot]`), imported only when a
 plot is asked for.
 """
@@ -54,12 +55,23 @@ def plot_score(path: Path, score: Score) -> None:
 
     leads = [inc.lead_min for inc in score.incidents if inc.label.breach_at_ms is not None]
     warned = [v for v in leads if v is not None]
+    onsets = [inc.onset_to_breach_min for inc in score.incidents]
+    available = [v for v in onsets if v is not None]
+    # One set of bins for both, so the leads read against the outline at the same scale.
+    lo, hi = min(warned + available, default=0.0), max(warned + available, default=1.0)
+    width = max(hi - lo, 1.0) / 20
+    bins = [lo + i * width for i in range(21)]
     if warned:
-        lead.hist(warned, bins=20, color="C2", label=f"warned ({len(warned)})")
+        lead.hist(warned, bins=bins, color="C2", label=f"warned ({len(warned)})")
+    if available:
+        # Drawn as an outline over the leads: how far ahead a warning could have come.
+        lead.hist(
+            available, bins=bins, histtype="step", color="C7", label="incident start to breach"
+        )
     missing = len(leads) - len(warned)
     if missing:
-        left = min(warned, default=0.0) - 10
-        lead.bar([left], [missing], width=5, color="C3", label=f"never warned ({missing})")
+        left = lo - width
+        lead.bar([left], [missing], width=width, color="C3", label=f"never warned ({missing})")
     lead.axvline(0, color="grey", lw=0.8)
     median = score.lead.median_min
     lead.set_title(
