@@ -6,7 +6,9 @@ rise that has not yet passed the top of a recent rise that turned back by itself
 cycle again. `Turns` notes the peaks and troughs of the smoothed level (a turn back by at
 least `TURN_C`, so noise is no turn) within a window, and says whether the level is still
 inside their swing, give or take how much a cycle's next top may differ from this one's: a
-share of the swing, and where readings are sparse, how far one reading moves the level.
+share of the swing, and where readings are sparse, how far one reading moves the level. A
+rise that turned outside the product's range, whose readings the level never took, is noted
+at its furthest reading outside (`outside`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,16 @@ class Turns:
             self._peaks = self._recent(self._peaks, ts)
         if self._troughs and self._troughs[0][0] < oldest:
             self._troughs = self._recent(self._troughs, ts)
+
+    def outside(self, ts: int, reading: float, above: bool) -> None:
+        """Note a turn the level never saw: a rise (`above`) or fall that left the range and
+        came back by itself turned at `reading`, its furthest reading outside, which was not
+        learnt into the level. Its margin is MARGIN_C: the reading is the cycle's reach."""
+        point = (ts, reading, MARGIN_C)
+        if above:
+            self._peaks += (point,)
+        else:
+            self._troughs += (point,)
 
     def _recent(self, turns: _TurnPoints, ts: int) -> _TurnPoints:
         """Turns within the window, and the last KEEP_TURNS within twice the window (called

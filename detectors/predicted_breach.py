@@ -199,6 +199,7 @@ class PredictedBreach:
         "_door_open",
         "_door_shut_ms",
         "_exit_level",
+        "_exit_peak",
         "_interval_ms",
         "_last_in",
         "_last_ts",
@@ -281,6 +282,8 @@ class PredictedBreach:
         # whether the rise that carried it out has turned (see `_back_in_range`).
         self._last_in = math.nan
         self._exit_level = math.nan
+        # The furthest reading outside the range since the product left it; NaN in range.
+        self._exit_peak = math.nan
         self._last_ts = 0
         self._start_ts = 0
         self._n = 0
@@ -338,7 +341,7 @@ class PredictedBreach:
             self._trend, self._slope_var = 0.0, 0.0
             self._accel, self._accel_var = 0.0, 0.0
             self._resid_var, self._shifted = 0.0, False
-            self._last_in = self._exit_level = math.nan
+            self._last_in = self._exit_level = self._exit_peak = math.nan
             self.confident_since_ms = None
             self._turns.reset()
             self._calm_seen, self._calm_rate = False, CALM_C_PER_H
@@ -354,6 +357,9 @@ class PredictedBreach:
             # after it); the filter keeps what it had, and the exit counts as a gap in
             # readings in range, so a brief one costs no fresh warm-up and a long one resets.
             self.confident_since_ms = None
+            peak = self._exit_peak
+            if peak != peak or (t > peak if t > self.high_c else t < peak):
+                self._exit_peak = t
             if self._exit_level != self._exit_level:
                 self._exit_level = self._last_in
             else:
@@ -361,7 +367,7 @@ class PredictedBreach:
                 self._exit_level = math.inf if t > self.high_c else -math.inf
             return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
         if self._exit_level == self._exit_level:
-            self._back_in_range(t)
+            self._back_in_range(ts, t)
         self._last_in = t
         gap = ts - prev_ts
         # Smoothed, so one late reading does not redefine the device's reporting interval.
@@ -494,7 +500,7 @@ class PredictedBreach:
         self._door_open, self._door_shut_ms, self._before_door = False, None, None
         self._accel, self._accel_var = 0.0, 0.0
         self._resid_var, self._shifted = 0.0, False
-        self._last_in = self._exit_level = math.nan
+        self._last_in = self._exit_level = self._exit_peak = math.nan
         self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
         restored = restore_slots(self, state)
         if not isinstance(self.trend_tau_h, tuple):
@@ -505,7 +511,7 @@ class PredictedBreach:
             # calibration no longer matches: it takes today's model whole.
             self.trend_drift, self.trend_stop = TREND_DRIFT, TREND_STOP_PER_H
 
-    def _back_in_range(self, t: float) -> None:
+    def _back_in_range(self, ts: int, t: float) -> None:
         """The first reading back in range: has the rise that carried the product out turned?
 
         The readings outside were not learnt, so the trend is still the one that carried the
@@ -515,10 +521,21 @@ class PredictedBreach:
         has turned or stalled: a new warning needs the trend seen calm again, as after the
         warm-up. After a single reading out, back in higher than before it (a blip on the way
         up), the trend stands.
+
+        A rise that turned outside the range and came back by itself (a defrost that took the
+        air over the limit) turned at a height the level never saw: its furthest reading
+        outside is noted as a turning point of the cycle, so the next rise that stops short
+        of it is the cycle again, not a breach on its way. Not when a door was open or just
+        shut: a door's heat is no cycle of the unit.
         """
         last, self._exit_level = self._exit_level, math.nan
+        peak, self._exit_peak = self._exit_peak, math.nan
         if (t <= last) if last > (self.low_c + self.high_c) / 2 else (t >= last):
             self._await_calm()
+            shut = self._door_shut_ms
+            door = self._door_open or (shut is not None and 0 <= ts - shut < self.door_settle_ms)
+            if peak == peak and not door:
+                self._turns.outside(ts, peak, above=peak > self.high_c)
 
     def _await_calm(self) -> None:
         """A rise (or fall) has turned: a new warning needs the trend seen under the forecast's
