@@ -36,15 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.profiles import parse_manifest
-from detectors.reading import Reading
-from detectors.registry import build_engine
+from room_replay import MIN, START_MS, replay_rooms, room_of
 
-MIN = 60_000
 HOURS = 48
 LIMIT_C = 8.0
 INTERVALS_MIN = (1, 2, 5, 10, 15)
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 WARNING = "temp_breach_predicted"
 
 
@@ -124,33 +120,17 @@ def run(
     """Each room, the minute it breached, and the times its breach warnings opened."""
     rng = random.Random(seed)
     drawn = [draw_room(rng, fails) for _ in range(rooms)]
-    manifest = {
-        "shipments": [
-            {
-                "shipment_id": f"ROOM-{i}",
-                "device_id": f"room-{i}",
-                "profile": "vaccine_2_8",
-                "expected_interval_s": room.interval_min * 60,
-            }
-            for i, room in enumerate(drawn)
-        ]
-    }
-    engine = build_engine(parse_manifest(manifest))
-    stream: list[tuple[int, int, float]] = []
+    series: list[list[tuple[float, float]]] = []
     breaches: list[float | None] = []
-    for i, room in enumerate(drawn):
-        series, breach = readings(rng, room, jitter_c)
+    for room in drawn:
+        values, breach = readings(rng, room, jitter_c)
+        series.append(values)
         breaches.append(breach)
-        stream += [(START_MS + int(minute * MIN), i, value) for minute, value in series]
-    stream.sort()
-    events = []
-    for ts, i, value in stream:
-        events += engine.process(Reading(f"room-{i}", ts, temp_c=value), ts + 1_000)
-    events += engine.flush()
+    events = replay_rooms(series, [room.interval_min for room in drawn], "vaccine_2_8", "ROOM")
     opened: list[list[int]] = [[] for _ in drawn]
     for e in events:
         if e.event == "open" and e.kind == WARNING:
-            opened[int(e.device_id.removeprefix("room-"))].append(e.at_ms)
+            opened[room_of(e)].append(e.at_ms)
     return drawn, breaches, opened
 
 

@@ -35,16 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.profiles import parse_manifest
-from detectors.reading import Reading
-from detectors.registry import build_engine
+from room_replay import MIN, START_MS, at_ms, replay_rooms, room_of
+
 from simulators.breach_truth import followed
 
-MIN = 60_000
 LOW_C, HIGH_C = -25.0, -15.0  # the frozen_minus_20 profile
 HORIZON_MIN = 90  # the profile's breach horizon
 INTERVALS_MIN = (1, 2, 5, 10, 15)
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 WARNING = "temp_breach_predicted"
 #: Right whenever a defrost takes the air out of the range, which these rooms do.
 RIGHT_KINDS = frozenset({WARNING, "temp_excursion", "stability_budget"})
@@ -122,34 +119,15 @@ def readings(rng: random.Random, room: Room, days: float) -> tuple[list[tuple[fl
 def run(seed: int, rooms: int, days: float) -> None:
     rng = random.Random(seed)
     drawn = [draw_room(rng) for _ in range(rooms)]
-    manifest = {
-        "shipments": [
-            {
-                "shipment_id": f"FREEZER-{i}",
-                "device_id": f"room-{i}",
-                "profile": "frozen_minus_20",
-                "expected_interval_s": room.interval_min * 60,
-            }
-            for i, room in enumerate(drawn)
-        ]
-    }
-    engine = build_engine(parse_manifest(manifest))
-    stream: list[tuple[int, int, float]] = []
-    outside: list[list[int]] = [[] for _ in drawn]
+    series: list[list[tuple[float, float]]] = []
     breaching: list[int] = []
-    for i, room in enumerate(drawn):
-        series, breaches = readings(rng, room, days)
+    for room in drawn:
+        values, breaches = readings(rng, room, days)
+        series.append(values)
         breaching.append(breaches)
-        for minute, value in series:
-            ts = START_MS + int(minute * MIN)
-            stream.append((ts, i, value))
-            if not LOW_C <= value <= HIGH_C:
-                outside[i].append(ts)
-    stream.sort()
-    events = []
-    for ts, i, value in stream:
-        events += engine.process(Reading(f"room-{i}", ts, temp_c=value), ts + 1_000)
-    events += engine.flush()
+    outside = [[at_ms(m) for m, v in values if not LOW_C <= v <= HIGH_C] for values in series]
+    intervals = [room.interval_min for room in drawn]
+    events = replay_rooms(series, intervals, "frozen_minus_20", "FREEZER")
 
     warnings: Counter[int] = Counter()
     unfollowed: Counter[int] = Counter()
@@ -159,7 +137,7 @@ def run(seed: int, rooms: int, days: float) -> None:
     for e in events:
         if e.event != "open":
             continue
-        i = int(e.device_id.removeprefix("room-"))
+        i = room_of(e)
         k = drawn[i].interval_min
         if e.kind == WARNING:
             warnings[k] += 1

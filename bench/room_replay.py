@@ -1,0 +1,62 @@
+"""Rooms watched by one logger each, replayed through the whole detector engine.
+
+Shared by the room benches (`cold_rooms.py`, `freezer_defrost.py`): each room is a shipment
+of one profile reporting every so many minutes, and its readings (minutes from a fixed start,
+°C) are replayed in time order across all rooms, each a second after it was taken.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from detectors.alerts import AlertEvent
+from detectors.profiles import parse_manifest
+from detectors.reading import Reading
+from detectors.registry import build_engine
+
+MIN = 60_000
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def at_ms(minute: float) -> int:
+    """The time of a reading taken `minute` minutes after the start."""
+    return START_MS + int(minute * MIN)
+
+
+def replay_rooms(
+    series: Sequence[Sequence[tuple[float, float]]],
+    intervals_min: Sequence[int],
+    profile: str,
+    name: str,
+) -> list[AlertEvent]:
+    """The alert events of rooms `room-0`, `room-1`... (shipments `{name}-0`...) whose
+    readings are `series` and who report every `intervals_min`."""
+    manifest = {
+        "shipments": [
+            {
+                "shipment_id": f"{name}-{i}",
+                "device_id": f"room-{i}",
+                "profile": profile,
+                "expected_interval_s": interval * 60,
+            }
+            for i, interval in enumerate(intervals_min)
+        ]
+    }
+    engine = build_engine(parse_manifest(manifest))
+    stream = sorted(
+        (at_ms(minute), i, value) for i, values in enumerate(series) for minute, value in values
+    )
+    events: list[AlertEvent] = []
+    for ts, i, value in stream:
+        events += engine.process(Reading(f"room-{i}", ts, temp_c=value), ts + 1_000)
+    events += engine.flush()
+    return events
+
+
+def room_of(event: AlertEvent) -> int:
+    """The index of the room an event is about."""
+    return int(event.device_id.removeprefix("room-"))
