@@ -160,11 +160,30 @@ def _resume_from(last_event_id: str | None, after: int | None) -> int | None:
     return int(last_event_id)
 
 
+#: One Server-Sent Event as a client parses it: the generic event of the HTML specification,
+#: whose `data` here is always one alert event in JSON.
+SSE_EVENT_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "id": {"type": "string", "description": "The entry's outbox id: resume after it."},
+        "event": {"type": "string", "description": "Always `message`."},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "The alert event as MQTT carries it (docs/alerts.md).",
+        },
+        "retry": {"type": "integer", "minimum": 0, "description": "Reconnection time, ms."},
+    },
+}
+
 STREAM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
         "description": "Server-Sent Events: `id:` the entry's outbox id, `data:` the alert "
         "event as MQTT carries it (docs/alerts.md), and a `: keep-alive` comment every 15 s.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # The schema of one event as the stream's parser reads it (OpenAPI 3.1 has no
+        # `itemSchema`; tools such as schemathesis take `schema` as the per-event schema).
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
     },
     400: {"description": "The Last-Event-ID is not one this stream sent."},
 }
