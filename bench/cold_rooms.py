@@ -29,12 +29,8 @@ import argparse
 import math
 import random
 import statistics
-import sys
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from room_replay import MIN, START_MS, replay_rooms, room_of
 

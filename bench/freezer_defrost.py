@@ -37,10 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from room_replay import MIN, START_MS, at_ms, replay_rooms, room_of
 
+from detectors.profiles import PROFILES
 from simulators.breach_truth import followed
 
-LOW_C, HIGH_C = -25.0, -15.0  # the frozen_minus_20 profile
-HORIZON_MIN = 90  # the profile's breach horizon
+PROFILE = PROFILES["frozen_minus_20"]
+assert PROFILE.temp_range_c is not None
+LOW_C, HIGH_C = PROFILE.temp_range_c
 INTERVALS_MIN = (1, 2, 5, 10, 15)
 WARNING = "temp_breach_predicted"
 #: Right whenever a defrost takes the air out of the range, which these rooms do.
@@ -127,7 +129,7 @@ def run(seed: int, rooms: int, days: float) -> None:
         breaching.append(breaches)
     outside = [[at_ms(m) for m, v in values if not LOW_C <= v <= HIGH_C] for values in series]
     intervals = [room.interval_min for room in drawn]
-    events = replay_rooms(series, intervals, "frozen_minus_20", "FREEZER")
+    events = replay_rooms(series, intervals, PROFILE.name, "FREEZER")
 
     warnings: Counter[int] = Counter()
     unfollowed: Counter[int] = Counter()
@@ -141,7 +143,7 @@ def run(seed: int, rooms: int, days: float) -> None:
         k = drawn[i].interval_min
         if e.kind == WARNING:
             warnings[k] += 1
-            if not followed(outside[i], e.at_ms, HORIZON_MIN * MIN):
+            if not followed(outside[i], e.at_ms, PROFILE.breach_horizon_min * MIN):
                 unfollowed[k] += 1
                 early += e.at_ms - START_MS < 12 * 60 * MIN
         elif e.kind not in RIGHT_KINDS:
