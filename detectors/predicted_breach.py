@@ -366,8 +366,11 @@ class PredictedBreach:
                 # A second reading outside: whatever comes back in has turned.
                 self._exit_level = math.inf if t > self.high_c else -math.inf
             return self._clear(r, f"range left at {t:.1f} °C; see temp_excursion")
+        # Whether the product is still taking in the heat of a door shut lately.
+        shut = self._door_shut_ms
+        settling = shut is not None and 0 <= ts - shut < self.door_settle_ms
         if self._exit_level == self._exit_level:
-            self._back_in_range(ts, t)
+            self._back_in_range(ts, t, door=self._door_open or settling)
         self._last_in = t
         gap = ts - prev_ts
         # Smoothed, so one late reading does not redefine the device's reporting interval.
@@ -376,9 +379,6 @@ class PredictedBreach:
         self._n += 1
         a = 1.0 - math.exp(-dt_h / self.level_tau_h)
         b = 1.0 - math.exp(-dt_h / _trend_tau_h(self.trend_tau_h, self._interval_ms))
-        # Whether the product is still taking in the heat of a door shut lately.
-        shut = self._door_shut_ms
-        settling = shut is not None and 0 <= ts - shut < self.door_settle_ms
         predicted = self._level + self._trend * dt_h
         error = t - predicted
         warm = ts - self._start_ts >= self.warmup_ms and self._n > MIN_READINGS
@@ -511,7 +511,7 @@ class PredictedBreach:
             # calibration no longer matches: it takes today's model whole.
             self.trend_drift, self.trend_stop = TREND_DRIFT, TREND_STOP_PER_H
 
-    def _back_in_range(self, ts: int, t: float) -> None:
+    def _back_in_range(self, ts: int, t: float, door: bool) -> None:
         """The first reading back in range: has the rise that carried the product out turned?
 
         The readings outside were not learnt, so the trend is still the one that carried the
@@ -526,14 +526,12 @@ class PredictedBreach:
         air over the limit) turned at a height the level never saw: its furthest reading
         outside is noted as a turning point of the cycle, so the next rise that stops short
         of it is the cycle again, not a breach on its way. Not when a door was open or just
-        shut: a door's heat is no cycle of the unit.
+        shut (`door`): a door's heat is no cycle of the unit.
         """
         last, self._exit_level = self._exit_level, math.nan
         peak, self._exit_peak = self._exit_peak, math.nan
         if (t <= last) if last > (self.low_c + self.high_c) / 2 else (t >= last):
             self._await_calm()
-            shut = self._door_shut_ms
-            door = self._door_open or (shut is not None and 0 <= ts - shut < self.door_settle_ms)
             if peak == peak and not door:
                 self._turns.outside(ts, peak, above=peak > self.high_c)
 
