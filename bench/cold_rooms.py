@@ -32,7 +32,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from room_replay import MIN, START_MS, replay_rooms, room_of
+from room_replay import MIN, START_MS, logged, next_read_min, replay_rooms, room_of
 
 HOURS = 48
 LIMIT_C = 8.0
@@ -103,9 +103,8 @@ def readings(
         if breach is None and air > LIMIT_C:
             breach = minute
         if minute >= next_read:
-            noisy = air + rng.gauss(0.0, room.noise_c)
-            out.append((minute, round(round(noisy / room.resolution_c) * room.resolution_c, 2)))
-            next_read += room.interval_min * (1.0 + rng.uniform(-0.02, 0.02))
+            out.append((minute, logged(rng, air, room.noise_c, room.resolution_c)))
+            next_read = next_read_min(rng, next_read, room.interval_min)
         minute += step
     return out, breach
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from room_replay import MIN, START_MS, at_ms, replay_rooms, room_of
+from room_replay import MIN, START_MS, at_ms, logged, next_read_min, replay_rooms, room_of
 
 from detectors.profiles import PROFILES
 from simulators.breach_truth import followed
@@ -111,9 +111,8 @@ def readings(rng: random.Random, room: Room, days: float) -> tuple[list[tuple[fl
             breaching += 1
         above = air > HIGH_C
         if minute >= next_read:
-            noisy = air + rng.gauss(0.0, room.noise_c)
-            out.append((minute, round(round(noisy / room.resolution_c) * room.resolution_c, 2)))
-            next_read += room.interval_min * (1.0 + rng.uniform(-0.02, 0.02))
+            out.append((minute, logged(rng, air, room.noise_c, room.resolution_c)))
+            next_read = next_read_min(rng, next_read, room.interval_min)
         minute += step
     return out, breaching
 

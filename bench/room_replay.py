@@ -7,6 +7,7 @@ of one profile reporting every so many minutes, and its readings (minutes from a
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,18 @@ START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 def at_ms(minute: float) -> int:
     """The time of a reading taken `minute` minutes after the start."""
     return START_MS + int(minute * MIN)
+
+
+def logged(rng: random.Random, air_c: float, noise_c: float, resolution_c: float) -> float:
+    """What a logger reads of air at `air_c`: its noise, then its resolution."""
+    noisy = air_c + rng.gauss(0.0, noise_c)
+    return round(round(noisy / resolution_c) * resolution_c, 2)
+
+
+def next_read_min(rng: random.Random, last_min: float, interval_min: int) -> float:
+    """When a logger reporting every `interval_min` reads next: each interval drifts by up to
+    2 %, as a real logger's clock does."""
+    return last_min + interval_min * (1.0 + rng.uniform(-0.02, 0.02))
 
 
 def replay_rooms(
