@@ -64,6 +64,10 @@ POOL = (
     "unscheduled_stop,tracker_silence,gps_jamming,gps_spoofing"
 )
 
+#: The demo fleet's defaults.
+DEVICES = 12
+DURATION = "12h"
+SEED = 7
 INFLUX_DB = "cargowatch"
 
 
@@ -78,8 +82,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="simulated seconds per second (default 240: 12 h of transit in 3 min)",
     )
-    a("--devices", type=int, default=12, metavar="N", help="trackers in the fleet (default 12)")
-    a("--duration", default="12h", metavar="D", help="simulated transit, e.g. 3h (default 12h)")
+    a(
+        "--devices",
+        type=int,
+        default=DEVICES,
+        metavar="N",
+        help=f"trackers in the fleet (default {DEVICES})",
+    )
+    a(
+        "--duration",
+        default=DURATION,
+        metavar="D",
+        help=f"simulated transit, e.g. 3h (default {DURATION})",
+    )
     a(
         "--scenarios",
         default=POOL,
@@ -87,7 +102,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scenarios the incidents are drawn from, one per tracker (see cargowatch simulate"
         " --list; default: ten of them, from reefer failure to GPS spoofing)",
     )
-    a("--seed", type=int, default=7, help="same seed, same fleet and incidents (default 7)")
+    a(
+        "--seed",
+        type=int,
+        default=SEED,
+        help=f"same seed, same fleet and incidents (default {SEED})",
+    )
     a(
         "--dir",
         type=Path,
@@ -96,6 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default var/demo)",
     )
     a("--api-port", type=int, default=0, metavar="PORT", help="API port (default: a free one)")
+
+
+def demo_fleet(devices: int, duration_s: float, seed: int, scenarios: str, start_ms: int) -> Fleet:
+    """The demo's fleet: every tracker with one incident drawn from `scenarios`."""
+    fleet_args: dict[str, Any] = {"mixed.share": "1.0", "mixed.scenarios": scenarios}
+    return Fleet(config(devices, "mixed", duration_s, seed, start_ms, fleet_args))
 
 
 class _Stop(Exception):
@@ -156,9 +182,8 @@ def _demo(
     # Timestamps start early enough that the last reading is not ahead of the wall clock when
     # published at this speed (the ingester rejects future_ts), and stay in the recent past.
     start_ms = floor_minute_ms(time.time() * 1000 - duration_s * (1 - 1 / args.speed) * 1000)
-    fleet_args: dict[str, Any] = {"mixed.share": "1.0", "mixed.scenarios": args.scenarios}
     try:
-        fleet = Fleet(config(args.devices, "mixed", duration_s, args.seed, start_ms, fleet_args))
+        fleet = demo_fleet(args.devices, duration_s, args.seed, args.scenarios, start_ms)
     except ValueError as exc:  # the scenarios' own errors are ValueErrors naming the setting
         raise DemoFailed(f"the fleet: {exc}") from None
     # One pass makes the labels and counts the readings the simulator will publish.

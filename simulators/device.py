@@ -17,6 +17,7 @@ from typing import Final
 import numpy as np
 
 from simulators import sensors, thermal
+from simulators.breach_truth import RunsOut
 from simulators.effects import in_windows
 from simulators.geo import offset_deg
 from simulators.motion import MOVING
@@ -54,6 +55,8 @@ class DeviceSim:
         self.air = 0.0
         self.product = 0.0
         self.stuck: dict[int, float] = {}
+        #: Runs of readings out of the product's range, carried from stretch to stretch.
+        self.runs_out = RunsOut()
         self.spiked: set[int] = set()
         self.stored: dict[int, list[bytes]] = {}
         self.malformed_done = 0
@@ -159,8 +162,10 @@ class DeviceSim:
         if self.trace is not None:
             self.trace.append((t, product))
         self._watch_breach(t, product, before)
-        temp = self._faults(t, sensors.probe(p.physics, product, rng))
+        read = sensors.probe(p.physics, product, rng)
+        temp = self._faults(t, read)
         taken = ~in_windows(t, eff.silence)
+        self._watch_readings_out(t[taken], read[taken])
         lon, lat = self._fix(t, lon, lat)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)
         columns["temp_c"] = temp
@@ -261,6 +266,22 @@ class DeviceSim:
             for r, (element, at, j) in enumerate(zip(elements, arrival, stored_at, strict=True))
             if j < 0
         ]
+
+    def _watch_readings_out(self, t: FloatArray, read: FloatArray) -> None:
+        """Note, per incident, the longest run of readings out of range without a break.
+
+        The readings are the probe's as taken (noise and resolution, not a stuck or spiking
+        probe's faults, which are incidents of their own): the runs a `temp_excursion` is
+        defined by, and so what says whether one is owed (`simulators.manifest.label`).
+        """
+        band = self.plan.profile.temp_range_c
+        if band is None:
+            return
+        for first, last in self.runs_out.runs(t, (read < band[0]) | (read > band[1])):
+            for incident in self.plan.incidents:
+                if first < incident.search_until and last >= incident.t0:
+                    run = last - max(first, incident.t0)
+                    incident.longest_read_out_s = max(incident.longest_read_out_s, run)
 
     def _watch_breach(
         self, t: FloatArray, product: FloatArray, before: tuple[float, float]

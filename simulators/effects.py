@@ -30,8 +30,16 @@ class Incident:
     temperature: bool = False
     #: Filled in by generation: first out-of-range product reading at or after t0 (epoch ms).
     breach_ms: int | None = None
+    #: Filled in by generation: the longest run of readings out of range without a break,
+    #: first to last (s), counted from t0, over runs that began before `search_until`.
+    longest_read_out_s: float = 0.0
     #: Reading that ends the search for a breach (the next incident's start).
     search_until: float = float("inf")
+
+    def forget_truth(self) -> None:
+        """Clear what generation fills in, before the readings are generated (again)."""
+        self.breach_ms = None
+        self.longest_read_out_s = 0.0
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class Fleet:
         """The messages in arrival order, a window at a time (cheaper to loop over)."""
         for plan in self.plans:
             for incident in plan.incidents:
-                incident.breach_ms = None
+                incident.forget_truth()
         sims = [DeviceSim(p, self.start_ms) for p in self.plans]
         horizon = self.cfg.duration_s
         pending: list[Message] = []

@@ -22,12 +22,31 @@ from simulators.physics import DevicePhysics, Regime, draw_failure
 from simulators.profiles import Profile
 from simulators.routes import Lane
 
-TEMP_KINDS = ("temp_breach_predicted", "temp_excursion")
+WARNING_KIND = "temp_breach_predicted"
+EXCURSION_KIND = "temp_excursion"
+TEMP_KINDS = (WARNING_KIND, EXCURSION_KIND)
+#: Time out of range (s) without a break before a `temp_excursion` is reported: the default
+#: of the manifest's `excursion_min_duration_min` (docs/manifest.md), which the simulator's
+#: manifests leave as it is.
+EXCURSION_MIN_S = 300.0
 #: Baseline before any incident, and the quiet tail kept before the end of the run.
 BASELINE_S = 3600.0
 TAIL_S = 900.0
 #: An unscheduled stop this long or longer is one a good detector reports.
 UNSCHEDULED_STOP_MIN_S = 600.0
+
+
+def excursion_owed(longest_read_out_s: float) -> bool:
+    """Whether readings out of range this long, first to last, must raise `temp_excursion`.
+
+    The alert is defined by the readings, not the product: out of range without a break for
+    `EXCURSION_MIN_S`. A product that left its range by less than its probe resolves, or
+    for less time than readings show, owes a breach warning but no excursion.
+
+    >>> excursion_owed(299.0), excursion_owed(300.0)
+    (False, True)
+    """
+    return longest_read_out_s >= EXCURSION_MIN_S
 
 
 class Unplaceable(Exception):

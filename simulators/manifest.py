@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.effects import Incident
-from simulators.incidents import TEMP_KINDS
+from simulators.incidents import EXCURSION_KIND, TEMP_KINDS, WARNING_KIND, excursion_owed
 from simulators.plan import DevicePlan
 from simulators.timeutil import rfc3339
 
@@ -48,10 +48,14 @@ def shipment(plan: DevicePlan, start_ms: int) -> dict[str, Any]:
 def label(plan: DevicePlan, incident: Incident, start_ms: int) -> dict[str, Any]:
     """The ground truth of one incident, once its readings have been generated."""
     # Temperature kinds stand only where the product really left its range, whatever the
-    # scenario: a door left open in a cold night may do no harm, one in the sun does.
+    # scenario: a door left open in a cold night may do no harm, one in the sun does. A
+    # breach is always worth a warning; an excursion only where the readings showed it (see
+    # `excursion_owed`).
     kinds = [k for k in incident.kinds if k not in TEMP_KINDS]
     if incident.breach_ms is not None:
-        kinds += list(TEMP_KINDS)
+        kinds.append(WARNING_KIND)
+        if excursion_owed(incident.longest_read_out_s):
+            kinds.append(EXCURSION_KIND)
     end_s = min(incident.t1, plan.horizon_s)
     return {
         "device_id": plan.device_id,

@@ -132,7 +132,7 @@ def product_traces(fleet: Fleet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for plan in fleet.plans:
         for incident in plan.incidents:
-            incident.breach_ms = None
+            incident.forget_truth()
         sim = DeviceSim(plan, fleet.start_ms)
         sim.trace = []
         t_end = 0.0

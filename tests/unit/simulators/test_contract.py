@@ -149,17 +149,21 @@ def test_kinds_follow_the_agreed_scenario_to_alert_mapping(catalogue):
         "duplicate_delivery": set(),
         "malformed_payloads": set(),
     }
-    temperature = {"temp_breach_predicted", "temp_excursion"}
+    # A breach always owes a warning; an excursion only where the readings showed one
+    # (tests/unit/simulators/test_labels.py checks which).
     for scenario, kinds in expected.items():
         for label in catalogue[scenario].labels:
-            extra = temperature if label["breach_at"] else set()
-            assert set(label["kinds"]) == kinds | extra, label
+            got = set(label["kinds"])
+            if label["breach_at"]:
+                assert got - {"temp_excursion"} == kinds | {"temp_breach_predicted"}, label
+            else:
+                assert got == kinds, label
     for scenario in ("reefer_failure", "heat_wave"):
         labels = catalogue[scenario].labels
         # A unit that fails only in part, or in cool weather, may keep its product in range;
         # then no temperature alert is expected of it.
         for label in labels:
-            assert set(label["kinds"]) == (temperature if label["breach_at"] else set()), label
+            assert set(label["kinds"]) <= {"temp_breach_predicted", "temp_excursion"}, label
         assert sum(1 for x in labels if x["breach_at"]) >= 0.75 * len(labels)
 
 
