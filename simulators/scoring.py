@@ -19,6 +19,7 @@ and the SQL store is `simulators.scoring_input`, the report `simulators.scoring_
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -144,6 +145,8 @@ class Score:
     false_per_1000_device_hours: float | None
     #: Over every detection of every kind.
     median_delay_min: float | None
+    #: The 95 % interval of the false-alert rate (`rate_interval`); None with no device-hours.
+    false_per_1000_interval: tuple[float, float] | None = None
 
 
 def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Exposure) -> Score:
@@ -220,7 +223,47 @@ def score(labels: Sequence[Label], alerts: Iterable[RaisedAlert], exposure: Expo
         exposure=exposure,
         false_per_1000_device_hours=1000 * false_alerts / hours if hours > 0 else None,
         median_delay_min=_median([d for ds in delays.values() for d in ds]),
+        false_per_1000_interval=rate_interval(false_alerts, hours) if hours > 0 else None,
     )
+
+
+def rate_interval(count: int, device_hours: float) -> tuple[float, float]:
+    """The exact 95 % interval of a rate per 1,000 device-hours, from `count` events.
+
+    A count of false alerts is a Poisson draw: two alerts in 1,200 device-hours (1.67 per
+    1,000) are as likely from a true rate of 0.5 as from 5. The interval (Garwood's, from the
+    Poisson distribution itself) says which rates the count rules out, so a target of 1 per
+    1,000 is missed only where the whole interval lies above it.
+
+    >>> [round(x, 2) for x in rate_interval(2, 1200.0)]
+    [0.2, 6.02]
+    >>> [round(x, 2) for x in rate_interval(0, 1000.0)]
+    [0.0, 3.69]
+    """
+    if count < 0 or not device_hours > 0:
+        raise ValueError(f"need a count >= 0 and device-hours > 0, got {count}, {device_hours}")
+    lower = 0.0 if count == 0 else _poisson_mean(count - 1, 0.975)
+    return 1000 * lower / device_hours, 1000 * _poisson_mean(count, 0.025) / device_hours
+
+
+def _poisson_mean(k: int, p: float) -> float:
+    """The mean at which P(X <= k) = p for a Poisson X (P falls as the mean grows)."""
+    lo, hi = 0.0, k + 20.0 * math.sqrt(k + 1.0) + 20.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if _poisson_cdf(k, mid) > p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _poisson_cdf(k: int, mean: float) -> float:
+    """P(X <= k) for a Poisson X of this mean, summed in logs so large counts do not overflow."""
+    if mean <= 0.0:
+        return 1.0
+    log_mean = math.log(mean)
+    return min(1.0, sum(math.exp(i * log_mean - mean - math.lgamma(i + 1)) for i in range(k + 1)))
 
 
 def _kind_order(labels: Sequence[Label], opens: Sequence[RaisedAlert]) -> list[str]:

@@ -51,7 +51,8 @@ def report_lines(score: Score) -> list[str]:
         "",
         f"false alerts: {score.false_alerts} in {exp.device_hours:,.1f} device-hours"
         f" ({exp.devices} devices, {exp.basis}{span})"
-        f" = {'-' if rate is None else f'{rate:.2f}'} per 1,000 device-hours",
+        f" = {'-' if rate is None else f'{rate:.2f}'} per 1,000 device-hours"
+        + _interval(score.false_per_1000_interval),
     ]
     if score.incidents:
         lines += ["", *_incident_table(score.incidents)]
@@ -114,6 +115,9 @@ def to_json(score: Score) -> dict[str, Any]:
         },
         "false_alerts": score.false_alerts,
         "false_per_1000_device_hours": score.false_per_1000_device_hours,
+        "false_per_1000_device_hours_95": None
+        if score.false_per_1000_interval is None
+        else list(score.false_per_1000_interval),
         "exposure": {
             "device_hours": exp.device_hours,
             "devices": exp.devices,
@@ -149,3 +153,8 @@ def _ratio(value: float | None) -> str:
 
 def _minutes(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} min"
+
+
+def _interval(interval: tuple[float, float] | None) -> str:
+    """A rate's 95 % interval as the report prints it, or nothing without one."""
+    return "" if interval is None else f" (95 % interval {interval[0]:.2f} to {interval[1]:.2f})"

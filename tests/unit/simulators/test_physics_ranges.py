@@ -8,6 +8,7 @@ deterministic as development ones, and held-out seeds to run only with held-out 
 """
 
 import itertools
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -238,3 +239,23 @@ def test_the_detection_bench_reaches_held_out_seeds_only_through_holdout():
     )
     assert done.returncode == 2
     assert "--seed must be between 0 and 999,998" in done.stderr
+
+
+def test_the_detection_bench_gives_each_false_alert_rate_its_interval():
+    bench = Path(__file__).resolve().parents[3] / "bench" / "detection.py"
+    args = ["--devices", "2", "--hours", "6", "--normal-devices", "20", "--scenarios", "power_loss"]
+    done = subprocess.run(
+        [sys.executable, str(bench), *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # 120 device-hours cannot show a rate under 1 per 1,000 (no alert leaves up to 30.7
+    # possible), nor one over it from a single alert (0.21 to 46.4); two would (2.02 to 60.2).
+    line = re.search(
+        r"false alerts \(target <= 1 per 1,000 device-hours\): overall (.*)", done.stdout
+    )
+    assert line is not None, done.stdout
+    rate, low, high, verdict = re.match(r"(\S+) \((\S+)-(\S+)\), ([^;]+);", line[1]).groups()
+    assert float(low) <= float(rate) < float(high)
+    assert verdict == (
+        "too few device-hours to tell" if float(low) <= 1 else "shown over the target"
+    )

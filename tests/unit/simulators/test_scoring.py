@@ -8,7 +8,15 @@ without a warning makes the median lead unknown when it is half of the breaches.
 
 import pytest
 
-from simulators.scoring import Exposure, Label, LeadSummary, RaisedAlert, exposure, score
+from simulators.scoring import (
+    Exposure,
+    Label,
+    LeadSummary,
+    RaisedAlert,
+    exposure,
+    rate_interval,
+    score,
+)
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -228,6 +236,28 @@ def test_the_false_alert_rate_is_per_1000_device_hours_of_the_manifest(result):
     assert result.exposure == Exposure(25.0, 5, T0, T0 + 5 * HOUR, "manifest")
     assert (result.false_alerts, result.alerts_opened) == (3, 9)
     assert result.false_per_1000_device_hours == 120.0
+
+
+@pytest.mark.parametrize(
+    ("count", "low", "high"),
+    # Garwood's interval for a Poisson mean, from tables of the chi-square distribution:
+    # 0.5 * chi2(0.025, 2k) and 0.5 * chi2(0.975, 2k + 2).
+    [(0, 0.0, 3.6889), (1, 0.0253, 5.5716), (2, 0.2422, 7.2247), (10, 4.7954, 18.3904)],
+)
+def test_the_false_alert_rate_comes_with_its_95_percent_interval(count, low, high):
+    # Over 1,000 device-hours the rate per 1,000 is the Poisson mean itself.
+    got = rate_interval(count, 1000.0)
+    assert got == pytest.approx((low, high), abs=1e-4)
+    assert rate_interval(count, 4000.0) == pytest.approx((low / 4, high / 4), abs=1e-4)
+
+
+def test_a_large_count_has_an_interval_around_its_rate():
+    low, high = rate_interval(10_000, 1_000_000.0)  # 10 per 1,000, +-2 % at 95 %
+    assert 9.80 < low < 9.81 and 10.19 < high < 10.21
+
+
+def test_the_score_carries_the_false_alert_rates_interval(result):
+    assert result.false_per_1000_interval == rate_interval(3, 25.0)
 
 
 def test_each_incident_lists_what_opened_when_and_what_was_missed(result):

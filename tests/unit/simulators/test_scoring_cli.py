@@ -97,7 +97,7 @@ def test_the_report_gives_each_figure(run_files, capsys):
     assert "warning lead before the breach: median 25 min, warned ahead in 1/1" in out
     assert "the breaches came a median 60 min after their incidents began" in out
     assert (
-        "false alerts: 1 in 40.0 device-hours (4 devices, manifest, 2026-01-05T00:00:00Z to 2026-01-05T10:00:00Z) = 25.00 per 1,000 device-hours"
+        "false alerts: 1 in 40.0 device-hours (4 devices, manifest, 2026-01-05T00:00:00Z to 2026-01-05T10:00:00Z) = 25.00 per 1,000 device-hours (95 % interval 0.63 to 139.29)"
         in out
     )
     assert (
@@ -129,6 +129,9 @@ def test_json_holds_the_whole_result(run_files, tmp_path, capsys):
     }  # fmt: skip
     assert doc["false_alerts"] == 1
     assert doc["exposure"]["device_hours"] == 16.0  # 4 devices, 01:00 to 05:00
+    # One alert in 16 device-hours: a Poisson mean of 0.0253 to 5.57 (Garwood's interval).
+    low, high = doc["false_per_1000_device_hours_95"]
+    assert (round(low, 2), round(high, 1)) == (1.58, 348.2)
     assert doc["incidents"][0]["opened"] == {
         "temp_breach_predicted": "2026-01-05T01:35:00Z",
         "temp_excursion": "2026-01-05T02:10:00Z",
