@@ -263,7 +263,8 @@ def run_normal(args: argparse.Namespace, seed: int, physics: str, tally: Tally) 
     for step in sorted(devices):
         r = Rate(alerts[step], devices[step] * per_device_h, f"{step / 60:g} min")
         rates.append(r)
-        parts.append(f"{r.name} {r} ({alerts[step]} alerts on {devices[step]} devices)")
+        n = alerts[step]
+        parts.append(f"{r.name} {r} ({n} alert{'' if n == 1 else 's'} on {devices[step]} devices)")
     print("  by reporting interval (per 1,000 device-hours, 95 % interval):")
     for part in parts:
         print(f"    {part}")
