@@ -80,10 +80,11 @@ def plot_score(path: Path, score: Score) -> None:
     lead.set_xlabel("minutes before the breach")
     if leads:
         lead.legend(loc="upper right", fontsize=8)
-    rate = score.false_per_1000_device_hours
+    rate, interval = score.false_per_1000_device_hours, score.false_per_1000_interval
     fig.suptitle(
         f"{len(score.incidents)} incidents, {score.alerts_opened} alerts opened, false alerts"
         f" {'-' if rate is None else f'{rate:.2f}'} per 1,000 device-hours"
+        + ("" if interval is None else f" (95 % interval {interval[0]:.2f}-{interval[1]:.2f})")
     )
     fig.tight_layout()
     fig.savefig(path)
