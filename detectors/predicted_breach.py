@@ -1,38 +1,35 @@
 """The early warning: forecast when the product will leave its range, while there is time to act.
 
-A time-aware Holt filter (exponential smoothing of level and trend, with
-weights from the actual gap between readings, so irregular reporting is
-fine) tracks the product temperature. From the trend and its uncertainty it
-asks: how likely is it that the range is left within the horizon? When that
-probability passes `min_confidence` the condition is active, with the
-predicted breach time and the confidence in the alert. Short disturbances
-that stay inside the range (defrost cycles, a door opened at a stop, sensor
-noise) move the level but barely the hour-scale trend; a reading far beyond what the
-recent forecast errors explain (a probe moved to a warmer shelf) is a shift of the level,
-taken by the level alone, and the readings after it say whether a rise follows. The
-forecast must agree for a hold time before it is reported, counted in time and in the device's
-reporting interval (a reading stands for the interval since the one before; one that the
-recent forecast errors do not explain, such as a door's gust, moves the level but not the
-trend, and needs the next to agree), and
-the warm-up needs both time and a few readings, so a logger reporting every
-15 minutes is warned as well as a tracker reporting every minute. What the
-filter has learnt survives a brief exit from the range; only a long gap or a
-long excursion starts it afresh. Two things tell a thermostat cycling just under
-the limit from a failure: a drift must have been seen to begin (the warm-up ends
-with the least-squares slope of its readings, and the trend must since have been
-calm once, slower than a thermostat's rise; a creep slower than that is warned however it
-began), and a rise that has not passed the top of a recent rise that turned
-back by itself is the cycle again, not yet a breach. Two things keep a warning from being
-opened too far ahead for what is known: the warming rate itself may change over the horizon
-(a door shut, power back, a unit that settles), so the further ahead the crossing, the less
-sure it is, however steady the trend has been; and a rise an open door let in is not warned
-of while it settles after the door is shut. That rise is a step of the level, not a rate of
-the unit: once the door shuts, the trend goes back to what it was before the door opened, and
-the readings of the settling time (the cargo and walls giving back the heat that came in,
-which keeps the probe rising for a quarter of an hour or more) move the level only. A door
-left open is learnt from as any rise, so it is warned of before the product leaves its range.
-The smoothed level and trend lag a rise that has turned by tens of minutes: a reading a degree
-back against the trend is believed over them, and no warning opens or sharpens on it.
+A time-aware Holt filter (exponential smoothing of level and trend, with weights from the
+actual gap between readings, so irregular reporting is fine) tracks the product temperature.
+From the trend and its uncertainty it asks: how likely is it that the range is left within the
+horizon? When that probability passes `min_confidence` the condition is active, with the
+predicted breach time and the confidence in the alert. Short disturbances that stay inside the
+range (defrost cycles, a door opened at a stop, sensor noise) move the level but barely the
+hour-scale trend; a reading far beyond what the recent forecast errors explain (a probe moved
+to a warmer shelf) is a shift of the level, taken by the level alone, and the readings after it
+say whether a rise follows. The forecast must agree for a hold time before it is reported,
+counted in time and in the device's reporting interval (a reading stands for the interval since
+the one before; one that the recent forecast errors do not explain, such as a door's gust,
+moves the level but not the trend, and needs the next to agree), and the warm-up needs both
+time and a few readings, so a logger reporting every 15 minutes is warned as well as a tracker
+reporting every minute. What the filter has learnt survives a brief exit from the range; only a
+long gap or a long excursion starts it afresh. Two things tell a thermostat cycling just under
+the limit from a failure: a drift must have been seen to begin (the warm-up ends with the
+least-squares slope of its readings, and the trend, or the level over one of the trend's time
+constants, must since have been calm once, slower than a thermostat's rise; a creep slower than
+that is warned however it began), and a rise that has not passed the top of a recent rise that
+turned back by itself is the cycle again, not yet a breach. Two things keep a warning from
+being opened too far ahead for what is known: the warming rate itself may change over the
+horizon (a door shut, power back, a unit that settles), so the further ahead the crossing, the
+less sure it is, however steady the trend has been; and a rise an open door let in is not
+warned of while it settles after the door is shut. That rise is a step of the level, not a rate
+of the unit: once the door shuts, the trend goes back to what it was before the door opened,
+and the readings of the settling time (the cargo and walls giving back the heat that came in,
+which keeps the probe rising for a quarter of an hour or more) move the level only. A door left
+open is learnt from as any rise, so it is warned of before the product leaves its range. The
+smoothed level and trend lag a rise that has turned by tens of minutes: a reading a degree back
+against the trend is believed over them, and no warning opens or sharpens on it.
 """
 
 from __future__ import annotations
@@ -194,6 +191,7 @@ class PredictedBreach:
         "_accel_var",
         "_active",
         "_before_door",
+        "_calm_from",
         "_calm_rate",
         "_calm_seen",
         "_door_open",
@@ -299,6 +297,10 @@ class PredictedBreach:
         # fresh start; after a way back into range, under the forecast's own minimum, since
         # the trend that carried the product out decays only slowly through the band between.
         self._calm_rate = CALM_C_PER_H
+        # While no calm is seen: when and where the level was, so a level that has stayed put
+        # for a trend's time constant is a calm even while the smoothed trend still carries a
+        # start's settling (a trend fitted to the warm-up decays over hours); None once seen.
+        self._calm_from: tuple[int, float] | None = None
         # Sums (n, t, y, t*t, t*y) of the warm-up readings, t in hours from the first: the
         # trend leaves the warm-up as their least-squares slope, not grown from zero, so a
         # drift under way from the start is not taken for a calm that then changed.
@@ -344,7 +346,7 @@ class PredictedBreach:
             self._last_in = self._exit_level = self._exit_peak = math.nan
             self.confident_since_ms = None
             self._turns.reset()
-            self._calm_seen, self._calm_rate = False, CALM_C_PER_H
+            self._calm_seen, self._calm_rate, self._calm_from = False, CALM_C_PER_H, None
             self._warm = (1.0, 0.0, t, 0.0, 0.0)
             return None
         dt_h = (ts - self._last_ts) / _MS_PER_H
@@ -431,8 +433,10 @@ class PredictedBreach:
         # The warm-up's sums are never read again (a reset starts new ones): they give way to
         # one shared tuple, as five floats and their tuple are 200 bytes a device.
         self._warm = _WARMED
-        if abs(self._trend) < self._calm_rate:
-            self._calm_seen = True
+        if not self._calm_seen and (
+            abs(self._trend) < self._calm_rate or self._level_held(ts, level)
+        ):
+            self._calm_seen, self._calm_from = True, None
         forecast = self._forecast() if self._calm_seen else None
         if forecast is not None and not self._active and settling:
             forecast = None  # the door's own rise, shut off: not a warning, nor one to clear
@@ -502,6 +506,7 @@ class PredictedBreach:
         self._resid_var, self._shifted = 0.0, False
         self._last_in = self._exit_level = self._exit_peak = math.nan
         self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
+        self._calm_from = None
         restored = restore_slots(self, state)
         if not isinstance(self.trend_tau_h, tuple):
             # One time constant for every device, as before the reporting interval set it.
@@ -540,6 +545,20 @@ class PredictedBreach:
         minimum first, since the trend that carried it decays only slowly through the band
         between that and a fresh start's calm."""
         self._calm_seen, self._calm_rate = False, min(self.min_rate, CALM_C_PER_H)
+        self._calm_from = None
+
+    def _level_held(self, ts: int, level: float) -> bool:
+        """Whether the level has moved slower than a calm over the last trend time constant
+        (called while no calm is seen; starts a new span once one has passed)."""
+        start = self._calm_from
+        if start is None:
+            self._calm_from = (ts, level)
+            return False
+        span_h = (ts - start[0]) / _MS_PER_H
+        if span_h < _trend_tau_h(self.trend_tau_h, self._interval_ms):
+            return False
+        self._calm_from = (ts, level)
+        return abs(level - start[1]) < self._calm_rate * span_h
 
     def _warm_up(self, x: float, y: float) -> None:
         """Take the least-squares slope of the readings so far as the trend."""
