@@ -232,8 +232,8 @@ def rate_interval(count: int, device_hours: float) -> tuple[float, float]:
 
     A count of false alerts is a Poisson draw: two alerts in 1,200 device-hours (1.67 per
     1,000) are as likely from a true rate of 0.5 as from 5. The interval (Garwood's, from the
-    Poisson distribution itself) says which rates the count rules out, so a target of 1 per
-    1,000 is missed only where the whole interval lies above it.
+    Poisson distribution itself) says which rates the count rules out: a rate is shown over
+    a target of 1 per 1,000 only where the whole interval lies above it.
 
     >>> [round(x, 2) for x in rate_interval(2, 1200.0)]
     [0.2, 6.02]
