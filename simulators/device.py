@@ -165,7 +165,7 @@ class DeviceSim:
         read = sensors.probe(p.physics, product, rng)
         temp = self._faults(t, read)
         taken = ~in_windows(t, eff.silence)
-        self._watch_readings_out(t[taken], read[taken])
+        self._watch_readings_out(t, read, taken)
         lon, lat = self._fix(t, lon, lat)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)
         columns["temp_c"] = temp
@@ -267,16 +267,18 @@ class DeviceSim:
             if j < 0
         ]
 
-    def _watch_readings_out(self, t: FloatArray, read: FloatArray) -> None:
+    def _watch_readings_out(self, t: FloatArray, read: FloatArray, taken: np.ndarray) -> None:
         """Note, per incident, the longest run of readings out of range without a break.
 
-        The readings are the probe's as taken (noise and resolution, not a stuck or spiking
-        probe's faults, which are incidents of their own): the runs a `temp_excursion` is
-        defined by, and so what says whether one is owed (`simulators.manifest.label`).
+        The readings are the probe's at the instants the tracker took one (`taken`), with noise
+        and resolution but not a stuck or spiking probe's faults, which are incidents of their
+        own: the runs a `temp_excursion` is defined by, and so what says whether one is owed
+        (`simulators.manifest.label`).
         """
         band = self.plan.profile.temp_range_c
         if band is None:
-            return
+            return  # no range, no excursion: the masks below would be built for nothing
+        t, read = t[taken], read[taken]
         for first, last in self.runs_out.runs(t, (read < band[0]) | (read > band[1])):
             for incident in self.plan.incidents:
                 if first < incident.search_until and last >= incident.t0:
