@@ -40,13 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detectors.alerts import AlertEvent
 from detectors.profiles import Shipment, parse_manifest
-from detectors.registry import build_engine
-from ingest.decode import decode
 from simulators import SCENARIOS as SIM_SCENARIOS
 from simulators import Fleet, simulate
-from simulators.breach_truth import followed, note_outside
+from simulators.breach_truth import followed
+from simulators.fleet_replay import replay_fleet
 from simulators.physics import HOLDOUT_SEED_MIN
-from simulators.scoring import Exposure, Score, exposure, rate_interval, score
+from simulators.scoring import Exposure, Score, rate_interval, score
 from simulators.scoring_input import alerts_from_events, parse_label
 from simulators.timeutil import parse_instant_ms
 
@@ -89,29 +88,10 @@ class Replay:
 def replay(fleet: Fleet) -> Replay:
     """Run a fleet through decoder and engine, noting every reading out of its range."""
     shipments = parse_manifest(fleet.manifest())
-    ranges = {s.device_id: s.profile.temp_range_c for s in shipments}
-    outside: dict[str, list[int]] = {}
-    engine = build_engine(shipments, lateness_ms=30_000)
-    events: list[AlertEvent] = []
-    next_tick = None
-    first = last = None
-    for m in fleet.messages():
-        now = m.arrival_ms
-        first = now if first is None else first
-        last = now
-        if next_tick is None or now >= next_tick:
-            events += engine.advance(now)
-            next_tick = now + MIN
-        for r in decode(m.topic, m.payload, now).readings:
-            events += engine.process(r, now)
-            note_outside(outside, r.device_id, r.ts_ms, r.temp_c, ranges.get(r.device_id))
-    events += engine.flush()
+    run = replay_fleet(fleet, shipments)
     # Every shipment for the whole span the fleet was heard over, as the false-alert rate
     # has always been counted here.
-    for times in outside.values():
-        times.sort()  # late uploads arrive after newer readings
-    trips = [(s.device_id, None, None) for s in shipments]
-    return Replay(events, exposure([], [], trips, first, last), list(shipments), outside)
+    return Replay(run.events, run.exposure(shipments), shipments, run.outside)
 
 
 def score_fleet(fleet: Fleet, events: list[AlertEvent], hours: Exposure) -> Score:

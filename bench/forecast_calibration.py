@@ -51,17 +51,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.alerts import AlertEvent
 from detectors.forecast_calibration import fit_isotonic
 from detectors.predicted_breach import PredictedBreach, make_predicted_breach
 from detectors.profiles import Shipment, parse_manifest
 from detectors.reading import Reading
-from detectors.registry import build_engine
-from ingest.decode import decode
 from simulators import simulate
-from simulators.breach_truth import followed, note_outside
+from simulators.breach_truth import followed
+from simulators.fleet_replay import replay_fleet
 from simulators.physics import HOLDOUT_SEED_MIN
-from simulators.scoring import exposure, score
+from simulators.scoring import score
 from simulators.scoring_input import alerts_from_events, parse_label
 
 SCENARIOS = ("reefer_failure", "power_loss", "heat_wave", "normal")
@@ -116,9 +114,6 @@ def run(
         entry["expected_interval_s"] = max(int(entry["expected_interval_s"]), interval_min * 60)
     shipments = parse_manifest(manifest)
     by_device = {s.device_id: s for s in shipments}
-    engine = build_engine(shipments, lateness_ms=30_000)
-    events: list[AlertEvent] = []
-    outside: dict[str, list[int]] = defaultdict(list)
     kept_ts: dict[str, int] = {}
     # The simulator jitters each reading by up to 2 % of its interval: keep a reading once
     # most of the interval has passed, so thinning does not drop every other one.
@@ -126,29 +121,18 @@ def run(
     forecasters: dict[str, PredictedBreach | None] = {}
     samples: list[tuple[str, int, float]] = []
     sampled: dict[str, int] = {}  # device -> when it was last sampled
-    next_tick = None
-    first = last = None
-    for m in fleet.messages():
-        now = m.arrival_ms
-        first = now if first is None else first
-        last = now
-        if next_tick is None or now >= next_tick:
-            events += engine.advance(now)
-            next_tick = now + MIN
-        for r in decode(m.topic, m.payload, now).readings:
-            shipment = by_device.get(r.device_id)
-            span = None if shipment is None else shipment.profile.temp_range_c
-            note_outside(outside, r.device_id, r.ts_ms, r.temp_c, span)
-            prev = kept_ts.get(r.device_id)
-            if prev is not None and r.ts_ms - prev < min_gap and r.ts_ms >= prev:
-                continue
-            kept_ts[r.device_id] = r.ts_ms
-            events += engine.process(r, now)
-            if fit:
-                _sample(r, by_device, forecasters, samples, sampled)
-    events += engine.flush()
-    for times in outside.values():
-        times.sort()
+
+    def keep(r: Reading) -> bool:
+        prev = kept_ts.get(r.device_id)
+        if prev is not None and r.ts_ms - prev < min_gap and r.ts_ms >= prev:
+            return False
+        kept_ts[r.device_id] = r.ts_ms
+        if fit:
+            _sample(r, by_device, forecasters, samples, sampled)
+        return True
+
+    run = replay_fleet(fleet, shipments, keep)
+    events, outside = run.events, run.outside
     tally = Tally()
     for device, ts, raw in samples:
         horizon = by_device[device].profile.breach_horizon_min * MIN
@@ -165,8 +149,7 @@ def run(
         if e.event == "open":
             tally.opens.append(after)
     labels = [parse_label(lab, f"label {i}") for i, lab in enumerate(fleet.labels())]
-    trips = [(s.device_id, None, None) for s in shipments]
-    s = score(labels, alerts_from_events(events), exposure([], [], trips, first, last))
+    s = score(labels, alerts_from_events(events), run.exposure(shipments))
     for inc in s.incidents:
         if inc.label.breach_at_ms is None:
             continue

@@ -2,9 +2,10 @@
 
 A label marks only an incident's first breach; a product that came back into its range and
 left it again breached again. The benches that judge the breach warning
-(`bench/detection.py`, `bench/forecast_calibration.py`) therefore note every reading out of
-its shipment's range, at the device's full reporting rate, and call a warning followed when
-such a reading comes within its horizon.
+(`bench/detection.py`, `bench/forecast_calibration.py`, both through
+`simulators.fleet_replay`) therefore note every reading out of its shipment's range, at the
+device's full reporting rate, and call a warning followed when such a reading comes within
+its horizon.
 
 A breach is the product's; a `temp_excursion` is the readings': the label owes one only where
 the tracker's readings stayed out of range without a break for the excursion's minimum

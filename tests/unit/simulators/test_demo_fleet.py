@@ -8,10 +8,9 @@ reordering wait, for starts every quarter of an hour across a day.
 """
 
 from detectors.profiles import parse_manifest
-from detectors.registry import build_engine
-from ingest.decode import decode
 from simulators.demo import DEVICES, DURATION, POOL, SEED, demo_fleet
 from simulators.demo_check import incident_results
+from simulators.fleet_replay import replay_fleet
 from simulators.timeutil import parse_duration, parse_instant_ms
 
 DAY_MS = 86_400_000
@@ -20,15 +19,7 @@ MIN_MS = 60_000
 
 def opened_alerts(fleet):
     """Every alert the fleet's messages open, replayed as the ingester would receive them."""
-    engine = build_engine(parse_manifest(fleet.manifest()))  # the live reordering wait
-    events, next_tick = [], None
-    for m in fleet.messages():
-        if next_tick is None or m.arrival_ms >= next_tick:
-            events += engine.advance(m.arrival_ms)
-            next_tick = m.arrival_ms + MIN_MS
-        for r in decode(m.topic, m.payload, m.arrival_ms).readings:
-            events += engine.process(r, m.arrival_ms)
-    events += engine.flush()
+    events = replay_fleet(fleet, parse_manifest(fleet.manifest())).events
     return [{"device_id": e.device_id, "kind": e.kind} for e in events if e.event == "open"]
 
 
