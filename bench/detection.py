@@ -45,6 +45,7 @@ from simulators import Fleet, simulate
 from simulators.breach_truth import followed
 from simulators.fleet_replay import replay_fleet
 from simulators.physics import HOLDOUT_SEED_MIN
+from simulators.scoring import WARNING_KIND as WARNING
 from simulators.scoring import Exposure, Score, rate_interval, score
 from simulators.scoring_input import alerts_from_events, parse_label
 from simulators.timeutil import parse_instant_ms
@@ -53,7 +54,6 @@ from simulators.timeutil import parse_instant_ms
 SCENARIOS = tuple(n for n in SIM_SCENARIOS if n not in ("normal", "mixed", "malformed_payloads"))
 #: Failures whose breaches the early warning is measured on.
 FAILURES = ("reefer_failure", "power_loss", "heat_wave")
-WARNING = "temp_breach_predicted"
 MIN = 60_000
 
 

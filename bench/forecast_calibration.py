@@ -59,6 +59,7 @@ from simulators import simulate
 from simulators.breach_truth import followed
 from simulators.fleet_replay import replay_fleet
 from simulators.physics import HOLDOUT_SEED_MIN
+from simulators.scoring import WARNING_KIND as KIND
 from simulators.scoring import score
 from simulators.scoring_input import alerts_from_events, parse_label
 
@@ -73,7 +74,6 @@ HELD_OUT_SEEDS = range(HOLDOUT_SEED_MIN + 2000, HOLDOUT_SEED_MIN + 2020)
 #: a device reporting every minute does not outweigh one reporting every 15.
 SAMPLE_MS = 15 * 60_000
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0001)
-KIND = "temp_breach_predicted"
 MIN = 60_000
 
 

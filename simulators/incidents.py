@@ -21,8 +21,8 @@ from simulators.motion import Motion, Phase, arrival_s, insert_stop
 from simulators.physics import DevicePhysics, Regime, draw_failure
 from simulators.profiles import Profile
 from simulators.routes import Lane
+from simulators.scoring import WARNING_KIND
 
-WARNING_KIND = "temp_breach_predicted"
 EXCURSION_KIND = "temp_excursion"
 TEMP_KINDS = (WARNING_KIND, EXCURSION_KIND)
 #: Time out of range (s) without a break before a `temp_excursion` is reported: the default

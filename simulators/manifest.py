@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.effects import Incident
-from simulators.incidents import EXCURSION_KIND, TEMP_KINDS, WARNING_KIND, excursion_owed
+from simulators.incidents import EXCURSION_KIND, TEMP_KINDS, excursion_owed
 from simulators.plan import DevicePlan
+from simulators.scoring import WARNING_KIND
 from simulators.timeutil import rfc3339
 
 
