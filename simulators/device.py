@@ -166,6 +166,7 @@ class DeviceSim:
         temp = self._faults(t, read)
         taken = ~in_windows(t, eff.silence)
         self._watch_readings_out(t, read, taken)
+        self._watch_stuck(t, read, taken)
         lon, lat = self._fix(t, lon, lat)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)
         columns["temp_c"] = temp
@@ -284,6 +285,26 @@ class DeviceSim:
                 if first < incident.search_until and last >= incident.t0:
                     run = last - max(first, incident.t0)
                     incident.longest_read_out_s = max(incident.longest_read_out_s, run)
+
+    def _watch_stuck(self, t: FloatArray, read: FloatArray, taken: np.ndarray) -> None:
+        """Count, per stuck spell, the readings taken in it whose honest value (`read`: noise and
+        resolution, no fault) differs from the value the probe is stuck at.
+
+        A quiet probe on a product that holds still may read one value for hours honestly: a
+        spell in which it would have read nothing else changed no reading, and no detector can
+        tell it from the truth, which it was (`simulators.manifest.label`).
+        """
+        for j, (t0, t1) in enumerate(self.plan.effects.stuck):
+            value = self.stuck.get(j)
+            if value is None:
+                continue  # not begun yet
+            on = taken & (t >= t0) & (t < t1)
+            if not on.any():
+                continue
+            changed = int(np.count_nonzero(read[on] != value))
+            for incident in self.plan.incidents:
+                if incident.scenario == "sensor_fault" and incident.t0 == t0:
+                    incident.stuck_changed += changed
 
     def _watch_breach(
         self, t: FloatArray, product: FloatArray, before: tuple[float, float]

@@ -33,6 +33,9 @@ class Incident:
     #: Filled in by generation: the longest run of readings out of range without a break,
     #: first to last (s), counted from t0, over runs that began before `search_until`.
     longest_read_out_s: float = 0.0
+    #: Filled in by generation for a stuck probe: how many of the readings the tracker took in
+    #: the spell would have read otherwise. None changed: no fault the readings show.
+    stuck_changed: int = 0
     #: Reading that ends the search for a breach (the next incident's start).
     search_until: float = float("inf")
 
@@ -40,6 +43,7 @@ class Incident:
         """Clear what generation fills in, before the readings are generated (again)."""
         self.breach_ms = None
         self.longest_read_out_s = 0.0
+        self.stuck_changed = 0
 
 
 @dataclass(frozen=True)

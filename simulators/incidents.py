@@ -24,6 +24,7 @@ from simulators.routes import Lane
 from simulators.scoring import WARNING_KIND
 
 EXCURSION_KIND = "temp_excursion"
+FAULT_KIND = "sensor_fault"
 TEMP_KINDS = (WARNING_KIND, EXCURSION_KIND)
 #: Time out of range (s) without a break before a `temp_excursion` is reported: the default
 #: of the manifest's `excursion_min_duration_min` (docs/manifest.md), which the simulator's
@@ -325,7 +326,7 @@ def place_sensor_fault(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
         d.effects.stuck.append((t0, t0 + _minutes(p)))
     else:
         d.effects.spikes.append((t0, t0 + _minutes(p), float(p["spike_share"])))
-    return Incident("sensor_fault", t0, t0 + _minutes(p), p, ("sensor_fault",))
+    return Incident("sensor_fault", t0, t0 + _minutes(p), p, (FAULT_KIND,))
 
 
 def place_battery_depletion(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.effects import Incident
-from simulators.incidents import EXCURSION_KIND, TEMP_KINDS, excursion_owed
+from simulators.incidents import EXCURSION_KIND, FAULT_KIND, TEMP_KINDS, excursion_owed
 from simulators.plan import DevicePlan
 from simulators.scoring import WARNING_KIND
 from simulators.timeutil import rfc3339
@@ -53,6 +53,11 @@ def label(plan: DevicePlan, incident: Incident, start_ms: int) -> dict[str, Any]
     # breach is always worth a warning; an excursion only where the readings showed it (see
     # `excursion_owed`).
     kinds = [k for k in incident.kinds if k not in TEMP_KINDS]
+    stuck = incident.scenario == "sensor_fault" and incident.params.get("mode") == "stuck"
+    if stuck and not incident.stuck_changed:
+        # Stuck at the value it would have read anyway, the probe reported the truth
+        # throughout: no fault the readings show (`DeviceSim._watch_stuck`).
+        kinds = [k for k in kinds if k != FAULT_KIND]
     if incident.breach_ms is not None:
         kinds.append(WARNING_KIND)
         if excursion_owed(incident.longest_read_out_s):
