@@ -99,7 +99,8 @@ _ACCEL_TAU_H: Final = ACCEL_TAU_MIN / 60
 #: `min_rate_c_per_h`, which may be slower (a passive shipper's creep).
 CALM_C_PER_H: Final = 0.3
 #: After a door shuts, the probe goes on warming while the cargo absorbs the heat that came
-#: in: for this long no warning opens and the readings move the level, not the trend.
+#: in: for this long the readings move the level, not the trend, and no warning opens unless
+#: the trend from before the door was already a rise.
 DOOR_SETTLE_MIN: Final = 30.0
 #: A reading this many standard deviations of the recent one-step forecast errors away from
 #: its forecast is a shift of the level (a probe moved, a load added), not a change of rate.
@@ -173,8 +174,9 @@ class PredictedBreach:
         hour ((°C/h)² per hour); it widens the forecast the further ahead it looks.
     trend_stop_per_h : how often a rise stops of itself, per hour; it widens the forecast in
         proportion to the rate.
-    door_settle_min : after the door is reported shut, how long no new warning opens and
-        the trend, back at its value from before the door opened, is not learnt.
+    door_settle_min : after the door is reported shut, how long the trend, back at its value
+        from before the door opened, is not learnt, and no new warning opens unless that
+        trend was a rise (or fall) of `min_rate_c_per_h` or more.
 
     Examples
     --------
@@ -438,8 +440,17 @@ class PredictedBreach:
         ):
             self._calm_seen, self._calm_from = True, None
         forecast = self._forecast() if self._calm_seen else None
-        if forecast is not None and not self._active and settling:
-            forecast = None  # the door's own rise, shut off: not a warning, nor one to clear
+        if (
+            forecast is not None
+            and not self._active
+            and settling
+            and abs(self._trend) < self.min_rate
+        ):
+            # The door's own rise, shut off: not a warning, nor one to clear. (The trend, not
+            # learnt while the door's heat settles, is the one from before the door opened: a
+            # rise or fall under way then is the unit's or the weather's, and its breach may
+            # come within the settling.)
+            forecast = None
         if forecast is not None:
             # The threshold, the alert and its clearing all speak of the calibrated value.
             self.raw_confidence = forecast[2]
