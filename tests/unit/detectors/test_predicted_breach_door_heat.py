@@ -49,6 +49,12 @@ def opens(d, rs):
     return [r for r in rs for c in d.update(r) or [] if c.active]
 
 
+def first_warning_and_breach(rs):
+    """When the first warning opened (None: never) and when the readings left the range."""
+    warned = opens(PredictedBreach(0.0, 4.0), rs)
+    return (warned[0].ts_ms if warned else None), next(r.ts_ms for r in rs if r.temp_c > 4.0)
+
+
 @pytest.mark.parametrize("step_min", [1, 2, 5, 10, 15])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_heat_a_shut_door_let_in_is_not_warned_when_it_settles(step_min, seed):
@@ -63,19 +69,17 @@ def test_the_heat_a_shut_door_let_in_is_not_warned_when_it_settles(step_min, see
 def test_a_unit_failing_before_the_door_opened_is_still_warned_after_it_shut(step_min, seed):
     # The unit fails at 2 h (0.6 °C/h): the trend it had before the door is taken back when
     # the door shuts, and the breach, about an hour later, is warned ahead.
-    rs = at_a_stop(step_min, seed, fail_at=120, fail_c_per_h=0.6, gain_c=0.06)
-    breach = next(r.ts_ms for r in rs if r.temp_c > 4.0)
-    warned = opens(PredictedBreach(0.0, 4.0), rs)
-    assert warned and warned[0].ts_ms < breach
+    warned, breach = first_warning_and_breach(
+        at_a_stop(step_min, seed, fail_at=120, fail_c_per_h=0.6, gain_c=0.06)
+    )
+    assert warned is not None and warned < breach
 
 
 @pytest.mark.parametrize("step_min", [1, 2, 5, 10, 15])
 def test_a_door_left_open_is_warned_before_the_product_leaves_its_range(step_min):
     # Its rise is learnt while it is open (1.8 °C/h on the box): no settling excuses it.
-    rs = at_a_stop(step_min, 1, door_shuts=False, gain_c=0.03)
-    breach = next(r.ts_ms for r in rs if r.temp_c > 4.0)
-    warned = opens(PredictedBreach(0.0, 4.0), rs)
-    assert warned and warned[0].ts_ms < breach
+    warned, breach = first_warning_and_breach(at_a_stop(step_min, 1, door_shuts=False, gain_c=0.03))
+    assert warned is not None and warned < breach
 
 
 @pytest.mark.parametrize("step_min", [1, 2, 5, 10, 15])
@@ -84,8 +88,8 @@ def test_a_rise_under_way_before_the_door_opened_is_warned_while_its_heat_settle
     # The unit fails at 1 h (0.6 °C/h); the door at 3 h adds its heat and the breach comes
     # 40-60 min after it shut. No warning opened until the door's settling time was over, a
     # few minutes before the breach: a door cannot explain a rise that came before it.
-    rs = at_a_stop(step_min, seed, fail_at=60, fail_c_per_h=0.6, gain_c=0.03)
-    breach = next(r.ts_ms for r in rs if r.temp_c > 4.0)
-    warned = opens(PredictedBreach(0.0, 4.0), rs)
+    warned, breach = first_warning_and_breach(
+        at_a_stop(step_min, seed, fail_at=60, fail_c_per_h=0.6, gain_c=0.03)
+    )
     shut = 194 * MIN
-    assert warned and warned[0].ts_ms < min(breach, shut + DOOR_SETTLE_MIN * MIN)
+    assert warned is not None and warned < min(breach, shut + DOOR_SETTLE_MIN * MIN)
