@@ -100,7 +100,7 @@ _ACCEL_TAU_H: Final = ACCEL_TAU_MIN / 60
 CALM_C_PER_H: Final = 0.3
 #: After a door shuts, the probe goes on warming while the cargo absorbs the heat that came
 #: in: for this long the readings move the level, not the trend, and no warning opens unless
-#: the trend from before the door was already a rise.
+#: the trend from before the door was already a rise (or a fall).
 DOOR_SETTLE_MIN: Final = 30.0
 #: A reading this many standard deviations of the recent one-step forecast errors away from
 #: its forecast is a shift of the level (a probe moved, a load added), not a change of rate.
