@@ -52,7 +52,6 @@ def replay_fleet(
     fleet: Fleet,
     shipments: Sequence[Shipment],
     keep: Callable[[Reading], bool] = _every,
-    lateness_ms: int = 30_000,
 ) -> FleetReplay:
     """Replay `fleet` through an engine for `shipments` (usually its own manifest's).
 
@@ -60,7 +59,8 @@ def replay_fleet(
     the engine gets it: a bench thins a fleet's readings to a slower reporting interval so.
     """
     ranges = {s.device_id: s.profile.temp_range_c for s in shipments}
-    engine = build_engine(shipments, lateness_ms=lateness_ms)
+    # The engine's own reordering wait, which is the live ingester's default (`lateness_s`).
+    engine = build_engine(shipments)
     outside: dict[str, list[int]] = {}
     events: list[AlertEvent] = []
     next_tick = first = last = None
