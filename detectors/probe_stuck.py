@@ -22,15 +22,27 @@ time, and a probe that never showed noise is never called stuck, however long it
 (without that rule its chance would be 1 / (1 + k), which a long voyage eventually crosses).
 A run must also have lasted `min_ms`: a probe's response time and a fast tracker's repeated
 sends make short runs of no meaning.
+
+A probe that reports every 10 or 15 minutes gives too few readings in an hour or two for its
+run alone to be unlikely, but it shows how long it was stuck when it comes free: the first
+reading after the run steps to where the product went meanwhile. So the run's end is judged
+too: the chance of the run times the chance, from the probe's own record of how often its
+consecutive readings moved that far (`MOVE_BOUNDS_C`, counted with one more and two more, as
+the runs are), of a step that large. A product that held still for an hour seldom leaps at
+once, so taking the two as independent overstates an honest end's chance. A step while the
+tracker's door is open or settling is the door's and is not judged.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
+from array import array
 from typing import Any, Final
 
 from detectors.alerts import rfc3339
+from detectors.pickled import SlotState, restore_slots
 
 #: The resolution at which a cold-chain probe's readings still show its noise and the
 #: product's own wander (the product of a controlled box moves by tenths of a degree).
@@ -48,6 +60,13 @@ _EPS: Final = 1e-6
 #: The former one in ten million left stuck probes unreported for an hour or more of readings
 #: that no honest run of these probes ever matched.
 STUCK_ODDS: Final = 1e-5
+
+
+#: Bounds (°C) of the probe's record of its moves: how many of its changes between consecutive
+#: readings were at least each. From a quantisation step or two to a door's gust, about half as
+#: far again each time; a step is judged by the largest bound it reaches, which overstates its
+#: chance, never understates it.
+MOVE_BOUNDS_C: Final = (0.15, 0.25, 0.4, 0.6, 1.0, 1.5, 2.5, 4.0)
 
 
 def _log_beta(a: float, b: float) -> float:
@@ -88,6 +107,8 @@ class StuckWatch:
     __slots__ = (
         "_changes",
         "_last_sign",
+        "_moved",
+        "_moves",
         "_pairs",
         "_prev2_t",
         "_prev_changed",
@@ -116,9 +137,19 @@ class StuckWatch:
         self._run_since = 0
         self._run_pairs = 0  # the record as it stood when the current run began
         self._run_changes = 0
+        # Changes between consecutive readings, and how many were at least each MOVE_BOUNDS_C.
+        self._moves = 0
+        self._moved = array("I", bytes(4 * len(MOVE_BOUNDS_C)))
 
-    def update(self, ts: int, t: float) -> tuple[str, dict[str, Any]] | None:
-        """Feed one plausible reading; the summary and evidence while its run is implausible."""
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before the moves were counted."""
+        self._moves, self._moved = 0, array("I", bytes(4 * len(MOVE_BOUNDS_C)))
+        restore_slots(self, state)
+
+    def update(self, ts: int, t: float, door: bool = False) -> tuple[str, dict[str, Any]] | None:
+        """Feed one plausible reading; the summary and evidence while its run is implausible,
+        or on the reading that ends an implausible run (not while `door` says the tracker's
+        door is open or settling)."""
         prev = self._prev_t
         out = None
         if t == prev:
@@ -129,9 +160,12 @@ class StuckWatch:
             self._pairs += 1
             out = self._judge(ts, t)
         elif not math.isnan(prev):
-            self._run_n = 0
             step = abs(t - prev)
+            if self._run_n and not door:
+                out = self._judge_end(ts, t, prev, step)
+            self._run_n = 0
             self._step = min(self._step, step)
+            self._count_move(step)
             sign = 1 if t > prev else -1
             if sign != self._last_sign:
                 self._pairs += 1
@@ -151,6 +185,59 @@ class StuckWatch:
             return False
         span = max(t, prev, before) - min(t, prev, before)
         return span >= 2 * self._step - _EPS
+
+    def _count_move(self, step: float) -> None:
+        self._moves += 1
+        moved = self._moved
+        for i, bound in enumerate(MOVE_BOUNDS_C):
+            if step < bound - _EPS:
+                break
+            moved[i] += 1
+
+    def _judge_end(
+        self, ts: int, t: float, prev: float, step: float
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The reading `t` that ends a run at `prev`: were the run and this step together
+        less likely than the odds for an honest probe? (A run already implausible alone was
+        reported while it lasted.)"""
+        last_ts = self._prev_ts
+        changes = self._run_changes
+        if last_ts - self._run_since < self.min_ms or not changes:
+            return None
+        reached = bisect.bisect_right(MOVE_BOUNDS_C, step + _EPS) - 1
+        if reached < 0:
+            return None
+        log_run = log_honest_run(changes, self._run_pairs - changes, self._run_n)
+        if log_run < self.log_odds:
+            return None
+        log_p = log_run + math.log((self._moved[reached] + 1) / (self._moves + 2))
+        if log_p >= self.log_odds:
+            return None
+        minutes = (last_ts - self._run_since) / 60_000
+        readings = self._run_n + 1
+        odds = math.exp(log_p)
+        detail = (
+            f"temperature read {prev:.2f} °C for {minutes:.0f} min ({readings} readings), then"
+            f" {t:.2f} °C: this probe's own noise and moves give an honest run that long ending"
+            f" in a step that large a chance of {odds:.0e}; those readings were likely stuck"
+        )
+        evidence: dict[str, Any] = {
+            "fault": "stuck",
+            "temp_c": t,
+            "previous_c": prev,
+            "since": rfc3339(self._run_since),
+            "until": rfc3339(last_ts),
+            "minutes": round(minutes, 1),
+            "readings": readings,
+            "step_c": round(step, 4),
+            "noise_changes": changes,
+            "noise_pairs": self._run_pairs,
+            "moves": self._moves,
+            "moves_as_large": self._moved[reached],
+            "resolution_c": round(self._step, 4) if math.isfinite(self._step) else None,
+            "odds": float(f"{odds:.3g}"),
+        }
+        return detail, evidence
 
     def _judge(self, ts: int, t: float) -> tuple[str, dict[str, Any]] | None:
         minutes = (ts - self._run_since) / 60_000

@@ -196,10 +196,11 @@ class SensorFault:
         evidence: dict[str, Any] | None = None  # built only when a fault is reported
         if not fault and t is not None:
             # Every plausible reading feeds both watches, so their records stay whole.
-            stuck = self._stuck.update(r.ts_ms, t)
+            door = r.ts_ms <= self._door_until
+            stuck = self._stuck.update(r.ts_ms, t, door)
             if stuck is not None:
                 fault, (detail, evidence) = "stuck", stuck
-            jump = self._jumps.update(r.ts_ms, t, r.ambient_c, r.ts_ms <= self._door_until)
+            jump = self._jumps.update(r.ts_ms, t, r.ambient_c, door)
             if jump is not None and not fault:
                 fault, (detail, evidence) = "jump", jump
             self._prev_t = t

@@ -6,11 +6,12 @@ coarse probe that flickered on the boundary between two of its steps before its 
 drifted off it.
 """
 
+import pickle
 import random
 
 import pytest
 
-from detectors.alerts import Condition
+from detectors.alerts import Condition, rfc3339
 from detectors.probe_stuck import StuckWatch
 from detectors.reading import Reading
 from detectors.sensor_fault import STUCK_ODDS, SensorFault
@@ -134,3 +135,58 @@ def test_a_quiet_fine_probe_on_a_steady_product_is_not_stuck(interval_min: int) 
     # hours, now and then one step off and back. Its few zigzags do not make its runs rare.
     quiet = probe(interval_min, 24, level=2.0, sd_c=0.03, resolution_c=0.1, seed=2)
     assert opened(quiet) == []
+
+
+def freed(readings: list[Reading], step_c: float, door: str | None = None) -> list[Reading]:
+    """`readings`, then one more reading `step_c` away from the last, 15 minutes later."""
+    last = readings[-1]
+    assert last.temp_c is not None
+    free = round(last.temp_c + step_c, 2)
+    return [*readings, Reading("t", last.ts_ms + 15 * MIN, temp_c=free, ambient_c=25.0, door=door)]
+
+
+def test_a_15_minute_logger_stuck_for_two_hours_is_reported_when_it_comes_free() -> None:
+    # Eight readings in two hours are too few for the run alone to be beyond an honest one
+    # of this probe, which often repeats itself; but when it comes free it steps 1.2 °C at
+    # once, where in two days its readings never moved more than 0.4 °C from one to the next.
+    # The run and the step together are the stuck probe.
+    history = probe(15, 48, level=4.0, sd_c=0.12, resolution_c=0.1, seed=0)
+    stuck = stuck_after(history, 15, 2)
+    assert opened(stuck) == [], "the run alone is not yet beyond an honest one"
+    [(r, c)] = opened(freed(stuck, 1.2))
+    assert r.ts_ms == stuck[-1].ts_ms + 15 * MIN, "reported on the reading that ends the run"
+    e = c.evidence
+    assert e["fault"] == "stuck" and e["previous_c"] == history[-1].temp_c
+    assert e["temp_c"] == r.temp_c and e["step_c"] == pytest.approx(1.2)
+    # (The run began where the honest readings last repeated themselves, if they did.)
+    assert e["since"] <= rfc3339(history[-1].ts_ms) and e["until"] == rfc3339(stuck[-1].ts_ms)
+    assert e["minutes"] >= 120 and e["readings"] >= 9 and e["odds"] < STUCK_ODDS
+    assert e["moves_as_large"] == 0 < e["moves"]
+
+
+@pytest.mark.parametrize("step_c", [0.1, -0.2, 0.3])
+def test_a_run_that_ends_in_a_step_the_probe_often_makes_is_not_stuck(step_c: float) -> None:
+    # The same run ending one to three of the probe's steps away: what the product's own
+    # wander does after a still spell, and what this probe's readings do every few hours.
+    stuck = stuck_after(probe(15, 48, level=4.0, sd_c=0.12, resolution_c=0.1, seed=0), 15, 2)
+    assert opened(freed(stuck, step_c)) == []
+
+
+def test_a_run_that_ends_while_the_door_is_open_is_not_judged() -> None:
+    # An open door moves the probe by itself: the step is the door's, not a probe coming free.
+    stuck = stuck_after(probe(15, 48, level=4.0, sd_c=0.12, resolution_c=0.1, seed=0), 15, 2)
+    assert opened(freed(stuck, 1.2, door="open")) == []
+
+
+def test_a_snapshot_from_before_the_moves_were_counted_is_taken_back() -> None:
+    w = StuckWatch()
+    for r in probe(15, 24, level=4.0, sd_c=0.1, resolution_c=0.1, seed=0):
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    old = {n: getattr(w, n) for n in StuckWatch.__slots__ if n not in ("_moves", "_moved")}
+    back = pickle.loads(pickle.dumps(w))
+    assert back._moves == w._moves > 0 and list(back._moved) == list(w._moved)
+    older = StuckWatch.__new__(StuckWatch)
+    older.__setstate__((None, old))
+    assert older._moves == 0 and sum(older._moved) == 0
+    assert older.update(w._prev_ts + 15 * MIN, 9.0) is None
