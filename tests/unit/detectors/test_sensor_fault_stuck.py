@@ -10,6 +10,8 @@ import pickle
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.alerts import Condition, rfc3339
 from detectors.probe_stuck import StuckWatch
@@ -190,3 +192,42 @@ def test_a_snapshot_from_before_the_moves_were_counted_is_taken_back() -> None:
     older.__setstate__((None, old))
     assert older._moves == 0 and sum(older._moved) == 0
     assert older.update(w._prev_ts + 15 * MIN, 9.0) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    record=st.lists(
+        st.sampled_from([-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]), min_size=100, max_size=300
+    ),
+    interval_min=st.sampled_from([1, 5, 10, 15]),
+    run=st.integers(1, 40),
+    step_c=st.floats(-6.0, 6.0).filter(lambda s: abs(s) >= 0.05),
+)
+def test_a_run_ended_by_a_step_is_reported_only_with_evidence_of_that_run(
+    record: list[float], interval_min: int, run: int, step_c: float
+) -> None:
+    # Any record of moves, a run of `run` repeats, then one step: a stuck fault opened on the
+    # step names the run exactly (the repeats before it may have begun it earlier), needs an
+    # hour of it, and states odds below the threshold.
+    level, ts, out = 4.0, 0, []
+    for move in record:
+        level = round(level + move, 1)
+        out.append(Reading("t", ts, temp_c=level))
+        ts += interval_min * MIN
+    first = ts
+    for _ in range(run + 1):
+        out.append(Reading("t", ts, temp_c=level))
+        ts += interval_min * MIN
+    out.append(Reading("t", ts, temp_c=round(level + step_c, 2)))
+    d, found = SensorFault(), []
+    for r in out:
+        found += [(r, c) for c in d.update(r) or [] if c.active]
+    for r, c in found:
+        e = c.evidence
+        if r is not out[-1] or "until" not in e:
+            continue  # a run reported while it lasted, or a record's own fault
+        assert e["fault"] == "stuck" and e["previous_c"] == level and e["temp_c"] == r.temp_c
+        assert e["until"] == rfc3339(ts - interval_min * MIN)
+        assert e["since"] <= rfc3339(first) and e["minutes"] >= 60
+        assert e["readings"] >= run + 1 and e["odds"] < STUCK_ODDS
+        assert e["step_c"] == pytest.approx(abs(r.temp_c - level)) and e["moves_as_large"] >= 0
