@@ -162,7 +162,7 @@ class StuckWatch:
         elif not math.isnan(prev):
             step = abs(t - prev)
             if self._run_n and not door:
-                out = self._judge_end(ts, t, prev, step)
+                out = self._judge_end(t, prev, step)
             self._run_n = 0
             self._step = min(self._step, step)
             self._count_move(step)
@@ -194,9 +194,7 @@ class StuckWatch:
                 break
             moved[i] += 1
 
-    def _judge_end(
-        self, ts: int, t: float, prev: float, step: float
-    ) -> tuple[str, dict[str, Any]] | None:
+    def _judge_end(self, t: float, prev: float, step: float) -> tuple[str, dict[str, Any]] | None:
         """The reading `t` that ends a run at `prev`: were the run and this step together
         less likely than the odds for an honest probe? (A run already implausible alone was
         reported while it lasted.)"""

@@ -10,7 +10,9 @@ probe stays where it went, a noisy one comes back. When the tracker's own
 ambient sensor says the surroundings stayed put, the cargo's thermal inertia
 sets a lower limit on the rate. A stuck probe is one whose run of identical readings has
 lasted an hour and become unlikely for this probe's own noise (`detectors.probe_stuck`): a
-coarse, quiet probe legitimately repeats itself for hours, a lively one does not. Each
+coarse, quiet probe legitimately repeats itself for hours, a lively one does not. A run too
+short in readings for that (a logger's two hours) is judged again when the probe comes free,
+with the step that ends it. Each
 tracker is judged alone: a probe that drifts away from a neighbour in the
 same room is not compared with it. `BatteryLow` warns while there is still
 time to swap or charge the tracker before it goes silent.
