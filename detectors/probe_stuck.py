@@ -199,47 +199,45 @@ class StuckWatch:
         less likely than the odds for an honest probe? (A run already implausible alone was
         reported while it lasted.)"""
         last_ts = self._prev_ts
-        changes = self._run_changes
-        if last_ts - self._run_since < self.min_ms or not changes:
-            return None
+        log_run = self._run_log_chance(last_ts)
         reached = bisect.bisect_right(MOVE_BOUNDS_C, step + _EPS) - 1
-        if reached < 0:
-            return None
-        log_run = log_honest_run(changes, self._run_pairs - changes, self._run_n)
-        if log_run < self.log_odds:
+        if log_run is None or log_run < self.log_odds or reached < 0:
             return None
         log_p = log_run + math.log((self._moved[reached] + 1) / (self._moves + 2))
         if log_p >= self.log_odds:
             return None
         minutes = (last_ts - self._run_since) / 60_000
-        readings = self._run_n + 1
         odds = math.exp(log_p)
         detail = (
-            f"temperature read {prev:.2f} °C for {minutes:.0f} min ({readings} readings), then"
-            f" {t:.2f} °C: this probe's own noise and moves give an honest run that long ending"
-            f" in a step that large a chance of {odds:.0e}; those readings were likely stuck"
+            f"temperature read {prev:.2f} °C for {minutes:.0f} min ({self._run_n + 1} readings),"
+            f" then {t:.2f} °C: this probe's own noise and moves give an honest run that long"
+            f" ending in a step that large a chance of {odds:.0e}; those readings were likely"
+            " stuck"
         )
-        evidence: dict[str, Any] = {
-            "fault": "stuck",
-            "temp_c": t,
-            "previous_c": prev,
-            "since": rfc3339(self._run_since),
-            "until": rfc3339(last_ts),
-            "minutes": round(minutes, 1),
-            "readings": readings,
-            "step_c": round(step, 4),
-            "noise_changes": changes,
-            "noise_pairs": self._run_pairs,
-            "moves": self._moves,
-            "moves_as_large": self._moved[reached],
-            "resolution_c": round(self._step, 4) if math.isfinite(self._step) else None,
-            "odds": float(f"{odds:.3g}"),
-        }
+        evidence = self._evidence(t, prev, minutes, odds)
+        evidence["until"] = rfc3339(last_ts)
+        evidence["step_c"] = round(step, 4)
+        evidence["moves"] = self._moves
+        evidence["moves_as_large"] = self._moved[reached]
         return detail, evidence
 
     def _judge(self, ts: int, t: float) -> tuple[str, dict[str, Any]] | None:
+        log_p = self._run_log_chance(ts)
+        if log_p is None or log_p >= self.log_odds:
+            return None
         minutes = (ts - self._run_since) / 60_000
-        if ts - self._run_since < self.min_ms:
+        odds = math.exp(log_p)
+        detail = (
+            f"temperature stuck at {t:.2f} °C for {minutes:.0f} min ({self._run_n + 1} readings);"
+            f" this probe's own noise gives an honest run that long a chance of {odds:.0e}"
+        )
+        return detail, self._evidence(t, t, minutes, odds)
+
+    def _run_log_chance(self, last_ts: int) -> float | None:
+        """Natural log of the chance of an honest run as long as the current one, up to its
+        reading at `last_ts`; None while it is shorter than `min_ms`, or for a probe that never
+        showed noise."""
+        if last_ts - self._run_since < self.min_ms:
             return None
         changes = self._run_changes
         if not changes:
@@ -247,29 +245,24 @@ class StuckWatch:
             # fall below any odds on a long enough voyage (a quiet probe at one-minute
             # reporting repeats itself for weeks): such a probe says nothing about sticking.
             return None
-        repeats = self._run_pairs - changes
-        log_p = log_honest_run(changes, repeats, self._run_n)
-        if log_p >= self.log_odds:
-            return None
-        readings = self._run_n + 1
-        odds = math.exp(log_p)
-        detail = (
-            f"temperature stuck at {t:.2f} °C for {minutes:.0f} min ({readings} readings);"
-            f" this probe's own noise gives an honest run that long a chance of {odds:.0e}"
-        )
-        evidence: dict[str, Any] = {
+        return log_honest_run(changes, self._run_pairs - changes, self._run_n)
+
+    def _evidence(
+        self, temp_c: float, previous_c: float, minutes: float, odds: float
+    ) -> dict[str, Any]:
+        """What either judgement reports of the current run and the probe's record."""
+        return {
             "fault": "stuck",
-            "temp_c": t,
-            "previous_c": t,
+            "temp_c": temp_c,
+            "previous_c": previous_c,
             "since": rfc3339(self._run_since),
             "minutes": round(minutes, 1),
-            "readings": readings,
-            "noise_changes": changes,
+            "readings": self._run_n + 1,
+            "noise_changes": self._run_changes,
             "noise_pairs": self._run_pairs,
             "resolution_c": round(self._step, 4) if math.isfinite(self._step) else None,
             "odds": float(f"{odds:.3g}"),
         }
-        return detail, evidence
 
 
 @functools.cache
