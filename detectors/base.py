@@ -46,4 +46,20 @@ class TimedDetector(Protocol):
         ...
 
 
+@runtime_checkable
+class PositionScreen(Protocol):
+    """A detector that judges whether a reading's position can be trusted.
+
+    The engine hands the detectors after it, in the registry's order, the reading as
+    `screen` returns it: without its position when the fix was judged implausible, so a
+    spoofed fix neither takes a shipment off its route nor places it at an authorised stop.
+    """
+
+    def update(self, r: Reading) -> list[Condition] | None: ...
+
+    def screen(self, r: Reading) -> Reading:
+        """`r` as the detectors after this one should see it (the reading just updated with)."""
+        ...
+
+
 DetectorFactory = Callable[[Shipment], Detector | None]

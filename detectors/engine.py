@@ -22,6 +22,10 @@ device: the one alert stays open while any of them holds it. Devices without
 such a detector pass their conditions on as they are, with nothing to remember. The kinds a
 late upload is judged for are shared that way on every device: a late stretch and the live
 detector of the same kind keep one alert.
+
+A detector that judges positions (`PositionScreen`: `gps_implausible`) hands the detectors
+after it, in the registry's order, the reading without its position when it judged the fix
+implausible: a spoofed fix is evidence of spoofing, not of where the shipment is.
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ import pickle
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, TypeGuard
+from typing import Final, TypeGuard, cast
 
 from detectors.alerts import AlertEvent, Condition
-from detectors.base import Detector, DetectorFactory, TimedDetector
+from detectors.base import Detector, DetectorFactory, PositionScreen, TimedDetector
 from detectors.late_upload import LATE_KINDS, LateStretch
 from detectors.lifecycle import AlertBook, KindPolicy
 from detectors.profiles import Profile, Shipment
@@ -153,6 +157,8 @@ class Engine:
         # Per detector class, computed once: a runtime protocol check and a walk of the
         # class's slots cost more than building the detectors themselves.
         self._timed: dict[type, bool] = {}
+        # The detector classes that screen positions for the detectors after them.
+        self._screens: set[type] = set()
         self._slots: dict[type, tuple[str, ...]] = {}
         # Per combination of detector classes (a handful per engine): kinds more than one raises.
         self._shared: dict[tuple[type, ...], frozenset[str]] = {}
@@ -294,6 +300,7 @@ class Engine:
             if not hasattr(state, "late"):
                 state.late = None  # a snapshot from before late uploads were judged
             state.book.interval_ms = _interval_ms(state.shipment)
+            self._note_screens(state.detectors)
             self.devices[device_id] = state
             restored[device_id] = state.released_ts
         return restored
@@ -351,10 +358,13 @@ class Engine:
         pos = state.recent_pos
         state.recent[pos] = ts
         state.recent_pos = (pos + 1) % _RECENT
+        screens = self._screens
         for d in state.detectors:
             conds = d.update(r)
             if conds:
                 self._apply(state, conds, out, d)
+            if type(d) in screens:
+                r = cast(PositionScreen, d).screen(r)
         if state.book.tracks:
             out.extend(state.book.advance(ts, reading=True))
 
@@ -413,6 +423,13 @@ class Engine:
                 key = (float, value, math.copysign(1.0, value))  # -0.0 stays apart from 0.0
                 setattr(detector, name, canon.setdefault(key, value))
 
+    def _note_screens(self, detectors: Iterable[Detector]) -> None:
+        """Remember which of these detectors' classes screen positions (see `PositionScreen`)."""
+        for d in detectors:
+            cls = type(d)
+            if cls not in self._screens and isinstance(d, PositionScreen):
+                self._screens.add(cls)
+
     def _is_timed(self, detector: Detector) -> TypeGuard[TimedDetector]:
         cls = type(detector)
         timed = self._timed.get(cls)
@@ -429,6 +446,7 @@ class Engine:
         detectors = tuple(d for f in self._factories if (d := f(shipment)) is not None)
         for d in detectors:
             self._share_numbers(d)
+        self._note_screens(detectors)
         timed = tuple(d for d in detectors if self._is_timed(d))
         book = AlertBook(
             device_id,

@@ -1,4 +1,9 @@
-"""Implausible GPS: a fix the shipment cannot physically have reached (spoofing, jumps)."""
+"""Implausible GPS: a fix the shipment cannot physically have reached (spoofing, jumps).
+
+Besides raising `gps_implausible`, it screens positions for the detectors after it in the
+registry (`screen`): a reading whose fix it judged implausible reaches them without one, so
+the route, stop, zone, seal and door checks never take a spoofed fix for the shipment's place.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, Final
 
 from detectors.alerts import Condition, rfc3339
 from detectors.geo import M_PER_DEG, fmt_m, fmt_pos, haversine_m, route_distance_m, walk_route_m
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 
@@ -63,6 +69,7 @@ class GpsImplausible:
         "_akx",
         "_alat",
         "_alon",
+        "_bad",
         "_count",
         "_dseg",
         "_good",
@@ -121,8 +128,21 @@ class GpsImplausible:
         self._ad = -1.0
         self._seg = self._dseg = 0
         self._route_m = 0.0  # the last exactly measured route distance, for evidence
+        self._bad = False  # whether the last reading's fix was judged implausible
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before fixes were screened."""
+        self._bad = False
+        restore_slots(self, state)
+
+    def screen(self, r: Reading) -> Reading:
+        """`r` without its position when its fix was just judged implausible: the position
+        detectors after this one (route, stops, zones, the seal's and the door's place) must
+        not take a spoofed or jumped fix for where the shipment is."""
+        return r._replace(lat=None, lon=None) if self._bad else r
 
     def update(self, r: Reading) -> list[Condition] | None:
+        self._bad = False
         lat, lon = r.lat, r.lon
         if lat is None or lon is None or not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             return None
@@ -202,6 +222,7 @@ class GpsImplausible:
     ) -> list[Condition] | None:
         ts = r.ts_ms
         self._good = 0
+        self._bad = True
         repeated = ts - self._j1 <= self.repeat_window_ms
         self._j1, self._j2 = self._j2, ts
         severity = "critical" if repeated else "warning"

@@ -42,11 +42,13 @@ FACTORIES: list[DetectorFactory] = [
     make_sensor_fault,
     make_battery_low,
     make_silence,
+    # A fix judged implausible is taken from the reading for every detector after
+    # gps_implausible (`PositionScreen`); gps_lost, before it, judges the fixes as sent.
+    make_gps_lost,
+    make_gps_implausible,
     make_route_deviation,
     make_unscheduled_stop,
     make_restricted_zone,
-    make_gps_implausible,
-    make_gps_lost,
     make_seal_breach,
     make_seal_id_changed,
     make_door_open,

@@ -32,8 +32,9 @@ class RouteDeviation:
     """The shipment is outside its planned route's corridor.
 
     Catches diversions and detours a few fixes after they start; misses a
-    stop just inside the corridor (see UnscheduledStop) and cannot tell a
-    spoofed position from a real one (see GpsImplausible).
+    stop just inside the corridor (see UnscheduledStop). A spoofed fix that
+    GpsImplausible judges implausible never reaches it (the engine screens it
+    out); one it finds plausible is taken for the shipment's position.
 
     Parameters
     ----------
