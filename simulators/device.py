@@ -84,10 +84,16 @@ class DeviceSim:
         lon, lat, ne, nn = p.lane.line.at(d)
         moving = p.motion.stop[idx] == MOVING
         lateral = np.where(moving, p.wander.at(t), 0.0)
-        for t0, t1, offset, ramp in p.effects.deviation:
-            lateral = lateral + offset * thermal.trapezoid(t, t0, t1, ramp)
         east = ne * lateral + np.where(moving, 0.0, p.motion.park_e[idx])
         north = nn * lateral + np.where(moving, 0.0, p.motion.park_n[idx])
+        for t0, t1, offset, ramp in p.effects.deviation:
+            # A detour kilometres off the road follows it round its bends: its side is the
+            # road's normal smoothed over twice the offset (see `Polyline.smooth_normal`).
+            share = thermal.trapezoid(t, t0, t1, ramp)
+            if share.any():
+                se, sn = p.lane.line.smooth_normal(d, 2 * abs(offset))
+                east = east + offset * share * se
+                north = north + offset * share * sn
         if noisy:
             east = east + self.rng.normal(0.0, _GPS_NOISE_M, len(t))
             north = north + self.rng.normal(0.0, _GPS_NOISE_M, len(t))

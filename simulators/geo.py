@@ -8,6 +8,7 @@ continuous inside (a Pacific crossing runs past 180) and wrapped only when writt
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Final
@@ -73,6 +74,30 @@ class Polyline:
 
     def distance_at_vertex(self, index: int) -> float:
         return float(self.cum_m[index])
+
+    @functools.cached_property
+    def _normal_sums(self) -> tuple[FloatArray, FloatArray]:
+        """The normal's (east, north) integrated along the line, at each vertex (m)."""
+        seg_m = np.diff(self.cum_m)
+        zero = np.zeros(1)
+        return (
+            np.concatenate([zero, np.cumsum(self.normal_e * seg_m)]),
+            np.concatenate([zero, np.cumsum(self.normal_n * seg_m)]),
+        )
+
+    def smooth_normal(self, d_m: FloatArray, window_m: float) -> tuple[FloatArray, FloatArray]:
+        """The left normal (east, north) averaged over ``window_m`` of the line around each of
+        ``d_m``: it turns smoothly where the line bends, so a point held kilometres to one side
+        moves on as a vehicle does, where each segment's own normal would make it leap at
+        every bend by the offset times the angle."""
+        se, sn = self._normal_sums
+        lo = np.clip(d_m - window_m / 2, 0.0, self.length_m)
+        hi = np.clip(d_m + window_m / 2, 0.0, self.length_m)
+        span = np.maximum(hi - lo, 1e-9)
+        east = (np.interp(hi, self.cum_m, se) - np.interp(lo, self.cum_m, se)) / span
+        north = (np.interp(hi, self.cum_m, sn) - np.interp(lo, self.cum_m, sn)) / span
+        norm = np.maximum(np.hypot(east, north), 1e-12)
+        return east / norm, north / norm
 
 
 def build_polyline(

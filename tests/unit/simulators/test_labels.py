@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 import pytest
-from simruns import INCIDENTS, haversine_m, ms, product_traces
+from simruns import INCIDENTS, haversine_m, ms, product_traces, run_of
 
 from simulators.manifest import label as label_of
 from simulators.wire import MAX_UPLOAD_READINGS
@@ -162,6 +162,25 @@ def test_a_route_deviation_leaves_the_corridor_and_comes_back(catalogue):
         assert max(inside) > corridor
         after = [r for r in run.readings[device] if r.ts_ms >= ms(label["end"])][:5]
         assert all(run.route_distance_m(device, r.lon, r.lat) <= corridor for r in after)
+
+
+@pytest.mark.parametrize("seed", [5, 11])
+def test_a_route_deviation_drives_its_detour_at_road_speed(seed):
+    """A truck 8 km off its road follows the road's bends: its fixes never leap (each
+    segment's own normal made it jump by the offset times the bend's angle, 5-8 km in a
+    minute or two, which `gps_implausible` rightly called impossible)."""
+    run = run_of("route_deviation", devices=40, seed=seed)
+    for label in run.labels:
+        rows = sorted(
+            (r for r in run.readings[label["device_id"]] if r.lat is not None),
+            key=lambda r: r.ts_ms,
+        )
+        start, end = ms(label["start"]) - 30 * 60_000, ms(label["end"]) + 30 * 60_000
+        rows = [r for r in rows if start <= r.ts_ms <= end]
+        for a, b in itertools.pairwise(rows):
+            km = haversine_m(a.lon, a.lat, b.lon, b.lat) / 1000
+            hours = (b.ts_ms - a.ts_ms) / 3.6e6
+            assert km < 1 or km / hours < 1.5 * 160, (label["device_id"], km, hours * 60)
 
 
 @pytest.mark.parametrize("scenario", ["unscheduled_stop", "seal_tamper"])
