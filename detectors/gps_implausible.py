@@ -18,6 +18,10 @@ from detectors.profiles import Shipment
 from detectors.reading import Reading
 
 MIN: Final = 60_000
+#: However the shipment travels, no leg of its plan covers ground faster than this (km/h): an
+#: airliner's cruise with a jet stream behind it. A fix on the route reached from the route
+#: faster than that is no flight: a spoofed fix placed on the route (at a border post, say).
+FASTEST_LEG_KMH: Final = 1_300.0
 _RAD: Final = math.pi / 180.0
 _NEVER: Final = -(2**62)
 
@@ -36,9 +40,10 @@ class GpsImplausible:
     Catches spoofing, multipath jumps and a tracker moved to another vehicle;
     misses a spoofed track that drifts away slower than `max_speed_kmh` and
     stays near the route. A fast move from the route to the route is a fast
-    leg of the plan (a flight), not a fault: the manifest does not say the
-    mode. A real relocation off the route (a re-assigned tracker) stays
-    flagged until enough time has passed for the distance to be plausible.
+    leg of the plan (a flight), not a fault, as long as no airliner would be
+    faster (FASTEST_LEG_KMH): the manifest does not say the mode. A real
+    relocation off the route (a re-assigned tracker) stays flagged until
+    enough time has passed for the distance to be plausible.
 
     Parameters
     ----------
@@ -159,12 +164,17 @@ class GpsImplausible:
         if (
             jump > self.min_jump_m
             and (dt <= 0 or jump * 3600 > self.limit_kmh * dt)
-            and not self._along_route(lon, lat)
+            and not (jump * 3600 <= FASTEST_LEG_KMH * dt and self._along_route(lon, lat))
         ):
             return self._implausible(r, lon, lat, jump, dt, False)
         if self.points and self._far_after_on_route(lon, lat):
             return self._implausible(r, lon, lat, jump, dt, True)
-        self._reference(lon, lat, ts)
+        if lon != self._rlon or lat != self._rlat:
+            # A bit-identical fix is a cached one (see GpsLost): it says where the shipment
+            # was when it was first sent, not now, so the time a jump had to be made counts
+            # from then. Otherwise a frozen fix's last repeat, a minute before a live fix
+            # tens of kilometres on, would make the truck's real progress a leap.
+            self._reference(lon, lat, ts)
         if self._active:
             self._good += 1
             if self._good >= self.clear_fixes:

@@ -116,12 +116,14 @@ def test_isolated_jumps_more_than_an_hour_apart_stay_warnings():
     readings = []
     for k in range(3):  # a jump-and-back every 70 min
         m = 70 * k
+        # Standing still, a live receiver's fixes differ in their last digits (a repeat bit
+        # for bit is a cached fix, which dates from its first sending).
         readings += [
             at(m, 33.0),
             at(m + 5, 34.0),
-            at(m + 10, 33.0),
-            at(m + 15, 33.0),
-            at(m + 20, 33.0),
+            at(m + 10, 33.00001),
+            at(m + 15, 33.00002),
+            at(m + 20, 33.00001),
         ]
     events = feed(d, readings)
     assert [c.severity for _, c in events if c.active] == ["warning"] * 3
@@ -288,3 +290,33 @@ def test_a_flight_along_the_planned_route_is_not_a_gps_fault():
     assert d.update(Reading("t", int(6.4 * 3_600_000), lat=6.58, lon=3.32)) is None
     [c] = d.update(Reading("t", int(6.5 * 3_600_000), lat=7.5, lon=3.9))
     assert c.active and "jumped" in c.summary, "a jump off the route is still implausible"
+
+
+@pytest.mark.parametrize(
+    ("minutes", "implausible"),
+    [(5, True), (2, True), (6.5, False), (15, False)],
+)
+def test_on_the_route_a_jump_faster_than_any_airliner_is_implausible(minutes, implausible):
+    # 140 km ahead along the road (the border post, say): 1,680 km/h in 5 min, no aircraft's
+    # pace; in 6.5 min or more it is within an airliner's 1,300 km/h and stands for a flight.
+    d = GpsImplausible(max_speed_kmh=160, route=ROUTE)
+    assert d.update(at(0, 33.2)) is None
+    conds = d.update(at(minutes, 33.2 + 140 * KM))
+    assert bool(conds and conds[0].active) is implausible
+
+
+def test_a_frozen_fix_then_the_live_one_tens_of_km_on_is_no_leap():
+    # Jammed: the receiver repeats its last fix, bit for bit, for 45 min while the truck
+    # drives on at 72 km/h; the first live fix, a minute after the last repeat, is 54 km on.
+    d = GpsImplausible(max_speed_kmh=100)
+    frozen = [at(m, 33.0) for m in range(0, 46, 5)] + [at(45, 33.0)]
+    live = [at(46, 33.0 + 55 * KM), at(51, 33.0 + 61 * KM)]
+    assert feed(d, frozen + live) == []
+
+
+def test_a_fix_repeated_bit_for_bit_does_not_make_a_later_spoof_plausible_sooner():
+    # The repeats count from the first: a spoof 300 km away 5 min after the last one is
+    # still a leap however many identical fixes came before it (300 km in 25 min).
+    d = GpsImplausible(max_speed_kmh=100)
+    [(i, c)] = feed(d, [at(m, 33.0) for m in range(0, 21, 5)] + [at(25, 33.0 + 300 * KM)])
+    assert i == 5 and c.active

@@ -20,8 +20,7 @@ T0 = 1_763_800_000_000  # 2025-11-22T08:26:40Z
 KM = 1 / 111.195  # degrees of latitude (and of longitude on the equator) in one kilometre
 ROUTE = [(33.0, 0.0), (36.0, 0.0)]  # 333 km along the equator
 STOP = {"name": "Border post", "lon": 35.5, "lat": 0.0, "radius_m": 500}
-#: A bonded depot 11 km off the road. (A jump from the route to a point on the route is a
-#: fast leg of the plan, a flight, and plausible: see `GpsImplausible`.)
+#: A bonded depot 11 km off the road.
 DEPOT = {"name": "Bonded depot", "lon": 35.5, "lat": 0.1, "radius_m": 500}
 SHIPMENT = parse_shipment(
     {
@@ -77,6 +76,15 @@ def test_a_real_diversion_at_road_speed_is_a_route_deviation_and_plausible():
 def test_a_seal_opened_where_a_spoofed_fix_places_the_depot_is_a_breach():
     # The truck is 130 km short of the depot; the tracker claims to be at it.
     at_stop = {"lon": DEPOT["lon"], "lat": DEPOT["lat"]}
+    readings = [on_route(m) for m in range(0, 60, 5)]
+    readings.append(spoofed(60, **at_stop)._replace(seal="open"))
+    kinds = opened(readings)
+    assert kinds.count("seal_breach") == 1 and "gps_implausible" in kinds
+
+
+def test_a_seal_opened_where_a_spoofed_fix_places_the_border_post_on_the_route_is_a_breach():
+    # On the route, 130 km ahead in 5 min: faster than any aircraft, so no flight.
+    at_stop = {"lon": STOP["lon"], "lat": STOP["lat"]}
     readings = [on_route(m) for m in range(0, 60, 5)]
     readings.append(spoofed(60, **at_stop)._replace(seal="open"))
     kinds = opened(readings)
