@@ -7,6 +7,7 @@ spoofed track neither takes a shipment off its route nor puts it at an authorise
 
 import pickle
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,20 +74,18 @@ def test_a_real_diversion_at_road_speed_is_a_route_deviation_and_plausible():
     assert opened(readings) == ["route_deviation"]
 
 
-def test_a_seal_opened_where_a_spoofed_fix_places_the_depot_is_a_breach():
-    # The truck is 130 km short of the depot; the tracker claims to be at it.
-    at_stop = {"lon": DEPOT["lon"], "lat": DEPOT["lat"]}
+@pytest.mark.parametrize(
+    "place",
+    [
+        pytest.param(DEPOT, id="a depot off the road"),
+        # On the route, 130 km ahead in 5 min: faster than any aircraft, so no flight.
+        pytest.param(STOP, id="a border post on the route ahead"),
+    ],
+)
+def test_a_seal_opened_where_a_spoofed_fix_places_an_authorised_stop_is_a_breach(place):
+    # The truck is 130 km short of the place; the tracker claims to be at it.
     readings = [on_route(m) for m in range(0, 60, 5)]
-    readings.append(spoofed(60, **at_stop)._replace(seal="open"))
-    kinds = opened(readings)
-    assert kinds.count("seal_breach") == 1 and "gps_implausible" in kinds
-
-
-def test_a_seal_opened_where_a_spoofed_fix_places_the_border_post_on_the_route_is_a_breach():
-    # On the route, 130 km ahead in 5 min: faster than any aircraft, so no flight.
-    at_stop = {"lon": STOP["lon"], "lat": STOP["lat"]}
-    readings = [on_route(m) for m in range(0, 60, 5)]
-    readings.append(spoofed(60, **at_stop)._replace(seal="open"))
+    readings.append(spoofed(60, lon=place["lon"], lat=place["lat"])._replace(seal="open"))
     kinds = opened(readings)
     assert kinds.count("seal_breach") == 1 and "gps_implausible" in kinds
 
