@@ -85,6 +85,8 @@ class JumpWatch:
         "min_jump_c",
         "noise_ms",
         "noise_z",
+        "pull_back_tau_min",
+        "range_c",
         "rate_base_ms",
         "settle_ms",
     )
@@ -98,6 +100,8 @@ class JumpWatch:
         noise_z: float = 4.0,
         settle_min: float = 5.0,
         noise_min: float = 120.0,
+        range_c: tuple[float, float] | None = None,
+        pull_back_tau_min: float = 60.0,
     ) -> None:
         self.max_rate = max_rate_c_per_min
         self.min_jump_c = min_jump_c
@@ -106,6 +110,10 @@ class JumpWatch:
         self.noise_z = noise_z
         self.settle_ms = _shared(int(settle_min * 60_000))
         self.noise_ms = _shared(int(noise_min * 60_000))
+        # The product's range (the shipment's own tuple, shared), towards which a unit pulls
+        # a product far outside it faster than the inertia rate.
+        self.range_c = range_c
+        self.pull_back_tau_min = pull_back_tau_min
         # (time, °C) of the recent readings and (time, |change|) of the consecutive changes,
         # each pair flat in one array; times are whole milliseconds, exact in a double.
         self._levels = array("d")
@@ -172,6 +180,9 @@ class JumpWatch:
             slots[new] = array("d", [x for p in pairs for x in p])
         if slots.get("_settled") == []:
             slots["_settled"] = ()
+        # Written before a pull back towards the range was allowed for: none is.
+        slots.setdefault("range_c", None)
+        slots.setdefault("pull_back_tau_min", 60.0)
         for name, value in slots.items():
             object.__setattr__(self, name, value)
 
@@ -189,6 +200,13 @@ class JumpWatch:
         rate = change / (max(dt_ms, self.rate_base_ms) / 60_000)
         steady = amb is not None and abs(amb - ref_amb) < self.min_jump_c
         limit = min(self.max_rate, self.inertia_rate) if steady else self.max_rate
+        if steady and self.range_c is not None:
+            # Back towards the range from far outside it: as fast as a unit with that gap to
+            # drive it can pull a loaded box (see `sensor_fault.PULL_BACK_TAU_MIN`).
+            low, high = self.range_c
+            outside = ref_t - high if change < 0 else low - ref_t
+            if outside > 0:
+                limit = min(self.max_rate, max(limit, outside / self.pull_back_tau_min))
         if abs(rate) <= limit:
             return None
         # The level the probe left: the median of what it read over `settle_ms` up to the

@@ -104,3 +104,20 @@ def test_a_snapshot_in_a_former_layout_is_read_and_answers_the_same(layout, spli
     assert _feed(former, readings[split:]) == _feed(current, readings[split:])
     assert not math.isnan(former._prev_t)
     assert _pairs(former._levels) == _pairs(current._levels)
+
+
+def test_a_snapshot_from_before_the_pull_back_allowance_loads_without_one() -> None:
+    readings = _walk(5, 300, 60_000)
+    watch = JumpWatch(range_c=(2.0, 8.0))
+    _feed(watch, readings[:150])
+    slots = {
+        name: getattr(watch, name)
+        for name in JumpWatch.__slots__
+        if name not in ("range_c", "pull_back_tau_min")
+    }
+    old = JumpWatch.__new__(JumpWatch)
+    old.__setstate__((None, slots))
+    assert old.range_c is None and old.pull_back_tau_min == 60.0
+    fresh = JumpWatch()
+    _feed(fresh, readings[:150])
+    assert _feed(old, readings[150:]) == _feed(fresh, readings[150:])

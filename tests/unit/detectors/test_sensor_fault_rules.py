@@ -1,5 +1,6 @@
 """Sensor-fault jumps: what a probe fault looks like at every reporting interval, and what it does not."""
 
+import math
 import random
 
 import pytest
@@ -172,3 +173,47 @@ def test_a_failing_reefer_warming_its_cargo_is_not_a_fault():
 def test_without_its_own_ambient_a_moderate_jump_at_15_minutes_cannot_be_told_from_the_cargo():
     # The limit of a single-device detector: nothing says the surroundings stayed put.
     assert faults(steady_then(15 * MIN, [5.0 + 0.95 * 15, 19.3], ambient_c=None)) == []
+
+
+ULTRA_COLD = (-80.0, -60.0)
+
+
+def pull_down(start_c, minutes, tau_min=90.0, setpoint_c=-75.0, step_min=2):
+    """An hour steady at `start_c` (ambient 25 °C), then the unit restarting: the product
+    relaxing towards the setpoint with time constant `tau_min`, read every `step_min`."""
+    out = [
+        Reading("t", i * step_min * MIN, temp_c=start_c + 0.1 * (i % 2), ambient_c=25.0)
+        for i in range(60 // step_min)
+    ]
+    t0 = len(out)
+    for k in range(1, minutes // step_min + 1):
+        c = setpoint_c + (start_c - setpoint_c) * math.exp(-k * step_min / tau_min)
+        out.append(Reading("t", (t0 + k) * step_min * MIN, temp_c=round(c, 1), ambient_c=25.0))
+    return out
+
+
+def test_an_ultra_cold_unit_pulling_its_load_back_from_room_temperature_is_not_a_fault():
+    # 26 °C, 86 °C above the range: the product first falls 1.1 °C a minute.
+    readings = pull_down(26.0, 60)
+    assert readings[31].temp_c - readings[30].temp_c < -2.0  # two minutes, over 1 °C/min
+    assert faults(readings, SensorFault(range_c=ULTRA_COLD)) == []
+
+
+def test_without_its_range_the_same_pull_down_is_faster_than_any_cargo():
+    found = faults(pull_down(26.0, 60), SensorFault())
+    assert found and {c.evidence["fault"] for c in found} == {"jump"}
+
+
+def test_the_pull_back_allowance_is_only_towards_the_range_and_only_from_outside_it():
+    d = SensorFault(range_c=ULTRA_COLD)
+    # Away from the range, from far outside it: a probe jumping 2.2 °C up in 2 min and staying.
+    up = [Reading("t", i * 2 * MIN, temp_c=26.0 + 0.1 * (i % 2), ambient_c=25.0) for i in range(30)]
+    up += [Reading("t", (30 + i) * 2 * MIN, temp_c=28.2, ambient_c=25.0) for i in range(6)]
+    assert [c.evidence["fault"] for c in faults(up, d)] == ["jump"]
+    # Inside the range: a probe stepping 2.2 °C down in 2 min and staying.
+    d = SensorFault(range_c=ULTRA_COLD)
+    inside = [
+        Reading("t", i * 2 * MIN, temp_c=-70.0 + 0.1 * (i % 2), ambient_c=25.0) for i in range(30)
+    ]
+    inside += [Reading("t", (30 + i) * 2 * MIN, temp_c=-72.2, ambient_c=25.0) for i in range(6)]
+    assert [c.evidence["fault"] for c in faults(inside, d)] == ["jump"]
