@@ -77,6 +77,7 @@ class GpsImplausible:
         "_bad",
         "_count",
         "_dseg",
+        "_fts",
         "_good",
         "_j1",
         "_j2",
@@ -127,6 +128,9 @@ class GpsImplausible:
         # The reference: the last plausible fix, and its route distance once needed (-1 before).
         self._rlon = self._rlat = self._rkx = 0.0
         self._rts = -1
+        # When the reference's position was first sent: its repeats bit for bit are cached
+        # fixes, which renew `_rts` but say nothing of where the shipment went since.
+        self._fts = -1
         self._rd = -1.0
         # Anchor for bounding route distances, as in RouteDeviation.
         self._alon = self._alat = self._akx = 0.0
@@ -138,7 +142,10 @@ class GpsImplausible:
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before fixes were screened."""
         self._bad = False
+        self._fts = -2  # below any time: taken from the reference's once restored
         restore_slots(self, state)
+        if self._fts == -2:
+            self._fts = self._rts
 
     def screen(self, r: Reading) -> Reading:
         """`r` without its position when its fix was just judged implausible: the position
@@ -160,21 +167,19 @@ class GpsImplausible:
         if jump > 100_000:  # the flat approximation drifts over long distances
             jump = haversine_m(self._rlon, self._rlat, lon, lat)
         dt = ts - self._rts
+        # A flight along the route is timed from when the position it left was first sent:
+        # a frozen fix repeated until a live one tens of kilometres on is no supersonic leg.
+        first_dt = ts - self._fts
         # jump_m * 3600 / dt_ms is km/h; a jump with no time passed is infinitely fast.
         if (
             jump > self.min_jump_m
             and (dt <= 0 or jump * 3600 > self.limit_kmh * dt)
-            and not (jump * 3600 <= FASTEST_LEG_KMH * dt and self._along_route(lon, lat))
+            and not (jump * 3600 <= FASTEST_LEG_KMH * first_dt and self._along_route(lon, lat))
         ):
             return self._implausible(r, lon, lat, jump, dt, False)
         if self.points and self._far_after_on_route(lon, lat):
             return self._implausible(r, lon, lat, jump, dt, True)
-        if lon != self._rlon or lat != self._rlat:
-            # A bit-identical fix is a cached one (see GpsLost): it says where the shipment
-            # was when it was first sent, not now, so the time a jump had to be made counts
-            # from then. Otherwise a frozen fix's last repeat, a minute before a live fix
-            # tens of kilometres on, would make the truck's real progress a leap.
-            self._reference(lon, lat, ts)
+        self._reference(lon, lat, ts)
         if self._active:
             self._good += 1
             if self._good >= self.clear_fixes:
@@ -202,6 +207,8 @@ class GpsImplausible:
         return self._rd <= self.corridor_m
 
     def _reference(self, lon: float, lat: float, ts: int) -> None:
+        if lon != self._rlon or lat != self._rlat or self._fts < 0:
+            self._fts = ts  # a new position, not a repeat of the reference bit for bit
         self._rlon, self._rlat, self._rts, self._rd = lon, lat, ts, -1.0
         self._rkx = math.cos(lat * _RAD) * M_PER_DEG
 

@@ -135,11 +135,13 @@ def test_a_detector_pickled_before_fixes_were_screened_loads_and_screens_nothing
     d = GpsImplausible(max_speed_kmh=100, route=ROUTE)
     d.update(on_route(0))
     d.update(spoofed(5, 33.0, 300 * KM))
-    state = {name: getattr(d, name) for name in GpsImplausible.__slots__ if name != "_bad"}
+    # Neither whether the last fix was bad nor when the reference position was first sent.
+    kept = [name for name in GpsImplausible.__slots__ if name not in ("_bad", "_fts")]
     old = GpsImplausible.__new__(GpsImplausible)
-    old.__setstate__((None, state))
+    old.__setstate__((None, {name: getattr(d, name) for name in kept}))
     r = on_route(10)
     assert old.screen(r) is r
+    assert old._fts == old._rts
     assert pickle.loads(pickle.dumps(old)).screen(r) is r
 
 
