@@ -161,11 +161,14 @@ class StuckWatch:
             out = self._judge(ts, t)
         elif not math.isnan(prev):
             step = abs(t - prev)
+            # How many of MOVE_BOUNDS_C the step reaches: judged against the record as it
+            # stood before the step, then added to it.
+            reached = bisect.bisect_right(MOVE_BOUNDS_C, step + _EPS)
             if self._run_n and not door:
-                out = self._judge_end(t, prev, step)
+                out = self._judge_end(t, prev, step, reached)
             self._run_n = 0
             self._step = min(self._step, step)
-            self._count_move(step)
+            self._count_move(reached)
             sign = 1 if t > prev else -1
             if sign != self._last_sign:
                 self._pairs += 1
@@ -186,24 +189,25 @@ class StuckWatch:
         span = max(t, prev, before) - min(t, prev, before)
         return span >= 2 * self._step - _EPS
 
-    def _count_move(self, step: float) -> None:
+    def _count_move(self, reached: int) -> None:
+        """Record a change that reached the first `reached` of MOVE_BOUNDS_C."""
         self._moves += 1
         moved = self._moved
-        for i, bound in enumerate(MOVE_BOUNDS_C):
-            if step < bound - _EPS:
-                break
+        for i in range(reached):
             moved[i] += 1
 
-    def _judge_end(self, t: float, prev: float, step: float) -> tuple[str, dict[str, Any]] | None:
-        """The reading `t` that ends a run at `prev`: were the run and this step together
-        less likely than the odds for an honest probe? (A run already implausible alone was
-        reported while it lasted.)"""
+    def _judge_end(
+        self, t: float, prev: float, step: float, reached: int
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The reading `t` that ends a run at `prev` with a `step` reaching the first `reached`
+        of MOVE_BOUNDS_C: were the run and this step together less likely than the odds for
+        an honest probe? (A run already implausible alone was reported while it lasted.)"""
         last_ts = self._prev_ts
         log_run = self._run_log_chance(last_ts)
-        reached = bisect.bisect_right(MOVE_BOUNDS_C, step + _EPS) - 1
-        if log_run is None or log_run < self.log_odds or reached < 0:
+        if log_run is None or log_run < self.log_odds or not reached:
             return None
-        log_p = log_run + math.log((self._moved[reached] + 1) / (self._moves + 2))
+        as_large = self._moved[reached - 1]
+        log_p = log_run + math.log((as_large + 1) / (self._moves + 2))
         if log_p >= self.log_odds:
             return None
         minutes = (last_ts - self._run_since) / 60_000
@@ -218,7 +222,7 @@ class StuckWatch:
         evidence["until"] = rfc3339(last_ts)
         evidence["step_c"] = round(step, 4)
         evidence["moves"] = self._moves
-        evidence["moves_as_large"] = self._moved[reached]
+        evidence["moves_as_large"] = as_large
         return detail, evidence
 
     def _judge(self, ts: int, t: float) -> tuple[str, dict[str, Any]] | None:
