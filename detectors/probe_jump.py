@@ -34,6 +34,12 @@ MAD_TO_SD: Final = 1.4826
 _KEPT: Final = 256
 #: Fewer differences than this say nothing about the noise: only `min_jump_c` applies.
 _MIN_DIFFS: Final = 4
+#: Far outside its range, though, a product is pulled back by a unit with the whole gap to
+#: drive it: an ultra-low freezer restarted with its load at room temperature, 100 °C above
+#: its setpoint, cools it by more than a degree a minute at first. A change back towards the
+#: range may be as fast as the reading's distance from the range in this many minutes (the
+#: time constant of the quickest loaded box), where that is faster than the inertia rate.
+PULL_BACK_TAU_MIN: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,7 @@ class JumpWatch:
         settle_min: float = 5.0,
         noise_min: float = 120.0,
         range_c: tuple[float, float] | None = None,
-        pull_back_tau_min: float = 60.0,
+        pull_back_tau_min: float = PULL_BACK_TAU_MIN,
     ) -> None:
         self.max_rate = max_rate_c_per_min
         self.min_jump_c = min_jump_c
@@ -182,7 +188,7 @@ class JumpWatch:
             slots["_settled"] = ()
         # Written before a pull back towards the range was allowed for: none is.
         slots.setdefault("range_c", None)
-        slots.setdefault("pull_back_tau_min", 60.0)
+        slots.setdefault("pull_back_tau_min", PULL_BACK_TAU_MIN)
         for name, value in slots.items():
             object.__setattr__(self, name, value)
 
@@ -202,7 +208,7 @@ class JumpWatch:
         limit = min(self.max_rate, self.inertia_rate) if steady else self.max_rate
         if steady and self.range_c is not None:
             # Back towards the range from far outside it: as fast as a unit with that gap to
-            # drive it can pull a loaded box (see `sensor_fault.PULL_BACK_TAU_MIN`).
+            # drive it can pull a loaded box (PULL_BACK_TAU_MIN).
             low, high = self.range_c
             outside = ref_t - high if change < 0 else low - ref_t
             if outside > 0:

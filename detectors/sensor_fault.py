@@ -86,12 +86,6 @@ RATE_BASE_MIN: Final = 1.0
 #: has failed, not the cargo. Without an ambient reading a big change of surroundings (from a
 #: cold store onto a sunny apron) cannot be ruled out, and only `max_rate_c_per_min` applies.
 INERTIA_RATE_C_PER_MIN: Final = 0.5
-#: Far outside its range, though, a product is pulled back by a unit with the whole gap to
-#: drive it: an ultra-low freezer restarted with its load at room temperature, 100 °C above
-#: its setpoint, cools it by more than a degree a minute at first. A change back towards the
-#: range may be as fast as the reading's distance from the range in this many minutes (the
-#: time constant of the quickest loaded box), where that is faster than the inertia rate.
-PULL_BACK_TAU_MIN: Final = 60.0
 
 #: A jump must be this many times the probe's own noise (the robust spread of its consecutive
 #: differences): a probe whose ordinary readings stray a degree needs a larger change.
@@ -149,7 +143,7 @@ class SensorFault:
         never called stuck.
     stuck_odds : chance of an honest run that long, below which it is called stuck.
     range_c : the product's range, if it has one: a change back towards it from far outside
-        may be faster than the inertia rate (PULL_BACK_TAU_MIN).
+        may be faster than the inertia rate (`probe_jump.PULL_BACK_TAU_MIN`).
     clear_after : consecutive sane readings that end a fault.
 
     Examples
@@ -185,7 +179,6 @@ class SensorFault:
             noise_z=noise_z,
             settle_min=settle_min,
             range_c=range_c,
-            pull_back_tau_min=PULL_BACK_TAU_MIN,
         )
         self._stuck = StuckWatch(stuck_min, stuck_odds)
         self.clear_after = clear_after
