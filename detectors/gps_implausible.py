@@ -142,10 +142,8 @@ class GpsImplausible:
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before fixes were screened."""
         self._bad = False
-        self._fts = -2  # below any time: taken from the reference's once restored
-        restore_slots(self, state)
-        if self._fts == -2:
-            self._fts = self._rts
+        if "_fts" not in restore_slots(self, state):
+            self._fts = self._rts  # the reference's first sending is not known: its latest
 
     def screen(self, r: Reading) -> Reading:
         """`r` without its position when its fix was just judged implausible: the position
