@@ -2,7 +2,11 @@
 
 A stop is anchored at its first position, so GPS noise around a parked
 truck neither ends it nor starts another; authorised stops, the route's
-ends and the time before departure are expected places to stand.
+ends and the time before departure are expected places to stand. A stop
+whose every fix repeats its first to the last digit may be a receiver
+holding a cached position (jammed, shielded) on a truck that drives on:
+the alert still opens, as a stopped truck may be what it is, but says so,
+and `gps_lost` judges the fix frozen once it has been held long enough.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from detectors.geo import (
     route_ends,
     where,
 )
+from detectors.gps_lost import FROZEN_MIN_FIXES
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
 
@@ -65,9 +71,13 @@ class UnscheduledStop:
         "_alon",
         "_beyond",
         "_excused",
+        "_fixes",
+        "_llat",
+        "_llon",
         "_plat",
         "_plon",
         "_pts",
+        "_run",
         "_severity",
         "_since",
         "arrival_ms",
@@ -113,6 +123,15 @@ class UnscheduledStop:
         self._beyond = 0  # consecutive fixes beyond the radius
         self._plon = self._plat = 0.0  # the first of them
         self._pts = 0
+        self._fixes = 0  # fixes of the current stop, its anchor included
+        self._run = 0  # the latest of them that repeat one another bit for bit
+        self._llon = self._llat = math.nan  # the latest fix of the stop
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before fixes were counted: a stop under
+        way then is not said to repeat its fix, as its earlier fixes were not seen."""
+        self._fixes, self._run, self._llon, self._llat = 2, 0, math.nan, math.nan
+        restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
         lat, lon = r.lat, r.lon
@@ -134,11 +153,25 @@ class UnscheduledStop:
             # A new stop began at the first fix of the move if the shipment stayed there.
             dx, dy = (lon - self._plon) * self._akx, (lat - self._plat) * M_PER_DEG
             if dx * dx + dy * dy <= self.radius_m * self.radius_m:
+                moved = self._beyond
                 self._anchor(self._plon, self._plat, self._pts)
+                if moved > 1:
+                    # The fixes since the first beyond the old stop are this one's. Those
+                    # between the first and the latest (none, with two to confirm) were not
+                    # kept, so no run of repeats is taken to span them.
+                    if moved > 2:
+                        self._llon = math.nan
+                    self._count(lon, lat)
+                    self._fixes = moved
             else:
                 self._anchor(lon, lat, ts)
             return out
-        self._beyond = 0
+        if self._beyond:
+            # The stop goes on: the stray fixes beyond it were its own, and no repeats.
+            self._fixes += self._beyond
+            self._llon = math.nan
+            self._beyond = 0
+        self._count(lon, lat)
         duration = ts - self._since
         if self._active:
             if self._severity == "warning" and duration >= self.critical_after_ms:
@@ -168,12 +201,42 @@ class UnscheduledStop:
         self._akx = math.cos(lat * _RAD) * M_PER_DEG
         self._excused = None
         self._beyond = 0
+        self._fixes = self._run = 1
+        self._llon, self._llat = lon, lat
+
+    def _count(self, lon: float, lat: float) -> None:
+        """Count a fix of the current stop, and the run of fixes repeating one another."""
+        self._fixes += 1
+        if lon == self._llon and lat == self._llat:
+            self._run += 1
+        else:
+            self._llon, self._llat, self._run = lon, lat, 1
+
+    def _repeats(self) -> bool:
+        """Does the stop rest on one fix held to the last digit, in enough fixes for `gps_lost`
+        to call it frozen once they span long enough? Its first fix may differ: the last live
+        one before the receiver froze."""
+        return self._run >= FROZEN_MIN_FIXES and self._run >= self._fixes - 1
+
+    def _fix_note(self) -> str:
+        if not self._repeats():
+            return ""
+        return (
+            f"; {self._run} of its {self._fixes} fixes repeat one position to the last digit, as"
+            " a receiver holding a cached position sends: the GPS may be frozen (jammed or"
+            " shielded), not the truck"
+        )
 
     def _condition(self, ts: int, duration: int) -> Condition:
         text, evidence = where(self.stops, self._alon, self._alat)
         minutes = duration / MIN
-        evidence.update(since=rfc3339(self._since), duration_min=round(minutes, 1))
-        summary = f"stopped for {minutes:.0f} min {text}"
+        evidence.update(
+            since=rfc3339(self._since),
+            duration_min=round(minutes, 1),
+            fixes=self._fixes,
+            identical_fixes=self._run,
+        )
+        summary = f"stopped for {minutes:.0f} min {text}{self._fix_note()}"
         return Condition(
             "unscheduled_stop", True, ts, self._severity, summary, evidence, round(minutes, 1)
         )
@@ -185,11 +248,13 @@ class UnscheduledStop:
         evidence.update(
             since=rfc3339(self._since),
             duration_min=round(minutes, 1),
+            fixes=self._fixes,
+            identical_fixes=self._run,
             moved_at=rfc3339(self._pts),
             now_lat=lat,
             now_lon=lon,
         )
-        summary = f"moving again after {minutes:.0f} min stopped {text}"
+        summary = f"moving again after {minutes:.0f} min stopped {text}{self._fix_note()}"
         return [
             Condition(
                 "unscheduled_stop",

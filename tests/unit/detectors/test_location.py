@@ -9,6 +9,7 @@ from detector_checks import feed
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from detectors.alerts import rfc3339
 from detectors.door_open import make_door_open
 from detectors.geo import Route, nearest_place, place_containing, route_distance_m, walk_route_m
 from detectors.profiles import Place, Zone, parse_shipment
@@ -262,19 +263,135 @@ def parked(n, at=HERE, jitter_m=0.0, step_min=5, start=0):
 
 def test_standing_still_20_minutes_away_from_every_stop_is_an_unscheduled_stop():
     d = UnscheduledStop(stops=[Place("Malaba border", 34.27, 0.63, 500)])
-    events = feed(d, parked(6))
+    events = feed(d, parked(6, jitter_m=3))  # a live receiver: its noise moves every fix
     assert [(i, c.active, c.severity) for i, c in events] == [(4, True, "warning")]
     c = events[0][1]
     assert c.summary.startswith("stopped for 20 min at 0.0200, 33.5000, ")
     assert "from Malaba border" in c.summary and c.value == 20.0
     ev = c.evidence
-    assert (ev["lat"], ev["lon"], ev["since"], ev["duration_min"]) == (
+    assert (ev["lat"], round(ev["lon"], 4), ev["since"], ev["duration_min"]) == (
         0.02,
         33.5,
         "2025-11-22T08:26:40Z",
         20.0,
     )
     assert ev["nearest_stop"] == "Malaba border" and ev["nearest_stop_m"] > 80_000
+    assert (ev["fixes"], ev["identical_fixes"]) == (5, 1)
+    assert "frozen" not in c.summary
+
+
+def test_a_stop_whose_every_fix_repeats_the_first_bit_for_bit_still_opens_and_says_so():
+    # A jammed receiver holding its cached fix on a truck that drives on reads as a stop:
+    # reported, as a truck stopped there would be, but with what the operator needs to doubt it.
+    events = feed(UnscheduledStop(), parked(6))
+    assert [(i, c.active) for i, c in events] == [(4, True)]
+    c = events[0][1]
+    assert c.summary.startswith("stopped for 20 min at 0.0200, 33.5000")
+    assert c.summary.endswith(
+        "; 5 of its 5 fixes repeat one position to the last digit, as a receiver holding a"
+        " cached position sends: the GPS may be frozen (jammed or shielded), not the truck"
+    )
+    assert (c.evidence["fixes"], c.evidence["identical_fixes"]) == (5, 5)
+
+
+def test_the_live_fix_after_a_frozen_one_clears_the_stop_and_the_clear_says_so_too():
+    far = [fix(9, 33.9, 0.02), fix(10, 33.92, 0.02)]  # the live fix, 44 km on
+    events = feed(UnscheduledStop(), parked(9) + far)
+    assert transitions(events) == [(4, True), (10, False)]
+    cleared = events[-1][1]
+    assert "; 9 of its 9 fixes repeat one position" in cleared.summary
+    assert (cleared.evidence["fixes"], cleared.evidence["identical_fixes"]) == (9, 9)
+
+
+def test_the_last_live_fix_before_the_receiver_froze_may_differ():
+    # The receiver froze 120 m on from the last live fix, which anchors the stop.
+    readings = [fix(0, HERE[0] - 0.001, HERE[1]), *parked(5, start=1)]
+    c = feed(UnscheduledStop(), readings)[0][1]
+    assert (c.evidence["fixes"], c.evidence["identical_fixes"]) == (5, 4)
+    assert "; 4 of its 5 fixes repeat one position" in c.summary
+
+
+def test_one_fix_that_differs_even_by_the_last_digit_makes_the_stop_a_live_one():
+    readings = parked(6)
+    readings[2] = fix(2, HERE[0] + 1e-6, HERE[1])  # 11 cm: a live receiver's noise
+    c = feed(UnscheduledStop(), readings)[0][1]
+    assert "frozen" not in c.summary
+    assert (c.evidence["fixes"], c.evidence["identical_fixes"]) == (5, 2)
+
+
+def test_a_wild_fix_within_a_frozen_stop_is_a_fix_that_differs():
+    readings = [*parked(3), fix(3, 33.6, 0.02), *parked(6, start=4)]
+    c = feed(UnscheduledStop(), readings)[0][1]
+    assert (c.evidence["fixes"], c.evidence["identical_fixes"]) == (5, 1)
+    assert "frozen" not in c.summary
+
+
+def test_two_repeats_are_too_few_to_call_a_fix_frozen():
+    d = UnscheduledStop(min_stop_min=5)
+    c = feed(d, parked(2, step_min=10))[0][1]
+    assert (c.evidence["fixes"], c.evidence["identical_fixes"]) == (2, 2)
+    assert "frozen" not in c.summary
+
+
+def test_a_stop_anchored_at_the_first_fix_of_a_move_counts_its_fixes_from_there():
+    readings = parked(3, at=(33.4, 0.02), jitter_m=3) + parked(6, at=HERE, start=3)
+    c = feed(UnscheduledStop(), readings)[0][1]
+    assert c.evidence["since"] == "2025-11-22T08:41:40Z"
+    assert (c.evidence["fixes"], c.evidence["identical_fixes"]) == (5, 5)
+    assert "frozen" in c.summary
+    once = feed(UnscheduledStop(confirm_fixes=1), readings)[0][1]
+    assert (once.evidence["fixes"], once.evidence["identical_fixes"]) == (5, 5)
+
+
+def test_a_snapshot_from_before_fixes_were_counted_claims_no_frozen_fix_until_the_next_stop():
+    d = UnscheduledStop()
+    feed(d, parked(3))
+    new = ("_fixes", "_run", "_llon", "_llat")
+    state = {k: getattr(d, k) for k in UnscheduledStop.__slots__ if k not in new}
+    old = UnscheduledStop.__new__(UnscheduledStop)
+    old.__setstate__((None, state))
+    c = feed(old, parked(3, start=3))[0][1]
+    assert "frozen" not in c.summary and c.evidence["identical_fixes"] < c.evidence["fixes"]
+    away = [fix(6, 33.9, 0.02), fix(7, 33.9, 0.02)]
+    later = feed(old, away + parked(6, at=(33.9, 0.02), start=8))
+    assert "frozen" in later[-1][1].summary
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 15 * MIN),
+            st.sampled_from([HERE, (33.5005, 0.02), (33.6, 0.02), (33.9, 0.03)]),
+            st.booleans(),
+            st.integers(1, 6),
+        ),
+        max_size=20,
+    )
+)
+def test_a_stop_said_to_repeat_its_fix_has_no_other_fix_since_its_first(raw):
+    # Runs of fixes at a few places, each fix either exact or moved by a live receiver's noise.
+    ts, readings = T0, []
+    for dt, (lon, lat), exact, count in raw:
+        for _ in range(count):
+            ts += dt
+            noise = 0.0 if exact else 1e-6 * (1 + ts % 7)
+            readings.append(Reading("t1", ts, lat=lat + noise, lon=lon))
+    for i, c in feed(UnscheduledStop(min_stop_min=5), readings):
+        ev = c.evidence
+        assert ev["identical_fixes"] <= ev["fixes"]
+        if "frozen" not in c.summary:
+            continue
+        since = next(r.ts_ms for r in readings if rfc3339(r.ts_ms) == ev["since"])
+        # A clear comes on the fix that confirms the move; the stop ended before its first fix.
+        moved = next((r.ts_ms for r in readings if rfc3339(r.ts_ms) == ev.get("moved_at")), None)
+        span = [
+            (r.lat, r.lon)
+            for r in readings[: i + 1]
+            if r.ts_ms >= since and (moved is None or r.ts_ms < moved)
+        ]
+        assert len(span) >= 4 or (len(span) == 3 and span[0] == span[1])
+        assert len(set(span[1:])) == 1 and span[0] == (ev["lat"], ev["lon"])
 
 
 def test_gps_noise_within_150_m_of_the_first_fix_does_not_break_a_stop():
