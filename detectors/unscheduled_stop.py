@@ -72,8 +72,6 @@ class UnscheduledStop:
         "_beyond",
         "_excused",
         "_fixes",
-        "_llat",
-        "_llon",
         "_plat",
         "_plon",
         "_pts",
@@ -121,16 +119,16 @@ class UnscheduledStop:
         self._since = -1  # the anchor's time; -1 before the first fix
         self._excused: bool | None = None  # is the anchor at a planned place? None: not asked
         self._beyond = 0  # consecutive fixes beyond the radius
-        self._plon = self._plat = 0.0  # the first of them
+        # The first of them; while there are none, the stop's latest fix, for its repeats.
+        self._plon = self._plat = 0.0
         self._pts = 0
         self._fixes = 0  # fixes of the current stop, its anchor included
         self._run = 0  # the latest of them that repeat one another bit for bit
-        self._llon = self._llat = math.nan  # the latest fix of the stop
 
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before fixes were counted: a stop under
         way then is not said to repeat its fix, as its earlier fixes were not seen."""
-        self._fixes, self._run, self._llon, self._llat = 2, 0, math.nan, math.nan
+        self._fixes, self._run = 2, 0
         restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
@@ -160,7 +158,7 @@ class UnscheduledStop:
                     # between the first and the latest (none, with two to confirm) were not
                     # kept, so no run of repeats is taken to span them.
                     if moved > 2:
-                        self._llon = math.nan
+                        self._plon = math.nan
                     self._count(lon, lat)
                     self._fixes = moved
             else:
@@ -169,7 +167,7 @@ class UnscheduledStop:
         if self._beyond:
             # The stop goes on: the stray fixes beyond it were its own, and no repeats.
             self._fixes += self._beyond
-            self._llon = math.nan
+            self._plon = math.nan
             self._beyond = 0
         self._count(lon, lat)
         duration = ts - self._since
@@ -202,15 +200,15 @@ class UnscheduledStop:
         self._excused = None
         self._beyond = 0
         self._fixes = self._run = 1
-        self._llon, self._llat = lon, lat
+        self._plon, self._plat = lon, lat
 
     def _count(self, lon: float, lat: float) -> None:
         """Count a fix of the current stop, and the run of fixes repeating one another."""
         self._fixes += 1
-        if lon == self._llon and lat == self._llat:
+        if lon == self._plon and lat == self._plat:
             self._run += 1
         else:
-            self._llon, self._llat, self._run = lon, lat, 1
+            self._plon, self._plat, self._run = lon, lat, 1
 
     def _repeats(self) -> bool:
         """Does the stop rest on one fix held to the last digit, in enough fixes for `gps_lost`

@@ -346,7 +346,7 @@ def test_a_stop_anchored_at_the_first_fix_of_a_move_counts_its_fixes_from_there(
 def test_a_snapshot_from_before_fixes_were_counted_claims_no_frozen_fix_until_the_next_stop():
     d = UnscheduledStop()
     feed(d, parked(3))
-    new = ("_fixes", "_run", "_llon", "_llat")
+    new = ("_fixes", "_run")
     state = {k: getattr(d, k) for k in UnscheduledStop.__slots__ if k not in new}
     old = UnscheduledStop.__new__(UnscheduledStop)
     old.__setstate__((None, state))
