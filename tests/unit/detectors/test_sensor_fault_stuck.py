@@ -6,6 +6,7 @@ coarse probe that flickered on the boundary between two of its steps before its 
 drifted off it.
 """
 
+import itertools
 import pickle
 import random
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import Condition, rfc3339
-from detectors.probe_stuck import StuckWatch
+from detectors.probe_stuck import WIDE_SHARE, StuckWatch
 from detectors.reading import Reading
 from detectors.sensor_fault import STUCK_ODDS, SensorFault
 
@@ -139,6 +140,49 @@ def test_a_quiet_fine_probe_on_a_steady_product_is_not_stuck(interval_min: int) 
     assert opened(quiet) == []
 
 
+def drifting(
+    interval_min: float, hours: float, path: list[tuple[float, float]], sd_c: float, seed: int
+) -> list[Reading]:
+    """A product moving linearly between (hour, °C) points, read by a 0.1 °C probe."""
+    rng, out = random.Random(seed), []
+    for i in range(int(hours * 60 / interval_min)):
+        h = i * interval_min / 60
+        (h0, c0), (h1, c1) = next((a, b) for a, b in itertools.pairwise(path) if h <= b[0])
+        level = c0 + (c1 - c0) * (h - h0) / (h1 - h0)
+        v = round(round((level + rng.gauss(0.0, sd_c)) / 0.1) * 0.1, 2)
+        out.append(Reading("t", int(i * interval_min * MIN), temp_c=v, ambient_c=25.0))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_very_quiet_fine_probe_that_flickered_on_a_boundary_is_not_stuck_when_it_settles(
+    seed: int,
+) -> None:
+    # A 1-minute tracker's 0.1 °C probe with 0.02 °C of noise: while its product wanders about
+    # a step boundary it flickers between the two values, zigzag after zigzag, none spanning
+    # two steps; once the product drifts to mid-step it honestly reads one value for hours.
+    # Counting those flickers as noise had made that run a chance of one in a million.
+    path = [(0.0, 1.65), (6.0, 1.66), (6.5, 1.72), (10.0, 1.73)]
+    readings = drifting(1, 10, path, sd_c=0.02, seed=seed)
+    w = StuckWatch()
+    for r in readings[: 6 * 60]:
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    assert w._changes > 20 and w._wide < WIDE_SHARE * w._changes, "it flickered, narrowly"
+    assert opened(readings) == []
+
+
+def test_a_fine_probe_whose_noise_spans_two_steps_has_its_flickers_counted_too() -> None:
+    # 0.12 °C of noise at 0.1 °C: most zigzags span two steps, so those within one are noise
+    # as well, and the record is the one every zigzag makes.
+    w = StuckWatch()
+    for r in probe(15, 48, level=4.0, sd_c=0.12, resolution_c=0.1, seed=0):
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    assert WIDE_SHARE * w._changes <= w._wide < w._changes
+    assert w._noise_shown() == w._changes
+
+
 def freed(readings: list[Reading], step_c: float, door: str | None = None) -> list[Reading]:
     """`readings`, then one more reading `step_c` away from the last, 15 minutes later."""
     last = readings[-1]
@@ -192,6 +236,37 @@ def test_a_snapshot_from_before_the_moves_were_counted_is_taken_back() -> None:
     older.__setstate__((None, old))
     assert older._moves == 0 and sum(older._moved) == 0
     assert older.update(w._prev_ts + 15 * MIN, 9.0) is None
+
+
+def test_a_snapshot_from_before_wide_zigzags_were_counted_takes_every_zigzag_for_noise() -> None:
+    w = StuckWatch()
+    for r in drifting(1, 6, [(0.0, 1.65), (6.0, 1.66)], sd_c=0.02, seed=0):
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    older = StuckWatch.__new__(StuckWatch)
+    older.__setstate__((None, {n: getattr(w, n) for n in StuckWatch.__slots__ if n != "_wide"}))
+    assert older._wide == older._changes == w._changes > 0
+    assert older._noise_shown() == w._changes > w._noise_shown()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    flicker=st.lists(st.booleans(), min_size=20, max_size=400),
+    interval_min=st.sampled_from([1, 2, 5, 10, 15]),
+    held=st.integers(0, 2000),
+    low=st.integers(-250, 250),
+)
+def test_a_probe_that_only_ever_flickered_between_two_values_is_never_stuck(
+    flicker: list[bool], interval_min: int, held: int, low: int
+) -> None:
+    # Whatever order two adjacent 0.1 °C values come in, and however long one is then held,
+    # a probe that never showed more than a flicker on one boundary is not called stuck.
+    lo, hi = round(low * 0.1, 1), round((low + 1) * 0.1, 1)
+    values = [hi if f else lo for f in flicker] + [lo] * held
+    d = SensorFault()
+    for i, v in enumerate(values):
+        r = Reading("t", i * interval_min * MIN, temp_c=v, ambient_c=25.0)
+        assert not [c for c in d.update(r) or [] if c.active]
 
 
 @settings(max_examples=200, deadline=None)
