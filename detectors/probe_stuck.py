@@ -52,10 +52,10 @@ from detectors.pickled import SlotState, restore_slots
 FINE_STEP_C: Final = 0.1
 #: On a fine probe, zigzags within one step count as noise only while at least this share of
 #: all its zigzags span two steps. Chosen on development seeds 11, 3 and 5, where stuck spells
-#: were caught 34 of 63 times at 0.2 and at 0.35 alike (36 counting every zigzag within a step,
-#: 26 counting none), and on one seed of a fleet generated elsewhere, whose 1-minute trackers'
-#: 0.1 °C probes had noise of 0.02-0.05 °C: counting every zigzag, two normal ones were called
-#: stuck after honest runs of 70 and 97 min; at either share, none.
+#: were caught 36 of 63 times at 0.2 and 0.25 as when every zigzag within a step counted (35 at
+#: 0.35, 26 counting none), and on one seed of a fleet generated elsewhere, whose 1-minute
+#: trackers' 0.1 °C probes had noise of 0.02-0.05 °C: counting every zigzag, two normal ones
+#: were called stuck after honest runs of 70 and 97 min; at 0.2 to 0.35, none.
 WIDE_SHARE: Final = 0.25
 #: Readings and steps are decimals sent as floats: 2.1 - 2.0 is 0.10000000000000009.
 _EPS: Final = 1e-6

@@ -3,10 +3,11 @@
 A stop is anchored at its first position, so GPS noise around a parked
 truck neither ends it nor starts another; authorised stops, the route's
 ends and the time before departure are expected places to stand. A stop
-whose every fix repeats its first to the last digit may be a receiver
-holding a cached position (jammed, shielded) on a truck that drives on:
-the alert still opens, as a stopped truck may be what it is, but says so,
-and `gps_lost` judges the fix frozen once it has been held long enough.
+that rests on one fix repeated to the last digit (after at most one other,
+the last live fix) may be a receiver holding a cached position (jammed,
+shielded) on a truck that drives on: the alert still opens, as a stopped
+truck may be what it is, but says so, and `gps_lost` judges the fix frozen
+once it has been held long enough.
 """
 
 from __future__ import annotations
