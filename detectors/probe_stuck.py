@@ -1,30 +1,28 @@
 """Stuck probes: a temperature repeated for longer than this probe's own noise allows.
 
 A probe that sticks keeps sending one value; so does an honest probe on a product that holds
-still, when its noise is small next to its resolution. What tells them apart is the probe's
-own record: how readily its readings moved while the product held still. A reading that
-reverses the previous change is that noise at work; one that continues it is a trend (a
-pull-down, a warming box) and says nothing about noise; nor does a change back after a
-pause, which a product drifting back does too. Noise shows as a zigzag: a reading that
-steps straight back against the change just before it. Not every zigzag is noise either: a
-coarse probe whose product sits on the boundary between two of its steps flickers between
-those two values with hardly any noise at all, and once the product drifts half a step it
-shows one value for hours. A zigzag whose three readings span at least two of the probe's
-steps is noise, as no flicker on one boundary can do that. One within a step is noise only
-where the probe's steps are fine (0.1 °C or less) and the probe has shown that its noise
-crosses them freely: a good share of its zigzags span two steps (`WIDE_SHARE`). A fine probe
-whose noise is a fifth of its step flickers on a boundary as a coarse one does, and reads one
-value honestly for an hour and more once its product drifts off the boundary. From that
-record, counted before the current run
-began, the chance of an honest run as long as the current one is the beta-binomial
-predictive probability: with c noisy changes and r repeats seen, k more repeats in a row
-have probability B(1 + c, 1 + r + k) / B(1 + c, 1 + r). That is small only when the probe
-has shown noise, and shrinks with every reading of the run: a probe that reports every
-minute shows a stuck value sooner than one that reports every 15 minutes, in readings and in
-time, and a probe that never showed noise is never called stuck, however long it repeats
-(without that rule its chance would be 1 / (1 + k), which a long voyage eventually crosses).
-A run must also have lasted `min_ms`: a probe's response time and a fast tracker's repeated
-sends make short runs of no meaning.
+still, when its noise is small next to its resolution. What tells them apart is the probe's own
+record: how readily its readings moved while the product held still. A reading that reverses
+the previous change is that noise at work; one that continues it is a trend (a pull-down, a
+warming box) and says nothing about noise; nor does a change back after a pause, which a
+product drifting back does too. Noise shows as a zigzag: a reading that steps straight back
+against the change just before it. Not every zigzag is noise either: a coarse probe whose
+product sits on the boundary between two of its steps flickers between those two values with
+hardly any noise at all, and once the product drifts half a step it shows one value for hours.
+A zigzag whose three readings span at least two of the probe's steps is noise, as no flicker on
+one boundary can do that. One within a step is noise only where the probe's steps are fine
+(0.1 °C or less) and the probe has shown that its noise crosses them: some of its zigzags span
+two steps (`WIDE_SHARE`). A fine probe whose noise is a fifth of its step flickers on a
+boundary as a coarse one does, and reads one value honestly for an hour and more once its
+product drifts off the boundary. From that record, counted before the current run began, the
+chance of an honest run as long as the current one is the beta-binomial predictive probability:
+with c noisy changes and r repeats seen, k more repeats in a row have probability
+B(1 + c, 1 + r + k) / B(1 + c, 1 + r). That is small only when the probe has shown noise, and
+shrinks with every reading of the run: a probe that reports every minute shows a stuck value
+sooner than one that reports every 15 minutes, in readings and in time, and a probe that never
+showed noise is never called stuck, however long it repeats (without that rule its chance would
+be 1 / (1 + k), which a long voyage eventually crosses). A run must also have lasted `min_ms`:
+a probe's response time and a fast tracker's repeated sends make short runs of no meaning.
 
 A probe that reports every 10 or 15 minutes gives too few readings in an hour or two for its
 run alone to be unlikely, but it shows how long it was stuck when it comes free: the first
@@ -51,12 +49,14 @@ from detectors.pickled import SlotState, restore_slots
 #: product's own wander (the product of a controlled box moves by tenths of a degree).
 FINE_STEP_C: Final = 0.1
 #: On a fine probe, zigzags within one step count as noise only while at least this share of
-#: all its zigzags span two steps. Chosen on development seeds 11, 3 and 5, where stuck spells
-#: were caught 36 of 63 times at 0.2 and 0.25 as when every zigzag within a step counted (35 at
-#: 0.35, 26 counting none), and on one seed of a fleet generated elsewhere, whose 1-minute
-#: trackers' 0.1 °C probes had noise of 0.02-0.05 °C: counting every zigzag, two normal ones
-#: were called stuck after honest runs of 70 and 97 min; at 0.2 to 0.35, none.
-WIDE_SHARE: Final = 0.25
+#: all its zigzags span two steps. On development seeds 11, 3 and 5, 36 of 63 stuck spells are
+#: caught at any share from 0 (every zigzag within a step counted) to 0.25 (35 at 0.35, 26
+#: counting none). Six seeds of a fleet generated elsewhere, with 0.1 °C probes of 0.02-0.1 °C
+#: noise, set it: counting every zigzag, three normal probes (wide shares of 0.00) were called
+#: stuck after honest runs of 70 to 97 min, and 10 of 20 stuck spells were caught; at 0.05 or
+#: 0.1 none and 8 (the two lost on probes with shares of 0.00 and 0.01, as quiet as the false
+#: ones), at 0.25 none and 7.
+WIDE_SHARE: Final = 0.1
 #: Readings and steps are decimals sent as floats: 2.1 - 2.0 is 0.10000000000000009.
 _EPS: Final = 1e-6
 
