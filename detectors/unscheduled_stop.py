@@ -166,9 +166,10 @@ class UnscheduledStop:
                 self._anchor(lon, lat, ts)
             return out
         if self._beyond:
-            # The stop goes on: the stray fixes beyond it were its own, and no repeats.
+            # The stop goes on: the stray fixes beyond it were its own. The first of them,
+            # kept where the latest fix is, lies beyond the radius, so no run of repeats
+            # spans it.
             self._fixes += self._beyond
-            self._plon = math.nan
             self._beyond = 0
         self._count(lon, lat)
         duration = ts - self._since
