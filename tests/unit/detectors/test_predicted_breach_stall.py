@@ -9,6 +9,7 @@ shortfall and is warned as before.
 import math
 
 import pytest
+from detector_checks import feed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,12 +33,9 @@ AIR_NEAR_LIMIT = [
 
 def warnings(temps: list[float], interval_min: float, low: float, high: float) -> list[int]:
     """The minutes at which a breach warning opened over readings every `interval_min`."""
-    d = PredictedBreach(low, high)
+    readings = [Reading("t", int(i * interval_min * MIN), temp_c=t) for i, t in enumerate(temps)]
     return [
-        i * int(interval_min)
-        for i, t in enumerate(temps)
-        for c in d.update(Reading("t", int(i * interval_min * MIN), temp_c=t)) or []
-        if c.active
+        i * int(interval_min) for i, c in feed(PredictedBreach(low, high), readings) if c.active
     ]
 
 
