@@ -57,6 +57,15 @@ FINE_STEP_C: Final = 0.1
 #: 0.1 none and 8 (the two lost on probes with shares of 0.00 and 0.01, as quiet as the false
 #: ones), at 0.25 none and 7.
 WIDE_SHARE: Final = 0.1
+#: A probe whose noise spans its steps (a standard deviation of more than about half a step)
+#: repeats a reading by chance alone, at about the same rate wherever its product sits between
+#: two steps, trend or none: its repeats among its repeats and one-step changes are then a fair
+#: record of it, where the zigzags alone count a third of its noisy changes as trends. Such a
+#: probe shows it by its zigzags: at half a step of noise a quarter of them span two steps, at
+#: one step 70 %, below a third of a step hardly any.
+DITHER_WIDE_SHARE: Final = 0.45
+#: Zigzags a probe must have shown before its wide share is taken as its noise.
+DITHER_MIN_ZIGZAGS: Final = 10
 #: Readings and steps are decimals sent as floats: 2.1 - 2.0 is 0.10000000000000009.
 _EPS: Final = 1e-6
 
@@ -119,17 +128,20 @@ class StuckWatch:
         "_last_sign",
         "_moved",
         "_moves",
+        "_one_step",
         "_pairs",
         "_prev2_t",
         "_prev_changed",
         "_prev_t",
         "_prev_ts",
+        "_repeats",
         "_run_changes",
         "_run_n",
         "_run_pairs",
         "_run_since",
         "_step",
         "_wide",
+        "_zigzags",
         "log_odds",
         "min_ms",
     )
@@ -139,6 +151,9 @@ class StuckWatch:
         self._pairs = 0  # repeats and reversals: pairs of readings of a product holding still
         self._changes = 0  # the reversals among them that may show noise
         self._wide = 0  # those among them that span two steps, which surely do
+        self._repeats = 0  # every pair of consecutive readings that repeated
+        self._one_step = 0  # every change between consecutive readings of one step
+        self._zigzags = 0  # every zigzag, counted as noise or not
         self._last_sign = 0
         self._step = math.inf  # the smallest change seen: the probe's resolution
         self._prev_t = math.nan
@@ -157,6 +172,7 @@ class StuckWatch:
         """Take back a pickled state, also one from before the moves or the wide zigzags were
         counted (every zigzag it counted is then taken for noise, as it was)."""
         self._moves, self._moved = 0, array("I", bytes(4 * len(MOVE_BOUNDS_C)))
+        self._repeats = self._one_step = self._zigzags = 0
         if "_wide" not in restore_slots(self, state):
             self._wide = self._changes
 
@@ -172,6 +188,7 @@ class StuckWatch:
                 self._run_pairs, self._run_changes = self._pairs, self._noise_shown()
             self._run_n += 1
             self._pairs += 1
+            self._repeats += 1
             out = self._judge(ts, t)
         elif not math.isnan(prev):
             step = abs(t - prev)
@@ -182,12 +199,14 @@ class StuckWatch:
                 out = self._judge_end(t, prev, step, reached)
             self._run_n = 0
             self._step = min(self._step, step)
+            self._one_step += step <= self._step + _EPS
             self._count_move(reached)
             sign = 1 if t > prev else -1
             if sign != self._last_sign:
                 self._pairs += 1
                 if self._prev_changed:
                     wide = self._wide_zigzag(t, prev)
+                    self._zigzags += 1
                     if wide or self._step <= FINE_STEP_C + _EPS:
                         self._changes += 1
                         self._wide += wide
@@ -270,7 +289,20 @@ class StuckWatch:
             # fall below any odds on a long enough voyage (a quiet probe at one-minute
             # reporting repeats itself for weeks): such a probe says nothing about sticking.
             return None
-        return log_honest_run(changes, self._run_pairs - changes, self._run_n)
+        log_p = log_honest_run(changes, self._run_pairs - changes, self._run_n)
+        if self._dithers():
+            log_p = min(log_p, log_honest_run(self._one_step, self._repeats_before(), self._run_n))
+        return log_p
+
+    def _dithers(self) -> bool:
+        """Has the probe shown noise that spans its steps (`DITHER_WIDE_SHARE`)?"""
+        zigzags = self._zigzags
+        return zigzags >= DITHER_MIN_ZIGZAGS and self._wide >= DITHER_WIDE_SHARE * zigzags
+
+    def _repeats_before(self) -> int:
+        """The repeats on record before the current run: its own are what is judged."""
+        # An engine snapshot from before repeats were counted holds fewer than its run.
+        return max(0, self._repeats - self._run_n)
 
     def _evidence(
         self, temp_c: float, previous_c: float, minutes: float, odds: float
@@ -286,6 +318,10 @@ class StuckWatch:
             "noise_changes": self._run_changes,
             "noise_pairs": self._run_pairs,
             "resolution_c": round(self._step, 4) if math.isfinite(self._step) else None,
+            # The second record, judged on too where the probe's noise spans its steps.
+            "dithers": self._dithers(),
+            "repeats": self._repeats_before(),
+            "one_step_changes": self._one_step,
             "odds": float(f"{odds:.3g}"),
         }
 

@@ -7,6 +7,7 @@ drifted off it.
 """
 
 import itertools
+import math
 import pickle
 import random
 
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import Condition, rfc3339
-from detectors.probe_stuck import WIDE_SHARE, StuckWatch
+from detectors.probe_stuck import DITHER_MIN_ZIGZAGS, WIDE_SHARE, StuckWatch, log_honest_run
 from detectors.reading import Reading
 from detectors.sensor_fault import STUCK_ODDS, SensorFault
 
@@ -306,3 +307,67 @@ def test_a_run_ended_by_a_step_is_reported_only_with_evidence_of_that_run(
         assert e["since"] <= rfc3339(first) and e["minutes"] >= 60
         assert e["readings"] >= run + 1 and e["odds"] < STUCK_ODDS
         assert e["step_c"] == pytest.approx(abs(r.temp_c - level)) and e["moves_as_large"] >= 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_probe_with_most_of_a_step_of_noise_is_called_stuck_on_its_repeats(seed: int) -> None:
+    # 0.08 °C of noise at 0.1 °C: the probe repeats about one reading in three. Its zigzags
+    # alone say more than one in two, as a third of its noisy changes continue the one before
+    # and look like a trend; they would take 90 to 100 min of one value at 5 minutes to call
+    # it stuck. Its repeats among its repeats and one-step changes are the fairer record.
+    history = probe(5, 24, level=4.0, sd_c=0.08, resolution_c=0.1, seed=seed)
+    w = StuckWatch()
+    for r in history:
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    assert w._dithers()
+    assert w._repeats / (w._repeats + w._one_step) < 0.45 < (w._pairs - w._changes) / w._pairs
+    [(r, c)] = opened(stuck_after(history, 5, 2))
+    e = c.evidence
+    assert (r.ts_ms - history[-1].ts_ms) / MIN <= 70
+    assert e["fault"] == "stuck" and e["dithers"] is True and e["odds"] < STUCK_ODDS
+    # (The run may have begun before the last honest reading: its repeats are not on record.)
+    assert e["repeats"] == w._repeats - w._run_n and e["one_step_changes"] == w._one_step
+    zigzags_alone = log_honest_run(
+        e["noise_changes"], e["noise_pairs"] - e["noise_changes"], e["readings"] - 1
+    )
+    assert zigzags_alone > math.log(STUCK_ODDS), "its zigzags alone do not yet call it stuck"
+
+
+@pytest.mark.parametrize("steps", [0.1, 0.2, 0.3])
+@pytest.mark.parametrize("resolution_c", [0.1, 0.5])
+@pytest.mark.parametrize("offset", [0.0, 0.3, 0.5])
+def test_a_probe_whose_noise_is_well_within_its_step_is_judged_on_its_zigzags_alone(
+    steps: float, resolution_c: float, offset: float
+) -> None:
+    # Noise of a third of a step or less: how often the probe repeats itself depends on where
+    # its product sits between two steps (mid-step it hardly ever moves), so its repeats on a
+    # product near a boundary say nothing of a run mid-step.
+    w = StuckWatch()
+    level = 4.0 + offset * resolution_c
+    for r in probe(
+        5, 48, level=level, sd_c=steps * resolution_c, resolution_c=resolution_c, seed=3
+    ):
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    assert w._zigzags >= DITHER_MIN_ZIGZAGS or steps < 0.3, "it zigzagged"
+    assert not w._dithers()
+
+
+def test_a_snapshot_from_before_repeats_were_counted_judges_on_zigzags_until_it_learns_more() -> (
+    None
+):
+    history = probe(10, 24, level=4.0, sd_c=0.1, resolution_c=0.1, seed=0)
+    w = StuckWatch()
+    for r in history:
+        assert r.temp_c is not None
+        w.update(r.ts_ms, r.temp_c)
+    new = ("_repeats", "_one_step", "_zigzags")
+    older = StuckWatch.__new__(StuckWatch)
+    older.__setstate__((None, {n: getattr(w, n) for n in StuckWatch.__slots__ if n not in new}))
+    assert not older._dithers() and older._repeats == older._one_step == 0
+    # Mid-run, too: a snapshot holds no repeats for the run it is in.
+    ts = w._prev_ts
+    for i in range(3):
+        assert older.update(ts + (i + 1) * 10 * MIN, w._prev_t) is None
+    assert older._repeats_before() == 0
