@@ -11,14 +11,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from typing import Final
 
 from cargowatch.backtest_plot import plot_backtest
 from cargowatch.settings import SettingError
 from cargowatch.wiring import load_shipments
+from detectors.engine import LATENESS_MS
 from detectors.profiles import PROFILES
 from detectors.reading import FLOAT_CHANNELS, Reading
 from detectors.replay import ReplayResult, replay, replay_engine, temp_band
 from ingest.recordings import RecordingError, read_csv, read_jsonl, write_alerts, write_scores
+
+#: The bound the ingester's `--lateness-s` has (`cargowatch.settings`).
+MAX_LATENESS_S: Final = 3600.0
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -37,6 +42,9 @@ def run_command(args: argparse.Namespace) -> int:
         # Checked before the replay, which can take minutes, rather than failing after it.
         if path is not None and not path.parent.is_dir():
             raise SettingError(f"{flag} {path}: there is no folder {path.parent}")
+    lateness_s = LATENESS_MS / 1000 if args.lateness_s is None else args.lateness_s
+    if not 0 <= lateness_s <= MAX_LATENESS_S:
+        raise SettingError(f"--lateness-s must be from 0 to {MAX_LATENESS_S:g}, got {lateness_s:g}")
     shipments = load_shipments(args.shipments, "--shipments")
     is_csv = args.input.suffix.lower() == ".csv"
     # A benchmark CSV is one bare channel with no cargo behind it: no profile unless asked.
@@ -50,7 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         replay(
             readings,
-            replay_engine(shipments, profile),
+            replay_engine(shipments, profile, int(lateness_s * 1000)),
             result,
             channel=args.channel,
             scores=args.scores is not None,

@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--device", help="device id for a CSV's readings (default: from the file name)"
     )
+    backtest.add_argument(
+        "--lateness-s",
+        type=float,
+        help="how far (s of event time) a reading may come after newer ones of its tracker and "
+        "still be processed in order, as the live ingester's --lateness-s (default: its 30)",
+    )
 
     broker = commands.add_parser(
         "broker",

@@ -93,6 +93,11 @@ class SnapshotUnusable(Exception):
 _NEVER: Final = -(2**63)
 
 
+#: How long (ms) a device's readings wait for older ones that arrive after them, by default:
+#: the live ingester's `--lateness-s`.
+LATENESS_MS: Final = 30_000
+
+
 @dataclass(slots=True)
 class DeviceState:
     shipment: Shipment
@@ -144,7 +149,7 @@ class Engine:
         policies: PolicyFactory,
         shipments: Iterable[Shipment] = (),
         default_profile: Profile | None = None,
-        lateness_ms: int = 30_000,
+        lateness_ms: int = LATENESS_MS,
     ) -> None:
         self._factories = list(factories)
         self._policies = policies
@@ -239,6 +244,9 @@ class Engine:
         dues = [d for t in state.timed if (d := t.due_ms()) is not None]
         if state.late is not None and (d := state.late.due_ms()) is not None:
             dues.append(d)
+        if state.buffer:
+            # The oldest waiting reading is released then, and what it says may move the rest.
+            dues.append(state.buffer[0][0] + self.lateness_ms)
         return min(dues) if dues else None
 
     def advance_device(self, device_id: str, now_ms: int) -> list[AlertEvent]:

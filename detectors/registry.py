@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from detectors.anomaly import make_anomaly
 from detectors.base import DetectorFactory
 from detectors.door_open import make_door_open
-from detectors.engine import Engine
+from detectors.engine import LATENESS_MS, Engine
 from detectors.gps_implausible import make_gps_implausible
 from detectors.gps_lost import make_gps_lost
 from detectors.lifecycle import KindPolicy
@@ -98,7 +98,7 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
 def build_engine(
     shipments: Iterable[Shipment] = (),
     default_profile: Profile | None = None,
-    lateness_ms: int = 30_000,
+    lateness_ms: int = LATENESS_MS,
 ) -> Engine:
     """An engine running every registered detector, and the room checks over its own rooms."""
     # The rooms are this engine's alone: two engines in one process never see each other's.

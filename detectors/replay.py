@@ -30,7 +30,7 @@ from typing import Final
 
 from detectors.alerts import AlertEvent
 from detectors.anomaly_combined import CombinedScorer
-from detectors.engine import Engine
+from detectors.engine import LATENESS_MS, Engine
 from detectors.profiles import Profile, Shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
@@ -75,9 +75,14 @@ class ReplayResult:
         return lines
 
 
-def replay_engine(shipments: Iterable[Shipment], default_profile: Profile | None) -> Engine:
-    """An engine for replay: readings are processed in recorded order, with no reorder wait."""
-    return build_engine(shipments, default_profile, lateness_ms=0)
+def replay_engine(
+    shipments: Iterable[Shipment],
+    default_profile: Profile | None,
+    lateness_ms: int = LATENESS_MS,
+) -> Engine:
+    """An engine for replay, with the live ingester's reorder wait by default: a recording in
+    arrival order holds the same small disorder live ingestion reorders."""
+    return build_engine(shipments, default_profile, lateness_ms=lateness_ms)
 
 
 def replay(
@@ -118,7 +123,10 @@ def replay(
             result.scores.append(
                 (r.device_id, r.ts_ms, value if value is not None else float("nan"), score)
             )
-    result.events += engine.flush()
+    events = engine.flush()
+    if events:
+        result.events += events
+        _track_peak_risk(engine, {e.device_id for e in events}, result.risk)
     return result
 
 

@@ -184,3 +184,48 @@ def test_a_missing_manifest_is_named_by_the_backtest_flag(recording, tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith(f"cargowatch: --shipments {tmp_path / 'nope.json'}: ")
     assert "CARGOWATCH_SHIPMENTS" not in done.stderr  # the backtest has no such variable
+
+
+def out_of_order(tmp_path, behind_s):
+    """A tracker reporting every minute whose reading stamped `behind_s` before its tenth
+    comes after it: a probe's disconnected value, -127 °C."""
+    rows = [{"device_id": "trk-1", "ts": T0 + i * MIN, "temp_c": 4.5} for i in range(20)]
+    rows.insert(10, {"device_id": "trk-1", "ts": T0 + 9 * MIN - behind_s * 1000, "temp_c": -127.0})
+    path = tmp_path / "readings.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def faults(tmp_path, readings, *flags):
+    alerts = tmp_path / "alerts.jsonl"
+    done = run(readings, "--alerts", alerts, *flags)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in alerts.read_text().splitlines()]
+    return [(e["event"], e["at"]) for e in events if e["kind"] == "sensor_fault"]
+
+
+def test_a_reading_a_few_seconds_out_of_order_is_taken_in_order_as_live(tmp_path):
+    # Live, the ingester holds each reading for --lateness-s (30 s) so that one delivered a
+    # little behind a newer one is still processed in order; a recording in arrival order gets
+    # the same. Taken as late, the probe's -127 °C would have reached no sensor check.
+    readings = out_of_order(tmp_path, behind_s=3)
+    assert faults(tmp_path, readings) == [("open", "2025-11-22T08:35:37Z")]
+    assert faults(tmp_path, readings, "--lateness-s", "0") == []
+
+
+def test_a_reading_older_than_one_already_processed_is_late(tmp_path):
+    # 90 s behind the tenth reading: the ninth, a minute older, had waited out its 30 s and been
+    # processed, so this one is late (sensor checks speak of the present and skip it), as live.
+    readings = out_of_order(tmp_path, behind_s=90)
+    assert faults(tmp_path, readings) == []
+    assert faults(tmp_path, readings, "--lateness-s", "120") == [("open", "2025-11-22T08:34:10Z")]
+
+
+@pytest.mark.parametrize("value", ["-1", "3601"])
+def test_a_lateness_out_of_range_is_refused_in_one_line(recording, tmp_path, value):
+    readings, _ = recording
+    done = run(readings, "--alerts", tmp_path / "a.jsonl", "--lateness-s", value)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"cargowatch: --lateness-s must be from 0 to 3600, got {value}"
+    ]

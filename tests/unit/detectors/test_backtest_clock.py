@@ -2,7 +2,8 @@
 
 Live, silence is timed on the ingester's clock, and a reading stamped up to ten minutes
 ahead of it is accepted. A backtest rebuilds that clock from the readings, in the order
-they came; a time counts once two readings vouch for it.
+they came; a time counts once two readings vouch for it. As live, each reading waits out the
+reorder window (30 s) before the detectors take it, so a silence is timed from then.
 """
 
 from detectors.profiles import parse_shipment
@@ -12,6 +13,7 @@ from detectors.replay import FleetClock, replay, replay_engine
 MIN = 60_000
 T0 = 1_793_714_400_000  # 2026-11-03T14:00:00Z
 SKEW = 9 * MIN + 1234  # within the ten minutes live ingestion accepts
+WAIT = 0.5  # min: the reorder window, after which a reading is released to the detectors
 
 
 def shipments():
@@ -61,8 +63,8 @@ def test_a_real_silence_still_ends_at_its_own_reading_not_at_the_fast_time():
     # rp-A is quiet from 14:20 to 14:52 (32 min, 30 tolerated); rp-B's reading that arrived
     # at 14:43 said 14:52:01.234. The silence ends with rp-A's 14:52 reading, not at that time.
     assert silences(fleet(a_gap=(11, 25))) == [
-        ("rp-A", "open", 50 + 1 / 60),
-        ("rp-A", "resolve", 52.0),
+        ("rp-A", "open", 50 + WAIT + 1 / 60),
+        ("rp-A", "resolve", 52.0 + WAIT),
     ]
 
 
@@ -78,10 +80,10 @@ def test_a_fleet_that_goes_quiet_together_is_silent_together():
         for d in ("rp-A", "rp-B")
     ]
     assert sorted(silences(readings)) == [
-        ("rp-A", "open", 50 + 1 / 60),
-        ("rp-A", "resolve", 100.0),
-        ("rp-B", "open", 50 + 1 / 60),
-        ("rp-B", "resolve", 100.0),
+        ("rp-A", "open", 50 + WAIT + 1 / 60),
+        ("rp-A", "resolve", 100.0 + WAIT),
+        ("rp-B", "open", 50 + WAIT + 1 / 60),
+        ("rp-B", "resolve", 100.0 + WAIT),
     ]
 
 
@@ -92,7 +94,7 @@ def test_a_late_upload_ends_a_silence_without_turning_the_clock_back():
     readings = [r for r in live if r not in held] + held
     events = replay(readings, replay_engine(shipments(), None)).events
     got = [(e.event, e.severity, (e.at_ms - T0) / MIN) for e in events if e.kind == "silence"]
-    assert got[:2] == [("open", "warning", 50 + 1 / 60), ("update", "critical", 110.0)]
+    assert got[:2] == [("open", "warning", 50 + WAIT + 1 / 60), ("update", "critical", 110 + WAIT)]
     # Heard when the upload came: not at its own old stamps (14:25), and no later than the
     # newest reading; rp-A's 15:55 is the time two of its readings vouch for.
     assert [(e, s) for e, s, _ in got[2:]] == [("resolve", "critical")]

@@ -10,6 +10,7 @@ from detectors.silence import Silence
 
 MIN = 60_000
 HOUR = 60 * MIN
+WAIT = 30_000  # the reorder window, after which a reading reaches the detectors
 T0 = 1_763_800_000_000  # 2025-11-22T08:26:40Z
 ROUTE = [[39.66, -4.04], [37.0, -2.5], [34.27, 0.63]]
 DESTINATION = ROUTE[-1]
@@ -67,10 +68,12 @@ def test_a_tracker_quiet_for_four_hours_mid_trip_while_two_others_report_is_one_
     assert {e["device_id"] for e in events} == {"trk-2"}
     assert [e["event"] for e in events] == ["open", "update", "resolve"]
     opened, escalated, resolved = events
-    assert opened["at"] == "2025-11-22T11:56:41Z"  # 30 min and a second after 11:26:40
+    # 30 min and a second after 11:27:10, when the 11:26:40 reading had waited out the reorder
+    # window (30 s) and reached the detectors, as it does live.
+    assert opened["at"] == "2025-11-22T11:57:11Z"
     assert opened["evidence"]["last_reading"] == "2025-11-22T11:26:40Z"
-    assert escalated["severity"] == "critical" and escalated["at"] == "2025-11-22T12:56:40Z"
-    assert resolved["at"] == "2025-11-22T15:26:40Z"  # the first reading after the gap
+    assert escalated["severity"] == "critical" and escalated["at"] == "2025-11-22T12:57:10Z"
+    assert resolved["at"] == "2025-11-22T15:27:10Z"  # the first reading after the gap, released
 
 
 def test_silence_opens_at_the_same_event_time_however_the_fleet_reports_around_it():
@@ -79,8 +82,8 @@ def test_silence_opens_at_the_same_event_time_however_the_fleet_reports_around_i
     every_13 = replayed(fleet_readings(10, quiet={"trk-2": (3, 7)}, every_min=13), shipments)
     last_5 = T0 + 3 * HOUR
     last_13 = T0 + (3 * 60 // 13) * 13 * MIN
-    assert silences(every_5, "trk-2")[0][2] == last_5 + 30 * MIN + 1_000
-    assert silences(every_13, "trk-2")[0][2] == last_13 + 30 * MIN + 1_000
+    assert silences(every_5, "trk-2")[0][2] == last_5 + WAIT + 30 * MIN + 1_000
+    assert silences(every_13, "trk-2")[0][2] == last_13 + WAIT + 30 * MIN + 1_000
 
 
 def test_the_clock_stops_at_the_last_reading_of_the_recording():

@@ -147,10 +147,12 @@ def test_a_backtest_in_arrival_order_with_late_uploads_and_duplicates_raises_the
     events = backtest(tmp_path, [m for _, m in arrivals], shipments)
     silences = [e for e in events if e["kind"] == "silence"]
     quiet = [(e["event"], e["severity"], e["at"]) for e in silences if e["device_id"] == "trk-2"]
+    # Each reading reaches the detectors once it has waited out the reorder window, as live.
+    wait = 30 * SECOND
     assert quiet == [
-        ("open", "warning", rfc3339(T0 + 3 * HOUR + 30 * MIN + SECOND)),
-        ("update", "critical", rfc3339(T0 + 4 * HOUR + 30 * MIN)),
-        ("resolve", "critical", rfc3339(T0 + 8 * HOUR)),
+        ("open", "warning", rfc3339(T0 + 3 * HOUR + wait + 30 * MIN + SECOND)),
+        ("update", "critical", rfc3339(T0 + 4 * HOUR + wait + 30 * MIN)),
+        ("resolve", "critical", rfc3339(T0 + 8 * HOUR + wait)),
     ]
     [opened] = [e for e in silences if e["device_id"] == "trk-2" and e["event"] == "open"]
     assert opened["evidence"]["last_reading"] == rfc3339(T0 + 3 * HOUR)
@@ -158,7 +160,7 @@ def test_a_backtest_in_arrival_order_with_late_uploads_and_duplicates_raises_the
     assert [e for e in events if e["device_id"] == "trk-1"] == []
     # trk-3 was unheard from 1 h to 4 h as it would be live, and its upload ends it.
     lost = [(e["event"], e["at"]) for e in silences if e["device_id"] == "trk-3"]
-    assert lost[0] == ("open", rfc3339(T0 + HOUR + 30 * MIN + SECOND))
+    assert lost[0] == ("open", rfc3339(T0 + HOUR + wait + 30 * MIN + SECOND))
     assert lost[-1][0] == "resolve"
 
 
