@@ -21,7 +21,11 @@ B(1 + c, 1 + r + k) / B(1 + c, 1 + r). That is small only when the probe has sho
 shrinks with every reading of the run: a probe that reports every minute shows a stuck value
 sooner than one that reports every 15 minutes, in readings and in time, and a probe that never
 showed noise is never called stuck, however long it repeats (without that rule its chance would
-be 1 / (1 + k), which a long voyage eventually crosses). A run must also have lasted `min_ms`:
+be 1 / (1 + k), which a long voyage eventually crosses). Zigzags alone undercount a noisy
+probe's changes, as a third of them happen to continue the change before; a probe whose
+noise spans its steps (`DITHER_WIDE_SHARE`) repeats by chance at about the same rate wherever
+its product sits, so its run is also judged on its repeats among its repeats and one-step
+changes, and the smaller chance counts. A run must also have lasted `min_ms`:
 a probe's response time and a fast tracker's repeated sends make short runs of no meaning.
 
 A probe that reports every 10 or 15 minutes gives too few readings in an hour or two for its
@@ -199,6 +203,8 @@ class StuckWatch:
                 out = self._judge_end(t, prev, step, reached)
             self._run_n = 0
             self._step = min(self._step, step)
+            # Against the smallest change seen so far: until the probe has shown its
+            # resolution, a change of two steps may count as one (noise, not trend).
             self._one_step += step <= self._step + _EPS
             self._count_move(reached)
             sign = 1 if t > prev else -1

@@ -4,7 +4,11 @@ The clock is event time, as far as the fleet's readings vouch for it (one
 tracker's clock running ahead cannot drag it: see `FleetClock`), and every
 device's timers follow it, not only when that device reports: a tracker that
 goes quiet while others report is found silent at the event time a live
-ticker would have found it. The clock stops near the recording's newest
+ticker would have found it. As live, each reading waits until the clock is the
+engine's reorder wait past it (`replay_engine`: the ingester's 30 s by default),
+so one delivered a little behind a newer one is still taken in order, and the
+engine says when its oldest waiting reading falls due, so the clock releases it
+on time even while its tracker says nothing more. The clock stops near the recording's newest
 reading (what came after is unknown, so a silence shorter than the tolerated
 gap at the end is not raised), and the engine is flushed so what its buffers
 still hold is raised too. Beside the alert events, a replay
