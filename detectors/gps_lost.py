@@ -26,6 +26,11 @@ _GAPS: Final = 5
 #: A frozen fix needs at least this many identical fixes in a row: a tracker may resend its
 #: last fix once when one fix fails, so two say little; three in a row are a frozen receiver.
 FROZEN_MIN_FIXES: Final = 3
+#: A frozen span short of `frozen_min` by no more than this share of it still counts: a
+#: tracker's timestamps jitter by a second or more, and three fixes of a tracker reporting every
+#: 10 minutes stand for 30 minutes give or take that, which decided between the third and the
+#: fourth fix by a fraction of a second.
+SPAN_SLACK: Final = 0.01
 
 
 class GpsLost:
@@ -40,7 +45,7 @@ class GpsLost:
     frozen_min : a bit-identical lat and lon repeated for this long is frozen: at least
         `FROZEN_MIN_FIXES` identical fixes in a row, whose span from the first to the
         latest plus one reporting interval (the time the latest reading stands for) is
-        `frozen_min` or more.
+        `frozen_min` or more, less `SPAN_SLACK` of it.
     armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
 
     Examples
@@ -118,7 +123,7 @@ class GpsLost:
             self._same_n += 1
             if self._active or self._same_n < FROZEN_MIN_FIXES:
                 return None
-            if ts - self._same_since + self._interval() < self.frozen_ms:
+            if ts - self._same_since + self._interval() < self.frozen_ms * (1.0 - SPAN_SLACK):
                 return None
             return self._lost(ts, "frozen")
         self._lat, self._lon, self._same_since, self._same_n = lat, lon, ts, 1

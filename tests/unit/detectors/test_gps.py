@@ -215,6 +215,27 @@ def test_a_fix_frozen_through_three_readings_of_a_slow_tracker_is_frozen(interva
     assert (i, c.evidence["mode"], c.evidence["count"]) == (5, "frozen", 3)
 
 
+@pytest.mark.parametrize("short_s", [0.3, 5, 17])
+def test_three_fixes_of_a_10_minute_tracker_a_few_seconds_short_of_30_minutes_are_frozen(short_s):
+    # Every 10 min, the frozen fixes stamped a little early: 20 min from the first to the
+    # last, plus the median gap, falls short of 30 min by a fraction of a second to 17 s.
+    # Timestamps jitter that much; the fix has stood for 30 min of the tracker's time.
+    drive_up = [at(10 * k, 33.0 + k * KM) for k in range(-4, 0)]
+    stamps = [0.0, 10.0, 20.0 - short_s / 60]
+    frozen = [at(m, 33.123456, 0.654321) for m in stamps]
+    [(i, c)] = feed(GpsLost(frozen_min=30), drive_up + frozen)
+    assert (i, c.evidence["mode"], c.evidence["count"]) == (6, "frozen", 3)
+
+
+def test_three_fixes_of_a_10_minute_tracker_half_a_minute_short_wait_for_the_fourth():
+    # 19.5 min from the first to the last of three fixes, plus 10: a reading's worth short of
+    # 30 min by 30 s, more than timestamps jitter; the fourth fix, 10 min on, is frozen.
+    drive_up = [at(10 * k, 33.0 + k * KM) for k in range(-4, 0)]
+    frozen = [at(m, 33.123456, 0.654321) for m in (0.0, 10.0, 19.5, 29.5)]
+    [(i, c)] = feed(GpsLost(frozen_min=30), drive_up + frozen)
+    assert (i, c.evidence["count"]) == (7, 4)
+
+
 @pytest.mark.parametrize("interval_min", [1, 5, 15])
 def test_a_fix_repeated_once_is_not_frozen_at_any_interval(interval_min):
     # One failed fix resent once; then the receiver moves on.
