@@ -14,16 +14,15 @@ from collections.abc import Iterator
 from typing import Final
 
 from cargowatch.backtest_plot import plot_backtest
-from cargowatch.settings import SettingError
+from cargowatch.settings import DETECT, SettingError
 from cargowatch.wiring import load_shipments
-from detectors.engine import LATENESS_MS
 from detectors.profiles import PROFILES
 from detectors.reading import FLOAT_CHANNELS, Reading
 from detectors.replay import ReplayResult, replay, replay_engine, temp_band
 from ingest.recordings import RecordingError, read_csv, read_jsonl, write_alerts, write_scores
 
-#: The bound the ingester's `--lateness-s` has (`cargowatch.settings`).
-MAX_LATENESS_S: Final = 3600.0
+#: The ingester's `--lateness-s`: a backtest takes the same default and bounds.
+_LATENESS: Final = next(s for s in DETECT if s.name == "lateness_s")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -42,9 +41,11 @@ def run_command(args: argparse.Namespace) -> int:
         # Checked before the replay, which can take minutes, rather than failing after it.
         if path is not None and not path.parent.is_dir():
             raise SettingError(f"{flag} {path}: there is no folder {path.parent}")
-    lateness_s = LATENESS_MS / 1000 if args.lateness_s is None else args.lateness_s
-    if not 0 <= lateness_s <= MAX_LATENESS_S:
-        raise SettingError(f"--lateness-s must be from 0 to {MAX_LATENESS_S:g}, got {lateness_s:g}")
+    raw = args.lateness_s if args.lateness_s is not None else str(_LATENESS.default)
+    try:
+        lateness_s = _LATENESS.parse(raw)
+    except ValueError as exc:
+        raise SettingError(f"--lateness-s {exc}, got {raw}") from None
     shipments = load_shipments(args.shipments, "--shipments")
     is_csv = args.input.suffix.lower() == ".csv"
     # A benchmark CSV is one bare channel with no cargo behind it: no profile unless asked.

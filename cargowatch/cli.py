@@ -99,7 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument(
         "--lateness-s",
-        type=float,
         help="how far (s of event time) a reading may come after newer ones of its tracker and "
         "still be processed in order, as the live ingester's --lateness-s (default: its 30)",
     )

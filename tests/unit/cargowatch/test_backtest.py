@@ -227,5 +227,5 @@ def test_a_lateness_out_of_range_is_refused_in_one_line(recording, tmp_path, val
     done = run(readings, "--alerts", tmp_path / "a.jsonl", "--lateness-s", value)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
-        f"cargowatch: --lateness-s must be from 0 to 3600, got {value}"
+        f"cargowatch: --lateness-s must be between 0 and 3600, got {value}"
     ]
