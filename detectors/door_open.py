@@ -11,6 +11,7 @@ from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
+from detectors.spans import lasted
 
 MIN: Final = 60_000
 
@@ -35,7 +36,8 @@ class DoorOpen:
     terminals : (lon, lat) of the origin and destination, where the door may open too.
     terminal_m : how near a terminal counts as at it.
     max_open_min : open longer than this, with no recent fix, is a warning.
-    max_open_at_stop_min : open longer than this at an authorised place is a warning.
+    max_open_at_stop_min : open longer than this at an authorised place is a warning. Both
+        are measured between readings' stamps and count a span short by `spans.SPAN_SLACK`.
     temp_rise_c : warming this much since the door opened is critical (None: not watched).
     high_c : the top of the product's range; at an authorised place the warming is critical
         only within `temp_rise_c` of it (None: wherever the door is).
@@ -132,7 +134,7 @@ class DoorOpen:
                 limit = self.max_open_at_stop_ms
             else:
                 limit = 0  # open away from every authorised place: at once
-            if ts - self._opened < limit:
+            if not lasted(ts - self._opened, limit):
                 return None
             severity = "warning"
         self._active, self._severity = True, severity

@@ -18,6 +18,7 @@ from detectors.alerts import Condition, rfc3339
 from detectors.geo import fmt_pos
 from detectors.profiles import Shipment
 from detectors.reading import Reading
+from detectors.spans import lasted
 
 MIN: Final = 60_000
 #: The reporting interval is the median of this many recent gaps between readings: one late
@@ -26,11 +27,6 @@ _GAPS: Final = 5
 #: A frozen fix needs at least this many identical fixes in a row: a tracker may resend its
 #: last fix once when one fix fails, so two say little; three in a row are a frozen receiver.
 FROZEN_MIN_FIXES: Final = 3
-#: A frozen span short of `frozen_min` by no more than this share of it still counts: a
-#: tracker's timestamps jitter by a second or more, and three fixes of a tracker reporting every
-#: 10 minutes stand for 30 minutes give or take that, which decided between the third and the
-#: fourth fix by a fraction of a second.
-SPAN_SLACK: Final = 0.01
 
 
 class GpsLost:
@@ -41,11 +37,12 @@ class GpsLost:
 
     Parameters
     ----------
-    no_fix_min : readings without lat/lon for this long (first to latest) is lost.
+    no_fix_min : readings without lat/lon for this long (first to latest, less
+        `spans.SPAN_SLACK` of it) is lost.
     frozen_min : a bit-identical lat and lon repeated for this long is frozen: at least
         `FROZEN_MIN_FIXES` identical fixes in a row, whose span from the first to the
         latest plus one reporting interval (the time the latest reading stands for) is
-        `frozen_min` or more, less `SPAN_SLACK` of it.
+        `frozen_min` or more, less `spans.SPAN_SLACK` of it.
     armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
 
     Examples
@@ -113,7 +110,7 @@ class GpsLost:
             if self._nofix_since < 0:
                 self._nofix_since, self._nofix_n = ts, 0
             self._nofix_n += 1
-            if self._active or ts - self._nofix_since < self.no_fix_ms:
+            if self._active or not lasted(ts - self._nofix_since, self.no_fix_ms):
                 return None
             return self._lost(ts, "no_fix")
         if self._nofix_since >= 0:
@@ -123,7 +120,9 @@ class GpsLost:
             self._same_n += 1
             if self._active or self._same_n < FROZEN_MIN_FIXES:
                 return None
-            if ts - self._same_since + self._interval() < self.frozen_ms * (1.0 - SPAN_SLACK):
+            # Three fixes of a tracker reporting every 10 minutes stand for 30 minutes give or
+            # take its clock's jitter: that fraction of a second must not decide (`spans`).
+            if not lasted(ts - self._same_since + self._interval(), self.frozen_ms):
                 return None
             return self._lost(ts, "frozen")
         self._lat, self._lon, self._same_since, self._same_n = lat, lon, ts, 1

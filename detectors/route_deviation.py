@@ -23,6 +23,7 @@ from detectors.geo import (
 )
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
+from detectors.spans import lasted
 
 MIN: Final = 60_000
 _RAD: Final = math.pi / 180.0
@@ -44,7 +45,7 @@ class RouteDeviation:
     min_fixes : consecutive off-route fixes before it holds; one stray fix is noise.
     clear_ratio : back within this fraction of the corridor clears it (hysteresis).
     critical_ratio : farther than this many corridor widths is critical.
-    critical_after_min : off route for this long is critical.
+    critical_after_min : off route for this long is critical, less `spans.SPAN_SLACK` of it.
 
     Examples
     --------
@@ -128,7 +129,10 @@ class RouteDeviation:
             elif (
                 ad - move > self.clear_m
                 and ad + move < min(self.critical_m, 2 * self._reported_m)
-                and (self._severity == "critical" or r.ts_ms - self._since < self.critical_after_ms)
+                and (
+                    self._severity == "critical"
+                    or not lasted(r.ts_ms - self._since, self.critical_after_ms)
+                )
             ):
                 return None
         points = self.points
@@ -185,7 +189,7 @@ class RouteDeviation:
         return None
 
     def _judge(self, ts: int, d: float, severity: str) -> str:
-        if d > self.critical_m or ts - self._since >= self.critical_after_ms:
+        if d > self.critical_m or lasted(ts - self._since, self.critical_after_ms):
             return "critical"
         return severity
 

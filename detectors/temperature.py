@@ -32,6 +32,7 @@ from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
+from detectors.spans import lasted
 
 #: Activation energy over the gas constant for MKT (83.144 kJ/mol, USP <1079>).
 MKT_DH_R_K: Final = 10_000.0
@@ -62,8 +63,8 @@ class TempExcursion:
     low_c, high_c : the product's range in °C.
     budget_min : cumulative minutes out of range the product may take (stability budget).
     max_step_s : longest gap between readings still counted as continuous time.
-    min_duration_min : continuous minutes out of range before an excursion is reported;
-        0 reports the first reading out.
+    min_duration_min : continuous minutes out of range before an excursion is reported, less
+        `spans.SPAN_SLACK` of it (as `long_min`); 0 reports the first reading out.
     clear_margin_c : how far back inside the range a reading must be to end an excursion.
     deep_c : degrees beyond the range that make an excursion critical at once.
     long_min : minutes out of range that make an excursion critical.
@@ -181,14 +182,18 @@ class TempExcursion:
                     self._peak = depth
             self._peak = max(self._peak, depth)
             if not self._open:
-                if ts - self._run_since < self.min_duration_ms:
-                    return out  # not out long enough yet: noise, a door blip, one odd reading
+                if not lasted(ts - self._run_since, self.min_duration_ms):
+                    # Not out long enough yet: noise, a door blip, one odd reading. (A run a
+                    # second short by the stamps lasted the minimum by the schedule: `spans`.)
+                    return out
                 self._open = True
                 self._out_since = self._run_since
             assert self._out_since is not None
             minutes = (ts - self._out_since) / 60_000
             severity = (
-                "critical" if self._peak >= self.deep_c or minutes >= self.long_min else "warning"
+                "critical"
+                if self._peak >= self.deep_c or lasted(minutes, self.long_min)
+                else "warning"
             )
             self._severity = severity
             # Reported on every reading out of range, so the alert always shows the latest.

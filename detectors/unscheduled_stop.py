@@ -28,6 +28,7 @@ from detectors.gps_lost import FROZEN_MIN_FIXES
 from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
+from detectors.spans import lasted
 
 MIN: Final = 60_000
 _RAD: Final = math.pi / 180.0
@@ -50,7 +51,8 @@ class UnscheduledStop:
     departure_ms, arrival_ms : when known, only stops between them count.
     radius_m : fixes within this of the anchor belong to the same stop.
     min_stop_min : standing this long is an unscheduled stop.
-    critical_after_min : standing this long is critical.
+    critical_after_min : standing this long is critical. Both are measured between readings'
+        stamps and count a span short of them by `spans.SPAN_SLACK`.
     leave_m : moving this far from the anchor ends the stop (hysteresis over radius_m).
     terminal_m : how near the origin or destination a stop is expected.
     confirm_fixes : consecutive fixes beyond the radius before the shipment counts as moved,
@@ -174,11 +176,11 @@ class UnscheduledStop:
         self._count(lon, lat)
         duration = ts - self._since
         if self._active:
-            if self._severity == "warning" and duration >= self.critical_after_ms:
+            if self._severity == "warning" and lasted(duration, self.critical_after_ms):
                 self._severity = "critical"
                 return [self._condition(ts, duration)]
             return None
-        if duration < self.min_stop_ms or self._excused:
+        if not lasted(duration, self.min_stop_ms) or self._excused:
             return None
         if (self.departure_ms is not None and ts < self.departure_ms) or (
             self.arrival_ms is not None and ts > self.arrival_ms
@@ -193,7 +195,7 @@ class UnscheduledStop:
             if self._excused:
                 return None
         self._active = True
-        self._severity = "critical" if duration >= self.critical_after_ms else "warning"
+        self._severity = "critical" if lasted(duration, self.critical_after_ms) else "warning"
         return [self._condition(ts, duration)]
 
     def _anchor(self, lon: float, lat: float, ts: int) -> None:
