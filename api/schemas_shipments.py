@@ -76,6 +76,7 @@ MANIFEST_ORDER: Final = (
     "arrival",
     "route",
     "corridor_m",
+    "unscheduled_stop_min",
     "authorised_stops",
     "restricted_zones",
     "seal_id",
@@ -131,6 +132,10 @@ class _ManifestFields(_Strict):
     )
     breach_horizon_min: Positive | None = Field(
         default=None, description="How far ahead breach warnings look, minutes."
+    )
+    unscheduled_stop_min: Positive | None = Field(
+        default=None,
+        description="Minutes standing still away from authorised stops before an unscheduled stop.",
     )
     departure: Time | None = None
     arrival: Time | None = None

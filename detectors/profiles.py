@@ -20,6 +20,10 @@ from typing import Any, Final
 from detectors.jsonvalue import describe
 from detectors.reading import DEVICE_ID_RE, SHIPMENT_ID_RE
 
+#: Stops shorter than this, away from authorised places, are traffic, not a customs question
+#: (every profile's default; `unscheduled_stop_min` sets it per shipment).
+UNSCHEDULED_STOP_MIN: Final = 10.0
+
 
 class ManifestError(ValueError):
     """The manifest cannot be used; the message names the shipment and the key."""
@@ -40,8 +44,21 @@ class Profile:
     excursion_min_duration_min: float = 5.0
     #: How far ahead the predicted-breach detector looks.
     breach_horizon_min: float = 90.0
+    #: Standing still this long away from authorised stops is an `unscheduled_stop`; shorter
+    #: stops are traffic. A corridor with long queues or mandated rests may set it longer.
+    unscheduled_stop_min: float = UNSCHEDULED_STOP_MIN
     #: Fastest plausible ground speed for the mode of transport.
     max_speed_kmh: float = 160.0
+
+    def __setstate__(self, state: list[object]) -> None:
+        # A profile pickled before `unscheduled_stop_min` was added holds one value fewer,
+        # `max_speed_kmh` last: the stop threshold takes its default, so a snapshot of that
+        # release restores with its devices' detectors, as a `Shipment` does.
+        names = [f.name for f in fields(self)]
+        if len(state) == len(names) - 1:
+            state = [*state[:-1], UNSCHEDULED_STOP_MIN, state[-1]]
+        for name, value in zip(names, state, strict=True):
+            object.__setattr__(self, name, value)
 
 
 PROFILES: Final = {
@@ -122,6 +139,7 @@ _SHIPMENT_KEYS: Final = frozenset(
         "seal_id",
         "excursion_min_duration_min",
         "breach_horizon_min",
+        "unscheduled_stop_min",
         "room",
     }
 )
@@ -138,6 +156,7 @@ _PROFILE_OVERRIDES: Final = (
     "max_gap_min",
     "corridor_m",
     "breach_horizon_min",
+    "unscheduled_stop_min",
 )
 
 

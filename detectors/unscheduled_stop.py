@@ -278,17 +278,35 @@ def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
     s = shipment
     if len(s.route) < 2 and (s.departure_ms is None or s.arrival_ms is None):
         return None
+    stop_min = s.profile.unscheduled_stop_min
     if len(s.route) >= 2:
         # With a route, reaching its end is what ends the journey, not the planned arrival
         # time: a late truck that stops short of its destination is still stopping.
         terminals = route_ends(s.route)
         return UnscheduledStop(
-            s.authorised_stops, terminals, s.departure_ms, None, min_stop_min=UNSCHEDULED_STOP_MIN
+            s.authorised_stops,
+            terminals,
+            s.departure_ms,
+            None,
+            min_stop_min=stop_min,
+            critical_after_min=critical_after_min(stop_min),
         )
     return UnscheduledStop(
-        s.authorised_stops, (), s.departure_ms, s.arrival_ms, min_stop_min=UNSCHEDULED_STOP_MIN
+        s.authorised_stops,
+        (),
+        s.departure_ms,
+        s.arrival_ms,
+        min_stop_min=stop_min,
+        critical_after_min=critical_after_min(stop_min),
     )
 
 
-#: Stops shorter than this outside authorised places are traffic, not a customs question.
-UNSCHEDULED_STOP_MIN = 10.0
+#: A stop is critical after this long, or after twice the shipment's `unscheduled_stop_min`
+#: where that is longer: a corridor that tolerates 45 min of rest is not one where 60 min is
+#: already the worst case.
+CRITICAL_AFTER_MIN: Final = 60.0
+
+
+def critical_after_min(stop_min: float) -> float:
+    """When a stop that opened after `stop_min` becomes critical (see CRITICAL_AFTER_MIN)."""
+    return max(CRITICAL_AFTER_MIN, 2 * stop_min)

@@ -218,6 +218,22 @@ def test_a_patch_changes_only_the_fields_it_names_and_null_removes_one(world, sh
     ]
 
 
+def test_a_shipment_may_set_how_long_it_may_stop_and_the_value_is_kept(world, shipment):
+    # A corridor with long border queues: stops under 45 min are not worth an alert.
+    operator = world.headers("operator")
+    changed = world.client.patch(
+        f"/shipments/{shipment}", json={"unscheduled_stop_min": 45}, headers=operator
+    )
+    assert changed.status_code == 200
+    assert changed.json()["manifest"]["unscheduled_stop_min"] == 45
+    again = world.client.get(f"/shipments/{shipment}", headers=operator).json()
+    assert again["manifest"]["unscheduled_stop_min"] == 45
+    refused = world.client.patch(
+        f"/shipments/{shipment}", json={"unscheduled_stop_min": 0}, headers=operator
+    )
+    assert refused.status_code == 422 and "unscheduled_stop_min" in refused.text
+
+
 def test_shipments_are_listed_a_page_at_a_time_and_filtered_by_status(world, shipment):
     operator = world.headers("operator")
     for n in range(7):
