@@ -31,6 +31,7 @@ from detectors.profiles import PROFILES, Profile, parse_manifest, parse_shipment
 from detectors.registry import policies
 from detectors.risk import KIND_POINTS
 from ingest.decode import decode
+from simulators.scoring_input import parse_label
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -168,6 +169,20 @@ def test_the_profiles_table_holds_the_values_of_the_code():
         [f"`{p.name}`", *(_profile_cell(getattr(p, f)) for f in fields)] for p in PROFILES.values()
     ]
     assert rows == expected
+
+
+def test_the_readmes_label_example_is_one_the_scorer_takes():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text[text.index("The labels file holds one JSON object per line") :]
+    block = re.search(r"```json\n(.*?)```", after, re.S)
+    assert block is not None
+    label = parse_label(json.loads(block[1]), "README")
+    assert (label.device_id, label.kinds, label.scenario) == (
+        "trk-00001",
+        ("temp_breach_predicted", "temp_excursion"),
+        "reefer_failure",
+    )
+    assert label.breach_at_ms is not None and label.start_ms < label.breach_at_ms < label.end_ms
 
 
 # --- alerts --------------------------------------------------------------------------------------
