@@ -40,7 +40,14 @@ alerts.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the scorer's flags on ``parser``."""
     a = parser.add_argument
-    a("--labels", type=Path, required=True, metavar="PATH", help="labels of `simulate --labels`")
+    a(
+        "--labels",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="JSON lines of labels, as `simulate --labels` writes them: device_id, start, end,"
+        " kinds (required), shipment_id, scenario, breach_at, params (README: Scoring a run)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--alerts", type=Path, metavar="PATH", help="alert events, JSON Lines (`backtest --alerts`)"
