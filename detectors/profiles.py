@@ -222,6 +222,7 @@ def parse_shipment(obj: object) -> Shipment:
     for key in _PROFILE_OVERRIDES:
         if key in obj:
             overrides[key] = _positive(obj[key], where, key)
+            _at_most_a_decade(overrides[key], where, key)
     if "expected_interval_s" in overrides:
         interval_s = overrides["expected_interval_s"]
         if "max_gap_min" not in overrides:
@@ -242,6 +243,7 @@ def parse_shipment(obj: object) -> Shipment:
                 f"{where}: excursion_min_duration_min must be a number >= 0, got {describe(v)}"
             )
         overrides["excursion_min_duration_min"] = float(v)
+        _at_most_a_decade(float(v), where, "excursion_min_duration_min")
     if "temp_range_c" in obj:
         rng = obj["temp_range_c"]
         if rng is None:
@@ -289,6 +291,22 @@ def _positive(v: object, where: str, key: str) -> float:
     if not _is_number(v) or not v > 0:  # type: ignore[operator]
         raise ManifestError(f"{where}: {key} must be a positive number, got {describe(v)}")
     return float(v)  # type: ignore[arg-type]
+
+
+#: The longest duration a manifest may give, in its key's unit: ten years. Every duration
+#: becomes a count of milliseconds in the detectors, and a value such as 1e308 minutes, a
+#: finite number a float holds, has none (it would fail there, for every reading, instead of
+#: here, once, naming the key). Distances (`corridor_m`, `radius_m`) are not durations.
+_DECADE: Final = {"s": 10 * 365 * 24 * 3600.0, "min": 10 * 365 * 24 * 60.0}
+
+
+def _at_most_a_decade(v: float, where: str, key: str) -> None:
+    unit = key.rsplit("_", 1)[-1]
+    bound = _DECADE.get(unit)
+    if bound is not None and v > bound:
+        raise ManifestError(
+            f"{where}: {key} must be at most {bound:.0f} {unit} (ten years), got {v:g}"
+        )
 
 
 def _optional_str(v: object, where: str, key: str) -> str | None:

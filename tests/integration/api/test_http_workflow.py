@@ -232,6 +232,11 @@ def test_a_shipment_may_set_how_long_it_may_stop_and_the_value_is_kept(world, sh
         f"/shipments/{shipment}", json={"unscheduled_stop_min": 0}, headers=operator
     )
     assert refused.status_code == 422 and "unscheduled_stop_min" in refused.text
+    # A finite number no clock could count is refused here, not failed on in the detectors.
+    endless = world.client.patch(
+        f"/shipments/{shipment}", json={"unscheduled_stop_min": 1e308}, headers=operator
+    )
+    assert endless.status_code == 422 and "at most 5256000 min" in endless.text
 
 
 def test_shipments_are_listed_a_page_at_a_time_and_filtered_by_status(world, shipment):

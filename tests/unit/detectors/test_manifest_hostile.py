@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from detectors.profiles import ManifestError, parse_manifest
 from detectors.reading import Reading
+from detectors.registry import build_engine
 from ingest.line_protocol import telemetry_line
 
 
@@ -122,6 +123,7 @@ keys = st.sampled_from(
         "seal_id",
         "excursion_min_duration_min",
         "breach_horizon_min",
+        "unscheduled_stop_min",
         "room",
         "unknown",
     ]
@@ -138,3 +140,38 @@ def test_any_manifest_shape_is_parsed_or_refused_and_what_parses_encodes(fields)
         return
     for s in shipments:
         telemetry_line(Reading(s.device_id, 1_700_000_000_000, temp_c=1.0), s.shipment_id).encode()
+    # What parses, the detectors take: every duration becomes milliseconds there, and a
+    # finite 1e308 minutes has none (refused in the manifest instead, naming the key).
+    engine = build_engine(shipments)
+    for s in shipments:
+        reading = Reading(s.device_id, 1_700_000_000_000, temp_c=1.0, lat=0.5, lon=34.05)
+        engine.process(reading, reading.ts_ms)
+    engine.advance(1_700_000_000_000 + 10 * 365 * 86_400_000)
+
+
+durations = st.sampled_from(
+    [
+        "stability_budget_min",
+        "expected_interval_s",
+        "max_gap_min",
+        "excursion_min_duration_min",
+        "breach_horizon_min",
+        "unscheduled_stop_min",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=durations, value=st.floats(min_value=0.0, allow_nan=False, allow_infinity=False))
+def test_any_finite_duration_is_refused_naming_it_or_watched_without_failing(key, value):
+    route = {"type": "LineString", "coordinates": [[34.0, 0.5], [34.1, 0.5]]}
+    try:
+        shipments = parse_manifest(manifest(**{key: value, "route": route}))
+    except ManifestError as exc:
+        assert key in str(exc)
+        return
+    engine = build_engine(shipments)
+    reading = Reading("trk-1", 1_700_000_000_000, temp_c=1.0, lat=0.5, lon=34.05)
+    engine.process(reading, reading.ts_ms)
+    engine.advance(reading.ts_ms + 10 * 365 * 86_400_000)
+    assert engine.devices["trk-1"].shipment == shipments[0]

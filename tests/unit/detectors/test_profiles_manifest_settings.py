@@ -5,6 +5,7 @@ import pytest
 from detectors.predicted_breach import make_predicted_breach
 from detectors.profiles import ManifestError, parse_manifest, parse_shipment
 from detectors.reading import Reading
+from detectors.registry import build_engine
 from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
 
@@ -121,3 +122,27 @@ def test_a_shipment_id_given_twice_in_one_manifest_is_refused():
     }
     with pytest.raises(ManifestError, match="shipment 'SHP-1' is in the manifest more than once"):
         parse_manifest(doc)
+
+
+DURATIONS = [
+    ("stability_budget_min", 5_256_000),
+    ("expected_interval_s", 315_360_000),
+    ("max_gap_min", 5_256_000),
+    ("excursion_min_duration_min", 5_256_000),
+    ("breach_horizon_min", 5_256_000),
+    ("unscheduled_stop_min", 5_256_000),
+]
+
+
+@pytest.mark.parametrize(("key", "decade"), DURATIONS)
+def test_a_duration_longer_than_ten_years_is_refused_and_ten_years_is_watched(key, decade):
+    # 1e308 is a finite number a float holds, but no count of milliseconds: before, it parsed
+    # and every reading of the device then failed in the detectors.
+    with pytest.raises(ManifestError, match=f"{key} must be at most {decade} .* got 1e\\+308"):
+        shipment(**{key: 1e308})
+    s = shipment(**{key: decade}, departure="2026-01-01T00:00:00Z")
+    engine = build_engine([s])
+    at = 1_767_225_600_000 + MIN
+    engine.process(Reading("trk-1", at, temp_c=5.0, lat=0.5, lon=34.0), at)
+    engine.advance(at + 30 * 86_400_000)  # every timer judged, none overflowing
+    assert getattr(engine.devices["trk-1"].shipment.profile, key) == decade
