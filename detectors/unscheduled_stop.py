@@ -278,24 +278,15 @@ def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
     s = shipment
     if len(s.route) < 2 and (s.departure_ms is None or s.arrival_ms is None):
         return None
+    # With a route, reaching its end is what ends the journey, not the planned arrival time:
+    # a late truck that stops short of its destination is still stopping.
+    routed = len(s.route) >= 2
     stop_min = s.profile.unscheduled_stop_min
-    if len(s.route) >= 2:
-        # With a route, reaching its end is what ends the journey, not the planned arrival
-        # time: a late truck that stops short of its destination is still stopping.
-        terminals = route_ends(s.route)
-        return UnscheduledStop(
-            s.authorised_stops,
-            terminals,
-            s.departure_ms,
-            None,
-            min_stop_min=stop_min,
-            critical_after_min=critical_after_min(stop_min),
-        )
     return UnscheduledStop(
         s.authorised_stops,
-        (),
+        route_ends(s.route) if routed else (),
         s.departure_ms,
-        s.arrival_ms,
+        None if routed else s.arrival_ms,
         min_stop_min=stop_min,
         critical_after_min=critical_after_min(stop_min),
     )
