@@ -25,7 +25,12 @@ be 1 / (1 + k), which a long voyage eventually crosses). Zigzags alone undercoun
 probe's changes, as a third of them happen to continue the change before; a probe whose
 noise spans its steps (`DITHER_WIDE_SHARE`) repeats by chance at about the same rate wherever
 its product sits, so its run is also judged on its repeats among its repeats and one-step
-changes, and the smaller chance counts. A run must also have lasted `min_ms`:
+changes. A third record is the noise's spread: the share of its zigzags that span two steps
+says how noisy the probe is at least (`SPREAD_SHARES`), and for that noise no honest run is
+likelier than one on a product that holds still mid-step (`log_spread_run`); as noise that is
+not independent between readings shows in long honest runs, this counts only for a run more
+than twice the longest the probe read honestly. The smallest chance counts. A run must also
+have lasted `min_ms`:
 a probe's response time and a fast tracker's repeated sends make short runs of no meaning.
 
 A probe that reports every 10 or 15 minutes gives too few readings in an hour or two for its
@@ -70,6 +75,36 @@ WIDE_SHARE: Final = 0.1
 DITHER_WIDE_SHARE: Final = 0.45
 #: Zigzags a probe must have shown before its wide share is taken as its noise.
 DITHER_MIN_ZIGZAGS: Final = 10
+
+#: The most of its zigzags that span two steps a probe shows for a noise (a standard deviation
+#: in steps) of each of these: Gaussian noise about a product that holds still, at the place
+#: between two steps where the share is largest, which is mid-step (rounded up;
+#: `tests/unit/detectors/test_sensor_fault_stuck.py` derives them again). A share above one of
+#: these says the noise is at least that large, wherever the product sat.
+SPREAD_SHARES: Final = (
+    (0.30, 0.094),
+    (0.35, 0.148),
+    (0.40, 0.203),
+    (0.45, 0.255),
+    (0.50, 0.306),
+    (0.55, 0.355),
+    (0.60, 0.404),
+    (0.65, 0.451),
+    (0.70, 0.497),
+    (0.75, 0.540),
+    (0.80, 0.580),
+    (0.85, 0.617),
+    (0.90, 0.650),
+    (0.95, 0.680),
+    (1.00, 0.707),
+)
+#: The wide share is taken at its lower bound (Wilson, this many standard errors), so a short
+#: record does not speak for more noise than it showed.
+SPREAD_Z: Final = 2.0
+#: A run is judged on the noise's spread only once it is this many times the longest run the
+#: probe read honestly: a probe whose noise is not independent from one reading to the next
+#: (a filtered or slow probe) shows it in long runs of its own, whatever its zigzags say.
+SPREAD_LONGEST_RATIO: Final = 2
 #: Readings and steps are decimals sent as floats: 2.1 - 2.0 is 0.10000000000000009.
 _EPS: Final = 1e-6
 
@@ -109,6 +144,42 @@ def log_honest_run(changes: int, repeats: int, more: int) -> float:
     return _log_beta(a, b + more) - _log_beta(a, b)
 
 
+def noise_steps_at_least(wide: int, zigzags: int) -> float | None:
+    """The least noise (a standard deviation, in the probe's steps) that a record of `zigzags`
+    zigzags, `wide` of them spanning two steps, speaks for (`SPREAD_SHARES`); None below the
+    table, or before `DITHER_MIN_ZIGZAGS` zigzags.
+
+    >>> noise_steps_at_least(11, 38), noise_steps_at_least(40, 50), noise_steps_at_least(1, 38)
+    (0.35, 0.9, None)
+    """
+    if zigzags < DITHER_MIN_ZIGZAGS:
+        return None
+    share = min(wide, zigzags) / zigzags
+    z2 = SPREAD_Z * SPREAD_Z
+    # Wilson's lower bound of the share.
+    centre = share + z2 / (2 * zigzags)
+    half = SPREAD_Z * math.sqrt(share * (1 - share) / zigzags + z2 / (4 * zigzags * zigzags))
+    low = (centre - half) / (1 + z2 / zigzags)
+    least = None
+    for sigma, most in SPREAD_SHARES:
+        if most > low:
+            break
+        least = sigma
+    return least
+
+
+def log_spread_run(sigma: float, more: int) -> float:
+    """Natural log of the most chance a probe with Gaussian noise of `sigma` steps has of
+    repeating a reading `more` times in a row: each reading of a product that holds still
+    mid-step shows that step with the chance erf(0.5 / (sigma √2)), and no other place or
+    value is likelier.
+
+    >>> round(math.exp(log_spread_run(0.5, 1)), 3), log_spread_run(0.5, 40) < math.log(1e-5)
+    (0.683, True)
+    """
+    return more * math.log(math.erf(0.5 / (sigma * math.sqrt(2.0))))
+
+
 class StuckWatch:
     """Whether a probe's current run of identical readings is longer than its noise allows.
 
@@ -130,6 +201,7 @@ class StuckWatch:
     __slots__ = (
         "_changes",
         "_last_sign",
+        "_longest",
         "_moved",
         "_moves",
         "_one_step",
@@ -140,6 +212,7 @@ class StuckWatch:
         "_prev_ts",
         "_repeats",
         "_run_changes",
+        "_run_flagged",
         "_run_n",
         "_run_pairs",
         "_run_since",
@@ -165,6 +238,8 @@ class StuckWatch:
         self._prev_changed = False  # whether the previous reading changed from the one before
         self._prev_ts = 0
         self._run_n = 0  # repeats in the current run
+        self._run_flagged = False  # whether the current run has been reported
+        self._longest = 0  # the most repeats of a run that ended unreported
         self._run_since = 0
         self._run_pairs = 0  # the record as it stood when the current run began
         self._run_changes = 0
@@ -176,7 +251,8 @@ class StuckWatch:
         """Take back a pickled state, also one from before the moves or the wide zigzags were
         counted (every zigzag it counted is then taken for noise, as it was)."""
         self._moves, self._moved = 0, array("I", bytes(4 * len(MOVE_BOUNDS_C)))
-        self._repeats = self._one_step = self._zigzags = 0
+        self._repeats = self._one_step = self._zigzags = self._longest = 0
+        self._run_flagged = False
         if "_wide" not in restore_slots(self, state):
             self._wide = self._changes
 
@@ -199,8 +275,12 @@ class StuckWatch:
             # How many of MOVE_BOUNDS_C the step reaches: judged against the record as it
             # stood before the step, then added to it.
             reached = bisect.bisect_right(MOVE_BOUNDS_C, step + _EPS)
-            if self._run_n and not door:
-                out = self._judge_end(t, prev, step, reached)
+            if self._run_n:
+                if not door:
+                    out = self._judge_end(t, prev, step, reached)
+                if out is None and not self._run_flagged:
+                    self._longest = max(self._longest, self._run_n)
+                self._run_flagged = False
             self._run_n = 0
             self._step = min(self._step, step)
             # Against the smallest change seen so far: until the probe has shown its
@@ -275,6 +355,7 @@ class StuckWatch:
         log_p = self._run_log_chance(ts)
         if log_p is None or log_p >= self.log_odds:
             return None
+        self._run_flagged = True
         minutes = (ts - self._run_since) / 60_000
         odds = math.exp(log_p)
         detail = (
@@ -289,16 +370,27 @@ class StuckWatch:
         showed noise."""
         if last_ts - self._run_since < self.min_ms:
             return None
+        log_p = self._spread_log_chance()
         changes = self._run_changes
         if not changes:
             # With no noise on record the chance of a run of k is still 1 / (1 + k) and would
             # fall below any odds on a long enough voyage (a quiet probe at one-minute
             # reporting repeats itself for weeks): such a probe says nothing about sticking.
-            return None
-        log_p = log_honest_run(changes, self._run_pairs - changes, self._run_n)
+            return log_p
+        zigzags = log_honest_run(changes, self._run_pairs - changes, self._run_n)
+        log_p = zigzags if log_p is None else min(log_p, zigzags)
         if self._dithers():
             log_p = min(log_p, log_honest_run(self._one_step, self._repeats_before(), self._run_n))
         return log_p
+
+    def _spread_log_chance(self) -> float | None:
+        """Natural log of the most chance of the current run for the least noise the probe's
+        zigzags speak for (`noise_steps_at_least`); None where they speak for too little, or
+        while the run is not yet `SPREAD_LONGEST_RATIO` times the longest honest one."""
+        if self._run_n <= SPREAD_LONGEST_RATIO * self._longest:
+            return None
+        sigma = noise_steps_at_least(self._wide, self._zigzags)
+        return None if sigma is None else log_spread_run(sigma, self._run_n)
 
     def _dithers(self) -> bool:
         """Has the probe shown noise that spans its steps (`DITHER_WIDE_SHARE`)?"""
@@ -328,6 +420,9 @@ class StuckWatch:
             "dithers": self._dithers(),
             "repeats": self._repeats_before(),
             "one_step_changes": self._one_step,
+            # The third record: the noise its zigzags speak for, against its longest run.
+            "noise_steps": noise_steps_at_least(self._wide, self._zigzags),
+            "longest_run": self._longest + 1,
             "odds": float(f"{odds:.3g}"),
         }
 
