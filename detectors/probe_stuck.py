@@ -97,6 +97,14 @@ SPREAD_SHARES: Final = (
     (0.90, 0.650),
     (0.95, 0.680),
     (1.00, 0.707),
+    (1.10, 0.752),
+    (1.20, 0.789),
+    (1.35, 0.831),
+    (1.50, 0.863),
+    (1.75, 0.899),
+    (2.00, 0.923),
+    (2.50, 0.951),
+    (3.00, 0.967),
 )
 #: The wide share is taken at its lower bound (Wilson, this many standard errors), so a short
 #: record does not speak for more noise than it showed.

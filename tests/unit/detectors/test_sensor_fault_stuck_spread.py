@@ -36,7 +36,7 @@ def _value_chances(sigma: float, at: float) -> dict[int, float]:
     def below(x: float) -> float:
         return 0.5 * (1.0 + math.erf(x / (sigma * math.sqrt(2.0))))
 
-    return {k: below(k + 0.5 - at) - below(k - 0.5 - at) for k in range(-8, 9)}
+    return {k: below(k + 0.5 - at) - below(k - 0.5 - at) for k in range(-16, 17)}
 
 
 def _wide_share(sigma: float, at: float) -> float:
