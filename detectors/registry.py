@@ -83,7 +83,7 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
         "silence": KindPolicy(resolve_after_ms=0),
         # Location and seal detectors confirm over several fixes and escalate themselves.
         "route_deviation": KindPolicy(resolve_after_ms=10 * MIN),
-        "unscheduled_stop": KindPolicy(resolve_after_ms=5 * MIN),
+        "unscheduled_stop": KindPolicy(resolve_after_ms=0),
         "restricted_zone": KindPolicy(resolve_after_ms=5 * MIN),
         "gps_implausible": KindPolicy(resolve_after_ms=30 * MIN),
         "gps_lost": KindPolicy(resolve_after_ms=10 * MIN),

@@ -164,6 +164,11 @@ class UnscheduledStop:
                         self._plon = math.nan
                     self._count(lon, lat)
                     self._fixes = moved
+                    # On a tracker reporting every 15 min the new stop may already have
+                    # lasted long enough: it opens now, not a reporting interval later.
+                    began = self._judge(ts)
+                    if began:
+                        return [*(out or ()), *began]
             else:
                 self._anchor(lon, lat, ts)
             return out
@@ -174,6 +179,10 @@ class UnscheduledStop:
             self._fixes += self._beyond
             self._beyond = 0
         self._count(lon, lat)
+        return self._judge(ts)
+
+    def _judge(self, ts: int) -> list[Condition] | None:
+        """The current stop as of its fix at `ts`: opened, escalated, or nothing new."""
         duration = ts - self._since
         if self._active:
             if self._severity == "warning" and lasted(duration, self.critical_after_ms):
