@@ -78,9 +78,9 @@ DITHER_MIN_ZIGZAGS: Final = 10
 
 #: The most of its zigzags that span two steps a probe shows for a noise (a standard deviation
 #: in steps) of each of these: Gaussian noise about a product that holds still, at the place
-#: between two steps where the share is largest, which is mid-step (rounded up;
-#: `tests/unit/detectors/test_sensor_fault_stuck.py` derives them again). A share above one of
-#: these says the noise is at least that large, wherever the product sat.
+#: between two steps where the share is largest, which is mid-step (rounded up; derived again
+#: by `tests/unit/detectors/test_sensor_fault_stuck_spread.py`). A share above one of these
+#: says the noise is at least that large, wherever the product sat.
 SPREAD_SHARES: Final = (
     (0.30, 0.094),
     (0.35, 0.148),

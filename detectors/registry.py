@@ -83,6 +83,8 @@ def _policies_for(p: Profile) -> dict[str, KindPolicy]:
         "silence": KindPolicy(resolve_after_ms=0),
         # Location and seal detectors confirm over several fixes and escalate themselves.
         "route_deviation": KindPolicy(resolve_after_ms=10 * MIN),
+        # A stop ends on two fixes beyond 300 m of it, which is its damping: a quiet period
+        # on top, at 15-minute reporting, merged two stops a short drive apart into one alert.
         "unscheduled_stop": KindPolicy(resolve_after_ms=0),
         "restricted_zone": KindPolicy(resolve_after_ms=5 * MIN),
         "gps_implausible": KindPolicy(resolve_after_ms=30 * MIN),
