@@ -75,6 +75,7 @@ class UnscheduledStop:
         "_beyond",
         "_excused",
         "_fixes",
+        "_last",
         "_plat",
         "_plon",
         "_pts",
@@ -126,12 +127,14 @@ class UnscheduledStop:
         self._plon = self._plat = 0.0
         self._pts = 0
         self._fixes = 0  # fixes of the current stop, its anchor included
+        self._last = -1  # the time of its latest fix
         self._run = 0  # the latest of them that repeat one another bit for bit
 
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before fixes were counted: a stop under
         way then is not said to repeat its fix, as its earlier fixes were not seen."""
         self._fixes, self._run = 2, 0
+        self._last = -1  # not kept then: the stop's end is taken as its first fix away
         restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
@@ -164,6 +167,7 @@ class UnscheduledStop:
                         self._plon = math.nan
                     self._count(lon, lat)
                     self._fixes = moved
+                    self._last = ts
                     # On a tracker reporting every 15 min the new stop may already have
                     # lasted long enough: it opens now, not a reporting interval later.
                     began = self._judge(ts)
@@ -179,6 +183,7 @@ class UnscheduledStop:
             self._fixes += self._beyond
             self._beyond = 0
         self._count(lon, lat)
+        self._last = ts
         return self._judge(ts)
 
     def _judge(self, ts: int) -> list[Condition] | None:
@@ -214,6 +219,7 @@ class UnscheduledStop:
         self._beyond = 0
         self._fixes = self._run = 1
         self._plon, self._plat = lon, lat
+        self._last = ts
 
     def _count(self, lon: float, lat: float) -> None:
         """Count a fix of the current stop, and the run of fixes repeating one another."""
@@ -255,17 +261,23 @@ class UnscheduledStop:
     def _moved(self, ts: int, lon: float, lat: float) -> list[Condition]:
         self._active = False
         minutes = (self._pts - self._since) / MIN
+        # The shipment left between its last fix at the stop and its first away from it: on a
+        # tracker reporting every 15 min the two bound the stop's length a quarter-hour apart.
+        last = self._last if self._last >= self._since else self._pts
+        seen = (last - self._since) / MIN
         text, evidence = where(self.stops, self._alon, self._alat)
         evidence.update(
             since=rfc3339(self._since),
             duration_min=round(minutes, 1),
             fixes=self._fixes,
             identical_fixes=self._run,
+            last_stopped_at=rfc3339(last),
             moved_at=rfc3339(self._pts),
             now_lat=lat,
             now_lon=lon,
         )
-        summary = f"moving again after {minutes:.0f} min stopped {text}{self._fix_note()}"
+        span = f"{minutes:.0f}" if round(seen) == round(minutes) else f"{seen:.0f}-{minutes:.0f}"
+        summary = f"moving again after {span} min stopped {text}{self._fix_note()}"
         return [
             Condition(
                 "unscheduled_stop",

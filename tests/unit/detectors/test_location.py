@@ -418,8 +418,11 @@ def test_moving_more_than_300_m_away_ends_it_and_moving_within_300_m_does_not():
     events = feed(UnscheduledStop(), parked(8) + moving + away)
     assert transitions(events) == [(4, True), (11, False)]
     cleared = events[-1][1]
-    assert cleared.summary.startswith("moving again after 50 min stopped at 0.0200, 33.5000")
+    # Last seen standing (within 300 m) at 45 min, first seen away at 50: it left between.
+    assert cleared.summary.startswith("moving again after 45-50 min stopped at 0.0200, 33.5000")
     assert cleared.evidence["moved_at"] == "2025-11-22T09:16:40Z"
+    assert cleared.evidence["last_stopped_at"] == "2025-11-22T09:11:40Z"
+    assert cleared.evidence["duration_min"] == 50.0
 
 
 def test_a_stop_starting_where_the_move_ended_counts_from_its_first_fix():

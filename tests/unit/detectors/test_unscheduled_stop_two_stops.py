@@ -9,10 +9,11 @@ history.
 
 import pytest
 
-from detectors.alerts import AlertEvent
+from detectors.alerts import AlertEvent, rfc3339
 from detectors.profiles import parse_shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
+from detectors.unscheduled_stop import UnscheduledStop
 
 MIN = 60_000
 T0 = 1_763_800_000_000
@@ -73,6 +74,26 @@ def test_two_stops_five_km_apart_are_two_alerts_each_with_its_own_place(
     [left_first] = [e for e in resolves if e.alert_id == first.alert_id]
     assert events.index(left_first) < events.index(second) and left_first.at_ms <= second.at_ms
     assert left_first.at_ms - (T0 + 105 * MIN) <= 2 * interval_min * MIN
+    # Its end is bounded by its last fix there and its first away, one reporting interval on.
+    last_there = T0 + (105 - 105 % interval_min) * MIN
+    assert left_first.evidence["last_stopped_at"] == rfc3339(last_there)
+    assert left_first.evidence["moved_at"] == rfc3339(last_there + interval_min * MIN)
     # And each opened within one reporting interval of its stop's 10 minutes.
     for e, began in zip(opens, (60, 110), strict=True):
         assert (e.at_ms - T0) / MIN - began <= 10 + interval_min
+
+
+def test_a_snapshot_from_before_the_last_fix_was_kept_reports_the_stop_to_its_first_fix_away() -> (
+    None
+):
+    d = UnscheduledStop()
+    here, away = (33.5, 0.02), (33.6, 0.02)
+    for m in range(0, 35, 5):
+        d.update(Reading("trk-1", T0 + m * MIN, lat=here[1], lon=here[0] + 1e-6 * (m % 2)))
+    state = {k: getattr(d, k) for k in UnscheduledStop.__slots__ if k != "_last"}
+    old = UnscheduledStop.__new__(UnscheduledStop)
+    old.__setstate__((None, state))
+    assert old.update(Reading("trk-1", T0 + 35 * MIN, lat=away[1], lon=away[0])) is None
+    [cleared] = old.update(Reading("trk-1", T0 + 40 * MIN, lat=away[1], lon=away[0])) or []
+    assert not cleared.active and cleared.summary.startswith("moving again after 35 min")
+    assert cleared.evidence["last_stopped_at"] == cleared.evidence["moved_at"]
