@@ -165,9 +165,8 @@ class UnscheduledStop:
                     # kept, so no run of repeats is taken to span them.
                     if moved > 2:
                         self._plon = math.nan
-                    self._count(lon, lat)
+                    self._count(lon, lat, ts)
                     self._fixes = moved
-                    self._last = ts
                     # On a tracker reporting every 15 min the new stop may already have
                     # lasted long enough: it opens now, not a reporting interval later.
                     began = self._judge(ts)
@@ -182,8 +181,7 @@ class UnscheduledStop:
             # spans it.
             self._fixes += self._beyond
             self._beyond = 0
-        self._count(lon, lat)
-        self._last = ts
+        self._count(lon, lat, ts)
         return self._judge(ts)
 
     def _judge(self, ts: int) -> list[Condition] | None:
@@ -221,9 +219,11 @@ class UnscheduledStop:
         self._plon, self._plat = lon, lat
         self._last = ts
 
-    def _count(self, lon: float, lat: float) -> None:
-        """Count a fix of the current stop, and the run of fixes repeating one another."""
+    def _count(self, lon: float, lat: float, ts: int) -> None:
+        """Count a fix of the current stop, its latest, and the run of fixes repeating one
+        another."""
         self._fixes += 1
+        self._last = ts
         if lon == self._plon and lat == self._plat:
             self._run += 1
         else:
