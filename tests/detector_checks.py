@@ -1,15 +1,23 @@
-"""Checks shared by the detector unit tests: feeding readings, resuming after a pickle, and
-running `cargowatch backtest` as a user does."""
+"""Checks shared by the detector unit tests: feeding readings, resuming after a pickle,
+running `cargowatch backtest` as a user does, and the readings of a quantised probe (honest,
+or stuck) for the stuck-probe tests."""
 
 from __future__ import annotations
 
 import json
 import pickle
+import random
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from detectors.alerts import Condition
+from detectors.reading import Reading
+from detectors.sensor_fault import SensorFault
+
+_MIN = 60_000
 
 
 def feed(detector: Any, readings: Sequence[Any]) -> list[tuple[int, Any]]:
@@ -63,3 +71,41 @@ def room_entry(device: str, room: str | None = "chiller-2", **fields: object) ->
     if room is not None:
         entry["room"] = room
     return entry
+
+
+def probe(
+    interval_min: float,
+    hours: float,
+    *,
+    level: float,
+    sd_c: float,
+    resolution_c: float,
+    seed: int,
+    start_min: float = 0.0,
+) -> list[Reading]:
+    """A steady product read by a probe with Gaussian noise, rounded to its resolution."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(int(hours * 60 / interval_min)):
+        v = round(round((level + rng.gauss(0.0, sd_c)) / resolution_c) * resolution_c, 2)
+        ts = int((start_min + i * interval_min) * _MIN)
+        out.append(Reading("t", ts, temp_c=v, ambient_c=25.0))
+    return out
+
+
+def stuck_after(history: list[Reading], interval_min: float, hours: float) -> list[Reading]:
+    """`history`, then its last value repeated every `interval_min` for `hours`."""
+    last = history[-1]
+    n = int(hours * 60 / interval_min)
+    return history + [
+        Reading(
+            "t", last.ts_ms + int((i + 1) * interval_min * _MIN), temp_c=last.temp_c, ambient_c=25.0
+        )
+        for i in range(n)
+    ]
+
+
+def opened(readings: list[Reading]) -> list[tuple[Reading, Condition]]:
+    """Each reading a `SensorFault` opens or updates an alert on, with its condition."""
+    d = SensorFault()
+    return [(r, c) for r in readings for c in d.update(r) or [] if c.active]

@@ -12,52 +12,16 @@ import pickle
 import random
 
 import pytest
+from detector_checks import opened, probe, stuck_after
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerts import Condition, rfc3339
+from detectors.alerts import rfc3339
 from detectors.probe_stuck import DITHER_MIN_ZIGZAGS, WIDE_SHARE, StuckWatch, log_honest_run
 from detectors.reading import Reading
 from detectors.sensor_fault import STUCK_ODDS, SensorFault
 
 MIN = 60_000
-
-
-def probe(
-    interval_min: float,
-    hours: float,
-    *,
-    level: float,
-    sd_c: float,
-    resolution_c: float,
-    seed: int,
-    start_min: float = 0.0,
-) -> list[Reading]:
-    """A steady product read by a probe with Gaussian noise, rounded to its resolution."""
-    rng = random.Random(seed)
-    out = []
-    for i in range(int(hours * 60 / interval_min)):
-        v = round(round((level + rng.gauss(0.0, sd_c)) / resolution_c) * resolution_c, 2)
-        ts = int((start_min + i * interval_min) * MIN)
-        out.append(Reading("t", ts, temp_c=v, ambient_c=25.0))
-    return out
-
-
-def stuck_after(history: list[Reading], interval_min: float, hours: float) -> list[Reading]:
-    """`history`, then its last value repeated every `interval_min` for `hours`."""
-    last = history[-1]
-    n = int(hours * 60 / interval_min)
-    return history + [
-        Reading(
-            "t", last.ts_ms + int((i + 1) * interval_min * MIN), temp_c=last.temp_c, ambient_c=25.0
-        )
-        for i in range(n)
-    ]
-
-
-def opened(readings: list[Reading]) -> list[tuple[Reading, Condition]]:
-    d = SensorFault()
-    return [(r, c) for r in readings for c in d.update(r) or [] if c.active]
 
 
 @pytest.mark.parametrize(

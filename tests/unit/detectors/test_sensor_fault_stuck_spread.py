@@ -8,9 +8,9 @@ long it can honestly read one value wherever its product sits.
 
 import math
 import pickle
-import random
 
 import pytest
+from detector_checks import opened, probe, stuck_after
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,8 +24,6 @@ from detectors.probe_stuck import (
     log_spread_run,
     noise_steps_at_least,
 )
-from detectors.reading import Reading
-from detectors.sensor_fault import SensorFault
 
 MIN = 60_000
 
@@ -67,34 +65,6 @@ def test_each_share_in_the_table_is_the_most_that_noise_shows_anywhere_between_s
     )
 
 
-def probe(
-    hours: float, *, level: float, sd_c: float, seed: int, interval_min: float = 2.0
-) -> list[Reading]:
-    """A steady product read every `interval_min` by a 0.5 °C probe with Gaussian noise."""
-    rng = random.Random(seed)
-    return [
-        Reading(
-            "t",
-            int(i * interval_min * MIN),
-            temp_c=round(round((level + rng.gauss(0.0, sd_c)) / 0.5) * 0.5, 2),
-        )
-        for i in range(int(hours * 60 / interval_min))
-    ]
-
-
-def then_stuck(history: list[Reading], hours: float, interval_min: float = 2.0) -> list[Reading]:
-    last = history[-1]
-    return history + [
-        Reading("t", last.ts_ms + int((i + 1) * interval_min * MIN), temp_c=last.temp_c)
-        for i in range(int(hours * 60 / interval_min))
-    ]
-
-
-def opened(readings: list[Reading]) -> list[tuple[Reading, dict[str, object]]]:
-    d = SensorFault()
-    return [(r, c.evidence) for r in readings for c in d.update(r) or [] if c.active]
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_a_coarse_probe_with_half_a_step_of_noise_stuck_for_two_hours_is_reported(
     seed: int,
@@ -103,13 +73,14 @@ def test_a_coarse_probe_with_half_a_step_of_noise_stuck_for_two_hours_is_reporte
     # dithering, and its wide zigzags alone leave a run of two hours likely enough. Its noise
     # says more: mid-step it reads its likeliest value with a chance of about 0.65, so no
     # honest run of 60 readings is likelier than one in 10^11.
-    history = probe(24, level=23.5, sd_c=0.27, seed=seed)
+    history = probe(2, 24, level=23.5, sd_c=0.27, resolution_c=0.5, seed=seed)
     w = StuckWatch()
     for r in history:
         assert r.temp_c is not None
         w.update(r.ts_ms, r.temp_c)
     assert not w._dithers() and w._zigzags >= DITHER_MIN_ZIGZAGS
-    [(r, e)] = opened(then_stuck(history, 2))
+    [(r, c)] = opened(stuck_after(history, 2, 2))
+    e = c.evidence
     assert (r.ts_ms - history[-1].ts_ms) / MIN <= 120
     assert e["fault"] == "stuck" and isinstance(e["odds"], float) and e["odds"] < STUCK_ODDS
     noise = e["noise_steps"]
@@ -131,7 +102,7 @@ def test_an_honest_coarse_probe_over_two_days_is_never_stuck(
 ) -> None:
     # Mid-step (offset 0) is where a run is likeliest for its noise: the runs it makes there
     # are what the spread's chance must allow for.
-    readings = probe(48, level=4.0 + offset * 0.5, sd_c=steps * 0.5, seed=seed, interval_min=1)
+    readings = probe(1, 48, level=4.0 + offset * 0.5, sd_c=steps * 0.5, resolution_c=0.5, seed=seed)
     assert opened(readings) == []
 
 
@@ -161,8 +132,8 @@ def test_a_probe_whose_record_holds_long_runs_is_not_judged_on_its_spread_until_
 
 
 def test_a_reported_run_does_not_count_as_an_honest_one() -> None:
-    history = probe(8, level=23.5, sd_c=0.27, seed=0)
-    readings = then_stuck(history, 3)
+    history = probe(2, 8, level=23.5, sd_c=0.27, resolution_c=0.5, seed=0)
+    readings = stuck_after(history, 2, 3)
     w = StuckWatch()
     reported = []
     for r in readings:
@@ -176,7 +147,7 @@ def test_a_reported_run_does_not_count_as_an_honest_one() -> None:
 
 def test_a_snapshot_from_before_runs_were_kept_starts_a_fresh_record_of_them() -> None:
     w = StuckWatch()
-    for r in probe(4, level=23.5, sd_c=0.27, seed=1):
+    for r in probe(2, 4, level=23.5, sd_c=0.27, resolution_c=0.5, seed=1):
         assert r.temp_c is not None
         w.update(r.ts_ms, r.temp_c)
     state = {
