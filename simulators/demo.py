@@ -275,8 +275,13 @@ def _check(
     while not stored.complete() and time.monotonic() < deadline:
         time.sleep(0.5)
     results = [stored.result(), *incident_results(labels, alerts)]
+    # Each round acknowledges an open alert; one that resolved first is a race, tried again.
+    while watch.acked is None and _any_open(alerts) and time.monotonic() < deadline:
+        alerts = watch.poll()
     if watch.acked is None:
-        watch.acked = watch.api.acknowledge(alerts)
+        watch.acked = watch.api.acknowledge(alerts) or Result(
+            False, "every alert listed open resolved before its ack landed"
+        )
     results.append(watch.acked)
     results.append(watch.api.console())
     operator, runner = watch.api, watch.runner
@@ -348,14 +353,15 @@ class _Watch:
                     f" {alert['kind']:<22} {alert['severity']:<8} {alert['summary'][:80]}",
                     flush=True,
                 )
-        if (
-            self.acknowledge
-            and self.acked is None
-            and any(a["state"] == "open" for a in self._alerts)
-        ):
+        if self.acknowledge and self.acked is None and _any_open(self._alerts):
             self.acked = self.api.acknowledge(self._alerts)
-            print(f"  {self.acked.text}", flush=True)
+            if self.acked is not None:
+                print(f"  {self.acked.text}", flush=True)
         return self._alerts
+
+
+def _any_open(alerts: list[dict[str, Any]]) -> bool:
+    return any(a["state"] == "open" for a in alerts)
 
 
 def _stop_child(child: Child, timeout_s: float) -> None:

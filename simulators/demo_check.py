@@ -67,10 +67,15 @@ class RegistrationFailed(RuntimeError):
 class DemoApi:
     """The calls the demo makes with one API key."""
 
-    def __init__(self, api_url: str, key: str) -> None:
+    def __init__(
+        self, api_url: str, key: str, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = api_url
         self._client = httpx.Client(
-            base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=10.0
+            base_url=api_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10.0,
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -103,24 +108,34 @@ class DemoApi:
                         f" {response.status_code} {response.text[:300]}"
                     )
 
-    def acknowledge(self, alerts: Sequence[Mapping[str, Any]]) -> Result:
-        """Acknowledge the newest open alert, then read it back."""
+    def acknowledge(self, alerts: Sequence[Mapping[str, Any]]) -> Result | None:
+        """Acknowledge the newest open alert, then read it back.
+
+        An alert listed open may resolve before its ack lands (a stop ends as soon as the
+        truck is seen moving again): the API then refuses the ack with 409 and the alert reads
+        back resolved. That is a race, not a failure, so the next open alert is tried; None
+        when every one of them resolved first, for the caller to list again and retry.
+        """
         candidates = [a for a in alerts if a["state"] == "open"]
         if not candidates:
             return Result(False, "no open alert to acknowledge")
-        alert_id = candidates[0]["alert_id"]
         comment = {"comment": "demo: crew called, checking the cargo"}
-        acked = self._client.post(f"/alerts/{alert_id}/ack", json=comment)
-        alert = self._client.get(f"/alerts/{alert_id}").json()
-        # The history, not the state, is the proof: the incident may end (and the alert
-        # resolve) between the two requests.
-        in_history = any(e.get("action") == "ack" for e in alert.get("history", []))
-        text = (
-            f"POST /alerts/{alert_id}/ack ({alert.get('kind')} on {alert.get('device_id')})"
-            f" answered {acked.status_code}; its history "
-            + ("holds the ack" if in_history else "has no ack")
-        )
-        return Result(acked.status_code == 200 and in_history, text)
+        for candidate in candidates:
+            alert_id = candidate["alert_id"]
+            acked = self._client.post(f"/alerts/{alert_id}/ack", json=comment)
+            alert = self._client.get(f"/alerts/{alert_id}").json()
+            # The history, not the state, is the proof: the incident may end (and the alert
+            # resolve) between the two requests.
+            in_history = any(e.get("action") == "ack" for e in alert.get("history", []))
+            if acked.status_code == 409 and alert.get("state") == "resolved" and not in_history:
+                continue
+            text = (
+                f"POST /alerts/{alert_id}/ack ({alert.get('kind')} on {alert.get('device_id')})"
+                f" answered {acked.status_code}; its history "
+                + ("holds the ack" if in_history else "has no ack")
+            )
+            return Result(acked.status_code == 200 and in_history, text)
+        return None
 
     def console(self) -> Result:
         """The console page at ``/`` (after its redirect, if any) is HTML."""
