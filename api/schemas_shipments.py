@@ -14,7 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from api.schemas import SHIPMENT_ID_PATTERN, DeviceId, ShipmentId, ShipmentStatus
 from api.schemas_alerts import AlertPublic
@@ -81,6 +88,7 @@ MANIFEST_ORDER: Final = (
     "restricted_zones",
     "seal_id",
     "room",
+    "gps_static_hold",
 )
 
 
@@ -151,6 +159,13 @@ class _ManifestFields(_Strict):
             " other trackers of the same room; their probes check each other."
         ),
         examples=["store-a/chiller-2"],
+    )
+    gps_static_hold: StrictBool | None = Field(
+        default=None,
+        description=(
+            "The tracker's GPS receiver pins its fix while the vehicle stands still (static"
+            " hold): identical fixes are then not a frozen receiver."
+        ),
     )
 
 

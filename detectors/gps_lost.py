@@ -42,7 +42,8 @@ class GpsLost:
     frozen_min : a bit-identical lat and lon repeated for this long is frozen: at least
         `FROZEN_MIN_FIXES` identical fixes in a row, whose span from the first to the
         latest plus one reporting interval (the time the latest reading stands for) is
-        `frozen_min` or more, less `spans.SPAN_SLACK` of it.
+        `frozen_min` or more, less `spans.SPAN_SLACK` of it. None never calls a fix frozen:
+        for a receiver with static hold, which repeats its fix while the vehicle stands still.
     armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
 
     Examples
@@ -76,10 +77,11 @@ class GpsLost:
     )
 
     def __init__(
-        self, no_fix_min: float = 15.0, frozen_min: float = 30.0, armed: bool = True
+        self, no_fix_min: float = 15.0, frozen_min: float | None = 30.0, armed: bool = True
     ) -> None:
         self.no_fix_ms = int(no_fix_min * MIN)
-        self.frozen_ms = int(frozen_min * MIN)
+        # 0: fixes are never judged frozen (no new slot, so older snapshots load as they are).
+        self.frozen_ms = int(frozen_min * MIN) if frozen_min is not None else 0
         self.armed = armed
         self._active = False
         self._mode = ""  # "no_fix" or "frozen" while active
@@ -118,7 +120,7 @@ class GpsLost:
         self._fix_ts = ts
         if lat == self._lat and lon == self._lon:
             self._same_n += 1
-            if self._active or self._same_n < FROZEN_MIN_FIXES:
+            if self._active or self._same_n < FROZEN_MIN_FIXES or not self.frozen_ms:
                 return None
             # Three fixes of a tracker reporting every 10 minutes stand for 30 minutes give or
             # take its clock's jitter: that fraction of a second must not decide (`spans`).
@@ -169,7 +171,11 @@ class GpsLost:
 
 
 def make_gps_lost(shipment: Shipment) -> GpsLost:
-    """Armed from the start when the shipment has places to watch: positions are expected."""
+    """Armed from the start when the shipment has places to watch: positions are expected.
+
+    A tracker whose receiver has static hold repeats its fix whenever it stands still, so
+    only readings without a position are judged.
+    """
     s = shipment
     expects_positions = bool(s.route or s.authorised_stops or s.restricted_zones)
-    return GpsLost(armed=expects_positions)
+    return GpsLost(frozen_min=None if s.gps_static_hold else 30.0, armed=expects_positions)

@@ -111,6 +111,9 @@ class Shipment:
     #: Whose shipment this is, where that is known (the store's organisation); trackers of
     #: different organisations are never neighbours. Never a manifest key: the caller sets it.
     organisation: str | None = None
+    #: The tracker's GPS receiver pins its fix while the vehicle stands still (static hold):
+    #: a fix repeated bit for bit is then a parked truck, not a frozen receiver (`gps_lost`).
+    gps_static_hold: bool = False
 
     def __setstate__(self, state: list[object]) -> None:
         # Snapshots written before a field was added hold fewer values, in field order: the
@@ -141,6 +144,7 @@ _SHIPMENT_KEYS: Final = frozenset(
         "breach_horizon_min",
         "unscheduled_stop_min",
         "room",
+        "gps_static_hold",
     }
 )
 #: A shipment that declares its reporting interval but no `max_gap_min` tolerates at least
@@ -274,6 +278,7 @@ def parse_shipment(obj: object) -> Shipment:
         restricted_zones=tuple(_zone(z, where) for z in _list(obj, "restricted_zones", where)),
         seal_id=_optional_str(obj.get("seal_id"), where, "seal_id"),
         room=_room(obj.get("room"), where),
+        gps_static_hold=_flag(obj.get("gps_static_hold"), where, "gps_static_hold"),
     )
 
 
@@ -313,6 +318,16 @@ def _optional_str(v: object, where: str, key: str) -> str | None:
     if v is None or isinstance(v, str):
         return v
     raise ManifestError(f"{where}: {key} must be a string")
+
+
+def _flag(v: object, where: str, key: str) -> bool:
+    # JSON's true or false only (null: not given): a "false" string is truthy, and 0 or 1 may
+    # be a typo for another key's number.
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise ManifestError(f"{where}: {key} must be true or false, got {describe(v)}")
+    return v
 
 
 def _room(v: object, where: str) -> str | None:

@@ -7,7 +7,8 @@ that rests on one fix repeated to the last digit (after at most one other,
 the last live fix) may be a receiver holding a cached position (jammed,
 shielded) on a truck that drives on: the alert still opens, as a stopped
 truck may be what it is, but says so, and `gps_lost` judges the fix frozen
-once it has been held long enough.
+once it has been held long enough. A receiver with static hold repeats its
+fix whenever it stands still, so for its shipment that is not said.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class UnscheduledStop:
     terminal_m : how near the origin or destination a stop is expected.
     confirm_fixes : consecutive fixes beyond the radius before the shipment counts as moved,
         so one multipath jump neither restarts nor ends a stop.
+    static_hold : the receiver pins its fix while standing still, so a stop on one repeated
+        fix is not said to be a frozen GPS.
 
     Examples
     --------
@@ -89,6 +92,7 @@ class UnscheduledStop:
         "leave_m",
         "min_stop_ms",
         "radius_m",
+        "static_hold",
         "stops",
         "terminal_m",
         "terminals",
@@ -106,6 +110,7 @@ class UnscheduledStop:
         leave_m: float = 300.0,
         terminal_m: float = 1000.0,
         confirm_fixes: int = 2,
+        static_hold: bool = False,
     ) -> None:
         self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
         self.terminals = tuple(terminals)
@@ -117,6 +122,7 @@ class UnscheduledStop:
         self.leave_m = leave_m
         self.terminal_m = terminal_m
         self.confirm_fixes = confirm_fixes
+        self.static_hold = static_hold
         self._active = False
         self._severity = "warning"
         self._alon = self._alat = self._akx = 0.0
@@ -132,8 +138,10 @@ class UnscheduledStop:
 
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before fixes were counted: a stop under
-        way then is not said to repeat its fix, as its earlier fixes were not seen."""
+        way then is not said to repeat its fix, as its earlier fixes were not seen; nor was
+        static hold declared then."""
         self._fixes, self._run = 2, 0
+        self.static_hold = False
         self._last = -1  # not kept then: the stop's end is taken as its first fix away
         restore_slots(self, state)
 
@@ -236,7 +244,7 @@ class UnscheduledStop:
         return self._run >= FROZEN_MIN_FIXES and self._run >= self._fixes - 1
 
     def _fix_note(self) -> str:
-        if not self._repeats():
+        if self.static_hold or not self._repeats():
             return ""
         return (
             f"; {self._run} of its {self._fixes} fixes repeat one position to the last digit, as"
@@ -310,6 +318,7 @@ def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
         None if routed else s.arrival_ms,
         min_stop_min=stop_min,
         critical_after_min=critical_after_min(stop_min),
+        static_hold=s.gps_static_hold,
     )
 
 

@@ -239,6 +239,21 @@ def test_a_shipment_may_set_how_long_it_may_stop_and_the_value_is_kept(world, sh
     assert endless.status_code == 422 and "at most 5256000 min" in endless.text
 
 
+def test_a_shipment_may_declare_a_static_hold_receiver_and_null_takes_it_back(world, shipment):
+    # Trackers whose receiver pins its fix while parked: the flag is a manifest field like
+    # any other, strict JSON true or false.
+    operator = world.headers("operator")
+    path = f"/shipments/{shipment}"
+    changed = world.client.patch(path, json={"gps_static_hold": True}, headers=operator)
+    assert changed.status_code == 200
+    assert world.client.get(path, headers=operator).json()["manifest"]["gps_static_hold"] is True
+    refused = world.client.patch(path, json={"gps_static_hold": "true"}, headers=operator)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "gps_static_hold"]
+    removed = world.client.patch(path, json={"gps_static_hold": None}, headers=operator)
+    assert removed.status_code == 200 and "gps_static_hold" not in removed.json()["manifest"]
+
+
 def test_shipments_are_listed_a_page_at_a_time_and_filtered_by_status(world, shipment):
     operator = world.headers("operator")
     for n in range(7):
