@@ -18,8 +18,12 @@ and its readings join the mean kinetic temperature then. A late reading inside t
 span of a stretch already judged (an upload sent twice), or older than the open stretch's last
 reading (out of order within itself), is stored but not judged again; one older than a stretch
 judged before but outside its span (a gap whose upload came after a reordered reading) is
-judged in a stretch of its own. Forecasts, routes, stops and GPS checks speak of the present
-and are not run on late readings; `silence` takes them itself, to fill its gaps.
+judged in a stretch of its own. Positions are judged too: a truck that left its route, entered
+a restricted zone, stopped where no stop was planned, or whose GPS was lost or spoofed while out
+of coverage is the customs question an upload answers, and the readings show it. The stretch
+screens its fixes as the live chain does (`gps_implausible` before the route, stop, zone, seal
+and door checks), so a spoofed fix in an upload places the truck nowhere. Forecasts speak of the
+present and are not run on late readings; `silence` takes them itself, to fill its gaps.
 """
 
 from __future__ import annotations
@@ -29,22 +33,46 @@ from typing import Final
 from detectors.alerts import Condition
 from detectors.base import Detector, DetectorFactory
 from detectors.door_open import make_door_open
+from detectors.gps_implausible import GpsImplausible, make_gps_implausible
+from detectors.gps_lost import make_gps_lost
 from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
+from detectors.restricted_zone import make_restricted_zone
+from detectors.route_deviation import make_route_deviation
 from detectors.seal_breach import make_seal_breach
 from detectors.shock import make_shock
 from detectors.temperature import TempExcursion, make_temp_excursion
+from detectors.unscheduled_stop import make_unscheduled_stop
 
-#: The detectors a late upload is judged by: each needs only the readings of the stretch.
+#: The detectors a late upload is judged by: each needs only the readings of the stretch. In
+#: the registry's order: `gps_lost` judges the fixes as sent, `gps_implausible` screens them
+#: for the detectors after it.
 LATE_FACTORIES: Final[tuple[DetectorFactory, ...]] = (
     make_temp_excursion,
+    make_gps_lost,
+    make_gps_implausible,
+    make_route_deviation,
+    make_unscheduled_stop,
+    make_restricted_zone,
     make_seal_breach,
     make_door_open,
     make_shock,
 )
 #: The alert kinds they raise, which a device's live detectors then share with them.
-LATE_KINDS: Final = frozenset({"temp_excursion", "seal_breach", "door_open", "shock"})
+LATE_KINDS: Final = frozenset(
+    {
+        "temp_excursion",
+        "gps_lost",
+        "gps_implausible",
+        "route_deviation",
+        "unscheduled_stop",
+        "restricted_zone",
+        "seal_breach",
+        "door_open",
+        "shock",
+    }
+)
 #: Clock time with no late reading after which an upload is taken to be over. The readings of
 #: one upload arrive within seconds of each other; a minute leaves room for a slow link.
 LATE_IDLE_MS: Final = 60_000
@@ -133,6 +161,8 @@ class LateStretch:
                 conds = live.judge_late(r, d)
             else:
                 conds = d.update(r)
+                if isinstance(d, GpsImplausible):
+                    r = d.screen(r)  # as the engine does for the live chain
             for c in conds or ():
                 # The live detector keeps the budget (checked as the stretch ends); the
                 # stretch's own would raise it a second time.

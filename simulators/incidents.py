@@ -267,8 +267,9 @@ def place_tamper_out_of_coverage(d: Draft, slot: Window, p: dict[str, Any]) -> I
     g0, g1 = max(0.0, tamper.t0 - margin), tamper.t1 + margin
     upload = g1 + _minutes(p, "delay_min")
     d.effects.gaps.append((g0, g1, upload))
-    # The stop's positions arrive late too, so no stop is judged live: only the seal is due.
-    return Incident("tamper_out_of_coverage", tamper.t0, upload, p, ("seal_breach",))
+    # The stop's positions arrive late too: no stop is judged live, but the upload shows it, so
+    # a stop long enough is due as for a tamper in coverage.
+    return Incident("tamper_out_of_coverage", tamper.t0, upload, p, tamper.kinds)
 
 
 def place_unscheduled_stop(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:

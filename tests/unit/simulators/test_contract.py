@@ -137,7 +137,7 @@ def test_kinds_follow_the_agreed_scenario_to_alert_mapping(catalogue):
     expected = {
         "door_left_open": {"door_open"},
         "seal_tamper": {"seal_breach", "unscheduled_stop"},
-        "tamper_out_of_coverage": {"seal_breach"},
+        "tamper_out_of_coverage": {"seal_breach", "unscheduled_stop"},
         "route_deviation": {"route_deviation"},
         "unscheduled_stop": {"unscheduled_stop"},
         "tracker_silence": {"silence"},

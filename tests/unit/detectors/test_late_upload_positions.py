@@ -1,0 +1,127 @@
+"""Positions in a late upload: what a truck did while out of coverage is judged when it arrives.
+
+A tracker out of coverage keeps its fixes and uploads them behind newer live readings. A detour,
+a restricted zone entered, a stop away from authorised places or a GPS lost or spoofed in that
+gap is the customs question the upload answers, so the upload is judged for them: each alert
+opens at its own reading's time, marked as reported late. The upload's fixes are screened as
+the live chain's are: a spoofed fix in it places the truck nowhere.
+"""
+
+from detectors.profiles import parse_shipment
+from detectors.reading import Reading
+from detectors.registry import build_engine
+
+MIN = 60_000
+T0 = 1_763_800_000_000
+ROUTE = {"type": "LineString", "coordinates": [[33.0, 0.0], [34.0, 0.0]]}
+ZONE = {
+    "type": "Polygon",
+    "coordinates": [[[33.40, 0.02], [33.50, 0.02], [33.50, 0.06], [33.40, 0.06], [33.40, 0.02]]],
+}
+CUSTOMS = parse_shipment(
+    {
+        "shipment_id": "SHP-1",
+        "device_id": "trk-1",
+        "profile": "customs_transit",
+        "route": ROUTE,
+        "restricted_zones": [{"name": "bonded depot", "polygon": ZONE}],
+    }
+)
+#: Kinds a position raises; `silence` (live, on the gap itself) is not one of them.
+POSITION_KINDS = {"route_deviation", "restricted_zone", "unscheduled_stop", "gps_lost"}
+POSITION_KINDS |= {"gps_implausible"}
+
+
+def fix(minute: int, lat: float = 0.0, lon: float | None = None) -> Reading:
+    """A fix on the road, about a kilometre a minute along the route; a live receiver's noise
+    moves its last digits."""
+    if lon is None:
+        lon = 33.0 + 0.009 * minute
+    noise = 1e-6 * (minute % 7)
+    return Reading("trk-1", T0 + minute * MIN, lat=lat + noise, lon=lon + noise)
+
+
+def out_of_coverage(gap: list[Reading]) -> list[tuple[Reading, int]]:
+    """Live every 5 min to 20 and from 85; the gap's readings (25-80) uploaded at minute 91."""
+    live = [(fix(m), m) for m in range(0, 21, 5)] + [(fix(m), m) for m in (85, 90)]
+    return live[:-2] + live[-2:] + [(r, 91) for r in gap]
+
+
+def events_of(arrivals: list[tuple[Reading, int]]) -> list:
+    engine = build_engine([CUSTOMS], lateness_ms=0)
+    events = []
+    for r, clock in arrivals:
+        events += engine.process(r, T0 + clock * MIN)
+    return [e for e in events + engine.flush() if e.event != "update"]
+
+
+def opened(events: list) -> dict[str, int]:
+    """Minute of each position kind's opening (each opens once in these runs)."""
+    out = {e.kind: (e.at_ms - T0) // MIN for e in events if e.event == "open"}
+    return {k: v for k, v in out.items() if k in POSITION_KINDS}
+
+
+def test_a_drive_along_the_route_uploaded_late_raises_nothing():
+    events = events_of(out_of_coverage([fix(m) for m in range(25, 81, 5)]))
+    assert events == []
+
+
+def test_a_detour_off_the_route_while_out_of_coverage_opens_at_its_own_time_marked_late():
+    # 5.5 km south of the route (the zone is north of it), from minute 40 to 65.
+    gap = [fix(m, lat=-0.05 if 40 <= m <= 65 else 0.0) for m in range(25, 81, 5)]
+    events = events_of(out_of_coverage(gap))
+    deviation = [e for e in events if e.kind == "route_deviation"]
+    assert [e.event for e in deviation] == ["open", "resolve"]
+    assert (deviation[0].at_ms - T0) // MIN == 45  # off route from 40, for 5 min
+    assert deviation[0].summary.startswith("from a late upload: ")
+    assert deviation[0].evidence["reported_late"] is True
+    assert set(opened(events)) == {"route_deviation"}
+
+
+def test_a_restricted_zone_entered_while_out_of_coverage_is_reported():
+    inside = {45: (0.04, 33.45), 50: (0.04, 33.46), 55: (0.04, 33.47)}
+    gap = [fix(m, *inside[m]) if m in inside else fix(m) for m in range(25, 81, 5)]
+    events = events_of(out_of_coverage(gap))
+    zone = [e for e in events if e.kind == "restricted_zone"]
+    assert zone and zone[0].event == "open" and (zone[0].at_ms - T0) // MIN == 45
+    assert zone[0].evidence["zone"] == "bonded depot"
+    assert zone[0].evidence["reported_late"] is True
+
+
+def test_a_stop_away_from_authorised_places_while_out_of_coverage_is_reported_with_its_length():
+    parked = {m: fix(m, lat=0.0005, lon=33.36) for m in range(40, 66, 5)}
+    gap = [parked.get(m) or fix(m) for m in range(25, 81, 5)]
+    events = events_of(out_of_coverage(gap))
+    stop = [e for e in events if e.kind == "unscheduled_stop"]
+    assert [(e.event, (e.at_ms - T0) // MIN) for e in stop] == [("open", 50), ("resolve", 75)]
+    assert stop[0].summary.startswith("from a late upload: stopped for 10 min")
+    assert stop[1].evidence["last_stopped_at"].endswith("Z")
+
+
+def test_a_spoofed_fix_in_an_upload_is_implausible_and_takes_the_truck_nowhere():
+    # Three fixes 550 km north, 5 min apart: without the screen, 10 min off the route.
+    gap = [fix(m, lat=5.0) if 45 <= m <= 55 else fix(m) for m in range(25, 81, 5)]
+    events = events_of(out_of_coverage(gap))
+    found = opened(events)
+    assert found == {"gps_implausible": 45}
+    implausible = next(e for e in events if e.kind == "gps_implausible")
+    assert implausible.evidence["reported_late"] is True
+
+
+def test_an_upload_without_positions_for_20_min_is_a_gps_lost():
+    gap = [Reading("trk-1", T0 + m * MIN) if 35 <= m <= 55 else fix(m) for m in range(25, 81, 5)]
+    events = events_of(out_of_coverage(gap))
+    assert opened(events) == {"gps_lost": 50}
+    lost = next(e for e in events if e.kind == "gps_lost")
+    assert lost.evidence["mode"] == "no_fix" and lost.evidence["reported_late"] is True
+
+
+def test_a_detour_seen_live_and_in_the_upload_stays_one_alert():
+    # Off the route from minute 10 live; the upload fills 25-80 with the detour still on.
+    live = [(fix(m, lat=-0.05 if m >= 10 else 0.0), m) for m in range(0, 21, 5)]
+    live += [(fix(m, lat=-0.05), m) for m in (85, 90)]
+    upload = [(fix(m, lat=-0.05), 91) for m in range(25, 81, 5)]
+    events = events_of(live + upload)
+    deviation = [e for e in events if e.kind == "route_deviation"]
+    assert [e.event for e in deviation] == ["open"]
+    assert len({e.alert_id for e in deviation}) == 1
