@@ -288,6 +288,18 @@ def place_route_deviation(d: Draft, slot: Window, p: dict[str, Any]) -> Incident
     return Incident("route_deviation", t0, t0 + length, p, kinds)
 
 
+def place_detour_out_of_coverage(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
+    """A detour off the route while the tracker is out of coverage, the detour and a margin
+    either side in the gap: only its stored readings, uploaded `delay_min` after the gap ends
+    behind the newer live ones, show the truck off its route."""
+    detour = place_route_deviation(d, slot, p)
+    margin = _minutes(p, "margin_min")
+    g0, g1 = max(0.0, detour.t0 - margin), detour.t1 + margin
+    upload = g1 + _minutes(p, "delay_min")
+    d.effects.gaps.append((g0, g1, upload))
+    return Incident("detour_out_of_coverage", detour.t0, upload, p, detour.kinds)
+
+
 def place_tracker_silence(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
     # Mid-trip: a tracker quiet at its destination after arrival is expected to be, so a
     # silence staged there would label as an incident what no detector should raise.

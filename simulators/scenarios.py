@@ -150,6 +150,24 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             road=True,
         ),
         Scenario(
+            "detour_out_of_coverage",
+            "The truck leaves its corridor and comes back while the tracker is out of coverage;"
+            " what it stored arrives late, after newer readings",
+            ("route_deviation",),
+            {
+                **_START,
+                "offset_km": 8.0,
+                "duration_min": 60.0,
+                "ramp_min": 10.0,
+                "margin_min": 10.0,
+                "delay_min": 30.0,
+            },
+            inc.place_detour_out_of_coverage,
+            road=True,
+            # Rarer than a detour in coverage: it needs a gap in coverage to fall on it.
+            weight=0.5,
+        ),
+        Scenario(
             "unscheduled_stop",
             "The truck stops away from any authorised stop",
             ("unscheduled_stop",),

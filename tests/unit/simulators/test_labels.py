@@ -272,6 +272,31 @@ def test_a_seal_opened_out_of_coverage_shows_only_in_an_upload_behind_newer_read
             assert newest_before > r.ts_ms, "and they arrive after newer readings"
 
 
+def test_a_detour_out_of_coverage_shows_only_in_an_upload_behind_newer_readings(catalogue):
+    run = catalogue["detour_out_of_coverage"]
+    assert run.labels
+    for label in run.labels:
+        device, start = label["device_id"], ms(label["start"])
+        detour_end = start + round(label["params"]["duration_min"] * 60_000)
+        order = [
+            (m, d)
+            for m, d in zip(run.messages, run.decoded, strict=True)
+            if m.topic.split("/")[2] == device
+        ]
+        during = [
+            (i, r)
+            for i, (_, d) in enumerate(order)
+            for r in d.readings
+            if start <= r.ts_ms <= detour_end
+        ]
+        assert during, "the tracker kept its readings of the detour"
+        for i, r in during:
+            assert isinstance(order[i][0].body, tuple), "only stored readings show the detour"
+            newest_before = max(x.ts_ms for _, d in order[:i] for x in d.readings)
+            assert newest_before > r.ts_ms, "and they arrive after newer readings"
+        assert ms(label["end"]) >= detour_end
+
+
 def test_duplicate_deliveries_repeat_messages_byte_for_byte_inside_the_window(catalogue):
     run = catalogue["duplicate_delivery"]
     total = 0
