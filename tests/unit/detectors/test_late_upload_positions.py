@@ -11,13 +11,16 @@ import json
 import subprocess
 import sys
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from detectors.profiles import parse_shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
 
 MIN = 60_000
 T0 = 1_763_800_000_000
-ROUTE = {"type": "LineString", "coordinates": [[33.0, 0.0], [34.0, 0.0]]}
+ROUTE = {"type": "LineString", "coordinates": [[33.0, 0.0], [36.0, 0.0]]}
 ZONE = {
     "type": "Polygon",
     "coordinates": [[[33.40, 0.02], [33.50, 0.02], [33.50, 0.06], [33.40, 0.06], [33.40, 0.02]]],
@@ -160,3 +163,37 @@ def test_a_simulated_detour_out_of_coverage_is_caught_from_the_late_upload(tmp_p
     ]
     assert len(opened) == 6
     assert all(event["evidence"]["reported_late"] for event in opened)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    step_min=st.sampled_from([1, 2, 5, 10, 15]),
+    detour_from=st.integers(0, 120),
+    detour_min=st.integers(0, 90),
+    offset_deg=st.floats(0.0, 0.1),
+)
+def test_a_detour_in_an_upload_is_judged_as_the_same_readings_in_order(
+    step_min, detour_from, detour_min, offset_deg
+):
+    # Live to minute 60, out of coverage to 240 (the detour inside), live again after.
+    def at(m: int) -> Reading:
+        off = detour_from <= m - 60 - 15 < detour_from + detour_min
+        return fix(m, lat=-offset_deg if off else 0.0)
+
+    minutes = range(0, 301, step_min)
+    in_order = [(at(m), m) for m in minutes]
+    live = [(r, m) for r, m in in_order if not 60 < m < 240]
+    resumed = next(i for i, (_, m) in enumerate(live) if m >= 240)
+    upload = [(r, 241) for r, m in in_order if 60 < m < 240]
+    late = live[: resumed + 1] + upload + live[resumed + 1 :]
+
+    def deviations(arrivals):
+        return [
+            (e.event, e.at_ms, e.severity)
+            for e in events_of(arrivals)
+            if e.kind == "route_deviation"
+        ]
+
+    straight, uploaded = deviations(in_order), deviations(late)
+    # The same openings at the same reading times; a late one ends with its upload.
+    assert [x for x in straight if x[0] == "open"] == [x for x in uploaded if x[0] == "open"]
