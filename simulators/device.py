@@ -59,6 +59,8 @@ class DeviceSim:
         self.runs_out = RunsOut()
         self.spiked: set[int] = set()
         self.stored: dict[int, list[bytes]] = {}
+        #: A static-hold receiver's pinned fix per stop of the schedule, carried across stretches.
+        self.held: dict[int, tuple[float, float]] = {}
         self.malformed_done = 0
         #: When a list, every stretch's reading instants (s) and true product temperatures
         #: are appended to it: what the labels' breach times are checked against.
@@ -173,7 +175,7 @@ class DeviceSim:
         taken = ~in_windows(t, eff.silence)
         self._watch_readings_out(t, read, taken)
         self._watch_stuck(t, read, taken)
-        lon, lat = self._fix(t, lon, lat)
+        lon, lat = self._fix(t, lon, lat, idx)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)
         columns["temp_c"] = temp
         return self._emit(ts, t, taken, columns, in_windows(t, eff.no_fix))
@@ -199,10 +201,13 @@ class DeviceSim:
         return temp
 
     def _fix(
-        self, t: FloatArray, lon: FloatArray, lat: FloatArray
+        self, t: FloatArray, lon: FloatArray, lat: FloatArray, idx: np.ndarray
     ) -> tuple[FloatArray, FloatArray]:
-        """Positions as the GPS reports them: spoofed jumps, a frozen fix, wrapped longitude."""
+        """Positions as the GPS reports them: a static-hold receiver's pinned fix, spoofed
+        jumps, a frozen fix, wrapped longitude."""
         eff = self.plan.effects
+        if self.plan.static_hold:
+            lon, lat = self._pinned(lon, lat, idx)
         for t0, t1, jumps in eff.spoof:
             starts = np.array([j[0] for j in jumps])
             on = (t >= t0) & (t < t1)
@@ -217,6 +222,20 @@ class DeviceSim:
                 flon, flat, _, _ = self._position(np.array([t0]), noisy=False)
                 lon, lat = np.where(on, flon[0], lon), np.where(on, flat[0], lat)
         return (lon + 180.0) % 360.0 - 180.0, np.clip(lat, -89.9, 89.9)
+
+    def _pinned(
+        self, lon: FloatArray, lat: FloatArray, idx: np.ndarray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Every fix of a stop repeats the stop's first one bit for bit, as static hold does."""
+        parked = self.plan.motion.stop[idx] != MOVING
+        for phase in np.unique(idx[parked]).tolist():
+            on = parked & (idx == phase)
+            held = self.held.get(phase)
+            if held is None:
+                first = int(np.flatnonzero(on)[0])
+                held = self.held[phase] = (float(lon[first]), float(lat[first]))
+            lon, lat = np.where(on, held[0], lon), np.where(on, held[1], lat)
+        return lon, lat
 
     def _emit(
         self,

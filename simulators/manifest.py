@@ -3,9 +3,10 @@
 The manifest entry carries exactly the documented keys (consumers reject unknown ones): the
 profile and its range, reporting interval, tolerated gap, planned departure and arrival, the
 route as a GeoJSON LineString in lon/lat order, its corridor, authorised stops, restricted
-zones and seal id. A label is one incident: device and shipment, scenario, start and end in
-RFC 3339 UTC, the alert kinds a good detector should raise, when the product first left its
-range (so warning lead time can be measured) and the scenario's parameters.
+zones, seal id and, for a receiver that pins its fix while standing still, `gps_static_hold`.
+A label is one incident: device and shipment, scenario, start and end in RFC 3339 UTC, the
+alert kinds a good detector should raise, when the product first left its range (so warning
+lead time can be measured) and the scenario's parameters.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def shipment(plan: DevicePlan, start_ms: int) -> dict[str, Any]:
     entry["restricted_zones"] = list(lane.zones)
     if plan.seal_id is not None:
         entry["seal_id"] = plan.seal_id
+    if plan.static_hold:
+        entry["gps_static_hold"] = True
     return entry
 
 

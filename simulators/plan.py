@@ -26,7 +26,11 @@ from simulators.scenarios import SCENARIOS, mixed_pool, profile_allows
 from simulators.thermal import Weather
 
 #: Domain tags mixed into seeds so each use of randomness has a stream of its own.
-_ORDER, _SWAP, _PLAN, GENERATE, _PHYSICS = 5, 7, 11, 13, 17
+_ORDER, _SWAP, _PLAN, GENERATE, _PHYSICS, _STATIC_HOLD = 5, 7, 11, 13, 17, 19
+#: The share of trackers whose GPS receiver has static hold: it pins its fix while the vehicle
+#: stands still. Their manifest declares it (`gps_static_hold`), as an operator who knows the
+#: hardware would.
+STATIC_HOLD_SHARE = 0.15
 DEFAULT_MAX_GAP_MIN = 30
 
 
@@ -72,6 +76,8 @@ class DevicePlan:
     humidity: Weather
     seed: tuple[int, ...]
     physics: DevicePhysics
+    #: The receiver pins its fix while standing still (static hold).
+    static_hold: bool = False
 
 
 def plan_device(cfg: FleetConfig, index: int, wanted: list[str]) -> DevicePlan:
@@ -175,6 +181,13 @@ def _build(
         while t < horizon:
             effects.defrost.append((t, t + profile.defrost_min * 60.0))
             t += period * float(rng.uniform(0.9, 1.1))
+    # A stream of its own, so the draw moves no other. Never on a tracker whose incident
+    # freezes its fix: declared static hold, that frozen fix would be no fault to report.
+    static_hold = (
+        float(np.random.default_rng([cfg.seed, _STATIC_HOLD, index, attempt]).uniform())
+        < STATIC_HOLD_SHARE
+        and not effects.frozen_fix
+    )
     wander_m = 0.12 * lane.spec.corridor_m if lane.spec.mode != "road" else 0.0
     wander = Weather.draw(rng, wander_m)
     wander = Weather(wander.amplitude_c, tuple(p / 4 for p in wander.period_s), wander.phase)
@@ -200,6 +213,7 @@ def _build(
         humidity=Weather.draw(rng, 3.0),
         seed=(cfg.seed, GENERATE, index),
         physics=phys,
+        static_hold=static_hold,
     )
 
 
