@@ -125,6 +125,7 @@ keys = st.sampled_from(
         "breach_horizon_min",
         "unscheduled_stop_min",
         "room",
+        "gps_static_hold",
         "unknown",
     ]
 )
