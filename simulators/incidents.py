@@ -263,13 +263,19 @@ def place_tamper_out_of_coverage(d: Draft, slot: Window, p: dict[str, Any]) -> I
     either side in the gap: its stored readings, the only ones that show the seal open, are
     uploaded `delay_min` after it ends, behind the newer readings sent live by then."""
     tamper = place_seal_tamper(d, slot, p)
-    margin = _minutes(p, "margin_min")
-    g0, g1 = max(0.0, tamper.t0 - margin), tamper.t1 + margin
-    upload = g1 + _minutes(p, "delay_min")
-    d.effects.gaps.append((g0, g1, upload))
     # The stop's positions arrive late too: no stop is judged live, but the upload shows it, so
     # a stop long enough is due as for a tamper in coverage.
-    return Incident("tamper_out_of_coverage", tamper.t0, upload, p, tamper.kinds)
+    return _out_of_coverage(d, tamper, "tamper_out_of_coverage", p)
+
+
+def _out_of_coverage(d: Draft, inc: Incident, scenario: str, p: dict[str, Any]) -> Incident:
+    """`inc` staged inside a coverage gap (`margin_min` either side), its readings uploaded
+    `delay_min` after the gap ends: the same incident, ending at the upload."""
+    margin = _minutes(p, "margin_min")
+    g0, g1 = max(0.0, inc.t0 - margin), inc.t1 + margin
+    upload = g1 + _minutes(p, "delay_min")
+    d.effects.gaps.append((g0, g1, upload))
+    return Incident(scenario, inc.t0, upload, p, inc.kinds)
 
 
 def place_unscheduled_stop(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:
@@ -292,12 +298,7 @@ def place_detour_out_of_coverage(d: Draft, slot: Window, p: dict[str, Any]) -> I
     """A detour off the route while the tracker is out of coverage, the detour and a margin
     either side in the gap: only its stored readings, uploaded `delay_min` after the gap ends
     behind the newer live ones, show the truck off its route."""
-    detour = place_route_deviation(d, slot, p)
-    margin = _minutes(p, "margin_min")
-    g0, g1 = max(0.0, detour.t0 - margin), detour.t1 + margin
-    upload = g1 + _minutes(p, "delay_min")
-    d.effects.gaps.append((g0, g1, upload))
-    return Incident("detour_out_of_coverage", detour.t0, upload, p, detour.kinds)
+    return _out_of_coverage(d, place_route_deviation(d, slot, p), "detour_out_of_coverage", p)
 
 
 def place_tracker_silence(d: Draft, slot: Window, p: dict[str, Any]) -> Incident:

@@ -1,5 +1,5 @@
 """Checks shared by the detector unit tests: feeding readings, resuming after a pickle,
-running `cargowatch backtest` as a user does, and the readings of a quantised probe (honest,
+running `cargowatch backtest` (and simulate and score) as a user does, and the readings of a quantised probe (honest,
 or stuck) for the stuck-probe tests."""
 
 from __future__ import annotations
@@ -49,15 +49,38 @@ def backtest(
     path, fleet, alerts = tmp_path / "r.jsonl", tmp_path / "fleet.json", tmp_path / "alerts.jsonl"
     path.write_text("".join(json.dumps(m) + "\n" for m in messages))
     fleet.write_text(json.dumps({"shipments": shipments}))
-    args = [str(path), "--shipments", str(fleet), "--alerts", str(alerts)]
+    cargowatch("backtest", path, "--shipments", fleet, "--alerts", alerts)
+    return [json.loads(line) for line in alerts.read_text().splitlines()]
+
+
+def cargowatch(*args: object) -> None:
+    """Run a `cargowatch` command as a user does; it must succeed."""
     done = subprocess.run(
-        [sys.executable, "-m", "cargowatch", "backtest", *args],
+        [sys.executable, "-m", "cargowatch", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in alerts.read_text().splitlines()]
+
+
+def simulated_and_scored(
+    tmp_path: Path, scenario: str, devices: int = 6, seed: int = 8
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A simulated fleet of `scenario` over 12 h, backtested and scored as a test engineer
+    does: its alert events, and the score's figures per kind."""
+    run, fleet, truth = tmp_path / "r.jsonl", tmp_path / "f.json", tmp_path / "t.jsonl"
+    alerts, score = tmp_path / "a.jsonl", tmp_path / "s.json"
+    cargowatch(
+        "simulate", "--devices", devices, "--scenario", scenario, "--duration", "12h",
+        "--seed", seed, "--out", run, "--manifest", fleet, "--labels", truth,
+    )  # fmt: skip
+    cargowatch("backtest", run, "--shipments", fleet, "--alerts", alerts)
+    cargowatch(
+        "score", "--labels", truth, "--alerts", alerts, "--shipments", fleet, "--json", score
+    )
+    kinds = {k["kind"]: k for k in json.loads(score.read_text())["kinds"]}
+    return [json.loads(line) for line in alerts.read_text().splitlines()], kinds
 
 
 def room_entry(device: str, room: str | None = "chiller-2", **fields: object) -> dict[str, object]:

@@ -2,12 +2,9 @@
 excursion, the seal, the door, a shock), at their own time, marked as reported late, as one
 alert with a live one of the same kind, and counted in the stability budget."""
 
-import json
 import pickle
-import subprocess
-import sys
 
-from detector_checks import backtest
+from detector_checks import backtest, simulated_and_scored
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -267,29 +264,9 @@ def test_cargowatch_backtest_raises_an_excursion_hidden_in_a_late_upload(tmp_pat
 
 def test_a_simulated_seal_opened_out_of_coverage_is_caught_from_the_late_upload(tmp_path):
     # The simulator's own scenario, end to end as a test engineer scores it.
-    def cargowatch(*args):
-        done = subprocess.run(
-            [sys.executable, "-m", "cargowatch", *map(str, args)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-
-    run, fleet, truth = tmp_path / "r.jsonl", tmp_path / "f.json", tmp_path / "t.jsonl"
-    alerts, score = tmp_path / "a.jsonl", tmp_path / "s.json"
-    cargowatch(
-        "simulate", "--devices", 6, "--scenario", "tamper_out_of_coverage", "--duration", "12h",
-        "--seed", 8, "--out", run, "--manifest", fleet, "--labels", truth,
-    )  # fmt: skip
-    cargowatch("backtest", run, "--shipments", fleet, "--alerts", alerts)
-    cargowatch(
-        "score", "--labels", truth, "--alerts", alerts, "--shipments", fleet, "--json", score
-    )
-    kinds = {k["kind"]: k for k in json.loads(score.read_text())["kinds"]}
+    alerts, kinds = simulated_and_scored(tmp_path, "tamper_out_of_coverage")
     assert kinds["seal_breach"]["recall"] == 1.0
-    assert all(
-        json.loads(line)["evidence"].get("reported_late")
-        for line in alerts.read_text().splitlines()
-        if json.loads(line)["kind"] == "seal_breach"
-    )
+    # The stop it happened at is in the upload too, and is reported from it.
+    assert kinds["unscheduled_stop"]["recall"] == 1.0
+    late = {"seal_breach", "unscheduled_stop"}
+    assert all(a["evidence"].get("reported_late") for a in alerts if a["kind"] in late)

@@ -7,10 +7,7 @@ opens at its own reading's time, marked as reported late. The upload's fixes are
 the live chain's are: a spoofed fix in it places the truck nowhere.
 """
 
-import json
-import subprocess
-import sys
-
+from detector_checks import simulated_and_scored
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,34 +132,11 @@ def test_a_detour_seen_live_and_in_the_upload_stays_one_alert():
 
 
 def test_a_simulated_detour_out_of_coverage_is_caught_from_the_late_upload(tmp_path):
-    def cargowatch(*args):
-        done = subprocess.run(
-            [sys.executable, "-m", "cargowatch", *map(str, args)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-
-    run, fleet, truth = tmp_path / "r.jsonl", tmp_path / "f.json", tmp_path / "t.jsonl"
-    alerts, score = tmp_path / "a.jsonl", tmp_path / "s.json"
-    cargowatch(
-        "simulate", "--devices", 6, "--scenario", "detour_out_of_coverage", "--duration", "12h",
-        "--seed", 8, "--out", run, "--manifest", fleet, "--labels", truth,
-    )  # fmt: skip
-    cargowatch("backtest", run, "--shipments", fleet, "--alerts", alerts)
-    cargowatch(
-        "score", "--labels", truth, "--alerts", alerts, "--shipments", fleet, "--json", score
-    )
-    kinds = {k["kind"]: k for k in json.loads(score.read_text())["kinds"]}
+    alerts, kinds = simulated_and_scored(tmp_path, "detour_out_of_coverage")
     assert kinds["route_deviation"]["recall"] == 1.0
-    opened = [
-        event
-        for event in map(json.loads, alerts.read_text().splitlines())
-        if event["kind"] == "route_deviation" and event["event"] == "open"
-    ]
+    opened = [a for a in alerts if a["kind"] == "route_deviation" and a["event"] == "open"]
     assert len(opened) == 6
-    assert all(event["evidence"]["reported_late"] for event in opened)
+    assert all(a["evidence"]["reported_late"] for a in opened)
 
 
 @settings(max_examples=60, deadline=None)

@@ -248,53 +248,46 @@ def test_a_late_upload_arrives_as_arrays_after_newer_readings_with_original_time
         assert all(order[i][0].readings <= MAX_UPLOAD_READINGS for i in uploads)
 
 
+def assert_only_in_late_uploads(run, label, window, what, shows=lambda r: True):
+    """The label's device's readings in `window` (ms, inclusive) for which `shows` holds came
+    only in stored uploads, each behind a newer reading sent before it."""
+    device, (start, end) = label["device_id"], window
+    order = [
+        (m, d)
+        for m, d in zip(run.messages, run.decoded, strict=True)
+        if m.topic.split("/")[2] == device
+    ]
+    found = [
+        (i, r)
+        for i, (_, d) in enumerate(order)
+        for r in d.readings
+        if start <= r.ts_ms <= end and shows(r)
+    ]
+    assert found, f"the tracker kept its readings of {what}"
+    for i, r in found:
+        assert isinstance(order[i][0].body, tuple), f"only stored readings show {what}"
+        newest_before = max(x.ts_ms for _, d in order[:i] for x in d.readings)
+        assert newest_before > r.ts_ms, "and they arrive after newer readings"
+
+
 def test_a_seal_opened_out_of_coverage_shows_only_in_an_upload_behind_newer_readings(catalogue):
     run = catalogue["tamper_out_of_coverage"]
     assert run.labels
     for label in run.labels:
-        device, start, end = label["device_id"], ms(label["start"]), ms(label["end"])
-        order = [
-            (m, d)
-            for m, d in zip(run.messages, run.decoded, strict=True)
-            if m.topic.split("/")[2] == device
-        ]
-        opened = [
-            (i, r)
-            for i, (_, d) in enumerate(order)
-            for r in d.readings
-            if r.seal in ("open", "tampered") and start <= r.ts_ms <= end
-        ]
-        assert opened, "the seal reads open during the incident"
-        for i, r in opened:
-            m = order[i][0]
-            assert isinstance(m.body, tuple), "only stored readings show the seal open"
-            newest_before = max(x.ts_ms for _, d in order[:i] for x in d.readings)
-            assert newest_before > r.ts_ms, "and they arrive after newer readings"
+        window = (ms(label["start"]), ms(label["end"]))
+        assert_only_in_late_uploads(
+            run, label, window, "the seal open", lambda r: r.seal in ("open", "tampered")
+        )
 
 
 def test_a_detour_out_of_coverage_shows_only_in_an_upload_behind_newer_readings(catalogue):
     run = catalogue["detour_out_of_coverage"]
     assert run.labels
     for label in run.labels:
-        device, start = label["device_id"], ms(label["start"])
+        start = ms(label["start"])
         detour_end = start + round(label["params"]["duration_min"] * 60_000)
-        order = [
-            (m, d)
-            for m, d in zip(run.messages, run.decoded, strict=True)
-            if m.topic.split("/")[2] == device
-        ]
-        during = [
-            (i, r)
-            for i, (_, d) in enumerate(order)
-            for r in d.readings
-            if start <= r.ts_ms <= detour_end
-        ]
-        assert during, "the tracker kept its readings of the detour"
-        for i, r in during:
-            assert isinstance(order[i][0].body, tuple), "only stored readings show the detour"
-            newest_before = max(x.ts_ms for _, d in order[:i] for x in d.readings)
-            assert newest_before > r.ts_ms, "and they arrive after newer readings"
         assert ms(label["end"]) >= detour_end
+        assert_only_in_late_uploads(run, label, (start, detour_end), "the detour")
 
 
 def test_duplicate_deliveries_repeat_messages_byte_for_byte_inside_the_window(catalogue):
