@@ -31,9 +31,9 @@ from __future__ import annotations
 from typing import Final
 
 from detectors.alerts import Condition
-from detectors.base import Detector, DetectorFactory
+from detectors.base import Detector, DetectorFactory, PositionScreen
 from detectors.door_open import make_door_open
-from detectors.gps_implausible import GpsImplausible, make_gps_implausible
+from detectors.gps_implausible import make_gps_implausible
 from detectors.gps_lost import make_gps_lost
 from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
@@ -161,7 +161,7 @@ class LateStretch:
                 conds = live.judge_late(r, d)
             else:
                 conds = d.update(r)
-                if isinstance(d, GpsImplausible):
+                if isinstance(d, PositionScreen):
                     r = d.screen(r)  # as the engine does for the live chain
             for c in conds or ():
                 # The live detector keeps the budget (checked as the stretch ends); the

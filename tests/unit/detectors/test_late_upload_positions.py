@@ -32,8 +32,13 @@ CUSTOMS = parse_shipment(
     }
 )
 #: Kinds a position raises; `silence` (live, on the gap itself) is not one of them.
-POSITION_KINDS = {"route_deviation", "restricted_zone", "unscheduled_stop", "gps_lost"}
-POSITION_KINDS |= {"gps_implausible"}
+POSITION_KINDS = {
+    "route_deviation",
+    "restricted_zone",
+    "unscheduled_stop",
+    "gps_lost",
+    "gps_implausible",
+}
 
 
 def fix(minute: int, lat: float = 0.0, lon: float | None = None) -> Reading:
@@ -48,7 +53,7 @@ def fix(minute: int, lat: float = 0.0, lon: float | None = None) -> Reading:
 def out_of_coverage(gap: list[Reading]) -> list[tuple[Reading, int]]:
     """Live every 5 min to 20 and from 85; the gap's readings (25-80) uploaded at minute 91."""
     live = [(fix(m), m) for m in range(0, 21, 5)] + [(fix(m), m) for m in (85, 90)]
-    return live[:-2] + live[-2:] + [(r, 91) for r in gap]
+    return live + [(r, 91) for r in gap]
 
 
 def events_of(arrivals: list[tuple[Reading, int]]) -> list:
