@@ -215,7 +215,7 @@ class Engine:
                 # The stretch before may be over, though no tick has said so yet: this reading
                 # then begins a new one rather than being taken for the old one's out of order.
                 self._end_late_if_due(state, now, out)
-            conds = state.late.take(r, now, state.shipment, _excursion(state))
+            conds = state.late.take(r, now, state.shipment, state.detectors)
             self._apply(state, conds, out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:
             # In order and already due (the common case): no need for the heap.

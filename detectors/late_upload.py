@@ -22,13 +22,17 @@ judged in a stretch of its own. Positions are judged too: a truck that left its 
 a restricted zone, stopped where no stop was planned, or whose GPS was lost or spoofed while out
 of coverage is the customs question an upload answers, and the readings show it. The stretch
 screens its fixes as the live chain does (`gps_implausible` before the route, stop, zone, seal
-and door checks), so a spoofed fix in an upload places the truck nowhere. Forecasts speak of the
-present and are not run on late readings; `silence` takes them itself, to fill its gaps.
+and door checks), so a spoofed fix in an upload places the truck nowhere. A stop the live
+detector saw under way where the stretch begins goes on in the stretch's
+(`UnscheduledStop.resume`): a truck parked before it lost coverage stopped once. Forecasts
+speak of the present and are not run on late readings; `silence` takes them itself, to fill
+its gaps.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, TypeVar
 
 from detectors.alerts import Condition
 from detectors.base import Detector, DetectorFactory, PositionScreen
@@ -43,7 +47,7 @@ from detectors.route_deviation import make_route_deviation
 from detectors.seal_breach import make_seal_breach
 from detectors.shock import make_shock
 from detectors.temperature import TempExcursion, make_temp_excursion
-from detectors.unscheduled_stop import make_unscheduled_stop
+from detectors.unscheduled_stop import UnscheduledStop, make_unscheduled_stop
 
 #: The detectors a late upload is judged by: each needs only the readings of the stretch. In
 #: the registry's order: `gps_lost` judges the fixes as sent, `gps_implausible` screens them
@@ -80,6 +84,7 @@ LATE_IDLE_MS: Final = 60_000
 #: are rare, and a copy comes soon after the original.
 _SPANS_KEPT: Final = 8
 _NEVER: Final = -(2**62)
+_D = TypeVar("_D")
 
 
 class LateStretch:
@@ -139,12 +144,14 @@ class LateStretch:
             self.unjoined_min = judged.out_minutes
 
     def take(
-        self, r: Reading, now_ms: int, shipment: Shipment, live: TempExcursion | None = None
+        self, r: Reading, now_ms: int, shipment: Shipment, live: Sequence[Detector] = ()
     ) -> list[Condition]:
         """Judge one late reading that arrived at clock `now_ms`; return the conditions raised.
 
-        `live` is the device's own excursion detector, which judges the reading's time out of
-        range in its place (`TempExcursion.judge_late`).
+        `live` are the device's own detectors: its excursion detector judges the reading's
+        time out of range in the stretch's place (`TempExcursion.judge_late`), and the stop
+        its stop detector saw under way where the stretch begins goes on in the stretch's
+        (`UnscheduledStop.resume`).
         """
         ts = r.ts_ms
         if ts <= self.judged_ts or any(a <= ts <= b for a, b in self._judged):
@@ -153,12 +160,14 @@ class LateStretch:
         if not self.detectors:
             self.detectors = tuple(d for f in LATE_FACTORIES if (d := f(shipment)) is not None)
             self._first_ts = ts
+            self._resume(live, ts)
         self.judged_ts = ts
         self._arrived_ms = now_ms
+        excursion = _live(live, TempExcursion)
         out: list[Condition] = []
         for d in self.detectors:
-            if live is not None and isinstance(d, TempExcursion):
-                conds = live.judge_late(r, d)
+            if excursion is not None and isinstance(d, TempExcursion):
+                conds = excursion.judge_late(r, d)
             else:
                 conds = d.update(r)
                 if isinstance(d, PositionScreen):
@@ -174,6 +183,13 @@ class LateStretch:
                     self._active.pop(c.kind, None)
                 out.append(_marked(c))
         return out
+
+    def _resume(self, live: Sequence[Detector], first_ts: int) -> None:
+        """Let the stretch's stop detector take up the stop the live one saw under way."""
+        stop = _live(live, UnscheduledStop)
+        late = _live(self.detectors, UnscheduledStop)
+        if stop is not None and late is not None:
+            late.resume(stop, first_ts)
 
     def due_ms(self) -> int | None:
         """The clock at which the stretch is over unless another late reading comes."""
@@ -203,6 +219,11 @@ class LateStretch:
             self._judged = (*self._judged[1 - _SPANS_KEPT :], (self._first_ts, self.judged_ts))
         self.judged_ts = -1
         return out
+
+
+def _live(detectors: Sequence[Detector], kind: type[_D]) -> _D | None:
+    """The first of `detectors` of class `kind`."""
+    return next((d for d in detectors if isinstance(d, kind)), None)
 
 
 def _marked(c: Condition) -> Condition:

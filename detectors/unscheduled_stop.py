@@ -8,14 +8,17 @@ the last live fix) may be a receiver holding a cached position (jammed,
 shielded) on a truck that drives on: the alert still opens, as a stopped
 truck may be what it is, but says so, and `gps_lost` judges the fix frozen
 once it has been held long enough. A receiver with static hold repeats its
-fix whenever it stands still, so for its shipment that is not said.
+fix whenever it stands still, so for its shipment that is not said. A late upload's stop
+detector takes up the stop the live one saw under way when the upload's readings begin
+(`UnscheduledStop.resume`): a truck parked in coverage that lost it while parked stopped once,
+at its first fix, and the upload says how long it stayed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 from detectors.alerts import Condition, rfc3339
 from detectors.geo import (
@@ -33,6 +36,26 @@ from detectors.spans import lasted
 
 MIN: Final = 60_000
 _RAD: Final = math.pi / 180.0
+#: `_StopAt.moved_ms` of a stop no fix has yet shown the truck leaving.
+_NEVER_MOVED: Final = 2**62
+
+
+class _StopAt(NamedTuple):
+    """A stop as it stood at one of its fixes: what a late upload's detector takes up."""
+
+    alon: float
+    alat: float
+    akx: float
+    since: int
+    excused: bool | None
+    fixes: int
+    run: int
+    #: Its fix this is as of.
+    last: int
+    active: bool
+    severity: str
+    #: When the first fix away from it came.
+    moved_ms: int
 
 
 class UnscheduledStop:
@@ -76,6 +99,7 @@ class UnscheduledStop:
         "_alat",
         "_alon",
         "_beyond",
+        "_ended",
         "_excused",
         "_fixes",
         "_last",
@@ -135,6 +159,9 @@ class UnscheduledStop:
         self._fixes = 0  # fixes of the current stop, its anchor included
         self._last = -1  # the time of its latest fix
         self._run = 0  # the latest of them that repeat one another bit for bit
+        # The stop before the current one as it stood at its last fix, if it may have lasted
+        # `min_stop_ms` before the truck was seen away; None until such a stop has ended.
+        self._ended: _StopAt | None = None
 
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before fixes were counted: a stop under
@@ -143,6 +170,7 @@ class UnscheduledStop:
         self._fixes, self._run = 2, 0
         self.static_hold = False
         self._last = -1  # not kept then: the stop's end is taken as its first fix away
+        self._ended = None
         restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
@@ -161,6 +189,13 @@ class UnscheduledStop:
                 self._plon, self._plat, self._pts = lon, lat, ts
             if self._beyond < self.confirm_fixes:
                 return None
+            if self._fixes > 1 and lasted(self._pts - self._since, self.min_stop_ms):
+                # The truck may have stood here long enough before it was seen away: out of
+                # coverage, say, which a late upload shows (`resume`). A truck seen at one fix
+                # is not known to have stood (a 15-minute tracker on the move re-anchors every
+                # other fix, and a stop kept each time is some 280 bytes a device): a stop
+                # begun at the last fix before a gap counts from the upload's first.
+                self._ended = self._stop_at(self._last, self._pts)
             out = self._moved(ts, lon, lat) if self._active else None
             # A new stop began at the first fix of the move if the shipment stayed there.
             dx, dy = (lon - self._plon) * self._akx, (lat - self._plat) * M_PER_DEG
@@ -191,6 +226,53 @@ class UnscheduledStop:
             self._beyond = 0
         self._count(lon, lat, ts)
         return self._judge(ts)
+
+    def resume(self, live: UnscheduledStop, first_ts: int) -> None:
+        """Take up the stop `live` (the device's live detector) saw under way at `first_ts`,
+        where this detector's readings (a late upload's) begin: the stop that had begun
+        before it and that no fix had yet shown the truck leaving. Its first fix, its length
+        so far and whether it was reported go on from there. A detector that has seen a fix
+        keeps its own.
+        """
+        if self._since >= 0:
+            return
+        stop = None
+        if 0 <= live._since < first_ts and (live._beyond == 0 or live._pts > first_ts):
+            # A stop with fixes after `first_ts` too had them on both sides of the gap; those
+            # before it were not kept apart, so its first fix stands for them.
+            spans = live._last >= first_ts
+            stop = live._stop_at(live._since if spans else live._last, _NEVER_MOVED)
+            if spans:
+                stop = stop._replace(fixes=1, run=1)
+        elif (ended := live._ended) is not None and ended.since < first_ts < ended.moved_ms:
+            # Reported, this stop's alert was resolved when the truck was seen away: it is not
+            # raised again, as critical or otherwise, for what the upload adds to it.
+            stop = ended._replace(severity="critical") if ended.active else ended
+        if stop is None:
+            return
+        self._alon, self._alat, self._akx = stop.alon, stop.alat, stop.akx
+        self._since, self._excused, self._last = stop.since, stop.excused, stop.last
+        self._fixes, self._run = stop.fixes, stop.run
+        self._active, self._severity = stop.active, stop.severity
+        self._beyond = 0
+        # The stop's latest fix is not kept, so no run of repeats is taken to reach past it.
+        self._plon = self._plat = math.nan
+
+    def _stop_at(self, last: int, moved_ms: int) -> _StopAt:
+        """The current stop as of its fix at `last`, the first fix away from it at `moved_ms`."""
+        return _StopAt(
+            self._alon,
+            self._alat,
+            self._akx,
+            self._since,
+            self._excused,
+            self._fixes,
+            self._run,
+            last,
+            self._active,
+            self._severity,
+            moved_ms,
+        )
 
     def _judge(self, ts: int) -> list[Condition] | None:
         """The current stop as of its fix at `ts`: opened, escalated, or nothing new."""

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from detectors.profiles import parse_shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
+from detectors.unscheduled_stop import UnscheduledStop
 
 MIN = 60_000
 T0 = 1_763_800_000_000
@@ -56,12 +57,12 @@ def out_of_coverage(gap: list[Reading]) -> list[tuple[Reading, int]]:
     return live + [(r, 91) for r in gap]
 
 
-def events_of(arrivals: list[tuple[Reading, int]]) -> list:
+def events_of(arrivals: list[tuple[Reading, int]], updates: bool = False) -> list:
     engine = build_engine([CUSTOMS], lateness_ms=0)
     events = []
     for r, clock in arrivals:
         events += engine.process(r, T0 + clock * MIN)
-    return [e for e in events + engine.flush() if e.event != "update"]
+    return [e for e in events + engine.flush() if updates or e.event != "update"]
 
 
 def opened(events: list) -> dict[str, int]:
@@ -176,3 +177,104 @@ def test_a_detour_in_an_upload_is_judged_as_the_same_readings_in_order(
     straight, uploaded = deviations(in_order), deviations(late)
     # The same openings at the same reading times; a late one ends with its upload.
     assert [x for x in straight if x[0] == "open"] == [x for x in uploaded if x[0] == "open"]
+
+
+def parked(first: int, last: int) -> list[Reading]:
+    """Every 5 min from 0 to 90 along the road, standing from minute `first` to `last` where
+    the road had brought it, then driving on from there."""
+    out = []
+    for m in range(0, 91, 5):
+        driven = min(m, first) + max(0, m - last)
+        lon = 33.0 + 0.009 * driven
+        out.append(fix(m, lon=lon))
+    return out
+
+
+def upload_gap(readings: list[Reading], clock: int = 91) -> list[tuple[Reading, int]]:
+    """Live to minute 20 and at 85 and 90; the gap's readings (25-80) uploaded at `clock`,
+    after the live reading of 85 and, at 91, that of 90 too."""
+    at = {(r.ts_ms - T0) // MIN: r for r in readings}
+    live = [(at[m], m) for m in (*range(0, 21, 5), 85, 90)]
+    upload = [(at[m], clock) for m in range(25, 81, 5)]
+    return sorted(live + upload, key=lambda a: a[1])
+
+
+def stops(events: list) -> list[tuple[str, int, str]]:
+    """Each unscheduled_stop event: what it was, its minute, and the stop's first fix."""
+    return [
+        (e.event, (e.at_ms - T0) // MIN, e.evidence["since"])
+        for e in events
+        if e.kind == "unscheduled_stop"
+    ]
+
+
+def test_a_stop_begun_in_coverage_and_uploaded_stays_the_one_alert_opened_live():
+    # Parked from minute 5 to 40: the alert opened live at 15; the upload shows the same stop.
+    # Before, the upload's own detector saw a new stop at its first reading (25) and opened a
+    # second alert for it, "stopped for 10 min" since 25.
+    events = events_of(upload_gap(parked(5, 40)))
+    since = "2025-11-22T08:31:40Z"
+    assert stops(events) == [("open", 15, since), ("resolve", 90, since)]
+
+
+def test_a_stop_still_open_live_is_not_shortened_by_its_upload():
+    # The upload arrives before the live fix of 90 that confirms the truck moved on: the
+    # open alert is not updated to a stop begun at the upload's first reading.
+    events = events_of(upload_gap(parked(5, 40), clock=86), updates=True)
+    since = "2025-11-22T08:31:40Z"
+    # Before, an update at 35 said "from a late upload: stopped for 10 min" since 25.
+    assert stops(events) == [("open", 15, since), ("resolve", 90, since)]
+
+
+def test_a_stop_begun_just_before_coverage_was_lost_opens_from_its_first_fix():
+    # Parked from minute 15, two live fixes: 10 min later, in the upload, it is a stop.
+    events = events_of(upload_gap(parked(15, 40)))
+    stop = [e for e in events if e.kind == "unscheduled_stop"]
+    assert stops(events)[0] == ("open", 25, "2025-11-22T08:41:40Z")
+    assert stop[0].summary.startswith("from a late upload: stopped for 10 min")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    first=st.integers(1, 16).map(lambda k: 5 * k),
+    length=st.integers(0, 16).map(lambda k: 5 * k),
+    clock=st.sampled_from([86, 91]),
+)
+def test_a_stop_across_the_edge_of_a_gap_opens_once_from_its_first_fix(first, length, clock):
+    # Whether the stop is seen live, in the upload, or partly in each, it is one stop: it
+    # opens once it has lasted 10 min, at that fix, from its first, as the same readings in
+    # order would.
+    last = min(first + length, 80)
+    events = events_of(upload_gap(parked(first, last), clock))
+    opens = [(minute, since) for event, minute, since in stops(events) if event == "open"]
+    in_order = [(r, (r.ts_ms - T0) // MIN) for r in parked(first, last)]
+    expected = [(m, s) for e, m, s in stops(events_of(in_order)) if e == "open"]
+    assert len(expected) == (last - first >= 10)
+    if first == 20 and clock == 91 and last >= 30:
+        # The one exception: a truck seen at one fix before the gap, then twice away after it
+        # before the upload came, is not known to have stood there; the stop counts from the
+        # upload's first fix, a reporting interval short.
+        assert opens == [(35, "2025-11-22T08:51:40Z")]
+    else:
+        assert opens == expected
+
+
+def test_a_stop_detector_restored_from_before_ended_stops_were_kept_hands_on_none():
+    live = UnscheduledStop(min_stop_min=10)
+    trip = parked(5, 40)
+    for r in trip[:5] + trip[-2:]:  # live to minute 20, then 85 and 90: the stop ended
+        live.update(r)
+    state = {k: getattr(live, k) for k in UnscheduledStop.__slots__ if k != "_ended"}
+    old = UnscheduledStop.__new__(UnscheduledStop)
+    old.__setstate__((None, state))
+
+    def resumed_from(d: UnscheduledStop) -> list[tuple[bool, str]]:
+        late = UnscheduledStop(min_stop_min=10)
+        late.resume(d, T0 + 25 * MIN)
+        conds = [c for r in trip[5:9] for c in late.update(r) or []]
+        return [(c.active, c.evidence["since"]) for c in conds]
+
+    # Taken up from the detector as it runs, the stop was open already: nothing new.
+    assert resumed_from(live) == []
+    # Nothing to take up from the old one: the upload's stop counts from its own first fix.
+    assert resumed_from(old) == [(True, "2025-11-22T08:51:40Z")]
