@@ -48,6 +48,7 @@ from detectors.profiles import Profile, Shipment
 from detectors.reading import Reading
 from detectors.risk import RiskScore, risk_score
 from detectors.temperature import TempExcursion
+from detectors.unscheduled_stop import UnscheduledStop
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,11 @@ def _excursion(state: DeviceState) -> TempExcursion | None:
     return next((d for d in state.detectors if isinstance(d, TempExcursion)), None)
 
 
+def _stop(detectors: Sequence[Detector]) -> UnscheduledStop | None:
+    """The stop detector among `detectors`, which a late stretch's stop is handed over to."""
+    return next((d for d in detectors if isinstance(d, UnscheduledStop)), None)
+
+
 class Engine:
     """Runs every registered detector over every device's readings."""
 
@@ -218,7 +224,10 @@ class Engine:
             conds = state.late.take(r, now, state.shipment, state.detectors)
             self._apply(state, conds, out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:
-            # In order and already due (the common case): no need for the heap.
+            # In order and already due (the common case): no need for the heap. A stretch
+            # over by now ended before this reading came, and hands its stop over first.
+            if state.late is not None:
+                self._end_late_if_due(state, now, out)
             self._run(state, r, out)
         else:
             self._arrival += 1
@@ -327,6 +336,8 @@ class Engine:
     def _release(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
         horizon = now_ms - self.lateness_ms
         buffer = state.buffer
+        if buffer and state.late is not None:
+            self._end_late_if_due(state, now_ms, out)
         while buffer and buffer[0][0] <= horizon:
             assert isinstance(buffer, list)
             self._run(state, heapq.heappop(buffer)[2], out)
@@ -350,6 +361,10 @@ class Engine:
         at_ms = late.judged_ts
         judged = late.out_of_range()
         unjoined = late.unjoined_min
+        stop, late_stop = _stop(state.detectors), late.stop()
+        if stop is not None and late_stop is not None:
+            # Before the stretch lets go of a stop it ended in, the live detector takes it up.
+            self._apply(state, stop.adopt(late_stop), out, stop)
         conds = late.end()
         live = _excursion(state)
         if judged is not None and live is not None:

@@ -23,8 +23,9 @@ a restricted zone, stopped where no stop was planned, or whose GPS was lost or s
 of coverage is the customs question an upload answers, and the readings show it. The stretch
 screens its fixes as the live chain does (`gps_implausible` before the route, stop, zone, seal
 and door checks), so a spoofed fix in an upload places the truck nowhere. A stop the live
-detector saw under way where the stretch begins goes on in the stretch's
-(`UnscheduledStop.resume`): a truck parked before it lost coverage stopped once. Forecasts
+detector saw under way where the stretch begins goes on in the stretch's, and the one the
+stretch ends in goes on in the live detector's as the stretch ends, where the truck still
+stood after the gap (`UnscheduledStop.resume`, `adopt`): a parked truck stopped once. Forecasts
 speak of the present and are not run on late readings; `silence` takes them itself, to fill
 its gaps.
 """
@@ -190,6 +191,10 @@ class LateStretch:
         late = _live(self.detectors, UnscheduledStop)
         if stop is not None and late is not None:
             late.resume(stop, first_ts)
+
+    def stop(self) -> UnscheduledStop | None:
+        """The stretch's stop detector, whose stop the live one takes up as the stretch ends."""
+        return _live(self.detectors, UnscheduledStop)
 
     def due_ms(self) -> int | None:
         """The clock at which the stretch is over unless another late reading comes."""

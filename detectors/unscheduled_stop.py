@@ -8,10 +8,11 @@ the last live fix) may be a receiver holding a cached position (jammed,
 shielded) on a truck that drives on: the alert still opens, as a stopped
 truck may be what it is, but says so, and `gps_lost` judges the fix frozen
 once it has been held long enough. A receiver with static hold repeats its
-fix whenever it stands still, so for its shipment that is not said. A late upload's stop
-detector takes up the stop the live one saw under way when the upload's readings begin
-(`UnscheduledStop.resume`): a truck parked in coverage that lost it while parked stopped once,
-at its first fix, and the upload says how long it stayed.
+fix whenever it stands still, so for its shipment that is not said. A stop is one stop across
+either edge of a coverage gap whose readings come late: the upload's stop detector takes up the
+stop the live one saw under way where the upload begins (`UnscheduledStop.resume`), and the live
+one takes up the stop the upload ends in when its first fix after the gap is there
+(`UnscheduledStop.adopt`).
 """
 
 from __future__ import annotations
@@ -257,6 +258,54 @@ class UnscheduledStop:
         self._beyond = 0
         # The stop's latest fix is not kept, so no run of repeats is taken to reach past it.
         self._plon = self._plat = math.nan
+
+    def adopt(self, late: UnscheduledStop) -> list[Condition] | None:
+        """Take from a late upload's detector (`late`) the stop its readings ended in, where
+        this detector's first fix after them is at that stop: the stop then counts from the
+        upload's first fix of it. Either's latest fix may be one beyond its stop that has not
+        yet confirmed a move: that fix is where the truck was. The condition the stop holds
+        now, as of this detector's latest fix, is returned (None while it has not lasted
+        long enough to report).
+        """
+        ended = late._ended_in()
+        if ended is None or self._since < 0:
+            return None
+        if self._beyond == 1 and self._pts > ended.last:
+            lon, lat, first, fixes = self._plon, self._plat, self._pts, 1
+        elif not self._beyond and self._since > ended.last:
+            lon, lat, first, fixes = self._alon, self._alat, self._since, self._fixes
+        else:
+            return None
+        dx, dy = (lon - ended.alon) * ended.akx, (lat - ended.alat) * M_PER_DEG
+        if dx * dx + dy * dy > self.radius_m * self.radius_m:
+            return None
+        if fixes == 1:
+            self._plon, self._plat, self._run = lon, lat, 1
+        self._alon, self._alat, self._akx = ended.alon, ended.alat, ended.akx
+        self._since, self._excused = ended.since, ended.excused
+        self._fixes, self._beyond = ended.fixes + fixes, 0
+        self._last = max(self._last, first)
+        if ended.severity == "critical":
+            self._severity = "critical"
+        if not (self._active or ended.active):
+            return self._judge(self._last)
+        self._active = True
+        duration = self._last - self._since
+        if lasted(duration, self.critical_after_ms):
+            self._severity = "critical"
+        return [self._condition(self._last, duration)]
+
+    def _ended_in(self) -> _StopAt | None:
+        """Where this detector's readings ended: its current stop, or the one fix beyond it
+        that has not yet confirmed a move; None before any fix, or after two beyond."""
+        if self._since < 0 or self._beyond > 1:
+            return None
+        if not self._beyond:
+            return self._stop_at(self._last, _NEVER_MOVED)
+        lat = self._plat
+        akx = math.cos(lat * _RAD) * M_PER_DEG
+        pts = self._pts
+        return _StopAt(self._plon, lat, akx, pts, None, 1, 1, pts, False, "warning", _NEVER_MOVED)
 
     def _stop_at(self, last: int, moved_ms: int) -> _StopAt:
         """The current stop as of its fix at `last`, the first fix away from it at `moved_ms`."""
