@@ -224,10 +224,9 @@ class Engine:
             conds = state.late.take(r, now, state.shipment, state.detectors)
             self._apply(state, conds, out, None)
         elif not state.buffer and ts <= now - self.lateness_ms:
-            # In order and already due (the common case): no need for the heap. A stretch
-            # over by now ended before this reading came, and hands its stop over first.
+            # In order and already due (the common case): no need for the heap.
             if state.late is not None:
-                self._end_late_if_due(state, now, out)
+                self._hand_over_if_due(state, now, out)
             self._run(state, r, out)
         else:
             self._arrival += 1
@@ -337,7 +336,7 @@ class Engine:
         horizon = now_ms - self.lateness_ms
         buffer = state.buffer
         if buffer and state.late is not None:
-            self._end_late_if_due(state, now_ms, out)
+            self._hand_over_if_due(state, now_ms, out)
         while buffer and buffer[0][0] <= horizon:
             assert isinstance(buffer, list)
             self._run(state, heapq.heappop(buffer)[2], out)
@@ -356,15 +355,29 @@ class Engine:
         if late is not None and (due := late.due_ms()) is not None and now_ms >= due:
             self._end_late(state, late, out)
 
+    def _hand_over_if_due(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
+        """Hand the stop a stretch over by now ended in to the live detector before the live
+        readings after it are judged, so they count it from its first fix. The stretch itself
+        ends after them: what the live chain holds on then (a detour still under way) stays
+        the one alert it was."""
+        late = state.late
+        if late is not None and (due := late.due_ms()) is not None and now_ms >= due:
+            self._hand_over_stop(state, late, out)
+
+    def _hand_over_stop(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:
+        """Let the live stop detector take up the stop the stretch ended in (`adopt`)."""
+        stop, late_stop = _stop(state.detectors), late.stop()
+        if stop is not None and late_stop is not None:
+            self._apply(state, stop.adopt(late_stop), out, stop)
+
     def _end_late(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:
         """Close a late stretch: clear what it holds, check the budget its time out joined."""
         at_ms = late.judged_ts
         judged = late.out_of_range()
         unjoined = late.unjoined_min
-        stop, late_stop = _stop(state.detectors), late.stop()
-        if stop is not None and late_stop is not None:
-            # Before the stretch lets go of a stop it ended in, the live detector takes it up.
-            self._apply(state, stop.adopt(late_stop), out, stop)
+        # Before the stretch lets go of a stop it ended in, the live detector takes it up (if
+        # it has not already: taking it up twice does nothing).
+        self._hand_over_stop(state, late, out)
         conds = late.end()
         live = _excursion(state)
         if judged is not None and live is not None:

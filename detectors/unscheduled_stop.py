@@ -263,9 +263,9 @@ class UnscheduledStop:
         """Take from a late upload's detector (`late`) the stop its readings ended in, where
         this detector's first fix after them is at that stop: the stop then counts from the
         upload's first fix of it. Either's latest fix may be one beyond its stop that has not
-        yet confirmed a move: that fix is where the truck was. The condition the stop holds
-        now, as of this detector's latest fix, is returned (None while it has not lasted
-        long enough to report).
+        yet confirmed a move: that fix is where the truck was. `late` gives the stop up, so
+        it is taken once. The condition the stop holds now, as of this detector's latest fix,
+        is returned (None while it has not lasted long enough to report).
         """
         ended = late._ended_in()
         if ended is None or self._since < 0:
@@ -279,6 +279,7 @@ class UnscheduledStop:
         dx, dy = (lon - ended.alon) * ended.akx, (lat - ended.alat) * M_PER_DEG
         if dx * dx + dy * dy > self.radius_m * self.radius_m:
             return None
+        late._since = -1
         if fixes == 1:
             self._plon, self._plat, self._run = lon, lat, 1
         self._alon, self._alat, self._akx = ended.alon, ended.alat, ended.akx
