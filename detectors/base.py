@@ -11,8 +11,8 @@ no references to the outside world, read time only from readings (or from
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 from detectors.alerts import Condition
 from detectors.profiles import Shipment
@@ -63,3 +63,11 @@ class PositionScreen(Protocol):
 
 
 DetectorFactory = Callable[[Shipment], Detector | None]
+
+_D = TypeVar("_D")
+
+
+def first_of(detectors: Sequence[Detector], kind: type[_D]) -> _D | None:
+    """The first of a device's `detectors` of class `kind`, or None: how the engine and a late
+    upload's stretch find the one detector of a kind they hand readings or state over to."""
+    return next((d for d in detectors if isinstance(d, kind)), None)

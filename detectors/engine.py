@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final, TypeGuard, cast
 
 from detectors.alerts import AlertEvent, Condition
-from detectors.base import Detector, DetectorFactory, PositionScreen, TimedDetector
+from detectors.base import Detector, DetectorFactory, PositionScreen, TimedDetector, first_of
 from detectors.late_upload import LATE_KINDS, LateStretch
 from detectors.lifecycle import AlertBook, KindPolicy
 from detectors.profiles import Profile, Shipment
@@ -138,12 +138,7 @@ class EngineStats:
 
 def _excursion(state: DeviceState) -> TempExcursion | None:
     """The device's excursion detector, which late readings' time out of range joins."""
-    return next((d for d in state.detectors if isinstance(d, TempExcursion)), None)
-
-
-def _stop(detectors: Sequence[Detector]) -> UnscheduledStop | None:
-    """The stop detector among `detectors`, which a late stretch's stop is handed over to."""
-    return next((d for d in detectors if isinstance(d, UnscheduledStop)), None)
+    return first_of(state.detectors, TempExcursion)
 
 
 class Engine:
@@ -366,7 +361,7 @@ class Engine:
 
     def _hand_over_stop(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:
         """Let the live stop detector take up the stop the stretch ended in (`adopt`)."""
-        stop, late_stop = _stop(state.detectors), late.stop()
+        stop, late_stop = first_of(state.detectors, UnscheduledStop), late.stop()
         if stop is not None and late_stop is not None:
             self._apply(state, stop.adopt(late_stop), out, stop)
 

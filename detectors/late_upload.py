@@ -33,10 +33,10 @@ its gaps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, TypeVar
+from typing import Final
 
 from detectors.alerts import Condition
-from detectors.base import Detector, DetectorFactory, PositionScreen
+from detectors.base import Detector, DetectorFactory, PositionScreen, first_of
 from detectors.door_open import make_door_open
 from detectors.gps_implausible import make_gps_implausible
 from detectors.gps_lost import make_gps_lost
@@ -85,7 +85,6 @@ LATE_IDLE_MS: Final = 60_000
 #: are rare, and a copy comes soon after the original.
 _SPANS_KEPT: Final = 8
 _NEVER: Final = -(2**62)
-_D = TypeVar("_D")
 
 
 class LateStretch:
@@ -164,7 +163,7 @@ class LateStretch:
             self._resume(live, ts)
         self.judged_ts = ts
         self._arrived_ms = now_ms
-        excursion = _live(live, TempExcursion)
+        excursion = first_of(live, TempExcursion)
         out: list[Condition] = []
         for d in self.detectors:
             if excursion is not None and isinstance(d, TempExcursion):
@@ -187,14 +186,14 @@ class LateStretch:
 
     def _resume(self, live: Sequence[Detector], first_ts: int) -> None:
         """Let the stretch's stop detector take up the stop the live one saw under way."""
-        stop = _live(live, UnscheduledStop)
-        late = _live(self.detectors, UnscheduledStop)
+        stop = first_of(live, UnscheduledStop)
+        late = first_of(self.detectors, UnscheduledStop)
         if stop is not None and late is not None:
             late.resume(stop, first_ts)
 
     def stop(self) -> UnscheduledStop | None:
         """The stretch's stop detector, whose stop the live one takes up as the stretch ends."""
-        return _live(self.detectors, UnscheduledStop)
+        return first_of(self.detectors, UnscheduledStop)
 
     def due_ms(self) -> int | None:
         """The clock at which the stretch is over unless another late reading comes."""
@@ -202,7 +201,7 @@ class LateStretch:
 
     def out_of_range(self) -> TempExcursion | None:
         """The stretch's excursion detector, whose MKT sums join the live one's."""
-        return next((d for d in self.detectors if isinstance(d, TempExcursion)), None)
+        return first_of(self.detectors, TempExcursion)
 
     def end(self) -> list[Condition]:
         """Close the stretch: clear, at its last reading, every kind it still holds."""
@@ -224,11 +223,6 @@ class LateStretch:
             self._judged = (*self._judged[1 - _SPANS_KEPT :], (self._first_ts, self.judged_ts))
         self.judged_ts = -1
         return out
-
-
-def _live(detectors: Sequence[Detector], kind: type[_D]) -> _D | None:
-    """The first of `detectors` of class `kind`."""
-    return next((d for d in detectors if isinstance(d, kind)), None)
 
 
 def _marked(c: Condition) -> Condition:
