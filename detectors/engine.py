@@ -141,6 +141,14 @@ def _excursion(state: DeviceState) -> TempExcursion | None:
     return first_of(state.detectors, TempExcursion)
 
 
+def _over(state: DeviceState, now_ms: int) -> LateStretch | None:
+    """The device's late stretch if it is over by `now_ms` (no late reading for its idle
+    time), else None."""
+    late = state.late
+    due = None if late is None else late.due_ms()
+    return late if due is not None and now_ms >= due else None
+
+
 class Engine:
     """Runs every registered detector over every device's readings."""
 
@@ -346,8 +354,7 @@ class Engine:
 
     def _end_late_if_due(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
         """Close the device's late stretch if no late reading has come for its idle time."""
-        late = state.late
-        if late is not None and (due := late.due_ms()) is not None and now_ms >= due:
+        if (late := _over(state, now_ms)) is not None:
             self._end_late(state, late, out)
 
     def _hand_over_if_due(self, state: DeviceState, now_ms: int, out: list[AlertEvent]) -> None:
@@ -355,8 +362,7 @@ class Engine:
         readings after it are judged, so they count it from its first fix. The stretch itself
         ends after them: what the live chain holds on then (a detour still under way) stays
         the one alert it was."""
-        late = state.late
-        if late is not None and (due := late.due_ms()) is not None and now_ms >= due:
+        if (late := _over(state, now_ms)) is not None:
             self._hand_over_stop(state, late, out)
 
     def _hand_over_stop(self, state: DeviceState, late: LateStretch, out: list[AlertEvent]) -> None:

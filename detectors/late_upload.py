@@ -186,8 +186,7 @@ class LateStretch:
 
     def _resume(self, live: Sequence[Detector], first_ts: int) -> None:
         """Let the stretch's stop detector take up the stop the live one saw under way."""
-        stop = first_of(live, UnscheduledStop)
-        late = first_of(self.detectors, UnscheduledStop)
+        stop, late = first_of(live, UnscheduledStop), self.stop()
         if stop is not None and late is not None:
             late.resume(stop, first_ts)
 
