@@ -79,6 +79,8 @@ MANIFEST_ORDER: Final = (
     "max_gap_min",
     "excursion_min_duration_min",
     "breach_horizon_min",
+    "probe",
+    "product_lag_min",
     "departure",
     "arrival",
     "route",
@@ -144,6 +146,17 @@ class _ManifestFields(_Strict):
     unscheduled_stop_min: Positive | None = Field(
         default=None,
         description="Minutes standing still away from authorised stops before an unscheduled stop.",
+    )
+    probe: Literal["product", "air"] | None = Field(
+        default=None,
+        description=(
+            "What the temperature probe reads: the product (default) or the air around it,"
+            " whose product is then simulated for the excursion and breach checks."
+        ),
+    )
+    product_lag_min: Positive | None = Field(
+        default=None,
+        description='The product\'s time constant, minutes, with "probe": "air" (default 30).',
     )
     departure: Time | None = None
     arrival: Time | None = None

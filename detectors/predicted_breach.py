@@ -44,6 +44,7 @@ from detectors.alerts import Condition, rfc3339
 from detectors.forecast_calibration import calibrate
 from detectors.forecast_cycles import Turns
 from detectors.pickled import SlotState, restore_slots
+from detectors.product_probe import product_lag
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -187,6 +188,9 @@ class PredictedBreach:
     door_settle_min : after the door is reported shut, how long the trend, back at its value
         from before the door opened, is not learnt, and no new warning opens unless that
         trend was a rise (or fall) of `min_rate_c_per_h` or more.
+    product_lag_min : for a probe that reads the air, the product's time constant: the
+        forecast is of the product the readings simulate (`detectors.product_probe`); None
+        for a probe in the product.
 
     Examples
     --------
@@ -215,6 +219,7 @@ class PredictedBreach:
         "_last_ts",
         "_level",
         "_n",
+        "_product",
         "_resid_var",
         "_shifted",
         "_shortfall",
@@ -256,6 +261,7 @@ class PredictedBreach:
         trend_drift: float = TREND_DRIFT,
         trend_stop_per_h: float = TREND_STOP_PER_H,
         door_settle_min: float = DOOR_SETTLE_MIN,
+        product_lag_min: float | None = None,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
         self.horizon_h = horizon_min / 60
@@ -325,8 +331,13 @@ class PredictedBreach:
         # The trend, its spread and its quickening when the door was seen to open: the rate
         # the open door added ends when it shuts, and the unit's own is the one from before it.
         self._before_door: tuple[float, ...] | None = None
+        # The simulated product behind an air probe (`detectors.product_probe`), whose
+        # forecast this is; None for a probe in the product.
+        self._product = product_lag(product_lag_min)
 
     def update(self, r: Reading) -> list[Condition] | None:
+        if self._product is not None:
+            r = self._product.reading(r)
         if r.door == "open":
             if not self._door_open and self._n:
                 self._before_door = (self._trend, self._slope_var, self._accel, self._accel_var)
@@ -503,9 +514,10 @@ class PredictedBreach:
             # The calibration was fitted on rises with the doors shut: a forecast made while
             # the door stands open assumes it stays open, which the reader should be told.
             door = "; door open, if it stays open" if self._door_open else ""
+            now = f"{t:.1f} °C" if self._product is None else f"{t:.1f} °C simulated product"
             summary = (
                 f"forecast to pass {limit:g} °C at {rfc3339(at_ms)[11:16]} UTC"
-                f" ({due}; now {t:.1f} °C, trend {self._trend:+.2f} °C/h,"
+                f" ({due}; now {now}, trend {self._trend:+.2f} °C/h,"
                 f" confidence {confidence:.0%}{door})"
             )
             return [
@@ -535,6 +547,7 @@ class PredictedBreach:
         self._last_in = self._exit_level = self._exit_peak = math.nan
         self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
         self._calm_from = None
+        self._product = None  # a snapshot from before air probes were simulated
         restored = restore_slots(self, state)
         if not isinstance(self.trend_tau_h, tuple):
             # One time constant for every device, as before the reporting interval set it.
@@ -668,6 +681,8 @@ class PredictedBreach:
         }
         if self._door_open:
             evidence["door_open"] = True
+        if self._product is not None:
+            evidence["air_c"] = self._product.air_c
         return evidence
 
     def _clear(self, r: Reading, why: str) -> list[Condition] | None:
@@ -683,4 +698,9 @@ def make_predicted_breach(shipment: Shipment) -> PredictedBreach | None:
     p = shipment.profile
     if p.temp_range_c is None:
         return None
-    return PredictedBreach(p.temp_range_c[0], p.temp_range_c[1], horizon_min=p.breach_horizon_min)
+    return PredictedBreach(
+        p.temp_range_c[0],
+        p.temp_range_c[1],
+        horizon_min=p.breach_horizon_min,
+        product_lag_min=shipment.product_lag_min,
+    )

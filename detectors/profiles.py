@@ -114,6 +114,10 @@ class Shipment:
     #: The tracker's GPS receiver pins its fix while the vehicle stands still (static hold):
     #: a fix repeated bit for bit is then a parked truck, not a frozen receiver (`gps_lost`).
     gps_static_hold: bool = False
+    #: The tracker's probe reads the air, not the product: the product's time constant (min),
+    #: by which its temperature is simulated from the air's for the excursion and breach
+    #: checks (`detectors.product_probe`). None: the probe reads the product.
+    product_lag_min: float | None = None
 
     def __setstate__(self, state: list[object]) -> None:
         # Snapshots written before a field was added hold fewer values, in field order: the
@@ -145,8 +149,20 @@ _SHIPMENT_KEYS: Final = frozenset(
         "unscheduled_stop_min",
         "room",
         "gps_static_hold",
+        "probe",
+        "product_lag_min",
     }
 )
+#: What a tracker's temperature probe reads: the product (or a buffered probe standing for it),
+#: or the air around it (`product_lag_min`).
+PROBES: Final = ("product", "air")
+#: The product's time constant when a shipment whose probe reads the air names none: a carton
+#: of vials or a small pack, and about what a 100-250 ml glycol-buffered probe shows. A
+#: 30-minute thermostat cycle of 2 °C swing reaches such a product as a third of a degree.
+PRODUCT_LAG_MIN: Final = 30.0
+#: Longer lags hold the product's warmth for most of a day: a pallet of dense cargo, whose
+#: core an air probe cannot speak for at all.
+MAX_PRODUCT_LAG_MIN: Final = 720.0
 #: A shipment that declares its reporting interval but no `max_gap_min` tolerates at least
 #: this many intervals of silence, plus `GAP_SLACK_MIN`: two lost readings and a third that
 #: comes a little late. The profiles' 30 minutes are six readings at 5-minute reporting, but a
@@ -279,6 +295,7 @@ def parse_shipment(obj: object) -> Shipment:
         seal_id=_optional_str(obj.get("seal_id"), where, "seal_id"),
         room=_room(obj.get("room"), where),
         gps_static_hold=_flag(obj.get("gps_static_hold"), where, "gps_static_hold"),
+        product_lag_min=_product_lag(obj, where),
     )
 
 
@@ -328,6 +345,25 @@ def _flag(v: object, where: str, key: str) -> bool:
     if not isinstance(v, bool):
         raise ManifestError(f"{where}: {key} must be true or false, got {describe(v)}")
     return v
+
+
+def _product_lag(obj: dict[str, Any], where: str) -> float | None:
+    """The product's time constant for a probe that reads the air (`probe`, `product_lag_min`)."""
+    probe = obj.get("probe")
+    if probe is not None and probe not in PROBES:
+        raise ManifestError(f"{where}: probe must be one of {list(PROBES)}, got {describe(probe)}")
+    lag = obj.get("product_lag_min")
+    if lag is None:
+        return PRODUCT_LAG_MIN if probe == "air" else None
+    if probe != "air":
+        # A lag for a probe in the product would be silently ignored: a contradiction.
+        raise ManifestError(f'{where}: product_lag_min applies only to "probe": "air"')
+    value = _positive(lag, where, "product_lag_min")
+    if value > MAX_PRODUCT_LAG_MIN:
+        raise ManifestError(
+            f"{where}: product_lag_min must be at most {MAX_PRODUCT_LAG_MIN:g}, got {value:g}"
+        )
+    return value
 
 
 def _room(v: object, where: str) -> str | None:

@@ -29,6 +29,7 @@ from typing import Final, NamedTuple
 
 from detectors.alerts import Condition, rfc3339
 from detectors.pickled import SlotState, restore_slots
+from detectors.product_probe import product_lag
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -68,6 +69,9 @@ class TempExcursion:
     clear_margin_c : how far back inside the range a reading must be to end an excursion.
     deep_c : degrees beyond the range that make an excursion critical at once.
     long_min : minutes out of range that make an excursion critical.
+    product_lag_min : for a probe that reads the air, the product's time constant: the
+        readings are judged as the product they simulate (`detectors.product_probe`); None
+        for a probe in the product.
 
     Examples
     --------
@@ -90,6 +94,7 @@ class TempExcursion:
         "_peak",
         "_prev_out",
         "_prev_ts",
+        "_product",
         "_run_since",
         "_severity",
         "budget_min",
@@ -113,6 +118,7 @@ class TempExcursion:
         deep_c: float = 2.0,
         long_min: float = 30.0,
         min_duration_min: float = 5.0,
+        product_lag_min: float | None = None,
     ) -> None:
         self.low_c, self.high_c = low_c, high_c
         self.budget_min = budget_min
@@ -139,9 +145,13 @@ class TempExcursion:
         # Where late readings may be judged in their place (see the module doc); None, not
         # an empty list, until the first, as most shipments never leave their range.
         self._gaps: list[_Gap] | None = None
+        # The simulated product behind an air probe (`detectors.product_probe`); None for a
+        # probe in the product, which is judged as it reads.
+        self._product = product_lag(product_lag_min)
 
     def __setstate__(self, state: SlotState) -> None:
         self._gaps = None  # a snapshot written before gaps were remembered
+        self._product = None  # ... or before air probes were simulated
         restore_slots(self, state)
 
     @property
@@ -152,6 +162,8 @@ class TempExcursion:
         return MKT_DH_R_K / -math.log(self._mkt_sum / self._mkt_n) - _KELVIN
 
     def update(self, r: Reading) -> list[Condition] | None:
+        if self._product is not None:
+            r = self._product.reading(r)
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None  # a failing probe is SensorFault's to report, not an excursion
@@ -215,7 +227,7 @@ class TempExcursion:
                 False,
                 ts,
                 "info",
-                f"back in range at {t:.1f} °C after {minutes:.0f} min outside "
+                f"back in range at {self._what(r)} after {minutes:.0f} min outside "
                 f"{self.low_c:g} to {self.high_c:g} °C (peak {self._peak:.1f} °C beyond)",
                 self._evidence(r, minutes),
                 t,
@@ -269,6 +281,8 @@ class TempExcursion:
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None
+        if self._product is not None and judge._product is not None:
+            judge._product.seed(self._product)  # only before `judge` took its first reading
         ts = r.ts_ms
         gaps = self._gaps or []
         at = next((i for i in range(len(gaps) - 1, -1, -1) if gaps[i].a_ts < ts < gaps[i].b_ts), -1)
@@ -344,7 +358,7 @@ class TempExcursion:
         # than "for 0 min", which reads as a contradiction.
         how_long = f"for {minutes:.0f} min" if minutes >= 1 else "on its first reading out"
         summary = (
-            f"{r.temp_c:.1f} °C, {depth:.1f} °C {side} the {limit:g} °C limit"
+            f"{self._what(r)}, {depth:.1f} °C {side} the {limit:g} °C limit"
             f" {how_long} (range {self.low_c:g} to {self.high_c:g} °C)"
         )
         return Condition(
@@ -357,9 +371,15 @@ class TempExcursion:
             r.temp_c,
         )
 
+    def _what(self, r: Reading) -> str:
+        """The temperature judged, as a summary says it: an air probe's product is simulated."""
+        if self._product is None or self._product.air_c is None:
+            return f"{r.temp_c:.1f} °C"
+        return f"{r.temp_c:.1f} °C simulated product (air {self._product.air_c:.1f} °C)"
+
     def _evidence(self, r: Reading, minutes: float) -> dict[str, object]:
         mkt = self.mkt_c
-        return {
+        evidence: dict[str, object] = {
             "temp_c": r.temp_c,
             "range_c": [self.low_c, self.high_c],
             "out_since": rfc3339(self._out_since) if self._out_since is not None else None,
@@ -370,6 +390,9 @@ class TempExcursion:
             "mkt_c": round(mkt, 2) if mkt is not None else None,
             "position": [r.lon, r.lat] if r.lat is not None else None,
         }
+        if self._product is not None:
+            evidence["air_c"] = self._product.air_c
+        return evidence
 
     def absorb(
         self, late: TempExcursion, at_ms: int, minutes: float = 0.0
@@ -426,4 +449,5 @@ def make_temp_excursion(shipment: Shipment) -> TempExcursion | None:
         p.stability_budget_min,
         max_step_s=max(900.0, 3 * p.expected_interval_s),
         min_duration_min=p.excursion_min_duration_min,
+        product_lag_min=shipment.product_lag_min,
     )

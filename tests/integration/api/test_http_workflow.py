@@ -254,6 +254,27 @@ def test_a_shipment_may_declare_a_static_hold_receiver_and_null_takes_it_back(wo
     assert removed.status_code == 200 and "gps_static_hold" not in removed.json()["manifest"]
 
 
+def test_a_shipment_may_declare_an_air_probe_and_its_lag_only_with_one(world, shipment):
+    # A reefer's return-air probe: its product is simulated, with the time constant given.
+    operator = world.headers("operator")
+    path = f"/shipments/{shipment}"
+    lagged_alone = world.client.patch(path, json={"product_lag_min": 45}, headers=operator)
+    assert lagged_alone.status_code == 422
+    (error,) = lagged_alone.json()["detail"]
+    assert error["type"] == "manifest" and 'applies only to "probe": "air"' in error["msg"]
+    changed = world.client.patch(
+        path, json={"probe": "air", "product_lag_min": 45}, headers=operator
+    )
+    assert changed.status_code == 200
+    kept = world.client.get(path, headers=operator).json()["manifest"]
+    assert (kept["probe"], kept["product_lag_min"]) == ("air", 45)
+    refused = world.client.patch(path, json={"probe": "return_air"}, headers=operator)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "probe"]
+    too_slow = world.client.patch(path, json={"product_lag_min": 1440}, headers=operator)
+    assert too_slow.status_code == 422 and "at most 720" in too_slow.text
+
+
 def test_shipments_are_listed_a_page_at_a_time_and_filtered_by_status(world, shipment):
     operator = world.headers("operator")
     for n in range(7):

@@ -126,6 +126,8 @@ keys = st.sampled_from(
         "unscheduled_stop_min",
         "room",
         "gps_static_hold",
+        "probe",
+        "product_lag_min",
         "unknown",
     ]
 )
