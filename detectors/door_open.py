@@ -8,6 +8,7 @@ from typing import Final
 from detectors.alerts import Condition, rfc3339
 from detectors.geo import haversine_m, place_containing, route_ends, where
 from detectors.pickled import SlotState, restore_slots
+from detectors.product_probe import product_lag
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -42,6 +43,8 @@ class DoorOpen:
     high_c : the top of the product's range; at an authorised place the warming is critical
         only within `temp_rise_c` of it (None: wherever the door is).
     fix_max_age_s : how old a fix may be and still stand in for a reading without one.
+    product_lag_min : for a probe that reads the air, the product's time constant: the
+        warming is the product's, simulated from the air (`detectors.product_probe`).
 
     Examples
     --------
@@ -60,6 +63,7 @@ class DoorOpen:
         "_flon",
         "_fts",
         "_opened",
+        "_product",
         "_severity",
         "_t0",
         "fix_max_age_ms",
@@ -82,6 +86,7 @@ class DoorOpen:
         fix_max_age_s: float = 300.0,
         max_open_at_stop_min: float = 120.0,
         high_c: float | None = None,
+        product_lag_min: float | None = None,
     ) -> None:
         self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
         self.terminals = tuple(terminals)
@@ -97,8 +102,14 @@ class DoorOpen:
         self._t0: float | None = None  # product temperature when it opened
         self._flon = self._flat = 0.0  # the last fix
         self._fts = -1
+        # The simulated product behind an air probe (`detectors.product_probe`): the air an open
+        # door lets in warms it slowly, and it is the cargo's warming that matters.
+        self._product = product_lag(product_lag_min)
 
     def update(self, r: Reading) -> list[Condition] | None:
+        if self._product is not None:
+            # Every reading, door open or not, so the product is where the air took it.
+            r = self._product.reading(r)
         lat, lon = r.lat, r.lon
         if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
             self._flat, self._flon, self._fts = lat, lon, r.ts_ms
@@ -143,6 +154,7 @@ class DoorOpen:
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before the range's top was known."""
         self.high_c = None  # a snapshot from before it judges warming as it did then
+        self._product = None  # ... or from before air probes were simulated
         restore_slots(self, state)
 
     def _harmful(self, rise: float, t: float | None, pos: tuple[float, float] | None) -> bool:
@@ -195,6 +207,8 @@ class DoorOpen:
             temp_c=r.temp_c,
             rise_c=round(rise, 2),
         )
+        if self._product is not None:
+            evidence["air_c"] = self._product.air_c
         return Condition(
             "door_open", active, ts, self._severity, summary, evidence, round(minutes, 1)
         )
@@ -208,4 +222,10 @@ def make_door_open(shipment: Shipment) -> DoorOpen:
     span = s.profile.temp_range_c
     rise = 1.0 if span is not None else None
     top = span[1] if span is not None else None
-    return DoorOpen(s.authorised_stops, terminals, temp_rise_c=rise, high_c=top)
+    return DoorOpen(
+        s.authorised_stops,
+        terminals,
+        temp_rise_c=rise,
+        high_c=top,
+        product_lag_min=s.product_lag_min if span is not None else None,
+    )

@@ -144,6 +144,9 @@ class SensorFault:
     stuck_odds : chance of an honest run that long, below which it is called stuck.
     range_c : the product's range, if it has one: a change back towards it from far outside
         may be faster than the inertia rate (`probe_jump.PULL_BACK_TAU_MIN`).
+    judge_jumps : False for a probe that reads the air, not the product: the air jumps
+        honestly (a door opened, a defrost, the compressor starting), so no jump is a fault
+        there; failure values and a stuck probe are still reported.
     clear_after : consecutive sane readings that end a fault.
 
     Examples
@@ -170,8 +173,9 @@ class SensorFault:
         noise_z: float = NOISE_Z,
         settle_min: float = SETTLE_MIN,
         range_c: tuple[float, float] | None = None,
+        judge_jumps: bool = True,
     ) -> None:
-        self._jumps = JumpWatch(
+        self._jumps: JumpWatch | None = JumpWatch(
             max_rate_c_per_min,
             min_jump_c,
             rate_base_min,
@@ -180,6 +184,8 @@ class SensorFault:
             settle_min=settle_min,
             range_c=range_c,
         )
+        if not judge_jumps:
+            self._jumps = None
         self._stuck = StuckWatch(stuck_min, stuck_odds)
         self.clear_after = clear_after
         self._prev_t = math.nan
@@ -206,7 +212,8 @@ class SensorFault:
             stuck = self._stuck.update(r.ts_ms, t, door)
             if stuck is not None:
                 fault, (detail, evidence) = "stuck", stuck
-            jump = self._jumps.update(r.ts_ms, t, r.ambient_c, door)
+            jumps = self._jumps
+            jump = None if jumps is None else jumps.update(r.ts_ms, t, r.ambient_c, door)
             if jump is not None and not fault:
                 fault, (detail, evidence) = "jump", jump
             self._prev_t = t
@@ -312,7 +319,8 @@ class BatteryLow:
 
 
 def make_sensor_fault(shipment: Shipment) -> SensorFault:
-    return SensorFault(range_c=shipment.profile.temp_range_c)
+    air = shipment.product_lag_min is not None  # the probe reads the air (`product_probe`)
+    return SensorFault(range_c=shipment.profile.temp_range_c, judge_jumps=not air)
 
 
 def make_battery_low(shipment: Shipment) -> BatteryLow:

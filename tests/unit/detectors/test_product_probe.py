@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detectors.door_open import DoorOpen
 from detectors.predicted_breach import PredictedBreach
 from detectors.product_probe import ProductLag
 from detectors.profiles import ManifestError, parse_shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
+from detectors.sensor_fault import make_sensor_fault
 from detectors.temperature import TempExcursion
 
 MIN = 60_000
@@ -67,8 +69,8 @@ def opened(events: list) -> list[tuple[str, float]]:
 @pytest.mark.parametrize("interval", [1, 5, 15])
 def test_thermostat_cycles_and_door_gusts_in_the_air_are_no_excursion_of_the_product(interval):
     day = range(0, 24 * 60, interval)
-    air = opened(run(shipment("air", interval), day))
-    # The product took a door's 8 min of 13 °C air as under 2 °C: no excursion, no budget spent.
+    air = opened(run(shipment("air", interval, product_lag_min=30), day))
+    # A 30-min product (a carton) took a door's 8 min of 13 °C air as under 2 °C: no excursion, no budget spent.
     # At 1-min reporting the first gust's rise towards the limit is warned of once (the
     # later ones are the same rise again, `forecast_cycles`).
     assert {kind for kind, _ in air} <= {"temp_breach_predicted"} and len(air) <= 1
@@ -82,7 +84,12 @@ def test_thermostat_cycles_and_door_gusts_in_the_air_are_no_excursion_of_the_pro
 @pytest.mark.parametrize("interval", [1, 5, 15])
 def test_a_dead_unit_behind_an_air_probe_raises_its_product_excursion_a_lag_later(interval):
     fails_at = 12 * 60 + 10
-    events = run(shipment("air", interval), range(0, 20 * 60, interval), fails_at, doors=False)
+    events = run(
+        shipment("air", interval, product_lag_min=30),
+        range(0, 20 * 60, interval),
+        fails_at,
+        doors=False,
+    )
     first = dict(reversed(opened(events)))
     # The product, 30 min behind air warming 4 °C/h, leaves 2-8 °C about 30 min after the air;
     # the excursion opens once it has been out 5 min (two readings at 15-min reporting).
@@ -118,6 +125,39 @@ def test_a_door_gust_in_a_late_upload_starts_from_the_product_the_live_readings_
     # air take it back: no 5 minutes out. Read as the product, the gust is an excursion.
     assert opened(events_of(shipment("air", 5, product_lag_min=30))) == []
     assert [k for k, _ in opened(events_of(shipment(None, 5)))] == ["temp_excursion"]
+
+
+def test_a_door_open_warms_the_air_a_degree_at_once_but_the_product_slowly():
+    # Open 12 min with no fix (a warning only at 15 min), the air warming a degree a minute
+    # from 5 °C to 12 °C.
+    def door(lag: float | None) -> list[tuple[int, str, str]]:
+        d = DoorOpen(temp_rise_c=1.0, high_c=8.0, product_lag_min=lag)
+        out = []
+        for m in range(0, 60):
+            shut = m < 30 or m >= 42
+            air = 5.0 if shut else min(12.0, 6.0 + m - 30)
+            r = Reading("t", T0 + m * MIN, temp_c=air, door="closed" if shut else "open")
+            out += [(m, c.severity, c.summary) for c in d.update(r) or [] if c.active]
+        return out
+
+    assert [(m, sev) for m, sev, _ in door(None)] == [(31, "critical")]
+    assert door(120.0) == []  # the product warmed about 0.6 °C in the 12 min
+    # A 10-min product (a vial) does warm a degree: the door check says so, in its terms.
+    ((minute, severity, summary),) = door(10.0)
+    assert severity == "critical" and 32 <= minute <= 35 and "the cargo warmed 1." in summary
+
+
+def test_an_air_probes_jumps_are_the_airs_but_its_failure_values_are_still_faults():
+    # A defrost: the air steps from 5 to 9 °C within a reading and holds there for 20 min.
+    air = [5.0] * 10 + [9.0] * 20 + [5.0] * 10 + [-127.0] * 3
+    readings = [Reading("trk-air", T0 + m * MIN, temp_c=t) for m, t in enumerate(air)]
+
+    def faults(s) -> list[str]:
+        d = make_sensor_fault(s)
+        return [c.evidence["fault"] for r in readings for c in d.update(r) or [] if c.active]
+
+    assert faults(shipment(None))[:1] == ["jump"] and faults(shipment(None))[-1] == "out_of_range"
+    assert faults(shipment("air")) == ["out_of_range"]
 
 
 @given(
@@ -174,7 +214,7 @@ def test_readings_no_probe_can_give_pass_through_and_a_repeated_instant_moves_no
 def test_the_manifest_declares_an_air_probe_and_its_product_lag():
     assert shipment(None).product_lag_min is None
     assert shipment("product").product_lag_min is None
-    assert shipment("air").product_lag_min == 30.0
+    assert shipment("air").product_lag_min == 120.0  # a loaded reefer's pallets
     assert shipment("air", product_lag_min=90).product_lag_min == 90.0
     refusals = [
         ({"probe": "return_air"}, "probe must be one of ['product', 'air'], got 'return_air'"),
