@@ -100,6 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ranges each device's thermal and sensor physics is drawn from: dev, or the"
         " held-out ranges, which run only on held-out seeds (default dev)",
     )
+    a(
+        "--air-probes",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0 to 1) of cooled shipments whose probe reads the box's air, not the"
+        ' product; their manifest says "probe": "air" (default 0)',
+    )
     a("--manifest", type=Path, default=None, metavar="PATH", help="write the fleet's shipments")
     a("--labels", type=Path, default=None, metavar="PATH", help="write ground truth as JSON Lines")
     a(
@@ -259,6 +267,7 @@ def _validate(args: argparse.Namespace) -> tuple[BrokerUrl, float | None, Any]:
         _names(args.profiles),
         _names(args.lanes),
         args.physics,
+        args.air_probes,
     )
     return url, speed, cfg
 

@@ -170,10 +170,14 @@ class DeviceSim:
         if self.trace is not None:
             self.trace.append((t, product))
         self._watch_breach(t, product, before)
-        read = sensors.probe(p.physics, product, rng)
+        read = sensors.probe(p.physics, air if p.air_probe else product, rng)
         temp = self._faults(t, read)
         taken = ~in_windows(t, eff.silence)
-        self._watch_readings_out(t, read, taken)
+        # An excursion is owed where a probe in the product would have read it out of range:
+        # for an air probe, whose alerts are of the product, that is the product at the
+        # probe's resolution (its noise is the air probe's own).
+        res = p.physics.resolution_c
+        self._watch_readings_out(t, np.round(product / res) * res if p.air_probe else read, taken)
         self._watch_stuck(t, read, taken)
         lon, lat = self._fix(t, lon, lat, idx)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)

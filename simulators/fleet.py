@@ -125,6 +125,7 @@ def config(
     profiles: Sequence[str] | None = None,
     lanes: Sequence[str] | None = None,
     physics: str = "dev",
+    air_probes: float = 0.0,
 ) -> FleetConfig:
     """Validate a run's settings into a `FleetConfig` (raises ValueError naming the setting).
 
@@ -136,6 +137,8 @@ def config(
     if duration_s <= 0:
         raise ValueError(f"duration must be positive, got {duration_s} s")
     check_split(seed, physics)
+    if not 0.0 <= air_probes <= 1.0:
+        raise ValueError(f"air probes must be a share from 0 to 1, got {air_probes}")
     names = parse_spec(scenario)
     start_ms = parse_instant_ms(start or DEFAULT_START) if not isinstance(start, int) else start
     for name in profiles or ():
@@ -154,6 +157,7 @@ def config(
         profiles=tuple(profiles) if profiles else None,
         lanes=tuple(lanes) if lanes else None,
         physics=physics,
+        air_probes=float(air_probes),
     )
 
 
@@ -167,12 +171,14 @@ def simulate(
     profiles: Sequence[str] | None = None,
     lanes: Sequence[str] | None = None,
     physics: str = "dev",
+    air_probes: float = 0.0,
 ) -> Fleet:
     """Plan a fleet; iterate ``.messages()`` or ``.payloads()`` to generate it.
 
     ``start`` is RFC 3339 text or epoch ms (default 2026-01-05T00:00:00Z); ``params`` maps
     ``key`` or ``scenario.key`` to a value, as ``--param`` does; ``physics`` names the regime
-    device physics is drawn from, ``dev`` or ``holdout`` (held-out seeds only).
+    device physics is drawn from, ``dev`` or ``holdout`` (held-out seeds only); ``air_probes``
+    the share of cooled shipments whose probe reads the box's air (declared in the manifest).
 
     >>> fleet = simulate(devices=2, scenario="normal", duration_s=3600, seed=1)
     >>> topic, payload = next(fleet.payloads())
@@ -180,5 +186,7 @@ def simulate(
     (True, True)
     """
     return Fleet(
-        config(devices, scenario, duration_s, seed, start, params, profiles, lanes, physics)
+        config(
+            devices, scenario, duration_s, seed, start, params, profiles, lanes, physics, air_probes
+        )
     )

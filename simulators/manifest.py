@@ -46,6 +46,9 @@ def shipment(plan: DevicePlan, start_ms: int) -> dict[str, Any]:
         entry["seal_id"] = plan.seal_id
     if plan.static_hold:
         entry["gps_static_hold"] = True
+    if plan.air_probe:
+        # As an operator who knows where the probe sits, but not the product's time constant.
+        entry["probe"] = "air"
     return entry
 
 

@@ -26,7 +26,7 @@ from simulators.scenarios import SCENARIOS, mixed_pool, profile_allows
 from simulators.thermal import Weather
 
 #: Domain tags mixed into seeds so each use of randomness has a stream of its own.
-_ORDER, _SWAP, _PLAN, GENERATE, _PHYSICS, _STATIC_HOLD = 5, 7, 11, 13, 17, 19
+_ORDER, _SWAP, _PLAN, GENERATE, _PHYSICS, _STATIC_HOLD, _AIR_PROBE = 5, 7, 11, 13, 17, 19, 23
 #: The share of trackers whose GPS receiver has static hold: it pins its fix while the vehicle
 #: stands still. Their manifest declares it (`gps_static_hold`), as an operator who knows the
 #: hardware would.
@@ -50,6 +50,9 @@ class FleetConfig:
     lanes: tuple[str, ...] | None = None
     #: The regime device physics is drawn from (`simulators.physics.REGIMES`).
     physics: str = "dev"
+    #: The share of cooled shipments whose probe reads the box's air, not the product
+    #: (`--air-probes`); their manifest declares it (`"probe": "air"`).
+    air_probes: float = 0.0
 
 
 @dataclass
@@ -78,6 +81,8 @@ class DevicePlan:
     physics: DevicePhysics
     #: The receiver pins its fix while standing still (static hold).
     static_hold: bool = False
+    #: The temperature probe reads the box's air, which the product follows slowly.
+    air_probe: bool = False
 
 
 def plan_device(cfg: FleetConfig, index: int, wanted: list[str]) -> DevicePlan:
@@ -188,6 +193,14 @@ def _build(
         < STATIC_HOLD_SHARE
         and not effects.frozen_fix
     )
+    # Its own stream too: a fleet with air probes differs from one without only in them.
+    air_probe = (
+        cfg.air_probes > 0
+        and profile.temp_range_c is not None
+        and profile.cooling != "none"
+        and float(np.random.default_rng([cfg.seed, _AIR_PROBE, index, attempt]).uniform())
+        < cfg.air_probes
+    )
     wander_m = 0.12 * lane.spec.corridor_m if lane.spec.mode != "road" else 0.0
     wander = Weather.draw(rng, wander_m)
     wander = Weather(wander.amplitude_c, tuple(p / 4 for p in wander.period_s), wander.phase)
@@ -214,6 +227,7 @@ def _build(
         seed=(cfg.seed, GENERATE, index),
         physics=phys,
         static_hold=static_hold,
+        air_probe=air_probe,
     )
 
 

@@ -152,6 +152,11 @@ def test_list_prints_the_catalogue(capsys):
             id="the held-out physics is refused on a development seed",
         ),
         pytest.param(
+            ["--air-probes", "1.5"],
+            "air probes must be a share from 0 to 1, got 1.5",
+            id="a share of air probes over one is refused",
+        ),
+        pytest.param(
             ["--scenario", "reefer_failure", "-P", "shape=melting"],
             "reefer_failure.shape must be one of",
             id="a failure shape the simulator does not have is refused",
