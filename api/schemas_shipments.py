@@ -151,12 +151,13 @@ class _ManifestFields(_Strict):
         default=None,
         description=(
             "What the temperature probe reads: the product (default) or the air around it,"
-            " whose product is then simulated for the excursion and breach checks."
+            " whose product is then simulated for the excursion, breach and door checks, and"
+            " whose jumps are no sensor fault."
         ),
     )
     product_lag_min: Positive | None = Field(
         default=None,
-        description='The product\'s time constant, minutes, with "probe": "air" (default 30).',
+        description='The product\'s time constant, minutes, with "probe": "air" (default 120).',
     )
     departure: Time | None = None
     arrival: Time | None = None

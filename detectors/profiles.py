@@ -115,8 +115,9 @@ class Shipment:
     #: a fix repeated bit for bit is then a parked truck, not a frozen receiver (`gps_lost`).
     gps_static_hold: bool = False
     #: The tracker's probe reads the air, not the product: the product's time constant (min),
-    #: by which its temperature is simulated from the air's for the excursion and breach
-    #: checks (`detectors.product_probe`). None: the probe reads the product.
+    #: by which its temperature is simulated from the air's for the excursion, breach and door
+    #: checks (`detectors.product_probe`), and the air's jumps are no sensor fault. None: the
+    #: probe reads the product.
     product_lag_min: float | None = None
 
     def __setstate__(self, state: list[object]) -> None:
