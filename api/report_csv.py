@@ -76,6 +76,9 @@ def report_rows(data: ReportData) -> Iterator[Row]:
         ("chain_head", data.chain_head or "not available", ""),
     ):
         yield _row("header", item, value, unit=unit)
+    yield _row("header", "probe", "product" if data.product_lag_min is None else "air")
+    if data.product_lag_min is not None:
+        yield _row("header", "product_lag_min", minutes(data.product_lag_min), unit="min")
     yield _row(
         "header",
         "report_window",

@@ -33,6 +33,7 @@ from api.report_stats import (
     budget_use,
     excursions,
     plausible,
+    simulated_product,
     temperature_stats,
 )
 from api.report_telemetry import Fix, SealChange, TripTelemetry, read_telemetry
@@ -91,6 +92,9 @@ class ReportData:
     alerts: tuple[AlertRecord, ...]
     risk: tuple[RiskPoint, ...]
     versions: tuple[ManifestVersion, ...]
+    #: The product's time constant when the probe reads the air: every temperature figure is
+    #: then of the product simulated from it. None: the probe reads the product.
+    product_lag_min: float | None = None
 
     @property
     def customs_alerts(self) -> tuple[AlertRecord, ...]:
@@ -131,8 +135,10 @@ def gather_report(
     max_step_s = (
         detector.max_step_s if detector is not None else max(900.0, 3 * profile.expected_interval_s)
     )
+    # An air probe's readings stand for the product the detectors simulate from them.
+    temperatures = simulated_product(seen.temperatures, parsed.product_lag_min)
     found = (
-        excursions(seen.temperatures, *profile.temp_range_c, max_step_s)
+        excursions(temperatures, *profile.temp_range_c, max_step_s)
         if profile.temp_range_c is not None
         else []
     )
@@ -154,8 +160,8 @@ def gather_report(
         last_reading_ms=seen.last_ms,
         generated_at_ms=now_ms,
         chain_head=chain_head,
-        temperatures=tuple(plausible(seen.temperatures)[0]),
-        stats=temperature_stats(seen.temperatures, max_step_s),
+        temperatures=tuple(plausible(temperatures)[0]),
+        stats=temperature_stats(temperatures, max_step_s),
         excursions=tuple(found),
         budget=(
             budget_use(found, profile.stability_budget_min)
@@ -171,6 +177,7 @@ def gather_report(
         alerts=tuple(alerts),
         risk=tuple(risk_over_time(alerts, start_ms)),
         versions=tuple(_version(v) for v in versions),
+        product_lag_min=parsed.product_lag_min,
     )
 
 

@@ -57,6 +57,15 @@ def _range(data: ReportData) -> str:
     return f"{celsius(low)} to {celsius(high)} °C"
 
 
+def _probe(data: ReportData) -> str:
+    if data.product_lag_min is None:
+        return "in the product"
+    return (
+        "in the air: every temperature figure of this report is of the product simulated from"
+        f" it, with a time constant of {minutes(data.product_lag_min)} min"
+    )
+
+
 def _header(data: ReportData) -> list[Flowable]:
     return [
         para(f"Shipment release report: {data.shipment_id}", H1),
@@ -74,6 +83,7 @@ def _header(data: ReportData) -> list[Flowable]:
                 ("Profile", data.profile),
                 ("Temperature range", _range(data)),
                 ("Stability budget", f"{minutes(data.stability_budget_min)} min"),
+                ("Probe", _probe(data)),
                 ("Seal id (manifest)", data.seal_id or "none"),
                 (
                     "Trip period (manifest)",

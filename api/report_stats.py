@@ -14,7 +14,9 @@ Mean kinetic temperature (USP <1079>), with T_i in kelvin and w_i the reading's 
 (ΔH = 83.144 kJ/mol, R = 8.3144 J/mol/K). With one reading, or all at one instant, every
 weight is zero and each reading counts once. Readings a probe cannot honestly give
 (`detectors.sensor_fault.probe_plausible`: -127 °C when disconnected, 85 °C after a reset) are
-left out and counted, as the temperature detectors leave them out.
+left out and counted, as the temperature detectors leave them out. For a shipment whose probe
+reads the air, every figure is of the product the detectors simulate from it
+(`simulated_product`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from detectors.product_probe import ProductLag
+from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
 from detectors.temperature import MKT_DH_R_K
 
@@ -83,6 +87,24 @@ def plausible(points: Sequence[TempPoint]) -> tuple[list[TempPoint], int]:
     """The readings a probe could honestly give, and how many were left out."""
     kept = [p for p in points if math.isfinite(p[1]) and probe_plausible(p[1])]
     return kept, len(points) - len(kept)
+
+
+def simulated_product(points: Sequence[TempPoint], lag_min: float | None) -> list[TempPoint]:
+    """For a probe that reads the air (`lag_min` set), the product the detectors judge in its
+    place (`detectors.product_probe`), so the report's figures are the alerts'; readings no
+    probe can give are kept as they are, to be counted and left out. None: `points` as read.
+
+    >>> simulated_product([(0, 5.0), (1_800_000, 5.0), (3_600_000, 9.0)], 30.0)[-1]
+    (3600000, 6.47)
+    """
+    if lag_min is None:
+        return list(points)
+    lag = ProductLag(lag_min)
+    out: list[TempPoint] = []
+    for ts, t in points:
+        product = lag.reading(Reading("", ts, temp_c=t)).temp_c
+        out.append((ts, t if product is None else product))
+    return out
 
 
 def step_weights_ms(times_ms: Sequence[int], max_step_s: float) -> list[float]:

@@ -202,6 +202,32 @@ def test_the_csv_states_the_readings_figures(world: World) -> None:
     assert len([r for r in rows if r["section"] == "manifest_version"]) == 2
 
 
+def test_an_air_probes_report_states_the_product_the_alerts_judged(world: World) -> None:
+    # The same readings from a probe in the air: the 15-31 min warm spell is air that a
+    # product with a two-hour time constant barely felt, so no excursion and no budget used.
+    assert world.client is not None
+    changed = world.client.patch(
+        "/shipments/SHP-A1", json={"probe": "air"}, headers=world.headers("operator")
+    )
+    assert changed.status_code == 200, changed.text
+    rows = rows_of(get(world, "operator", "/shipments/SHP-A1/report.csv").content)
+    assert one(rows, "header", "probe")["value"] == "air"
+    assert one(rows, "header", "product_lag_min")["value"] == "120.0"
+    assert [r for r in rows if r["section"] == "excursion"] == []
+    assert one(rows, "budget", "out_of_range_min")["value"] == "0.0"
+    assert 5.0 <= float(one(rows, "temperature", "max_c")["value"]) < 6.0
+    assert one(rows, "temperature", "readings")["value"] == str(len(READINGS))
+    _, texts = page_texts(get(world, "operator", "/shipments/SHP-A1/report.pdf").content)
+    assert "every temperature figure of this report is of the product simulated" in re.sub(
+        r"\s+", " ", " ".join(texts)
+    )
+    # A probe in the product, as the manifest said before: the readings' own figures.
+    world.client.patch("/shipments/SHP-A1", json={"probe": None}, headers=world.headers("operator"))
+    rows = rows_of(get(world, "operator", "/shipments/SHP-A1/report.csv").content)
+    assert one(rows, "header", "probe")["value"] == "product"
+    assert [r["value"] for r in rows if r["section"] == "excursion"] == EXCURSION_MINUTES
+
+
 def test_seal_changes_are_placed_against_the_authorised_stops(world: World) -> None:
     rows = rows_of(get(world, "customs", "/shipments/SHP-A1/report.csv").content)
     seals = [r for r in rows if r["section"] == "seal"]
