@@ -167,6 +167,12 @@ class DoorOpen:
         # Where doors open as a matter of course, only warming that nears the limit matters.
         return t >= self.high_c - step
 
+    def start_product_from(self, live: DoorOpen) -> None:
+        """Before a late upload's first reading: start an air probe's product where the live
+        detector has it, not at that reading's air (`ProductLag.seed`)."""
+        if self._product is not None and live._product is not None:
+            self._product.seed(live._product)
+
     def _position(self, ts: int) -> tuple[float, float] | None:
         if self._fts >= 0 and ts - self._fts <= self.fix_max_age_ms:
             return self._flon, self._flat

@@ -25,7 +25,9 @@ screens its fixes as the live chain does (`gps_implausible` before the route, st
 and door checks), so a spoofed fix in an upload places the truck nowhere. A stop the live
 detector saw under way where the stretch begins goes on in the stretch's, and the one the
 stretch ends in goes on in the live detector's as the stretch ends, where the truck still
-stood after the gap (`UnscheduledStop.resume`, `adopt`): a parked truck stopped once. Forecasts
+stood after the gap (`UnscheduledStop.resume`, `adopt`): a parked truck stopped once. For a probe
+that reads the air, the stretch's product starts where the live readings left it, not at the
+upload's first air. Forecasts
 speak of the present and are not run on late readings; `silence` takes them itself, to fill
 its gaps.
 """
@@ -37,7 +39,7 @@ from typing import Final
 
 from detectors.alerts import Condition
 from detectors.base import Detector, DetectorFactory, PositionScreen, first_of
-from detectors.door_open import make_door_open
+from detectors.door_open import DoorOpen, make_door_open
 from detectors.gps_implausible import make_gps_implausible
 from detectors.gps_lost import make_gps_lost
 from detectors.pickled import SlotState, restore_slots
@@ -185,10 +187,19 @@ class LateStretch:
         return out
 
     def _resume(self, live: Sequence[Detector], first_ts: int) -> None:
-        """Let the stretch's stop detector take up the stop the live one saw under way."""
+        """Let the stretch's detectors take up what the live ones knew where it begins: the
+        stop under way, and an air probe's simulated product (`detectors.product_probe`)."""
         stop, late = first_of(live, UnscheduledStop), self.stop()
         if stop is not None and late is not None:
             late.resume(stop, first_ts)
+        excursion, door = (
+            first_of(self.detectors, TempExcursion),
+            first_of(self.detectors, DoorOpen),
+        )
+        if excursion is not None and (live_excursion := first_of(live, TempExcursion)) is not None:
+            excursion.start_product_from(live_excursion)
+        if door is not None and (live_door := first_of(live, DoorOpen)) is not None:
+            door.start_product_from(live_door)
 
     def stop(self) -> UnscheduledStop | None:
         """The stretch's stop detector, whose stop the live one takes up as the stretch ends."""

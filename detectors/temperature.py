@@ -241,6 +241,12 @@ class TempExcursion:
         self._run_since = None
         return out
 
+    def start_product_from(self, live: TempExcursion) -> None:
+        """Before a late upload's first reading: start an air probe's product where the live
+        detector has it, not at that reading's air (`ProductLag.seed`)."""
+        if self._product is not None and live._product is not None:
+            self._product.seed(live._product)
+
     def _gap(self, a_ts: int, b_ts: int, a_out: bool) -> _Gap:
         """This detector's state as at reading `a_ts`, for a gap up to `b_ts` (see `_resume`)."""
         return _Gap(
@@ -281,8 +287,6 @@ class TempExcursion:
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None
-        if self._product is not None and judge._product is not None:
-            judge._product.seed(self._product)  # only before `judge` took its first reading
         ts = r.ts_ms
         gaps = self._gaps or []
         at = next((i for i in range(len(gaps) - 1, -1, -1) if gaps[i].a_ts < ts < gaps[i].b_ts), -1)

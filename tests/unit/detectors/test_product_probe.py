@@ -147,6 +147,34 @@ def test_a_door_open_warms_the_air_a_degree_at_once_but_the_product_slowly():
     assert severity == "critical" and 32 <= minute <= 35 and "the cargo warmed 1." in summary
 
 
+def test_a_door_opened_in_a_late_upload_warms_the_product_the_live_readings_left():
+    # Live every 5 min at 5 °C, door shut; the 30 min from minute 120 come late: the door
+    # opened with 13 °C air from their first reading. A 10-min product warms past a degree.
+    def events_of(lag: float) -> list:
+        s = shipment("air", 5, product_lag_min=lag)
+        engine = build_engine([s], lateness_ms=0)
+
+        def at(m: int, late: bool = False) -> Reading:
+            if late:
+                return Reading("trk-air", T0 + m * MIN, temp_c=13.0, door="open")
+            return Reading("trk-air", T0 + m * MIN, temp_c=5.0, door="closed")
+
+        out = []
+        for m in [*range(0, 120, 5), *range(150, 200, 5)]:
+            out += engine.process(at(m), T0 + m * MIN)
+            if m == 160:
+                for late in range(120, 150, 5):
+                    out += engine.process(at(late, True), T0 + 161 * MIN)
+        return [e for e in out + engine.flush() if e.kind == "door_open" and e.event == "open"]
+
+    (warmed,) = events_of(10.0)
+    assert warmed.severity == "critical" and warmed.evidence["temp_at_open_c"] < 6.0
+    assert "from a late upload" in warmed.summary and warmed.evidence["air_c"] == 13.0
+    # A 120-min product barely moved in those 30 min: the door is only a warning (open 15 min
+    # with no position), not a warmed cargo.
+    assert [e.severity for e in events_of(120.0)] == ["warning"]
+
+
 def test_an_air_probes_jumps_are_the_airs_but_its_failure_values_are_still_faults():
     # A defrost: the air steps from 5 to 9 °C within a reading and holds there for 20 min.
     air = [5.0] * 10 + [9.0] * 20 + [5.0] * 10 + [-127.0] * 3
