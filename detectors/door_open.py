@@ -63,13 +63,13 @@ class DoorOpen:
         "_flon",
         "_fts",
         "_opened",
-        "_product",
         "_severity",
         "_t0",
         "fix_max_age_ms",
         "high_c",
         "max_open_at_stop_ms",
         "max_open_ms",
+        "product",
         "stops",
         "temp_rise_c",
         "terminal_m",
@@ -104,12 +104,12 @@ class DoorOpen:
         self._fts = -1
         # The simulated product behind an air probe (`detectors.product_probe`): the air an open
         # door lets in warms it slowly, and it is the cargo's warming that matters.
-        self._product = product_lag(product_lag_min)
+        self.product = product_lag(product_lag_min)
 
     def update(self, r: Reading) -> list[Condition] | None:
-        if self._product is not None:
+        if self.product is not None:
             # Every reading, door open or not, so the product is where the air took it.
-            r = self._product.reading(r)
+            r = self.product.reading(r)
         lat, lon = r.lat, r.lon
         if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
             self._flat, self._flon, self._fts = lat, lon, r.ts_ms
@@ -154,7 +154,7 @@ class DoorOpen:
     def __setstate__(self, state: SlotState) -> None:
         """Take back a pickled state, also one from before the range's top was known."""
         self.high_c = None  # a snapshot from before it judges warming as it did then
-        self._product = None  # ... or from before air probes were simulated
+        self.product = None  # ... or from before air probes were simulated
         restore_slots(self, state)
 
     def _harmful(self, rise: float, t: float | None, pos: tuple[float, float] | None) -> bool:
@@ -166,12 +166,6 @@ class DoorOpen:
             return True
         # Where doors open as a matter of course, only warming that nears the limit matters.
         return t >= self.high_c - step
-
-    def start_product_from(self, live: DoorOpen) -> None:
-        """Before a late upload's first reading: start an air probe's product where the live
-        detector has it, not at that reading's air (`ProductLag.seed`)."""
-        if self._product is not None and live._product is not None:
-            self._product.seed(live._product)
 
     def _position(self, ts: int) -> tuple[float, float] | None:
         if self._fts >= 0 and ts - self._fts <= self.fix_max_age_ms:
@@ -213,8 +207,8 @@ class DoorOpen:
             temp_c=r.temp_c,
             rise_c=round(rise, 2),
         )
-        if self._product is not None:
-            evidence["air_c"] = self._product.air_c
+        if self.product is not None:
+            evidence["air_c"] = self.product.air_c
         return Condition(
             "door_open", active, ts, self._severity, summary, evidence, round(minutes, 1)
         )

@@ -43,6 +43,7 @@ from detectors.door_open import DoorOpen, make_door_open
 from detectors.gps_implausible import make_gps_implausible
 from detectors.gps_lost import make_gps_lost
 from detectors.pickled import SlotState, restore_slots
+from detectors.product_probe import Simulating
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.restricted_zone import make_restricted_zone
@@ -66,6 +67,9 @@ LATE_FACTORIES: Final[tuple[DetectorFactory, ...]] = (
     make_door_open,
     make_shock,
 )
+#: Those of them that judge an air probe's simulated product, which a stretch starts from the
+#: live detector's.
+_SIMULATING: Final[tuple[type[Simulating], ...]] = (TempExcursion, DoorOpen)
 #: The alert kinds they raise, which a device's live detectors then share with them.
 LATE_KINDS: Final = frozenset(
     {
@@ -192,14 +196,10 @@ class LateStretch:
         stop, late = first_of(live, UnscheduledStop), self.stop()
         if stop is not None and late is not None:
             late.resume(stop, first_ts)
-        excursion, door = (
-            first_of(self.detectors, TempExcursion),
-            first_of(self.detectors, DoorOpen),
-        )
-        if excursion is not None and (live_excursion := first_of(live, TempExcursion)) is not None:
-            excursion.start_product_from(live_excursion)
-        if door is not None and (live_door := first_of(live, DoorOpen)) is not None:
-            door.start_product_from(live_door)
+        for kind in _SIMULATING:
+            ours, theirs = first_of(self.detectors, kind), first_of(live, kind)
+            if ours is not None and ours.product is not None and theirs is not None:
+                ours.product.seed(theirs.product)
 
     def stop(self) -> UnscheduledStop | None:
         """The stretch's stop detector, whose stop the live one takes up as the stretch ends."""

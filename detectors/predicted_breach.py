@@ -219,7 +219,6 @@ class PredictedBreach:
         "_last_ts",
         "_level",
         "_n",
-        "_product",
         "_resid_var",
         "_shifted",
         "_shortfall",
@@ -238,6 +237,7 @@ class PredictedBreach:
         "low_c",
         "min_confidence",
         "min_rate",
+        "product",
         "raw_confidence",
         "trend_drift",
         "trend_stop",
@@ -333,11 +333,11 @@ class PredictedBreach:
         self._before_door: tuple[float, ...] | None = None
         # The simulated product behind an air probe (`detectors.product_probe`), whose
         # forecast this is; None for a probe in the product.
-        self._product = product_lag(product_lag_min)
+        self.product = product_lag(product_lag_min)
 
     def update(self, r: Reading) -> list[Condition] | None:
-        if self._product is not None:
-            r = self._product.reading(r)
+        if self.product is not None:
+            r = self.product.reading(r)
         if r.door == "open":
             if not self._door_open and self._n:
                 self._before_door = (self._trend, self._slope_var, self._accel, self._accel_var)
@@ -514,7 +514,7 @@ class PredictedBreach:
             # The calibration was fitted on rises with the doors shut: a forecast made while
             # the door stands open assumes it stays open, which the reader should be told.
             door = "; door open, if it stays open" if self._door_open else ""
-            now = f"{t:.1f} °C" if self._product is None else f"{t:.1f} °C simulated product"
+            now = f"{t:.1f} °C" if self.product is None else f"{t:.1f} °C simulated product"
             summary = (
                 f"forecast to pass {limit:g} °C at {rfc3339(at_ms)[11:16]} UTC"
                 f" ({due}; now {now}, trend {self._trend:+.2f} °C/h,"
@@ -547,7 +547,7 @@ class PredictedBreach:
         self._last_in = self._exit_level = self._exit_peak = math.nan
         self._calm_rate = CALM_C_PER_H  # a snapshot from before the forecast's floor fell
         self._calm_from = None
-        self._product = None  # a snapshot from before air probes were simulated
+        self.product = None  # a snapshot from before air probes were simulated
         restored = restore_slots(self, state)
         if not isinstance(self.trend_tau_h, tuple):
             # One time constant for every device, as before the reporting interval set it.
@@ -681,8 +681,8 @@ class PredictedBreach:
         }
         if self._door_open:
             evidence["door_open"] = True
-        if self._product is not None:
-            evidence["air_c"] = self._product.air_c
+        if self.product is not None:
+            evidence["air_c"] = self.product.air_c
         return evidence
 
     def _clear(self, r: Reading, why: str) -> list[Condition] | None:

@@ -21,6 +21,7 @@ the product.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import PRODUCT_LAG_MIN
@@ -86,13 +87,21 @@ class ProductLag:
         self.air_c = air
         return r._replace(temp_c=round(self._product_c, 2))
 
-    def seed(self, other: ProductLag) -> None:
-        """Start, before any reading, from where `other` has the product: a late upload's
-        first reading, judged apart from the live ones, is air the product had been in for a
-        while, and the product moves slowly, so the live product is a better start than that
-        air (a door opened in the gap would otherwise be taken as the product's warmth)."""
-        if self._ts is None and not math.isnan(other._product_c):
+    def seed(self, other: ProductLag | None) -> None:
+        """Start, before any reading, from where `other` has the product (None: nothing to
+        start from): a late upload's first reading, judged apart from the live ones, is air
+        the product had been in for a while, and the product moves slowly, so the live product
+        is a better start than that air (a door opened in the gap would otherwise be taken as
+        the product's warmth)."""
+        if other is not None and self._ts is None and not math.isnan(other._product_c):
             self._product_c = other._product_c
+
+
+class Simulating(Protocol):
+    """A detector that judges the product simulated behind an air probe (None: a probe in
+    the product); a late upload's copy of it starts from the live one's (`ProductLag.seed`)."""
+
+    product: ProductLag | None
 
 
 def product_lag(lag_min: float | None) -> ProductLag | None:

@@ -175,17 +175,19 @@ class SensorFault:
         range_c: tuple[float, float] | None = None,
         judge_jumps: bool = True,
     ) -> None:
-        self._jumps: JumpWatch | None = JumpWatch(
-            max_rate_c_per_min,
-            min_jump_c,
-            rate_base_min,
-            inertia_rate_c_per_min,
-            noise_z=noise_z,
-            settle_min=settle_min,
-            range_c=range_c,
+        self._jumps = (
+            JumpWatch(
+                max_rate_c_per_min,
+                min_jump_c,
+                rate_base_min,
+                inertia_rate_c_per_min,
+                noise_z=noise_z,
+                settle_min=settle_min,
+                range_c=range_c,
+            )
+            if judge_jumps
+            else None
         )
-        if not judge_jumps:
-            self._jumps = None
         self._stuck = StuckWatch(stuck_min, stuck_odds)
         self.clear_after = clear_after
         self._prev_t = math.nan

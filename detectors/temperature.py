@@ -94,7 +94,6 @@ class TempExcursion:
         "_peak",
         "_prev_out",
         "_prev_ts",
-        "_product",
         "_run_since",
         "_severity",
         "budget_min",
@@ -106,6 +105,7 @@ class TempExcursion:
         "max_step_s",
         "min_duration_ms",
         "out_minutes",
+        "product",
     )
 
     def __init__(
@@ -147,11 +147,11 @@ class TempExcursion:
         self._gaps: list[_Gap] | None = None
         # The simulated product behind an air probe (`detectors.product_probe`); None for a
         # probe in the product, which is judged as it reads.
-        self._product = product_lag(product_lag_min)
+        self.product = product_lag(product_lag_min)
 
     def __setstate__(self, state: SlotState) -> None:
         self._gaps = None  # a snapshot written before gaps were remembered
-        self._product = None  # ... or before air probes were simulated
+        self.product = None  # ... or before air probes were simulated
         restore_slots(self, state)
 
     @property
@@ -162,8 +162,8 @@ class TempExcursion:
         return MKT_DH_R_K / -math.log(self._mkt_sum / self._mkt_n) - _KELVIN
 
     def update(self, r: Reading) -> list[Condition] | None:
-        if self._product is not None:
-            r = self._product.reading(r)
+        if self.product is not None:
+            r = self.product.reading(r)
         t = r.temp_c
         if t is None or not probe_plausible(t):
             return None  # a failing probe is SensorFault's to report, not an excursion
@@ -240,12 +240,6 @@ class TempExcursion:
         self._prev_out = False
         self._run_since = None
         return out
-
-    def start_product_from(self, live: TempExcursion) -> None:
-        """Before a late upload's first reading: start an air probe's product where the live
-        detector has it, not at that reading's air (`ProductLag.seed`)."""
-        if self._product is not None and live._product is not None:
-            self._product.seed(live._product)
 
     def _gap(self, a_ts: int, b_ts: int, a_out: bool) -> _Gap:
         """This detector's state as at reading `a_ts`, for a gap up to `b_ts` (see `_resume`)."""
@@ -377,9 +371,9 @@ class TempExcursion:
 
     def _what(self, r: Reading) -> str:
         """The temperature judged, as a summary says it: an air probe's product is simulated."""
-        if self._product is None or self._product.air_c is None:
+        if self.product is None or self.product.air_c is None:
             return f"{r.temp_c:.1f} °C"
-        return f"{r.temp_c:.1f} °C simulated product (air {self._product.air_c:.1f} °C)"
+        return f"{r.temp_c:.1f} °C simulated product (air {self.product.air_c:.1f} °C)"
 
     def _evidence(self, r: Reading, minutes: float) -> dict[str, object]:
         mkt = self.mkt_c
@@ -394,8 +388,8 @@ class TempExcursion:
             "mkt_c": round(mkt, 2) if mkt is not None else None,
             "position": [r.lon, r.lat] if r.lat is not None else None,
         }
-        if self._product is not None:
-            evidence["air_c"] = self._product.air_c
+        if self.product is not None:
+            evidence["air_c"] = self.product.air_c
         return evidence
 
     def absorb(

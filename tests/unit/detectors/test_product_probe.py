@@ -267,11 +267,11 @@ def test_the_manifest_declares_an_air_probe_and_its_product_lag():
 def test_a_detector_pickled_before_air_probes_restores_as_a_product_probe(cls):
     detector = cls(2.0, 8.0, 120.0) if cls is TempExcursion else cls(2.0, 8.0)
     none, slots = detector.__reduce_ex__(2)[2]
-    assert none is None and "_product" in slots
-    del slots["_product"]
+    assert none is None and "product" in slots
+    del slots["product"]
     restored = cls.__new__(cls)
     restored.__setstate__((None, slots))
-    assert restored._product is None
+    assert restored.product is None
     if cls is TempExcursion:
         # It judges the readings as they come, as before.
         out = [
@@ -287,4 +287,4 @@ def test_a_detector_pickled_before_air_probes_restores_as_a_product_probe(cls):
     )
     air.update(Reading("t", T0, temp_c=5.0))
     again = pickle.loads(pickle.dumps(air))
-    assert again._product is not None and again._product.air_c == 5.0
+    assert again.product is not None and again.product.air_c == 5.0
