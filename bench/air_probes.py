@@ -28,6 +28,7 @@ import argparse
 import statistics
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from detectors.profiles import parse_manifest
 from simulators import Fleet, simulate
 from simulators.fleet_replay import replay_fleet
 from simulators.physics import HOLDOUT_SEED_MIN
-from simulators.scoring import rate_interval
+from simulators.scoring import Score, rate_interval
 
 MIN = 60_000
 
@@ -75,6 +76,10 @@ def _judged(fleet: Fleet, declared: bool, lag_min: float | None) -> tuple[list[A
     return run.events, run.exposure(shipments), air
 
 
+def _how(args: argparse.Namespace, declared: bool) -> str:
+    return f"declared air, lag {args.lag or 'default'}" if declared else "undeclared"
+
+
 def _fleet(args: argparse.Namespace, scenario: str, devices: int, seed: int, physics: str) -> Fleet:
     """A fleet of `scenario` in which every cooled shipment's probe reads the air."""
     return simulate(
@@ -98,49 +103,63 @@ def normal(args: argparse.Namespace, seed: int, physics: str) -> None:
         count = sum(opened.values())
         low, high = rate_interval(count, device_hours)
         rate = 1000 * count / device_hours if device_hours else 0.0
-        how = f"declared air, lag {args.lag or 'default'}" if declared else "undeclared"
         print(
-            f"  normal, {how}: {count} alerts in {device_hours:,.0f} device-hours"
+            f"  normal, {_how(args, declared)}: {count} alerts in {device_hours:,.0f} device-hours"
             f" of {len(air)} air-probe shipments = {rate:.2f} per 1,000 ({low:.2f}-{high:.2f})"
             f" {dict(opened)}"
         )
 
 
-def failures(args: argparse.Namespace, seed: int, physics: str) -> None:
-    for declared in (True, False):
-        found: Counter[str] = Counter()
-        owed: Counter[str] = Counter()
-        leads: list[float] = []
-        # Minutes from each breach to its first excursion alert: what a long lag costs.
-        after: list[float] = []
-        ahead = breaches = 0
-        for scenario in FAILURES:
-            fleet = _fleet(args, scenario, args.devices, seed, physics)
-            events, hours, air = _judged(fleet, declared, args.lag)
-            s = score_fleet(fleet, events, hours)
-            for i in s.incidents:
-                if i.label.device_id not in air:
-                    continue
-                for kind in ("temp_excursion", "temp_breach_predicted"):
-                    if kind in i.label.kinds:
-                        owed[kind] += 1
-                        found[kind] += kind not in i.missed
-                if i.label.breach_at_ms is not None:
-                    breaches += 1
-                    ahead += i.lead_min is not None and i.lead_min > 0
-                    leads.append(float("-inf") if i.lead_min is None else i.lead_min)
-                    if "temp_excursion" in i.opened_ms:
-                        after.append((i.opened_ms["temp_excursion"] - i.label.breach_at_ms) / MIN)
-        how = f"declared air, lag {args.lag or 'default'}" if declared else "undeclared"
+@dataclass
+class FailureTally:
+    """The failures' figures for one way of judging the air probes, over every scenario."""
+
+    found: Counter[str] = field(default_factory=Counter)
+    owed: Counter[str] = field(default_factory=Counter)
+    leads: list[float] = field(default_factory=list)
+    #: Minutes from each breach to its first excursion alert: what a long lag costs.
+    after: list[float] = field(default_factory=list)
+    ahead: int = 0
+    breaches: int = 0
+
+    def add(self, s: Score, air: set[str]) -> None:
+        for i in s.incidents:
+            if i.label.device_id not in air:
+                continue
+            for kind in ("temp_excursion", "temp_breach_predicted"):
+                if kind in i.label.kinds:
+                    self.owed[kind] += 1
+                    self.found[kind] += kind not in i.missed
+            if i.label.breach_at_ms is not None:
+                self.breaches += 1
+                self.ahead += i.lead_min is not None and i.lead_min > 0
+                self.leads.append(float("-inf") if i.lead_min is None else i.lead_min)
+                if "temp_excursion" in i.opened_ms:
+                    self.after.append((i.opened_ms["temp_excursion"] - i.label.breach_at_ms) / MIN)
+
+    def line(self) -> str:
+        owed, found = self.owed, self.found
         recall = ", ".join(f"{k} {found[k] / owed[k]:.2f} ({owed[k]})" for k in owed if owed[k])
-        median = statistics.median(leads) if leads else None
+        median = statistics.median(self.leads) if self.leads else None
         lead = "-" if median is None or median == float("-inf") else f"{median:.0f} min"
-        mid = statistics.median(after) if after else None
+        mid = statistics.median(self.after) if self.after else None
         late = "-" if mid is None else f"{abs(mid):.0f} min {'after' if mid >= 0 else 'before'}"
-        print(
-            f"  failures, {how}: {recall}; warned ahead {ahead}/{breaches}, median lead {lead};"
+        return (
+            f"{recall}; warned ahead {self.ahead}/{self.breaches}, median lead {lead};"
             f" excursion opened a median {late} the breach"
         )
+
+
+def failures(args: argparse.Namespace, seed: int, physics: str) -> None:
+    tallies = {declared: FailureTally() for declared in (True, False)}
+    for scenario in FAILURES:
+        # Each fleet is simulated once and judged both ways.
+        fleet = _fleet(args, scenario, args.devices, seed, physics)
+        for declared, tally in tallies.items():
+            events, hours, air = _judged(fleet, declared, args.lag)
+            tally.add(score_fleet(fleet, events, hours), air)
+    for declared, tally in tallies.items():
+        print(f"  failures, {_how(args, declared)}: {tally.line()}")
 
 
 def main() -> None:
