@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import random
 import shutil
 import signal
 import socket
@@ -33,6 +34,14 @@ _DEBIAN_PACKAGES = {
     "mosquitto_sub": "mosquitto-clients",
     "influxd": "influxdb",
 }
+
+#: Where Linux says which ports it gives outgoing connections, and its default range.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_EPHEMERAL_DEFAULT = (32_768, 60_999)
+#: The lowest port an unprivileged server may listen on.
+_FIRST_PORT = 1_024
+#: Ports tried outside the ephemeral range before any free port is taken.
+_PORT_TRIES = 200
 
 _live_processes: set[subprocess.Popen[bytes]] = set()
 _live_lock = threading.Lock()
@@ -73,8 +82,41 @@ def parent_death_signal() -> Callable[[], None] | None:
     return hook
 
 
+def ephemeral_ports(path: Path = _EPHEMERAL_RANGE) -> tuple[int, int]:
+    """The range the kernel gives outgoing connections their source ports from (Linux's
+    default where `path` cannot be read)."""
+    try:
+        low, high = (int(field) for field in path.read_text().split())
+    except (OSError, ValueError):
+        return _EPHEMERAL_DEFAULT
+    return low, high
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    """Return a TCP port on 127.0.0.1 that was free a moment ago, outside the ephemeral range.
+
+    A port the kernel hands out itself (binding port 0) is one it also gives outgoing
+    connections as their source port. A server that a test stops and starts again (an outage
+    it stages) would then find its port taken meanwhile: by any client's connection, or by a
+    client retrying to reach it, which on Linux connects to itself when the source port it
+    was given is the very port it dials. Ports outside that range are never given so.
+    """
+    low, high = ephemeral_ports()
+    # Unprivileged ports either side of the ephemeral range, in one run of numbers.
+    below, above = max(0, low - _FIRST_PORT), max(0, 65_535 - high)
+    rng = random.SystemRandom()
+    for _ in range(_PORT_TRIES):
+        if below + above == 0:
+            break
+        pick = rng.randrange(below + above)
+        port = _FIRST_PORT + pick if pick < below else high + 1 + pick - below
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    # Everything outside the range busy (or no room outside it): any free port will do.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
