@@ -25,13 +25,18 @@ be 1 / (1 + k), which a long voyage eventually crosses). Zigzags alone undercoun
 probe's changes, as a third of them happen to continue the change before; a probe whose
 noise spans its steps (`DITHER_WIDE_SHARE`) repeats by chance at about the same rate wherever
 its product sits, so its run is also judged on its repeats among its repeats and one-step
-changes. A third record is the noise's spread: the share of its zigzags that span two steps
-says how noisy the probe is at least (`SPREAD_SHARES`), and for that noise no honest run is
-likelier than one on a product that holds still mid-step (`log_spread_run`); as noise that is
-not independent between readings shows in long honest runs, this counts only for a run more
-than twice the longest the probe read honestly. The smallest chance counts. A run must also
-have lasted `min_ms`:
-a probe's response time and a fast tracker's repeated sends make short runs of no meaning.
+changes. That rate is not the chance of a run, though: a run shows one value, the likeliest
+step where the product sits, which each reading shows more often than two readings agree
+(at 0.6 steps of noise, mid-step, 59 % against 43 %). So the rate says how noisy the probe
+is (`noise_for_repeats`), and the run's chance is that of a run at the likeliest step for that
+noise, averaged over where the product may sit (`log_dither_run`). A third record is the
+noise's spread: the share of its zigzags that span two steps says how noisy the probe is at
+least (`SPREAD_SHARES`), and for that noise no honest run is likelier than one on a product
+that holds still mid-step (`log_spread_run`). As noise that is not independent between
+readings shows in long honest runs, the second and third count only for a run more than twice
+the longest the probe read honestly. The smallest chance counts. A run must also have lasted
+`min_ms`: a probe's response time and a fast tracker's repeated sends make short runs of no
+meaning.
 
 A probe that reports every 10 or 15 minutes gives too few readings in an hour or two for its
 run alone to be unlikely, but it shows how long it was stuck when it comes free: the first
@@ -47,6 +52,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 from array import array
 from typing import Any, Final
@@ -69,12 +75,21 @@ WIDE_SHARE: Final = 0.1
 #: A probe whose noise spans its steps (a standard deviation of more than about half a step)
 #: repeats a reading by chance alone, at about the same rate wherever its product sits between
 #: two steps, trend or none: its repeats among its repeats and one-step changes are then a fair
-#: record of it, where the zigzags alone count a third of its noisy changes as trends. Such a
-#: probe shows it by its zigzags: at half a step of noise a quarter of them span two steps, at
-#: one step 70 %, below a third of a step hardly any.
+#: record of its noise (`noise_for_repeats`), where the zigzags alone count a third of its
+#: noisy changes as trends. Such a probe shows it by its zigzags: at half a step of noise a
+#: quarter of them span two steps, at one step 70 %, below a third of a step hardly any.
 DITHER_WIDE_SHARE: Final = 0.45
 #: Zigzags a probe must have shown before its wide share is taken as its noise.
 DITHER_MIN_ZIGZAGS: Final = 10
+#: The noises (standard deviations, in steps) a dithering probe's repeats are read against:
+#: from under half a step, where a probe hardly dithers, to three steps.
+DITHER_SIGMAS: Final = tuple(round(0.3 + 0.02 * i, 2) for i in range(136))
+#: Where a product may sit between two of a probe's steps: offsets (in steps) from the centre
+#: of one step, spread evenly over it, over which a dithering probe's run is averaged.
+_OFFSETS: Final = tuple((i + 0.5) / 16 - 0.5 for i in range(16))
+#: The repeat share's posterior is summed at its mean and up to this many standard deviations
+#: either side, in quarters of one.
+_POSTERIOR_Z: Final = tuple(i / 4 for i in range(-20, 21))
 
 #: The most of its zigzags that span two steps a probe shows for a noise (a standard deviation
 #: in steps) of each of these: Gaussian noise about a product that holds still, at the place
@@ -109,9 +124,11 @@ SPREAD_SHARES: Final = (
 #: The wide share is taken at its lower bound (Wilson, this many standard errors), so a short
 #: record does not speak for more noise than it showed.
 SPREAD_Z: Final = 2.0
-#: A run is judged on the noise's spread only once it is this many times the longest run the
-#: probe read honestly: a probe whose noise is not independent from one reading to the next
-#: (a filtered or slow probe) shows it in long runs of its own, whatever its zigzags say.
+#: A run is judged on the noise's spread, or on a dithering probe's repeats, only once it is
+#: this many times the longest run the probe read honestly: a probe whose noise is not
+#: independent from one reading to the next (a filtered or slow probe, or an air probe whose
+#: zigzags come in bursts of swirling air at a door or a defrost) shows it in long runs of its
+#: own, whatever its zigzags say.
 SPREAD_LONGEST_RATIO: Final = 2
 #: Readings and steps are decimals sent as floats: 2.1 - 2.0 is 0.10000000000000009.
 _EPS: Final = 1e-6
@@ -186,6 +203,93 @@ def log_spread_run(sigma: float, more: int) -> float:
     (0.683, True)
     """
     return more * math.log(math.erf(0.5 / (sigma * math.sqrt(2.0))))
+
+
+@functools.cache
+def dither_chances(sigma: float) -> tuple[float, tuple[float, ...]]:
+    """For Gaussian noise of `sigma` steps on a product that holds still: the share of repeats
+    among the pairs of consecutive readings that repeat or change by one step (the record
+    `StuckWatch` keeps), averaged over where the product sits between two steps, and at each
+    of `_OFFSETS` the chance that one reading shows the likeliest step.
+
+    >>> repeat, likeliest = dither_chances(0.6)
+    >>> round(repeat, 2), round(max(likeliest), 2), round(min(likeliest), 2)
+    (0.47, 0.59, 0.47)
+    """
+    scale = sigma * math.sqrt(2.0)
+    reach = int(5 * sigma) + 2
+    repeats = one_step = 0.0
+    likeliest = []
+    for u in _OFFSETS:
+        shows = [
+            0.5 * (math.erf((j + 0.5 - u) / scale) - math.erf((j - 0.5 - u) / scale))
+            for j in range(-reach, reach + 1)
+        ]
+        repeats += sum(q * q for q in shows)
+        one_step += 2 * sum(q * r for q, r in itertools.pairwise(shows))
+        likeliest.append(max(shows))
+    return repeats / (repeats + one_step), tuple(likeliest)
+
+
+def noise_for_repeats(share: float) -> float:
+    """The noise (steps, from `DITHER_SIGMAS`) of a probe whose readings agree with the one
+    before in `share` of its repeats and one-step changes: the largest tabulated noise that
+    repeats at least that often, so the noise is never overstated (more noise, less chance of
+    a run); the least tabulated noise where it repeats more often than all of them.
+
+    >>> noise_for_repeats(0.466), noise_for_repeats(0.9), noise_for_repeats(0.01)
+    (0.6, 0.3, 3.0)
+    """
+    # The shares fall as the noise grows: the noises that repeat at least `share` come first.
+    falling = _falling_shares()
+    return DITHER_SIGMAS[max(0, bisect.bisect_right(falling, -share) - 1)]
+
+
+@functools.cache
+def _falling_shares() -> list[float]:
+    """Each of `DITHER_SIGMAS`' repeat shares, negated: increasing, for `bisect`."""
+    return [-dither_chances(sigma)[0] for sigma in DITHER_SIGMAS]
+
+
+def log_dither_run(repeats: int, changes: int, more: int) -> float:
+    """Natural log of the chance that a probe whose noise spans its steps, with `repeats`
+    repeats and `changes` one-step changes on record, reads one value `more` times more in a
+    row: for each share of repeats its record allows (a beta posterior, uniform prior), the
+    noise that repeats that often (`noise_for_repeats`), and for that noise the chance of the
+    run at the likeliest step, averaged over where the product sits.
+
+    >>> # About 0.6 steps of noise: mid-step each reading shows one value 6 times in 10, so
+    >>> # 18 readings of it keep a chance of about 2 in 100,000 on a long record, and more on
+    >>> # a short one, which leaves room for a quieter probe than its share says.
+    >>> [round(math.exp(log_dither_run(n * 20, n * 27, 17)), 5) for n in (1, 10)]
+    [0.00057, 2e-05]
+    >>> log_dither_run(400, 600, 25) < math.log(1e-7)  # a noisier probe, well on record
+    True
+    """
+    total = 0.0
+    for w, likeliest in _posterior(repeats, changes):
+        total += w * sum(q**more for q in likeliest)
+    return math.log(total) if total > 0.0 else -math.inf
+
+
+@functools.lru_cache(maxsize=256)
+def _posterior(repeats: int, changes: int) -> tuple[tuple[float, tuple[float, ...]], ...]:
+    """The shares a record allows, as (weight, each offset's likeliest-step chance for the
+    noise that share gives), the weights summing to one over all offsets: a run's record is
+    fixed while it lasts, so each of its readings reuses this."""
+    a, b = 1.0 + repeats, 1.0 + changes
+    mean = a / (a + b)
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
+    points = []
+    for z in _POSTERIOR_Z:
+        share = mean + z * sd
+        if 0.0 < share < 1.0:
+            w = math.exp(
+                (a - 1.0) * math.log(share / mean) + (b - 1.0) * math.log((1 - share) / (1 - mean))
+            )
+            points.append((w, dither_chances(noise_for_repeats(share))[1]))
+    total = sum(w for w, _ in points) * len(_OFFSETS)
+    return tuple((w / total, likeliest) for w, likeliest in points)
 
 
 class StuckWatch:
@@ -387,8 +491,8 @@ class StuckWatch:
             return log_p
         zigzags = log_honest_run(changes, self._run_pairs - changes, self._run_n)
         log_p = zigzags if log_p is None else min(log_p, zigzags)
-        if self._dithers():
-            log_p = min(log_p, log_honest_run(self._one_step, self._repeats_before(), self._run_n))
+        if self._dithers() and self._run_n > SPREAD_LONGEST_RATIO * self._longest:
+            log_p = min(log_p, log_dither_run(self._repeats_before(), self._one_step, self._run_n))
         return log_p
 
     def _spread_log_chance(self) -> float | None:
