@@ -189,8 +189,9 @@ class PredictedBreach:
         from before the door opened, is not learnt, and no new warning opens unless that
         trend was a rise (or fall) of `min_rate_c_per_h` or more.
     product_lag_min : for a probe that reads the air, the product's time constant: the
-        forecast is of the product the readings simulate (`detectors.product_probe`); None
-        for a probe in the product.
+        forecast is of the product the readings simulate (`detectors.product_probe`), and no
+        warning opens on a rise faster than the air now drives that product; None for a
+        probe in the product.
 
     Examples
     --------
@@ -623,6 +624,19 @@ class PredictedBreach:
             return None
         tau_h = _trend_tau_h(self.trend_tau_h, self._interval_ms)
         rate = abs(trend) + self._lag(trend, tau_h)
+        product = self.product
+        if product is not None and not self._active:
+            # A simulated product moves towards the air as it is now, and no faster than the
+            # air drives it: once a defrost's or a door's warm air is gone, the product is
+            # cooling, whatever the smoothed trend of its last hour says. No warning opens on
+            # a rise faster than that (an open one is kept on the trend, so a failing unit's
+            # air dipping for a moment does not clear and reopen it).
+            drive = product.warming_c_per_h()
+            drive = drive if trend > 0 else -drive
+            if drive < rate:
+                if not drive > 0.0:  # also NaN: no air taken yet
+                    return None
+                rate = drive
         horizon = self.horizon_h
         # The smoothed level can sit past the limit while the reading is just inside it: the
         # crossing is then due now, never minutes in the past (the confidence still uses the gap).

@@ -87,6 +87,24 @@ class ProductLag:
         self.air_c = air
         return r._replace(temp_c=round(self._product_c, 2))
 
+    def warming_c_per_h(self) -> float:
+        """How fast (°C/h) the product warms at this moment (cools, if negative): towards the
+        last air taken, in proportion to their difference. NaN before the first reading.
+
+        >>> lag = ProductLag(60.0)
+        >>> _ = lag.reading(Reading("t", 0, temp_c=4.0))
+        >>> _ = lag.reading(Reading("t", 600_000, temp_c=7.0))  # a door's gust
+        >>> round(lag.warming_c_per_h(), 2)
+        2.76
+        >>> _ = lag.reading(Reading("t", 900_000, temp_c=4.0))  # the air back where it was
+        >>> round(lag.warming_c_per_h(), 2)  # the product, a little warmer, cools again
+        -0.34
+        """
+        air = self.air_c
+        if air is None:
+            return math.nan
+        return (air - self._product_c) * 3_600_000.0 / self.tau_ms
+
     def seed(self, other: ProductLag | None) -> None:
         """Start, before any reading, from where `other` has the product (None: nothing to
         start from): a late upload's first reading, judged apart from the live ones, is air

@@ -288,3 +288,56 @@ def test_a_detector_pickled_before_air_probes_restores_as_a_product_probe(cls):
     air.update(Reading("t", T0, temp_c=5.0))
     again = pickle.loads(pickle.dumps(air))
     assert again.product is not None and again.product.air_c == 5.0
+
+
+def defrost_air(minute: float) -> float:
+    """A cold room's air at 2 °C, defrosting from the third hour: 5.5 °C above it within 10
+    min, held 10 min, back over 30 min; read at 0.5 °C steps."""
+    into = minute - 180
+    if 0 <= into < 10:
+        rise = 5.5 * into / 10
+    elif 10 <= into < 20:
+        rise = 5.5
+    elif 20 <= into < 50:
+        rise = 5.5 * (50 - into) / 30
+    else:
+        rise = 0.0
+    return round((2.0 + rise) * 2) / 2
+
+
+@pytest.mark.parametrize("interval", [1, 2, 5])
+def test_no_breach_warning_opens_on_a_rise_the_air_no_longer_drives(interval: int) -> None:
+    # A 0-4 °C product two hours behind its air: the defrost's warm air lifts it by about a
+    # degree, and its smoothed trend still points up, and steeply, while the air is on its way
+    # back down and drives the product ever more slowly (then cools it). It never reaches 4,
+    # and the trend alone warned of it at every one of these intervals.
+    d = PredictedBreach(0.0, 4.0, horizon_min=90, product_lag_min=120)
+    lag = ProductLag(120)
+    warned, highest = [], -math.inf
+    for m in range(0, 8 * 60, interval):
+        r = Reading("trk-air", T0 + m * MIN, temp_c=defrost_air(m))
+        highest = max(highest, lag.reading(r).temp_c or -math.inf)
+        warned += [m for c in d.update(r) or [] if c.active]
+    assert 2.9 < highest < 4.0, "the product warmed by about a degree, short of its limit"
+    assert warned == []
+
+
+def test_a_warning_open_on_a_failing_unit_outlasts_a_moments_cold_air() -> None:
+    # Dead unit, air warming 4 °C/h; once warned, a 4-minute gust of cold air (the unit
+    # kicking in once more) drives the product down for those minutes, but the warning is
+    # kept on its trend: it neither clears nor opens again.
+    d = PredictedBreach(2.0, 8.0, horizon_min=90, product_lag_min=30)
+    events = []
+    dip = None
+    for m in range(0, 10 * 60):
+        air = 4.0 if m < 6 * 60 else 4.0 + 4.0 * (m - 6 * 60) / 60
+        if dip is None and any(c.active for c in events):
+            dip = m + 5
+        if dip is not None and dip <= m < dip + 4:
+            air = 2.0
+        out = d.update(Reading("trk-air", T0 + m * MIN, temp_c=round(air, 1)))
+        events += [c for c in out or [] if c.kind == "temp_breach_predicted"]
+    assert dip is not None, "the failure was warned of"
+    clears = [c for c in events if not c.active]
+    assert clears and clears[0].at_ms > T0 + (dip + 4) * MIN
+    assert "range left" in clears[0].summary, "cleared by the breach itself, not the gust"
