@@ -628,7 +628,7 @@ class PredictedBreach:
         if product is not None and not self._active:
             # A simulated product moves towards the air as it is now, and no faster than the
             # air drives it: once a defrost's or a door's warm air is gone, the product is
-            # cooling, whatever the smoothed trend of its last hour says. No warning opens on
+            # cooling, whatever its smoothed trend, which lags, still says. No warning opens on
             # a rise faster than that (an open one is kept on the trend, so a failing unit's
             # air dipping for a moment does not clear and reopen it).
             drive = product.warming_c_per_h()
