@@ -159,8 +159,12 @@ class Engine:
         shipments: Iterable[Shipment] = (),
         default_profile: Profile | None = None,
         lateness_ms: int = LATENESS_MS,
+        on_restore: Callable[[Iterable[Detector]], None] | None = None,
     ) -> None:
         self._factories = list(factories)
+        # Given each restored device's detectors, live and late: what the factories share
+        # between devices (`registry.build_engine`) takes them back in.
+        self._on_restore = on_restore
         self._policies = policies
         self._shipments = {s.device_id: s for s in shipments}
         self._default = default_profile
@@ -320,6 +324,9 @@ class Engine:
                 state.late = None  # a snapshot from before late uploads were judged
             state.book.interval_ms = _interval_ms(state.shipment)
             self._note_screens(state.detectors)
+            if self._on_restore is not None:
+                late = state.late.detectors if state.late is not None else ()
+                self._on_restore((*state.detectors, *late))
             self.devices[device_id] = state
             restored[device_id] = state.released_ts
         return restored

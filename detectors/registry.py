@@ -24,6 +24,7 @@ from detectors.predicted_breach import make_predicted_breach
 from detectors.probe_peers import RoomBoards, make_probe_peers
 from detectors.profiles import Profile, Shipment
 from detectors.restricted_zone import make_restricted_zone
+from detectors.roadside_places import RoadsidePlaces
 from detectors.route_deviation import make_route_deviation
 from detectors.seal_breach import make_seal_breach
 from detectors.seal_id_changed import make_seal_id_changed
@@ -31,7 +32,7 @@ from detectors.sensor_fault import make_battery_low, make_sensor_fault
 from detectors.shock import make_shock
 from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
-from detectors.unscheduled_stop import make_unscheduled_stop
+from detectors.unscheduled_stop import make_unscheduled_stop, share_places
 
 MIN = 60_000
 
@@ -101,11 +102,28 @@ def build_engine(
     shipments: Iterable[Shipment] = (),
     default_profile: Profile | None = None,
     lateness_ms: int = LATENESS_MS,
+    places: RoadsidePlaces | None = None,
 ) -> Engine:
-    """An engine running every registered detector, and the room checks over its own rooms."""
-    # The rooms are this engine's alone: two engines in one process never see each other's.
+    """An engine running every registered detector, and the room checks over its own rooms.
+
+    `places` is where the engine's trackers are known to have stood (a fresh record unless
+    given: a bench hands one engine's record to the next, as a week of a live one's).
+    """
+    # The rooms and places are this engine's alone: two engines never see each other's.
     rooms = RoomBoards()
-    factories: list[DetectorFactory] = [*FACTORIES, functools.partial(make_probe_peers, rooms)]
-    engine = Engine(factories, policies, shipments, default_profile, lateness_ms)
+    places = RoadsidePlaces() if places is None else places
+    stops = functools.partial(make_unscheduled_stop, places=places)
+    factories: list[DetectorFactory] = [
+        *(stops if f is make_unscheduled_stop else f for f in FACTORIES),
+        functools.partial(make_probe_peers, rooms),
+    ]
+    engine = Engine(
+        factories,
+        policies,
+        shipments,
+        default_profile,
+        lateness_ms,
+        on_restore=functools.partial(share_places, places),
+    )
     rooms.devices = engine.devices
     return engine

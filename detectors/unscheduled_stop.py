@@ -12,14 +12,17 @@ fix whenever it stands still, so for its shipment that is not said. A stop is on
 either edge of a coverage gap whose readings come late: the upload's stop detector takes up the
 stop the live one saw under way where the upload begins (`UnscheduledStop.resume`), and the live
 one takes up the stop the upload ends in when its first fix after the gap is there
-(`UnscheduledStop.adopt`).
+(`UnscheduledStop.adopt`). Where other trackers of the engine have stood before
+(`detectors.roadside_places`: a service area, a truck park, a border town's yard), a stop is a
+roadside stop: it is reported only once it has lasted the critical threshold, and critical
+after twice that, and says how many other trackers stood there.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Final, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, NamedTuple
 
 from detectors.alerts import Condition, rfc3339
 from detectors.geo import (
@@ -33,6 +36,7 @@ from detectors.gps_lost import FROZEN_MIN_FIXES
 from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
+from detectors.roadside_places import DAY_MS, RoadsidePlaces
 from detectors.spans import lasted
 
 MIN: Final = 60_000
@@ -57,6 +61,8 @@ class _StopAt(NamedTuple):
     severity: str
     #: When the first fix away from it came.
     moved_ms: int
+    #: Other trackers that had stood at its place (`RoadsidePlaces`), 0 if none or not asked.
+    roadside: int = 0
 
 
 class UnscheduledStop:
@@ -84,6 +90,10 @@ class UnscheduledStop:
         so one multipath jump neither restarts nor ends a stop.
     static_hold : the receiver pins its fix while standing still, so a stop on one repeated
         fix is not said to be a frozen GPS.
+    places : the engine's record of where its trackers stood (`RoadsidePlaces`), shared by
+        its detectors; a stop this detector judged is noted there when it ends. None: no
+        place is a roadside place.
+    device_id : the tracker this detector watches, whose own stops are not counted as others'.
 
     Examples
     --------
@@ -107,6 +117,7 @@ class UnscheduledStop:
         "_plat",
         "_plon",
         "_pts",
+        "_roadside",
         "_run",
         "_severity",
         "_since",
@@ -114,8 +125,10 @@ class UnscheduledStop:
         "confirm_fixes",
         "critical_after_ms",
         "departure_ms",
+        "device_id",
         "leave_m",
         "min_stop_ms",
+        "places",
         "radius_m",
         "static_hold",
         "stops",
@@ -136,6 +149,8 @@ class UnscheduledStop:
         terminal_m: float = 1000.0,
         confirm_fixes: int = 2,
         static_hold: bool = False,
+        places: RoadsidePlaces | None = None,
+        device_id: str = "",
     ) -> None:
         self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
         self.terminals = tuple(terminals)
@@ -148,6 +163,9 @@ class UnscheduledStop:
         self.terminal_m = terminal_m
         self.confirm_fixes = confirm_fixes
         self.static_hold = static_hold
+        self.places = places
+        self.device_id = device_id
+        self._roadside = 0  # other trackers that stood at this stop's place before
         self._active = False
         self._severity = "warning"
         self._alon = self._alat = self._akx = 0.0
@@ -172,6 +190,7 @@ class UnscheduledStop:
         self.static_hold = False
         self._last = -1  # not kept then: the stop's end is taken as its first fix away
         self._ended = None
+        self.places, self.device_id, self._roadside = None, "", 0
         restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
@@ -197,6 +216,9 @@ class UnscheduledStop:
                 # other fix, and a stop kept each time is some 280 bytes a device): a stop
                 # begun at the last fix before a gap counts from the upload's first.
                 self._ended = self._stop_at(self._last, self._pts)
+                if self._excused is False and self.places is not None:
+                    # Judged away from every authorised place: a stop others may make too.
+                    self.places.note(self.device_id, self._alon, self._alat, self._last)
             out = self._moved(ts, lon, lat) if self._active else None
             # A new stop began at the first fix of the move if the shipment stayed there.
             dx, dy = (lon - self._plon) * self._akx, (lat - self._plat) * M_PER_DEG
@@ -235,6 +257,8 @@ class UnscheduledStop:
         so far and whether it was reported go on from there. A detector that has seen a fix
         keeps its own.
         """
+        if self.places is None:
+            self.places = live.places
         if self._since >= 0:
             return
         stop = None
@@ -253,6 +277,7 @@ class UnscheduledStop:
             return
         self._alon, self._alat, self._akx = stop.alon, stop.alat, stop.akx
         self._since, self._excused, self._last = stop.since, stop.excused, stop.last
+        self._roadside = stop.roadside
         self._fixes, self._run = stop.fixes, stop.run
         self._active, self._severity = stop.active, stop.severity
         self._beyond = 0
@@ -284,6 +309,7 @@ class UnscheduledStop:
             self._plon, self._plat, self._run = lon, lat, 1
         self._alon, self._alat, self._akx = ended.alon, ended.alat, ended.akx
         self._since, self._excused = ended.since, ended.excused
+        self._roadside = ended.roadside
         self._fixes, self._beyond = ended.fixes + fixes, 0
         self._last = max(self._last, first)
         if ended.severity == "critical":
@@ -292,7 +318,7 @@ class UnscheduledStop:
             return self._judge(self._last)
         self._active = True
         duration = self._last - self._since
-        if lasted(duration, self.critical_after_ms):
+        if lasted(duration, self._critical_ms()):
             self._severity = "critical"
         return [self._condition(self._last, duration)]
 
@@ -322,13 +348,14 @@ class UnscheduledStop:
             self._active,
             self._severity,
             moved_ms,
+            self._roadside,
         )
 
     def _judge(self, ts: int) -> list[Condition] | None:
         """The current stop as of its fix at `ts`: opened, escalated, or nothing new."""
         duration = ts - self._since
         if self._active:
-            if self._severity == "warning" and lasted(duration, self.critical_after_ms):
+            if self._severity == "warning" and lasted(duration, self._critical_ms()):
                 self._severity = "critical"
                 return [self._condition(ts, duration)]
             return None
@@ -346,14 +373,27 @@ class UnscheduledStop:
             )
             if self._excused:
                 return None
+            if self.places is not None:
+                self._roadside = self.places.others(self.device_id, alon, alat, ts)
+                if self._roadside < self.places.least_trackers:
+                    self._roadside = 0
+        if self._roadside and not lasted(duration, self.critical_after_ms):
+            # A rest at a service area is routine; a stop of hours there is not.
+            return None
         self._active = True
-        self._severity = "critical" if lasted(duration, self.critical_after_ms) else "warning"
+        self._severity = "critical" if lasted(duration, self._critical_ms()) else "warning"
         return [self._condition(ts, duration)]
+
+    def _critical_ms(self) -> int:
+        """When the current stop is critical: twice the usual time at a roadside place, where
+        it opens only after the usual time."""
+        return 2 * self.critical_after_ms if self._roadside else self.critical_after_ms
 
     def _anchor(self, lon: float, lat: float, ts: int) -> None:
         self._alon, self._alat, self._since = lon, lat, ts
         self._akx = math.cos(lat * _RAD) * M_PER_DEG
         self._excused = None
+        self._roadside = 0
         self._beyond = 0
         self._fixes = self._run = 1
         self._plon, self._plat = lon, lat
@@ -393,10 +433,20 @@ class UnscheduledStop:
             fixes=self._fixes,
             identical_fixes=self._run,
         )
-        summary = f"stopped for {minutes:.0f} min {text}{self._fix_note()}"
+        summary = f"stopped for {minutes:.0f} min {text}{self._roadside_note(evidence)}"
+        summary += self._fix_note()
         return Condition(
             "unscheduled_stop", True, ts, self._severity, summary, evidence, round(minutes, 1)
         )
+
+    def _roadside_note(self, evidence: dict[str, Any]) -> str:
+        """At a roadside place, its evidence (`roadside_trackers`) and the summary's words."""
+        n = self._roadside
+        if not n or self.places is None:
+            return ""
+        evidence["roadside_trackers"] = n
+        days = self.places.window_ms / DAY_MS
+        return f", where {n} other trackers stood in the last {days:.0f} days (a rest area, likely)"
 
     def _moved(self, ts: int, lon: float, lat: float) -> list[Condition]:
         self._active = False
@@ -431,10 +481,13 @@ class UnscheduledStop:
         ]
 
 
-def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
+def make_unscheduled_stop(
+    shipment: Shipment, places: RoadsidePlaces | None = None
+) -> UnscheduledStop | None:
     """None unless the shipment says where (a route) or when (departure and arrival) it travels.
 
     Without either, a tracker parked at its depot between jobs would be an endless stop.
+    `places` is the engine's record of where its trackers stood (`RoadsidePlaces`).
     """
     s = shipment
     if len(s.route) < 2 and (s.departure_ms is None or s.arrival_ms is None):
@@ -451,7 +504,20 @@ def make_unscheduled_stop(shipment: Shipment) -> UnscheduledStop | None:
         min_stop_min=stop_min,
         critical_after_min=critical_after_min(stop_min),
         static_hold=s.gps_static_hold,
+        places=places,
+        device_id=s.device_id,
     )
+
+
+def share_places(places: RoadsidePlaces, detectors: Iterable[object]) -> None:
+    """Point the stop detectors among `detectors` (a device's, restored from a snapshot) at the
+    engine's `places`, taking in the stops the store they were restored with holds: restored
+    devices and new ones then learn from one record."""
+    for d in detectors:
+        if isinstance(d, UnscheduledStop) and d.places is not places:
+            if d.places is not None:
+                places.absorb(d.places)
+            d.places = places
 
 
 #: A stop is critical after this long, or after twice the shipment's `unscheduled_stop_min`

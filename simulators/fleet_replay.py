@@ -18,6 +18,7 @@ from detectors.alerts import AlertEvent
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
+from detectors.roadside_places import RoadsidePlaces
 from ingest.decode import decode
 from simulators.breach_truth import note_outside
 from simulators.fleet import Fleet
@@ -52,15 +53,18 @@ def replay_fleet(
     fleet: Fleet,
     shipments: Sequence[Shipment],
     keep: Callable[[Reading], bool] = _every,
+    places: RoadsidePlaces | None = None,
 ) -> FleetReplay:
     """Replay `fleet` through an engine for `shipments` (usually its own manifest's).
 
     `keep` sees every decoded reading, after it is noted for the breaches, and says whether
     the engine gets it: a bench thins a fleet's readings to a slower reporting interval so.
+    `places` is where trackers are known to have stood (`RoadsidePlaces`): one replay's,
+    handed to the next, stands for the weeks a live engine has seen.
     """
     ranges = {s.device_id: s.profile.temp_range_c for s in shipments}
     # The engine's own reordering wait, which is the live ingester's default (`lateness_s`).
-    engine = build_engine(shipments)
+    engine = build_engine(shipments, places=places)
     outside: dict[str, list[int]] = {}
     events: list[AlertEvent] = []
     next_tick = first = last = None
