@@ -108,6 +108,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share (0 to 1) of cooled shipments whose probe reads the box's air, not the"
         ' product; their manifest says "probe": "air" (default 0)',
     )
+    a(
+        "--routine-stops",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share (0 to 1) of trucks with a road leg that rest at their lane's service areas,"
+        " stand in traffic jams and queue before border posts; not in the manifest, never"
+        " labelled (default 0)",
+    )
     a("--manifest", type=Path, default=None, metavar="PATH", help="write the fleet's shipments")
     a("--labels", type=Path, default=None, metavar="PATH", help="write ground truth as JSON Lines")
     a(
@@ -268,6 +277,7 @@ def _validate(args: argparse.Namespace) -> tuple[BrokerUrl, float | None, Any]:
         _names(args.lanes),
         args.physics,
         args.air_probes,
+        args.routine_stops,
     )
     return url, speed, cfg
 

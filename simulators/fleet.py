@@ -126,6 +126,7 @@ def config(
     lanes: Sequence[str] | None = None,
     physics: str = "dev",
     air_probes: float = 0.0,
+    routine_stops: float = 0.0,
 ) -> FleetConfig:
     """Validate a run's settings into a `FleetConfig` (raises ValueError naming the setting).
 
@@ -139,6 +140,8 @@ def config(
     check_split(seed, physics)
     if not 0.0 <= air_probes <= 1.0:
         raise ValueError(f"air probes must be a share from 0 to 1, got {air_probes}")
+    if not 0.0 <= routine_stops <= 1.0:
+        raise ValueError(f"routine stops must be a share from 0 to 1, got {routine_stops}")
     names = parse_spec(scenario)
     start_ms = parse_instant_ms(start or DEFAULT_START) if not isinstance(start, int) else start
     for name in profiles or ():
@@ -158,6 +161,7 @@ def config(
         lanes=tuple(lanes) if lanes else None,
         physics=physics,
         air_probes=float(air_probes),
+        routine_stops=float(routine_stops),
     )
 
 
@@ -172,13 +176,16 @@ def simulate(
     lanes: Sequence[str] | None = None,
     physics: str = "dev",
     air_probes: float = 0.0,
+    routine_stops: float = 0.0,
 ) -> Fleet:
     """Plan a fleet; iterate ``.messages()`` or ``.payloads()`` to generate it.
 
     ``start`` is RFC 3339 text or epoch ms (default 2026-01-05T00:00:00Z); ``params`` maps
     ``key`` or ``scenario.key`` to a value, as ``--param`` does; ``physics`` names the regime
     device physics is drawn from, ``dev`` or ``holdout`` (held-out seeds only); ``air_probes``
-    the share of cooled shipments whose probe reads the box's air (declared in the manifest).
+    the share of cooled shipments whose probe reads the box's air (declared in the manifest);
+    ``routine_stops`` the share of trucks with a road leg that rest at service areas, stand in
+    jams and queue before borders (`simulators.routine`; not declared, and never labelled).
 
     >>> fleet = simulate(devices=2, scenario="normal", duration_s=3600, seed=1)
     >>> topic, payload = next(fleet.payloads())
@@ -187,6 +194,16 @@ def simulate(
     """
     return Fleet(
         config(
-            devices, scenario, duration_s, seed, start, params, profiles, lanes, physics, air_probes
+            devices,
+            scenario,
+            duration_s,
+            seed,
+            start,
+            params,
+            profiles,
+            lanes,
+            physics,
+            air_probes,
+            routine_stops,
         )
     )

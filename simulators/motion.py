@@ -71,8 +71,11 @@ def arrival_s(phases: list[Phase]) -> float:
     return phases[-1].t0
 
 
-def insert_stop(phases: list[Phase], t: float, duration_s: float, park_m: float) -> list[Phase]:
-    """Stop unauthorised at ``t`` for ``duration_s``; ``t`` must fall in a moving phase."""
+def insert_stop(
+    phases: list[Phase], t: float, duration_s: float, park_m: float, *, park_n: float = 0.0
+) -> list[Phase]:
+    """Stop unauthorised at ``t`` for ``duration_s``, parked ``park_m`` metres east and
+    ``park_n`` north of the route point; ``t`` must fall in a moving phase."""
     out: list[Phase] = []
     for i, p in enumerate(phases):
         if not p.t0 <= t < p.t1:
@@ -82,7 +85,7 @@ def insert_stop(phases: list[Phase], t: float, duration_s: float, park_m: float)
             raise ValueError("an unscheduled stop must start while moving")
         d = p.d0 + (t - p.t0) / (p.t1 - p.t0) * (p.d1 - p.d0)
         out.append(replace(p, t1=t, d1=d))
-        out.append(Phase(t, t + duration_s, d, d, UNAUTHORISED, "", park_m, 0.0))
+        out.append(Phase(t, t + duration_s, d, d, UNAUTHORISED, "", park_m, park_n))
         out.append(replace(p, t0=t + duration_s, t1=p.t1 + duration_s, d0=d))
         out.extend(replace(q, t0=q.t0 + duration_s, t1=q.t1 + duration_s) for q in phases[i + 1 :])
         return out

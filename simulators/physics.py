@@ -69,6 +69,16 @@ class Regime:
     #: Where a partly failed unit settles its air: above the upper limit by this share of the
     #: band's width (negative: it still holds inside the band, and nothing breaches).
     partial_over_limit: Range
+    #: Routine stops of a truck that makes them (`simulators.routine`, `--routine-stops`):
+    #: the chance it rests or refuels at each service area it passes, and for how long (min).
+    rest_chance: float
+    rest_min: Range
+    #: Traffic jams per hour of road driving, and how long each standstill lasts (min).
+    jam_per_h: float
+    jam_min: Range
+    #: The chance of a queue before a border post reached by road, and its length (min).
+    queue_chance: float
+    queue_min: Range
 
 
 REGIMES: Final[dict[str, Regime]] = {
@@ -95,6 +105,12 @@ REGIMES: Final[dict[str, Regime]] = {
         cycle_period_min=(20.0, 45.0),
         cycle_degrade_h=(2.0, 6.0),
         partial_over_limit=(-0.3, 1.2),
+        rest_chance=0.35,
+        rest_min=(20.0, 45.0),
+        jam_per_h=0.12,
+        jam_min=(5.0, 35.0),
+        queue_chance=0.5,
+        queue_min=(10.0, 45.0),
     ),
     "holdout": Regime(
         name="holdout",
@@ -128,6 +144,12 @@ REGIMES: Final[dict[str, Regime]] = {
         cycle_period_min=(10.0, 60.0),
         cycle_degrade_h=(1.0, 10.0),
         partial_over_limit=(-0.5, 1.8),
+        rest_chance=0.5,
+        rest_min=(15.0, 60.0),
+        jam_per_h=0.2,
+        jam_min=(5.0, 45.0),
+        queue_chance=0.6,
+        queue_min=(10.0, 60.0),
     ),
 }
 

@@ -22,11 +22,13 @@ from simulators.physics import REGIMES, DevicePhysics
 from simulators.physics import draw as draw_physics
 from simulators.profiles import PROFILES, Profile
 from simulators.routes import LANES, Lane
+from simulators.routine import add_routine_stops
 from simulators.scenarios import SCENARIOS, mixed_pool, profile_allows
 from simulators.thermal import Weather
 
 #: Domain tags mixed into seeds so each use of randomness has a stream of its own.
 _ORDER, _SWAP, _PLAN, GENERATE, _PHYSICS, _STATIC_HOLD, _AIR_PROBE = 5, 7, 11, 13, 17, 19, 23
+_ROUTINE = 29
 #: The share of trackers whose GPS receiver has static hold: it pins its fix while the vehicle
 #: stands still. Their manifest declares it (`gps_static_hold`), as an operator who knows the
 #: hardware would.
@@ -53,6 +55,9 @@ class FleetConfig:
     #: The share of cooled shipments whose probe reads the box's air, not the product
     #: (`--air-probes`); their manifest declares it (`"probe": "air"`).
     air_probes: float = 0.0
+    #: The share of trucks with a road leg that make routine stops (`--routine-stops`): rests
+    #: at service areas, traffic jams, border queues (`simulators.routine`); undeclared.
+    routine_stops: float = 0.0
 
 
 @dataclass
@@ -153,6 +158,13 @@ def _build(
         step_window,
     )
     phases = build_schedule(lane, departure, float(rng.uniform(0.85, 1.1)), rng)
+    # Routine stops go in before any incident is placed, so incidents land on the schedule the
+    # truck really drives and the planned arrival allows for them. Their stream is their own
+    # and is not touched without a share: a fleet without them is the fleet it always was.
+    if cfg.routine_stops > 0 and lane.has_road():
+        routine = np.random.default_rng([cfg.seed, _ROUTINE, index, attempt])
+        if float(routine.uniform()) < cfg.routine_stops:
+            phases = add_routine_stops(phases, lane, regime, routine)
     planned_arrival = arrival_s(phases)
     effects = Effects(flights=_flights(phases))
     longest = max((b - a for a, b in effects.flights), default=0.0)
