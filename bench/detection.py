@@ -308,11 +308,11 @@ def main() -> None:
             f" = {tally.warnings_unlabelled / tally.warnings:.1%}"
         )
     overall, *buckets = rates
-    worst = max(buckets, key=lambda r: r.per_1000, default=overall)
+    highest = max(buckets, key=lambda r: r.per_1000, default=overall)
     print(
         f"  false alerts (target <= 1 per 1,000 device-hours): overall {overall},"
-        f" {overall.shown(1.0)}; worst reporting interval, {worst.name}: {worst},"
-        f" {worst.shown(1.0)}:"
+        f" {overall.shown(1.0)}; worst reporting interval, {highest.name}: {highest},"
+        f" {highest.shown(1.0)}:"
         f" {_verdict(max(r.per_1000 for r in rates) <= 1)}"
     )
     print(f"({time.perf_counter() - started:.0f} s)")

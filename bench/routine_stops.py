@@ -1,0 +1,150 @@
+"""Routine stops: what roadside places change, on fleets whose trucks rest, queue and sit in jams.
+
+Simulates road trucks that stop as trucks do (`simulate(routine_stops=1.0)`: rests and fuel
+stops at their lane's service areas, which no manifest lists, standstills in traffic jams and
+queues before border posts) and replays them through the decoder and the engine as
+`bench/detection.py` does, three ways:
+  - without roadside places (a record that never reaches its trackers), as before they were
+    learnt: every stop of `unscheduled_stop_min` away from authorised places is reported;
+  - learning from the fleet itself, from an empty record (an engine's first days);
+  - after a warm-up: a fleet of other trucks on the same lanes a week earlier, replayed first
+    into the same record (an engine that has watched its corridors for a week).
+For each it prints the normal fleet's `unscheduled_stop` alerts per 1,000 device-hours of its
+shipments with a stop detector (every one is false there: no incident is staged), with its
+95 % interval, and every other kind opened; then, on a fleet with a staged unscheduled stop
+per truck (the `unscheduled_stop` scenario, routine stops on, after the same warm-up), the
+labelled stops caught, which a roadside place must not hide. Development seeds by default;
+``--holdout`` runs the held-out seeds and physics, whose routine stops are drawn from other
+ranges, and which no setting was chosen on.
+
+    .venv/bin/python bench/routine_stops.py [--seed 11] [--holdout] [--devices 200] [--hours 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from detection import score_fleet
+
+from detectors.profiles import parse_manifest
+from detectors.roadside_places import RoadsidePlaces
+from simulators import Fleet, simulate
+from simulators.fleet import DEFAULT_START
+from simulators.fleet_replay import replay_fleet
+from simulators.physics import HOLDOUT_SEED_MIN
+from simulators.scoring import rate_interval
+from simulators.timeutil import parse_instant_ms
+
+KIND = "unscheduled_stop"
+WEEK_MS = 7 * 86_400_000
+#: A warm-up fleet's seed is the run's plus this (each side of the split keeps its own).
+WARMUP_OFFSET = 500
+
+
+def _never() -> RoadsidePlaces:
+    """A record no place is ever known in: every stop judged as before places were learnt."""
+    return RoadsidePlaces(least_trackers=sys.maxsize)
+
+
+def _fleet(
+    args: argparse.Namespace, seed: int, physics: str, scenario: str, devices: int, start: int
+) -> Fleet:
+    return simulate(
+        devices=devices,
+        scenario=scenario,
+        duration_s=args.hours * 3600,
+        seed=seed,
+        start=start,
+        physics=physics,
+        routine_stops=1.0,
+    )
+
+
+def _normal(fleet: Fleet, places: RoadsidePlaces, label: str) -> None:
+    """Replay the normal fleet with `places`; print its false stops and other alerts."""
+    shipments = parse_manifest(fleet.manifest())
+    run = replay_fleet(fleet, shipments, places=places)
+    watched = {s.device_id for s in shipments if len(s.route) >= 2}
+    per_device = run.exposure(shipments).device_hours / max(len(shipments), 1)
+    hours = per_device * len(watched)
+    s = score_fleet(fleet, run.events, run.exposure(shipments))
+    opened = {k.kind: k.opened for k in s.kinds if k.opened}
+    stops = opened.pop(KIND, 0)
+    low, high = rate_interval(stops, hours)
+    rate = 1000 * stops / hours if hours else 0.0
+    print(
+        f"  {label:<34} {KIND} {stops:>4} = {rate:6.2f} per 1,000 device-hours"
+        f" ({low:.2f}-{high:.2f}); other kinds {opened or '{}'}"
+    )
+
+
+def _incidents(fleet: Fleet, places: RoadsidePlaces, label: str) -> None:
+    """Replay the fleet with staged stops; print the labelled stops caught."""
+    shipments = parse_manifest(fleet.manifest())
+    run = replay_fleet(fleet, shipments, places=places)
+    s = score_fleet(fleet, run.events, run.exposure(shipments))
+    [k] = [k for k in s.kinds if k.kind == KIND]
+    roadside = sum(
+        1
+        for e in run.events
+        if e.kind == KIND and e.event == "open" and "roadside_trackers" in e.evidence
+    )
+    others = Counter({k.kind: k.opened for k in s.kinds if k.kind != KIND and k.opened})
+    print(
+        f"  {label:<34} labelled stops caught {k.detected} of {k.expected};"
+        f" {KIND} opened {k.opened} ({roadside} at roadside places); other kinds {dict(others)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--incident-devices", type=int, default=40)
+    parser.add_argument("--hours", type=float, default=48.0)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--holdout",
+        action="store_true",
+        help=f"held-out seeds ({HOLDOUT_SEED_MIN:,} + --seed) and the held-out physics",
+    )
+    args = parser.parse_args()
+    if not 0 <= args.seed < HOLDOUT_SEED_MIN - WARMUP_OFFSET - 2:
+        parser.error(f"--seed must be between 0 and {HOLDOUT_SEED_MIN - WARMUP_OFFSET - 3:,}")
+    physics = "holdout" if args.holdout else "dev"
+    seed = HOLDOUT_SEED_MIN + args.seed if args.holdout else args.seed
+    start = parse_instant_ms(DEFAULT_START)
+    warm_seed = seed + WARMUP_OFFSET
+    print(
+        f"{physics} physics, seed {seed:,}: {args.devices} trucks' normal trips with routine"
+        f" stops, {args.hours:g} h (warm-up: seed {warm_seed:,}, {args.devices} trucks, a week"
+        " earlier)"
+    )
+    started = time.perf_counter()
+
+    def warmed() -> RoadsidePlaces:
+        places = RoadsidePlaces()
+        warm = _fleet(args, warm_seed, physics, "normal", args.devices, start - WEEK_MS)
+        replay_fleet(warm, parse_manifest(warm.manifest()), places=places)
+        return places
+
+    normal = _fleet(args, seed + 1, physics, "normal", args.devices, start)
+    print("normal trips:")
+    _normal(normal, _never(), "without roadside places")
+    _normal(normal, RoadsidePlaces(), "learning from this fleet alone")
+    _normal(normal, warmed(), "after a week's warm-up")
+    staged = _fleet(args, seed, physics, KIND, args.incident_devices, start)
+    print("a staged unscheduled stop per truck:")
+    _incidents(staged, _never(), "without roadside places")
+    _incidents(staged, warmed(), "after a week's warm-up")
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
