@@ -91,6 +91,7 @@ MANIFEST_ORDER: Final = (
     "seal_id",
     "room",
     "gps_static_hold",
+    "roadside_places",
 )
 
 
@@ -179,6 +180,14 @@ class _ManifestFields(_Strict):
         description=(
             "The tracker's GPS receiver pins its fix while the vehicle stands still (static"
             " hold): identical fixes are then not a frozen receiver."
+        ),
+    )
+    roadside_places: StrictBool | None = Field(
+        default=None,
+        description=(
+            "A stop where other trackers have stood (a service area) is reported only after"
+            " the critical time (default true); false reports every stop at"
+            " unscheduled_stop_min."
         ),
     )
 

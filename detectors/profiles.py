@@ -119,6 +119,10 @@ class Shipment:
     #: checks (`detectors.product_probe`), and the air's jumps are no sensor fault. None: the
     #: probe reads the product.
     product_lag_min: float | None = None
+    #: A stop where other trackers have stood (a service area) is held to the critical time
+    #: before it is reported (`detectors.roadside_places`); False: every stop is reported at
+    #: `unscheduled_stop_min`, wherever it is (a shipment whose every halt is a question).
+    roadside_places: bool = True
 
     def __setstate__(self, state: list[object]) -> None:
         # Snapshots written before a field was added hold fewer values, in field order: the
@@ -152,6 +156,7 @@ _SHIPMENT_KEYS: Final = frozenset(
         "gps_static_hold",
         "probe",
         "product_lag_min",
+        "roadside_places",
     }
 )
 #: What a tracker's temperature probe reads: the product (or a buffered probe standing for it),
@@ -303,6 +308,7 @@ def parse_shipment(obj: object) -> Shipment:
         room=_room(obj.get("room"), where),
         gps_static_hold=_flag(obj.get("gps_static_hold"), where, "gps_static_hold"),
         product_lag_min=_product_lag(obj, where),
+        roadside_places=_flag(obj.get("roadside_places"), where, "roadside_places", default=True),
     )
 
 
@@ -344,11 +350,11 @@ def _optional_str(v: object, where: str, key: str) -> str | None:
     raise ManifestError(f"{where}: {key} must be a string")
 
 
-def _flag(v: object, where: str, key: str) -> bool:
+def _flag(v: object, where: str, key: str, default: bool = False) -> bool:
     # JSON's true or false only (null: not given): a "false" string is truthy, and 0 or 1 may
     # be a typo for another key's number.
     if v is None:
-        return False
+        return default
     if not isinstance(v, bool):
         raise ManifestError(f"{where}: {key} must be true or false, got {describe(v)}")
     return v

@@ -94,6 +94,8 @@ class UnscheduledStop:
         its detectors; a stop this detector judged is noted there when it ends. None: no
         place is a roadside place.
     device_id : the tracker this detector watches, whose own stops are not counted as others'.
+    roadside : whether a stop at a roadside place is held to the critical time; False: its
+        stops are only noted there (the manifest's `roadside_places`).
 
     Examples
     --------
@@ -130,6 +132,7 @@ class UnscheduledStop:
         "min_stop_ms",
         "places",
         "radius_m",
+        "roadside",
         "static_hold",
         "stops",
         "terminal_m",
@@ -151,6 +154,7 @@ class UnscheduledStop:
         static_hold: bool = False,
         places: RoadsidePlaces | None = None,
         device_id: str = "",
+        roadside: bool = True,
     ) -> None:
         self.stops = tuple(stops)  # the shipment's own tuple: shared, not copied
         self.terminals = tuple(terminals)
@@ -165,6 +169,7 @@ class UnscheduledStop:
         self.static_hold = static_hold
         self.places = places
         self.device_id = device_id
+        self.roadside = roadside
         self._roadside = 0  # other trackers that stood at this stop's place before
         self._active = False
         self._severity = "warning"
@@ -191,6 +196,7 @@ class UnscheduledStop:
         self._last = -1  # not kept then: the stop's end is taken as its first fix away
         self._ended = None
         self.places, self.device_id, self._roadside = None, "", 0
+        self.roadside = True
         restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
@@ -373,7 +379,7 @@ class UnscheduledStop:
             )
             if self._excused:
                 return None
-            if self.places is not None:
+            if self.places is not None and self.roadside:
                 self._roadside = self.places.others(self.device_id, alon, alat, ts)
                 if self._roadside < self.places.least_trackers:
                     self._roadside = 0
@@ -506,6 +512,7 @@ def make_unscheduled_stop(
         static_hold=s.gps_static_hold,
         places=places,
         device_id=s.device_id,
+        roadside=s.roadside_places,
     )
 
 

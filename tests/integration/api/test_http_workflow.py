@@ -254,6 +254,20 @@ def test_a_shipment_may_declare_a_static_hold_receiver_and_null_takes_it_back(wo
     assert removed.status_code == 200 and "gps_static_hold" not in removed.json()["manifest"]
 
 
+def test_a_shipment_may_ask_for_every_stop_to_be_reported(world, shipment):
+    # Roadside places are learnt by default; a shipment whose every halt matters turns them off.
+    operator = world.headers("operator")
+    path = f"/shipments/{shipment}"
+    changed = world.client.patch(path, json={"roadside_places": False}, headers=operator)
+    assert changed.status_code == 200
+    assert world.client.get(path, headers=operator).json()["manifest"]["roadside_places"] is False
+    refused = world.client.patch(path, json={"roadside_places": "false"}, headers=operator)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "roadside_places"]
+    removed = world.client.patch(path, json={"roadside_places": None}, headers=operator)
+    assert removed.status_code == 200 and "roadside_places" not in removed.json()["manifest"]
+
+
 def test_a_shipment_may_declare_an_air_probe_and_its_lag_only_with_one(world, shipment):
     # A reefer's return-air probe: its product is simulated, with the time constant given.
     operator = world.headers("operator")

@@ -126,6 +126,7 @@ keys = st.sampled_from(
         "unscheduled_stop_min",
         "room",
         "gps_static_hold",
+        "roadside_places",
         "probe",
         "product_lag_min",
         "unknown",

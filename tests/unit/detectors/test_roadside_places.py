@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from detectors.alerts import AlertEvent
 from detectors.engine import Engine
 from detectors.geo import haversine_m
-from detectors.profiles import Shipment, parse_shipment
+from detectors.profiles import ManifestError, Shipment, parse_shipment
 from detectors.reading import Reading
 from detectors.registry import build_engine
 from detectors.roadside_places import DAY_MS, RoadsidePlaces
@@ -240,3 +240,42 @@ def test_the_store_finds_every_stop_within_its_radius_at_any_latitude(
     # Within a few metres of the edge the local projection and the sphere may disagree.
     assume(not any(245.0 < d < 255.0 for d in nearest.values()))
     assert places.others("z", lon, lat, now_ms=1) == sum(d <= 245.0 for d in nearest.values())
+
+
+def test_a_shipment_that_wants_every_stop_reported_says_so_and_still_teaches_others() -> None:
+    strict = parse_shipment(
+        {
+            "shipment_id": "SHP-4",
+            "device_id": "trk-4",
+            "profile": "customs_transit",
+            "route": ROUTE,
+            "roadside_places": False,
+        }
+    )
+    engine = build_engine([*(shipment(n) for n in (1, 2, 3, 5, 6)), strict], lateness_ms=0)
+    for n in (1, 2):
+        replay(engine, trip(n, T0 + (n - 1) * 24 * HOUR, rest_min=40))
+    # Truck 4 rests where two others stood, then where three had: reported both times.
+    for day in (2, 4):
+        [opened] = opens(replay(engine, trip(4, T0 + day * 24 * HOUR, rest_min=40)))
+        assert opened.evidence["duration_min"] == pytest.approx(10.0, abs=0.1)
+        assert "roadside_trackers" not in opened.evidence
+    # Its rest taught the engine the place: truck 5 is the fourth tracker to rest there.
+    replay(engine, trip(3, T0 + 3 * 24 * HOUR, rest_min=40))
+    assert replay(engine, trip(5, T0 + 5 * 24 * HOUR, rest_min=40)) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [({}, True), ({"roadside_places": None}, True), ({"roadside_places": False}, False)],
+)
+def test_the_manifest_key_defaults_to_learning(given: dict[str, object], expected: bool) -> None:
+    doc = {"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "customs_transit", **given}
+    assert parse_shipment(doc).roadside_places is expected
+
+
+@pytest.mark.parametrize("value", ["false", 0, 1, []])
+def test_a_manifest_key_that_is_not_true_or_false_is_refused(value: object) -> None:
+    doc = {"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "customs_transit"}
+    with pytest.raises(ManifestError, match="roadside_places must be true or false, got"):
+        parse_shipment({**doc, "roadside_places": value})
