@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,9 +46,11 @@ def replay_rooms(
     intervals_min: Sequence[int],
     profile: str,
     name: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> list[AlertEvent]:
     """The alert events of rooms `room-0`, `room-1`... (shipments `{name}-0`...) whose
-    readings are `series` and who report every `intervals_min`."""
+    readings are `series` and who report every `intervals_min`; `extra` adds manifest keys to
+    every room's shipment (`{"probe": "air"}`)."""
     manifest = {
         "shipments": [
             {
@@ -55,6 +58,7 @@ def replay_rooms(
                 "device_id": f"room-{i}",
                 "profile": profile,
                 "expected_interval_s": interval * 60,
+                **(extra or {}),
             }
             for i, interval in enumerate(intervals_min)
         ]
