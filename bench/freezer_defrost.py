@@ -131,9 +131,11 @@ def _simulated(values: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """(minute, product) of a room's readings, as a declared air probe's shipment simulates it
     (`detectors.product_probe`, its default time constant)."""
     lag = ProductLag()
-    return [
-        (m, float(lag.reading(Reading("room", at_ms(m), temp_c=v)).temp_c or v)) for m, v in values
-    ]
+    out = []
+    for m, v in values:
+        product = lag.reading(Reading("room", at_ms(m), temp_c=v)).temp_c
+        out.append((m, v if product is None else product))
+    return out
 
 
 def run(seed: int, rooms: int, days: float, air: bool = False) -> None:
