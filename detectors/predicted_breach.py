@@ -44,7 +44,7 @@ from detectors.alerts import Condition, rfc3339
 from detectors.forecast_calibration import calibrate
 from detectors.forecast_cycles import Turns
 from detectors.pickled import SlotState, restore_slots
-from detectors.product_probe import product_lag
+from detectors.product_probe import judged_temperature, product_lag
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -515,7 +515,7 @@ class PredictedBreach:
             # The calibration was fitted on rises with the doors shut: a forecast made while
             # the door stands open assumes it stays open, which the reader should be told.
             door = "; door open, if it stays open" if self._door_open else ""
-            now = f"{t:.1f} °C" if self.product is None else f"{t:.1f} °C simulated product"
+            now = judged_temperature(t, self.product)
             summary = (
                 f"forecast to pass {limit:g} °C at {rfc3339(at_ms)[11:16]} UTC"
                 f" ({due}; now {now}, trend {self._trend:+.2f} °C/h,"

@@ -125,3 +125,21 @@ class Simulating(Protocol):
 def product_lag(lag_min: float | None) -> ProductLag | None:
     """A fresh simulation for a shipment whose probe reads the air (`lag_min` set), else None."""
     return None if lag_min is None else ProductLag(lag_min)
+
+
+def judged_temperature(temp_c: float, product: ProductLag | None) -> str:
+    """A temperature judged, as a summary says it: an air probe's is its simulated product's,
+    beside the air the probe read.
+
+    >>> judged_temperature(4.56, None)
+    '4.6 °C'
+    >>> lag = ProductLag(60.0)
+    >>> judged_temperature(9.0, lag)  # before any reading, no air is known
+    '9.0 °C'
+    >>> _ = lag.reading(Reading("t", 0, temp_c=9.0))
+    >>> judged_temperature(9.0, lag)
+    '9.0 °C simulated product (air 9.0 °C)'
+    """
+    if product is None or product.air_c is None:
+        return f"{temp_c:.1f} °C"
+    return f"{temp_c:.1f} °C simulated product (air {product.air_c:.1f} °C)"

@@ -29,7 +29,7 @@ from typing import Final, NamedTuple
 
 from detectors.alerts import Condition, rfc3339
 from detectors.pickled import SlotState, restore_slots
-from detectors.product_probe import product_lag
+from detectors.product_probe import judged_temperature, product_lag
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.sensor_fault import probe_plausible
@@ -371,9 +371,8 @@ class TempExcursion:
 
     def _what(self, r: Reading) -> str:
         """The temperature judged, as a summary says it: an air probe's product is simulated."""
-        if self.product is None or self.product.air_c is None:
-            return f"{r.temp_c:.1f} °C"
-        return f"{r.temp_c:.1f} °C simulated product (air {self.product.air_c:.1f} °C)"
+        assert r.temp_c is not None  # only readings with a temperature are judged
+        return judged_temperature(r.temp_c, self.product)
 
     def _evidence(self, r: Reading, minutes: float) -> dict[str, object]:
         mkt = self.mkt_c

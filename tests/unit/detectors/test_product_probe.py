@@ -105,7 +105,7 @@ def test_a_dead_unit_behind_an_air_probe_raises_its_product_excursion_a_lag_late
     # is of the lagged product, whose rise begins slowly).
     assert first["temp_breach_predicted"] <= first["temp_excursion"] - 20
     warning = next(e for e in events if e.kind == "temp_breach_predicted")
-    assert "simulated product" in warning.summary and "air_c" in warning.evidence
+    assert "simulated product (air " in warning.summary and "air_c" in warning.evidence
 
 
 def test_a_door_gust_in_a_late_upload_starts_from_the_product_the_live_readings_left():
