@@ -11,7 +11,8 @@ queues before border posts) and replays them through the decoder and the engine 
     into the same record (an engine that has watched its corridors for a week).
 For each it prints the normal fleet's `unscheduled_stop` alerts per 1,000 device-hours of its
 shipments with a stop detector (every one is false there: no incident is staged), with its
-95 % interval, and every other kind opened; then, on a fleet with a staged unscheduled stop
+95 % interval, which routine stops they were (a rest at a service area, a queue before a
+border post, a jam: from the simulator's own schedule), and every other kind opened; then, on a fleet with a staged unscheduled stop
 per truck (the `unscheduled_stop` scenario, routine stops on, after the same warm-up), the
 labelled stops caught, which a roadside place must not hide. Development seeds by default;
 ``--holdout`` runs the held-out seeds and physics, whose routine stops are drawn from other
@@ -33,12 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from detection import score_fleet
 
+from detectors.alerts import AlertEvent
 from detectors.profiles import parse_manifest
 from detectors.roadside_places import RoadsidePlaces
 from simulators import Fleet, simulate
 from simulators.fleet import DEFAULT_START
 from simulators.fleet_replay import replay_fleet
+from simulators.motion import UNAUTHORISED
 from simulators.physics import HOLDOUT_SEED_MIN
+from simulators.routine import service_places
 from simulators.scoring import rate_interval
 from simulators.timeutil import parse_instant_ms
 
@@ -81,8 +85,39 @@ def _normal(fleet: Fleet, places: RoadsidePlaces, label: str) -> None:
     rate = 1000 * stops / hours if hours else 0.0
     print(
         f"  {label:<34} {KIND} {stops:>4} = {rate:6.2f} per 1,000 device-hours"
-        f" ({low:.2f}-{high:.2f}); other kinds {opened or '{}'}"
+        f" ({low:.2f}-{high:.2f}) {dict(_which(fleet, run.events))}; other kinds {opened or '{}'}"
     )
+
+
+def _which(fleet: Fleet, events: list[AlertEvent]) -> Counter[str]:
+    """Which routine stop each stop alert opened in: the schedule's unauthorised stop under way
+    at the alert's `since`, a rest where it stands at a service area, a queue where a border
+    post is less than 4.5 km on, else a jam."""
+    plans = {p.device_id: p for p in fleet.plans}
+    found: Counter[str] = Counter()
+    for e in events:
+        if e.kind != KIND or e.event != "open":
+            continue
+        plan = plans[e.device_id]
+        since_s = (parse_instant_ms(e.evidence["since"]) - fleet.start_ms) / 1000
+        # The anchor is the first fix at the stop, up to a reporting interval after it began.
+        stop = next(
+            (
+                p
+                for p in plan.motion.phases
+                if p.stop == UNAUTHORISED and p.t0 - plan.interval_s <= since_s <= p.t1
+            ),
+            None,
+        )
+        if stop is None:
+            found["other"] += 1
+        elif any(abs(s.d_m - stop.d0) < 50.0 for s in service_places(plan.lane)):
+            found["rest"] += 1
+        elif any(s.kind == "border" and 0 < s.d_m - stop.d0 < 4500.0 for s in plan.lane.stops):
+            found["queue"] += 1
+        else:
+            found["jam"] += 1
+    return found
 
 
 def _incidents(fleet: Fleet, places: RoadsidePlaces, label: str) -> None:
