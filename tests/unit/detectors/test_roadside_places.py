@@ -10,7 +10,7 @@ import math
 import pickle
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import AlertEvent
@@ -279,3 +279,40 @@ def test_a_manifest_key_that_is_not_true_or_false_is_refused(value: object) -> N
     doc = {"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "customs_transit"}
     with pytest.raises(ManifestError, match="roadside_places must be true or false, got"):
         parse_shipment({**doc, "roadside_places": value})
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rests=st.lists(
+        st.tuples(
+            st.integers(1, 6),  # the truck
+            st.sampled_from([40.0, 60.0, 61.0, 80.0]),  # where it rests (km)
+            st.integers(5, 150),  # for how long (min)
+            st.sampled_from([1, 5, 15]),  # how often it reports (min)
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+# Four trucks at one place, the fourth for long enough to be reported there.
+@example(rests=[(1, 60.0, 40, 5), (2, 60.0, 40, 1), (3, 60.0, 40, 15), (4, 60.0, 80, 5)])
+def test_roadside_places_only_ever_hold_a_stop_back(
+    rests: list[tuple[int, float, int, int]],
+) -> None:
+    """Whatever trucks rest wherever: each stop reported with places learnt is reported
+    without them too, never sooner, and one reported at a roadside place had lasted the
+    critical time and names at least three other trackers."""
+    learning = fleet_engine(6)
+    never = RoadsidePlaces(least_trackers=10**9)
+    forgetful = build_engine([shipment(i) for i in range(1, 7)], lateness_ms=0, places=never)
+    for day, (truck, km, minutes, every) in enumerate(rests):
+        readings = trip(truck, T0 + day * 24 * HOUR, rest_min=minutes, at_km=km, every_min=every)
+        held = opens(replay(learning, readings))
+        plain = opens(replay(forgetful, readings))
+        assert len(held) <= len(plain)
+        for e in held:
+            [same] = [p for p in plain if p.evidence["since"] == e.evidence["since"]]
+            assert e.at_ms >= same.at_ms
+            if "roadside_trackers" in e.evidence:
+                assert e.evidence["roadside_trackers"] >= 3
+                assert e.evidence["duration_min"] >= 60.0 - 0.1
