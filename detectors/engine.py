@@ -47,8 +47,9 @@ from detectors.lifecycle import AlertBook, KindPolicy
 from detectors.profiles import Profile, Shipment
 from detectors.reading import Reading
 from detectors.risk import RiskScore, risk_score
+from detectors.roadside_places import RoadsidePlaces
 from detectors.temperature import TempExcursion
-from detectors.unscheduled_stop import UnscheduledStop
+from detectors.unscheduled_stop import UnscheduledStop, share_places
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,13 @@ class Engine:
         shipments: Iterable[Shipment] = (),
         default_profile: Profile | None = None,
         lateness_ms: int = LATENESS_MS,
-        on_restore: Callable[[Iterable[Detector]], None] | None = None,
+        places: RoadsidePlaces | None = None,
     ) -> None:
         self._factories = list(factories)
-        # Given each restored device's detectors, live and late: what the factories share
-        # between devices (`registry.build_engine`) takes them back in.
-        self._on_restore = on_restore
+        #: Where the engine's trackers stood (`detectors.roadside_places`), which its stop
+        #: detectors share (`registry.build_engine`): kept in the snapshot whole, so a restart
+        #: keeps it even when no device watched then has a stop detector.
+        self.places = places
         self._policies = policies
         self._shipments = {s.device_id: s for s in shipments}
         self._default = default_profile
@@ -292,7 +294,8 @@ class Engine:
         """
         devices = {d: replace(state, buffer=[]) for d, state in self.devices.items()}
         return pickle.dumps(
-            {"version": SNAPSHOT_VERSION, "devices": devices}, protocol=pickle.HIGHEST_PROTOCOL
+            {"version": SNAPSHOT_VERSION, "devices": devices, "places": self.places},
+            protocol=pickle.HIGHEST_PROTOCOL,
         )
 
     def restore(self, blob: bytes) -> dict[str, int]:
@@ -307,10 +310,13 @@ class Engine:
             if doc.get("version") != SNAPSHOT_VERSION:
                 raise SnapshotUnusable(f"snapshot version {doc.get('version')!r}")
             devices: dict[str, DeviceState] = doc["devices"]
+            places = doc.get("places")  # absent from a snapshot written before it was kept
         except SnapshotUnusable:
             raise
         except Exception as exc:  # any unpickling failure means the same: start afresh
             raise SnapshotUnusable(f"{type(exc).__name__}: {exc}") from None
+        if self.places is not None and isinstance(places, RoadsidePlaces):
+            self.places.absorb(places)
         restored: dict[str, int] = {}
         for device_id, state in devices.items():
             current = self._shipments.get(device_id)
@@ -324,9 +330,9 @@ class Engine:
                 state.late = None  # a snapshot from before late uploads were judged
             state.book.interval_ms = _interval_ms(state.shipment)
             self._note_screens(state.detectors)
-            if self._on_restore is not None:
+            if self.places is not None:
                 late = state.late.detectors if state.late is not None else ()
-                self._on_restore((*state.detectors, *late))
+                share_places(self.places, (*state.detectors, *late))
             self.devices[device_id] = state
             restored[device_id] = state.released_ts
         return restored

@@ -32,7 +32,7 @@ from detectors.sensor_fault import make_battery_low, make_sensor_fault
 from detectors.shock import make_shock
 from detectors.silence import make_silence
 from detectors.temperature import make_temp_excursion
-from detectors.unscheduled_stop import make_unscheduled_stop, share_places
+from detectors.unscheduled_stop import make_unscheduled_stop
 
 MIN = 60_000
 
@@ -123,7 +123,7 @@ def build_engine(
         shipments,
         default_profile,
         lateness_ms,
-        on_restore=functools.partial(share_places, places),
+        places=places,
     )
     rooms.devices = engine.devices
     return engine

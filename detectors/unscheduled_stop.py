@@ -518,8 +518,9 @@ def make_unscheduled_stop(
 
 def share_places(places: RoadsidePlaces, detectors: Iterable[object]) -> None:
     """Point the stop detectors among `detectors` (a device's, restored from a snapshot) at the
-    engine's `places`, taking in the stops the store they were restored with holds: restored
-    devices and new ones then learn from one record."""
+    engine's `places`, taking in the stops the store they were restored with holds (the
+    snapshot's own, already taken in, is then empty): restored devices and new ones then learn
+    from one record."""
     for d in detectors:
         if isinstance(d, UnscheduledStop) and d.places is not places:
             if d.places is not None:

@@ -316,3 +316,15 @@ def test_roadside_places_only_ever_hold_a_stop_back(
             if "roadside_trackers" in e.evidence:
                 assert e.evidence["roadside_trackers"] >= 3
                 assert e.evidence["duration_min"] >= 60.0 - 0.1
+
+
+def test_the_record_survives_a_restart_when_no_stop_detector_was_watched() -> None:
+    engine = fleet_engine(4)
+    rest_three_trucks(engine)
+    for n in (1, 2, 3):  # delivered: no device with a stop detector is left
+        engine.remove_shipment(f"trk-{n}")
+    assert not engine.devices
+    restarted = fleet_engine(4)
+    restarted.restore(engine.snapshot())
+    assert restarted.places is not None and len(restarted.places) == 3
+    assert replay(restarted, trip(4, T0 + 3 * 24 * HOUR, rest_min=40)) == []
