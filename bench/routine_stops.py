@@ -7,8 +7,9 @@ queues before border posts) and replays them through the decoder and the engine 
   - without roadside places (a record that never reaches its trackers), as before they were
     learnt: every stop of `unscheduled_stop_min` away from authorised places is reported;
   - learning from the fleet itself, from an empty record (an engine's first days);
-  - after a warm-up: a fleet of other trucks on the same lanes a week earlier, replayed first
-    into the same record (an engine that has watched its corridors for a week).
+  - after an earlier fleet's trips: as many other trucks' trips of the same length on the same
+    lanes a week earlier, replayed first into the same record (an engine that has watched its
+    corridors before).
 For each it prints the normal fleet's `unscheduled_stop` alerts per 1,000 device-hours of its
 shipments with a stop detector (every one is false there: no incident is staged), with its
 95 % interval, which routine stops they were (a rest at a service area, a queue before a
@@ -173,11 +174,11 @@ def main() -> None:
     print("normal trips:")
     _normal(normal, _never(), "without roadside places")
     _normal(normal, RoadsidePlaces(), "learning from this fleet alone")
-    _normal(normal, warmed(), "after a week's warm-up")
+    _normal(normal, warmed(), "after an earlier fleet's trips")
     staged = _fleet(args, seed, physics, KIND, args.incident_devices, start)
     print("a staged unscheduled stop per truck:")
     _incidents(staged, _never(), "without roadside places")
-    _incidents(staged, warmed(), "after a week's warm-up")
+    _incidents(staged, warmed(), "after an earlier fleet's trips")
     print(f"({time.perf_counter() - started:.0f} s)")
 
 
