@@ -18,6 +18,8 @@ buffer behave as they would live), and scores the alert events against the label
     each with its 95 % interval (`simulators.scoring.rate_interval`): with 200 devices a
     reporting interval has some 1,000 device-hours, where even no alert leaves rates up to 3.7
     per 1,000 possible; `--normal-devices 1000` gives each five times as many.
+``--routine-stops SHARE`` has that share of every fleet's road trucks rest at service areas,
+stand in jams and queue before borders (`simulators.routine`); by default none does.
 The targets printed are issue 10's. By default it runs development seeds with the development
 physics; ``--holdout`` runs held-out seeds (1,000,000 + ``--seed``) with the held-out physics,
 which tuning never touches (`simulators.physics`): report those figures, tune on the others.
@@ -141,6 +143,7 @@ def run_scenarios(args: argparse.Namespace, seed: int, physics: str, tally: Tall
             duration_s=args.hours * 3600,
             seed=seed,
             physics=physics,
+            routine_stops=args.routine_stops,
         )
         run = replay(fleet)
         events = run.events
@@ -216,6 +219,7 @@ def run_normal(args: argparse.Namespace, seed: int, physics: str, tally: Tally) 
         duration_s=args.hours * 3600,
         seed=seed,
         physics=physics,
+        routine_stops=args.routine_stops,
     )
     run = replay(fleet)
     events, hours = run.events, run.hours
@@ -258,6 +262,12 @@ def main() -> None:
     parser.add_argument("--normal-devices", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--routine-stops",
+        type=float,
+        default=0.0,
+        help="share of road trucks that rest, sit in jams and queue (simulate --routine-stops)",
+    )
     parser.add_argument(
         "--holdout",
         action="store_true",
