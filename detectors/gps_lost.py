@@ -6,6 +6,13 @@ and once it has been repeated for long enough the position is no longer known. H
 judged in the tracker's time, not in readings: each reading stands for the reporting interval
 it covers, so a tracker that reports every 15 minutes shows a fix frozen for 30 minutes in
 three readings, not in the 30 minutes between the first and the last of them.
+
+A receiver with static hold repeats its fix too, whenever the vehicle stands still, and lets it
+go when the vehicle drives off: its next fix is no further than the vehicle could have driven
+since the last repeat. A fix frozen on a moving truck is let go tens of kilometres on. A
+tracker whose repeated fixes have twice been let go where the vehicle could have stood, and
+never where it could not, has shown static hold, declared or not, and its repeats are no longer
+called frozen; one let go too far afield shows a receiver that freezes, and it never is.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from array import array
 from typing import Final
 
 from detectors.alerts import Condition, rfc3339
-from detectors.geo import fmt_pos
+from detectors.geo import fmt_pos, haversine_m
+from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Shipment
 from detectors.reading import Reading
 from detectors.spans import lasted
@@ -27,6 +35,13 @@ _GAPS: Final = 5
 #: A frozen fix needs at least this many identical fixes in a row: a tracker may resend its
 #: last fix once when one fix fails, so two say little; three in a row are a frozen receiver.
 FROZEN_MIN_FIXES: Final = 3
+#: The fastest a tracker's vehicle is taken to drive (km/h): a fix held while it stood still is
+#: let go at most this far from where it stood, for the time since the last repeat.
+HOLD_SPEED_KMH: Final = 150.0
+#: Room (m) for a receiver's noise and the spread of its first fix after standing still.
+HOLD_SLACK_M: Final = 500.0
+#: Repeated fixes let go where the vehicle could have stood that show static hold.
+HOLD_SHOWN_AFTER: Final = 2
 
 
 class GpsLost:
@@ -45,6 +60,8 @@ class GpsLost:
         `frozen_min` or more, less `spans.SPAN_SLACK` of it. None never calls a fix frozen:
         for a receiver with static hold, which repeats its fix while the vehicle stands still.
     armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
+        A tracker that shows static hold (see the module docstring) is then treated as one
+        declared with it.
 
     Examples
     --------
@@ -63,6 +80,7 @@ class GpsLost:
         "_active",
         "_fix_ts",
         "_gaps",
+        "_holds",
         "_last_ts",
         "_lat",
         "_lon",
@@ -96,6 +114,19 @@ class GpsLost:
         # A typed array, not a deque: a deque's first block costs about 600 bytes a tracker.
         # (A snapshot from before holds a bounded deque, which the same calls serve.)
         self._gaps = array("q")
+        # Repeated fixes let go where the vehicle could have stood; -1 once one was let go
+        # where it could not (a receiver that freezes: it never shows static hold).
+        self._holds = 0
+
+    def __setstate__(self, state: SlotState) -> None:
+        """Take back a pickled state, also one from before repeated fixes were followed."""
+        self._holds = 0
+        restore_slots(self, state)
+
+    @property
+    def holds_fix(self) -> bool:
+        """Has the tracker shown static hold (see the module docstring)?"""
+        return self._holds >= HOLD_SHOWN_AFTER
 
     def update(self, r: Reading) -> list[Condition] | None:
         lat, lon = r.lat, r.lon
@@ -117,16 +148,20 @@ class GpsLost:
             return self._lost(ts, "no_fix")
         if self._nofix_since >= 0:
             self._nofix_since = -1
-        self._fix_ts = ts
+        held_ts, self._fix_ts = self._fix_ts, ts
         if lat == self._lat and lon == self._lon:
             self._same_n += 1
             if self._active or self._same_n < FROZEN_MIN_FIXES or not self.frozen_ms:
+                return None
+            if self.holds_fix:
                 return None
             # Three fixes of a tracker reporting every 10 minutes stand for 30 minutes give or
             # take its clock's jitter: that fraction of a second must not decide (`spans`).
             if not lasted(ts - self._same_since + self._interval(), self.frozen_ms):
                 return None
             return self._lost(ts, "frozen")
+        if self._same_n >= FROZEN_MIN_FIXES and self._holds >= 0:
+            self._follow_hold(lat, lon, ts - held_ts)
         self._lat, self._lon, self._same_since, self._same_n = lat, lon, ts, 1
         self.armed = True
         if not self._active:
@@ -135,6 +170,16 @@ class GpsLost:
         summary = f"GPS fixes changing again at {fmt_pos(lon, lat)}"
         evidence = {"lat": lat, "lon": lon, "was": self._mode}
         return [Condition("gps_lost", False, ts, "warning", summary, evidence)]
+
+    def _follow_hold(self, lat: float, lon: float, since_ms: int) -> None:
+        """A repeated fix let go for (`lat`, `lon`), `since_ms` after its last repeat: where the
+        vehicle could have stood, or too far for that."""
+        held_lat, held_lon = self._lat, self._lon
+        if held_lat is None or held_lon is None:
+            return
+        reach_m = HOLD_SLACK_M + HOLD_SPEED_KMH / 3.6 * max(since_ms, 0) / 1000
+        near = haversine_m(held_lon, held_lat, lon, lat) <= reach_m
+        self._holds = self._holds + 1 if near else -1
 
     def _interval(self) -> int:
         """The tracker's reporting interval (ms), as its recent readings show it; 0 unknown."""
