@@ -40,6 +40,9 @@ FROZEN_MIN_FIXES: Final = 3
 HOLD_SPEED_KMH: Final = 150.0
 #: Room (m) for a receiver's noise and the spread of its first fix after standing still.
 HOLD_SLACK_M: Final = 500.0
+#: A fix let go this long (ms) beyond two reporting intervals after its last repeat follows a
+#: gap in the readings, which says nothing of how the vehicle moved.
+HOLD_GAP_SLACK_MS: Final = 5 * MIN
 #: Repeated fixes let go where the vehicle could have stood that show static hold.
 HOLD_SHOWN_AFTER: Final = 2
 
@@ -173,9 +176,12 @@ class GpsLost:
 
     def _follow_hold(self, lat: float, lon: float, since_ms: int) -> None:
         """A repeated fix let go for (`lat`, `lon`), `since_ms` after its last repeat: where the
-        vehicle could have stood, or too far for that."""
+        vehicle could have stood, or too far for that. After a gap in the readings (a flight,
+        a stretch out of coverage) it says neither: the vehicle went who knows how."""
         held_lat, held_lon = self._lat, self._lon
         if held_lat is None or held_lon is None:
+            return
+        if since_ms > 2 * self._interval() + HOLD_GAP_SLACK_MS:
             return
         reach_m = HOLD_SLACK_M + HOLD_SPEED_KMH / 3.6 * max(since_ms, 0) / 1000
         near = haversine_m(held_lon, held_lat, lon, lat) <= reach_m

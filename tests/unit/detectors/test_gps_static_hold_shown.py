@@ -44,11 +44,12 @@ def frozen_lost(d: GpsLost, readings: list[Reading]) -> list[Condition]:
     return out
 
 
-def trip(stops: list[int], moved_while_held_km: float = 0.0) -> list[Reading]:
-    """Drive 60 min, then for each stop park that long and drive 60 min on; the first stop's
-    fix is let go `moved_while_held_km` further on than the truck could have stood."""
+def trip(stops: list[int], moved_while_held_km: float = 0.0, t0: int = 0) -> list[Reading]:
+    """Drive 60 min from minute `t0`, then for each stop park that long and drive 60 min on;
+    the first stop's fix is let go `moved_while_held_km` further on than the truck could have
+    stood."""
     readings: list[Reading] = []
-    t, lon = 0, 33.0
+    t, lon = t0, 33.0
     readings += drive(t, 60, lon)
     t, lon = t + 60, lon + 60 * KM
     for i, minutes in enumerate(stops):
@@ -111,3 +112,15 @@ def test_static_hold_is_shown_only_by_holds_let_go_where_the_truck_could_stand(
     holds = sum(1 for n in repeats if n >= 3)
     first_far = moved_km > 10 and repeats[0] >= 3
     assert d.holds_fix == (not first_far and holds >= HOLD_SHOWN_AFTER)
+
+
+def test_a_fix_let_go_after_a_gap_in_the_readings_says_nothing() -> None:
+    # Parked at an airport, then no reading for a 6-hour flight: the first fix after landing
+    # is 5,000 km on, further than a truck could drive, and tells nothing of the receiver.
+    d = GpsLost()
+    readings = park(0, 60, 4.46)
+    readings += drive(60 + 360, 30, 4.46 + 5000 * KM)
+    frozen_lost(d, readings)
+    assert d._holds == 0
+    frozen_lost(d, trip([15, 20], t0=600))
+    assert d.holds_fix
