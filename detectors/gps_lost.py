@@ -63,8 +63,9 @@ class GpsLost:
         `frozen_min` or more, less `spans.SPAN_SLACK` of it. None never calls a fix frozen:
         for a receiver with static hold, which repeats its fix while the vehicle stands still.
     armed : watch from the start; otherwise only once a first fix shows the tracker has GPS.
-        A tracker that shows static hold (see the module docstring) is then treated as one
-        declared with it.
+
+    A tracker that shows static hold (`holds_fix`, see the module docstring) is treated as
+    one declared with it: its repeated fixes are no longer called frozen.
 
     Examples
     --------
