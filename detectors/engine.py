@@ -49,7 +49,7 @@ from detectors.reading import Reading
 from detectors.risk import RiskScore, risk_score
 from detectors.roadside_places import RoadsidePlaces
 from detectors.temperature import TempExcursion
-from detectors.unscheduled_stop import UnscheduledStop, share_places
+from detectors.unscheduled_stop import UnscheduledStop, link_receiver, share_places
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +330,7 @@ class Engine:
                 state.late = None  # a snapshot from before late uploads were judged
             state.book.interval_ms = _interval_ms(state.shipment)
             self._note_screens(state.detectors)
+            link_receiver(state.detectors)  # a snapshot from before they were linked
             if self.places is not None:
                 late = state.late.detectors if state.late is not None else ()
                 share_places(self.places, (*state.detectors, *late))
@@ -494,6 +495,7 @@ class Engine:
                 return None
             shipment = Shipment(shipment_id="", device_id=device_id, profile=self._default)
         detectors = tuple(d for f in self._factories if (d := f(shipment)) is not None)
+        link_receiver(detectors)
         for d in detectors:
             self._share_numbers(d)
         self._note_screens(detectors)

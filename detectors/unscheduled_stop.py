@@ -32,7 +32,7 @@ from detectors.geo import (
     route_ends,
     where,
 )
-from detectors.gps_lost import FROZEN_MIN_FIXES
+from detectors.gps_lost import FROZEN_MIN_FIXES, GpsLost
 from detectors.pickled import SlotState, restore_slots
 from detectors.profiles import Place, Shipment
 from detectors.reading import Reading
@@ -132,6 +132,7 @@ class UnscheduledStop:
         "min_stop_ms",
         "places",
         "radius_m",
+        "receiver",
         "roadside",
         "static_hold",
         "stops",
@@ -170,6 +171,9 @@ class UnscheduledStop:
         self.places = places
         self.device_id = device_id
         self.roadside = roadside
+        #: The device's `gps_lost` detector, which knows whether its receiver has shown static
+        #: hold (`link_receiver`); None: only a declared one is known.
+        self.receiver: GpsLost | None = None
         self._roadside = 0  # other trackers that stood at this stop's place before
         self._active = False
         self._severity = "warning"
@@ -197,6 +201,7 @@ class UnscheduledStop:
         self._ended = None
         self.places, self.device_id, self._roadside = None, "", 0
         self.roadside = True
+        self.receiver = None
         restore_slots(self, state)
 
     def update(self, r: Reading) -> list[Condition] | None:
@@ -265,6 +270,8 @@ class UnscheduledStop:
         """
         if self.places is None:
             self.places = live.places
+        if self.receiver is None:
+            self.receiver = live.receiver
         if self._since >= 0:
             return
         stop = None
@@ -424,6 +431,8 @@ class UnscheduledStop:
     def _fix_note(self) -> str:
         if self.static_hold or not self._repeats():
             return ""
+        if self.receiver is not None and self.receiver.holds_fix:
+            return ""  # a receiver shown to pin its fix while parked: the truck stands
         return (
             f"; {self._run} of its {self._fixes} fixes repeat one position to the last digit, as"
             " a receiver holding a cached position sends: the GPS may be frozen (jammed or"
@@ -514,6 +523,16 @@ def make_unscheduled_stop(
         device_id=s.device_id,
         roadside=s.roadside_places,
     )
+
+
+def link_receiver(detectors: Sequence[object]) -> None:
+    """Give a device's stop detector its `gps_lost` detector, which learns whether the
+    receiver pins its fix while parked: a stop on one repeated fix then does not say the GPS
+    may be frozen. Nothing where either is missing."""
+    stop = next((d for d in detectors if isinstance(d, UnscheduledStop)), None)
+    gps = next((d for d in detectors if isinstance(d, GpsLost)), None)
+    if stop is not None and gps is not None:
+        stop.receiver = gps
 
 
 def share_places(places: RoadsidePlaces, detectors: Iterable[object]) -> None:

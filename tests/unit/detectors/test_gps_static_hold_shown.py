@@ -16,8 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import Condition
+from detectors.engine import Engine
 from detectors.gps_lost import HOLD_SHOWN_AFTER, GpsLost
+from detectors.profiles import parse_shipment
 from detectors.reading import Reading
+from detectors.registry import build_engine
 
 MIN = 60_000
 #: Degrees of longitude per km at the equator.
@@ -124,3 +127,34 @@ def test_a_fix_let_go_after_a_gap_in_the_readings_says_nothing() -> None:
     assert d._holds == 0
     frozen_lost(d, trip([15, 20], t0=600))
     assert d.holds_fix
+
+
+def test_a_stop_of_a_tracker_shown_to_hold_its_fix_does_not_say_the_gps_may_be_frozen() -> None:
+    shipment = parse_shipment(
+        {
+            "shipment_id": "SHP-1",
+            "device_id": "t1",
+            "profile": "customs_transit",
+            "route": {"type": "LineString", "coordinates": [[33.0, 0.0], [36.0, 0.0]]},
+        }
+    )
+
+    def stop_summaries(engine: Engine, readings: list[Reading]) -> list[str]:
+        events = [e for r in readings for e in engine.process(r, now_ms=r.ts_ms)]
+        return [e.summary for e in events if e.kind == "unscheduled_stop" and e.event == "open"]
+
+    # Parked 45 min on one repeated fix before anything is known of the receiver: it may be
+    # frozen, and the stop says so.
+    [first] = stop_summaries(build_engine([shipment], lateness_ms=0), trip([45]))
+    assert "the GPS may be frozen" in first
+    # After two short holds let go where the truck stood, the same stop is a parked truck
+    # (each short stop opened while the receiver had not yet shown it).
+    summaries = stop_summaries(build_engine([shipment], lateness_ms=0), trip([15, 20, 45]))
+    assert ["GPS may be frozen" in s for s in summaries] == [True, True, False]
+    # So it stays after a restart.
+    engine = build_engine([shipment], lateness_ms=0)
+    readings = trip([15, 20, 45])
+    stop_summaries(engine, readings[:30])
+    restarted = build_engine([shipment], lateness_ms=0)
+    restarted.restore(engine.snapshot())
+    assert all("GPS may be frozen" not in s for s in stop_summaries(restarted, readings[30:]))
