@@ -127,6 +127,11 @@ class GpsLost:
         self._holds = 0
         restore_slots(self, state)
 
+    def take_holds(self, live: GpsLost) -> None:
+        """Start from what `live` (the device's live detector) has seen of the receiver's held
+        fixes: a late upload's stretch judges its repeats as the live detector would."""
+        self._holds = live._holds
+
     @property
     def holds_fix(self) -> bool:
         """Has the tracker shown static hold (see the module docstring)?"""

@@ -41,7 +41,7 @@ from detectors.alerts import Condition
 from detectors.base import Detector, DetectorFactory, PositionScreen, first_of
 from detectors.door_open import DoorOpen, make_door_open
 from detectors.gps_implausible import make_gps_implausible
-from detectors.gps_lost import make_gps_lost
+from detectors.gps_lost import GpsLost, make_gps_lost
 from detectors.pickled import SlotState, restore_slots
 from detectors.product_probe import Simulating
 from detectors.profiles import Shipment
@@ -192,10 +192,14 @@ class LateStretch:
 
     def _resume(self, live: Sequence[Detector], first_ts: int) -> None:
         """Let the stretch's detectors take up what the live ones knew where it begins: the
-        stop under way, and an air probe's simulated product (`detectors.product_probe`)."""
+        stop under way, whether the receiver has shown static hold (`GpsLost.holds_fix`), and
+        an air probe's simulated product (`detectors.product_probe`)."""
         stop, late = first_of(live, UnscheduledStop), self.stop()
         if stop is not None and late is not None:
             late.resume(stop, first_ts)
+        gps, late_gps = first_of(live, GpsLost), first_of(self.detectors, GpsLost)
+        if gps is not None and late_gps is not None:
+            late_gps.take_holds(gps)
         for kind in _SIMULATING:
             ours, theirs = first_of(self.detectors, kind), first_of(live, kind)
             if ours is not None and ours.product is not None and theirs is not None:

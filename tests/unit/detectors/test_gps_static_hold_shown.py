@@ -158,3 +158,38 @@ def test_a_stop_of_a_tracker_shown_to_hold_its_fix_does_not_say_the_gps_may_be_f
     restarted = build_engine([shipment], lateness_ms=0)
     restarted.restore(engine.snapshot())
     assert all("GPS may be frozen" not in s for s in stop_summaries(restarted, readings[30:]))
+
+
+def test_a_long_hold_in_a_late_upload_is_judged_with_what_the_live_detector_learnt() -> None:
+    shipment = parse_shipment(
+        {
+            "shipment_id": "SHP-1",
+            "device_id": "t1",
+            "profile": "customs_transit",
+            "route": {"type": "LineString", "coordinates": [[33.0, 0.0], [36.0, 0.0]]},
+            "gps_static_hold": False,
+        }
+    )
+    # Two short holds live, then out of coverage for a 45-min rest and some driving, whose
+    # readings are uploaded when coverage comes back.
+    readings = trip([15, 20, 45])
+    rest_start = 60 + 15 + 60 + 20 + 60
+    gap = [r for r in readings if (rest_start - 10) * MIN <= r.ts_ms < (rest_start + 80) * MIN]
+    live = [r for r in readings if r not in gap]
+
+    def lost_in_upload(readings_live: list[Reading]) -> list[str]:
+        engine = build_engine([shipment], lateness_ms=0)
+        events = [e for r in readings_live for e in engine.process(r, now_ms=r.ts_ms)]
+        upload_at = readings_live[-1].ts_ms + MIN
+        events += [e for r in gap for e in engine.process(r, now_ms=upload_at)]
+        events += engine.advance(upload_at + 5 * MIN)
+        return [e.summary for e in events if e.kind == "gps_lost" and e.event == "open"]
+
+    before_gap = [r for r in live if r.ts_ms < gap[0].ts_ms]
+    after_gap = [r for r in live if r.ts_ms > gap[-1].ts_ms]
+    # The live detector had shown static hold before the gap: the upload's rest is a parked
+    # truck, not a frozen receiver.
+    assert lost_in_upload([*before_gap, after_gap[0]]) == []
+    # Without those two holds on record, the same upload calls it frozen.
+    no_holds = [r for r in before_gap if r.ts_ms < 60 * MIN] + [after_gap[0]]
+    assert len(lost_in_upload(no_holds)) == 1
