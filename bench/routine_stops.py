@@ -38,6 +38,7 @@ from detection import score_fleet
 from detectors.alerts import AlertEvent
 from detectors.profiles import parse_manifest
 from detectors.roadside_places import RoadsidePlaces
+from detectors.unscheduled_stop import make_unscheduled_stop
 from simulators import Fleet, simulate
 from simulators.fleet import DEFAULT_START
 from simulators.fleet_replay import replay_fleet
@@ -76,10 +77,12 @@ def _normal(fleet: Fleet, places: RoadsidePlaces, label: str) -> None:
     """Replay the normal fleet with `places`; print its false stops and other alerts."""
     shipments = parse_manifest(fleet.manifest())
     run = replay_fleet(fleet, shipments, places=places)
-    watched = {s.device_id for s in shipments if len(s.route) >= 2}
-    per_device = run.exposure(shipments).device_hours / max(len(shipments), 1)
-    hours = per_device * len(watched)
-    s = score_fleet(fleet, run.events, run.exposure(shipments))
+    # The detector's own rule says which shipments it watches (a route, or departure and
+    # arrival); each shipment is heard for the same span.
+    watched = sum(1 for s in shipments if make_unscheduled_stop(s) is not None)
+    exposure = run.exposure(shipments)
+    hours = exposure.device_hours / max(len(shipments), 1) * watched
+    s = score_fleet(fleet, run.events, exposure)
     opened = {k.kind: k.opened for k in s.kinds if k.opened}
     stops = opened.pop(KIND, 0)
     low, high = rate_interval(stops, hours)
@@ -132,10 +135,10 @@ def _incidents(fleet: Fleet, places: RoadsidePlaces, label: str) -> None:
         for e in run.events
         if e.kind == KIND and e.event == "open" and "roadside_trackers" in e.evidence
     )
-    others = Counter({k.kind: k.opened for k in s.kinds if k.kind != KIND and k.opened})
+    others = {k.kind: k.opened for k in s.kinds if k.kind != KIND and k.opened}
     print(
         f"  {label:<34} labelled stops caught {k.detected} of {k.expected};"
-        f" {KIND} opened {k.opened} ({roadside} at roadside places); other kinds {dict(others)}"
+        f" {KIND} opened {k.opened} ({roadside} at roadside places); other kinds {others}"
     )
 
 
