@@ -22,6 +22,7 @@ from simulators.effects import in_windows
 from simulators.geo import offset_deg
 from simulators.motion import MOVING
 from simulators.plan import DevicePlan
+from simulators.stuck_truth import ValueRuns
 from simulators.wire import MAX_UPLOAD_READINGS, Message, encode, malformed, topic
 
 FloatArray = thermal.FloatArray
@@ -57,6 +58,11 @@ class DeviceSim:
         self.stuck: dict[int, float] = {}
         #: Runs of readings out of the product's range, carried from stretch to stretch.
         self.runs_out = RunsOut()
+        #: Runs of one value among the honest and the sent readings, for stuck spells' labels.
+        self.honest_runs = ValueRuns()
+        self.sent_runs = ValueRuns()
+        #: Stuck spells (indices into the plan's effects) in which a reading was taken.
+        self.spells_read: set[int] = set()
         self.spiked: set[int] = set()
         self.stored: dict[int, list[bytes]] = {}
         #: A static-hold receiver's pinned fix per stop of the schedule, carried across stretches.
@@ -178,7 +184,7 @@ class DeviceSim:
         # probe's resolution (its noise is the air probe's own).
         res = p.physics.resolution_c
         self._watch_readings_out(t, np.round(product / res) * res if p.air_probe else read, taken)
-        self._watch_stuck(t, read, taken)
+        self._watch_stuck(t, read, temp, taken)
         lon, lat = self._fix(t, lon, lat, idx)
         columns = sensors.columns(p, rng, t, epoch_s, lon, lat, idx, ambient, climate, door)
         columns["temp_c"] = temp
@@ -315,25 +321,37 @@ class DeviceSim:
                     run = last - max(first, incident.t0)
                     incident.longest_read_out_s = max(incident.longest_read_out_s, run)
 
-    def _watch_stuck(self, t: FloatArray, read: FloatArray, taken: np.ndarray) -> None:
-        """Count, per stuck spell, the readings taken in it whose honest value (`read`: noise and
-        resolution, no fault) differs from the value the probe is stuck at.
+    def _watch_stuck(
+        self, t: FloatArray, read: FloatArray, sent: FloatArray, taken: np.ndarray
+    ) -> None:
+        """Note, per stuck spell, the run of one value it is part of among the readings sent,
+        and the longest run the probe read honestly (`read`: noise and resolution, no fault)
+        anywhere on the trip so far, at the instants the tracker took a reading.
 
         A quiet probe on a product that holds still may read one value for hours honestly: a
-        spell in which it would have read nothing else changed no reading, and no detector can
-        tell it from the truth, which it was (`simulators.manifest.label`).
+        spell whose run is no longer than one the probe read honestly is no fault the readings
+        show, and none is owed (`simulators.stuck_truth`, `simulators.manifest.label`).
         """
-        for j, (t0, t1) in enumerate(self.plan.effects.stuck):
-            value = self.stuck.get(j)
-            if value is None:
-                continue  # not begun yet
-            on = taken & (t >= t0) & (t < t1)
-            if not on.any():
-                continue
-            changed = int(np.count_nonzero(read[on] != value))
+        spells = self.plan.effects.stuck
+        if not spells:
+            return
+        t = t[taken]
+        honest = max(n for _, _, n in self.honest_runs.runs(t, read[taken]) or [(0, 0, 0)])
+        runs = self.sent_runs.runs(t, sent[taken])
+        for j, (t0, t1) in enumerate(spells):
+            if bool(((t >= t0) & (t < t1)).any()):
+                self.spells_read.add(j)
             for incident in self.plan.incidents:
-                if incident.scenario == "sensor_fault" and incident.t0 == t0:
-                    incident.stuck_changed += changed
+                if incident.scenario != "sensor_fault" or incident.t0 != t0:
+                    continue
+                incident.honest_run = max(incident.honest_run, honest)
+                if j not in self.spells_read:
+                    continue  # no reading taken in it yet: no run shows it
+                # The spell's readings all show its one value, so they are one run: the one
+                # that overlaps the spell in time.
+                for first, last, n in runs:
+                    if first < t1 and last >= t0:
+                        incident.stuck_run = max(incident.stuck_run, n)
 
     def _watch_breach(
         self, t: FloatArray, product: FloatArray, before: tuple[float, float]

@@ -33,9 +33,11 @@ class Incident:
     #: Filled in by generation: the longest run of readings out of range without a break,
     #: first to last (s), counted from t0, over runs that began before `search_until`.
     longest_read_out_s: float = 0.0
-    #: Filled in by generation for a stuck probe: how many of the readings the tracker took in
-    #: the spell would have read otherwise. None changed: no fault the readings show.
-    stuck_changed: int = 0
+    #: Filled in by generation for a stuck probe: the readings in the run of one value that
+    #: holds the spell's, as sent, and the longest run of one value the probe read honestly
+    #: on the trip. A spell no longer than that is no fault the readings show.
+    stuck_run: int = 0
+    honest_run: int = 0
     #: Reading that ends the search for a breach (the next incident's start).
     search_until: float = float("inf")
 
@@ -43,7 +45,8 @@ class Incident:
         """Clear what generation fills in, before the readings are generated (again)."""
         self.breach_ms = None
         self.longest_read_out_s = 0.0
-        self.stuck_changed = 0
+        self.stuck_run = 0
+        self.honest_run = 0
 
 
 @dataclass(frozen=True)

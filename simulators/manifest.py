@@ -60,9 +60,10 @@ def label(plan: DevicePlan, incident: Incident, start_ms: int) -> dict[str, Any]
     # `excursion_owed`).
     kinds = [k for k in incident.kinds if k not in TEMP_KINDS]
     stuck = incident.scenario == "sensor_fault" and incident.params.get("mode") == "stuck"
-    if stuck and not incident.stuck_changed:
-        # Stuck at the value it would have read anyway, the probe reported the truth
-        # throughout: no fault the readings show (`DeviceSim._watch_stuck`).
+    if stuck and incident.stuck_run <= incident.honest_run:
+        # A run no longer than one the same probe read honestly on this trip is no fault the
+        # readings show (`simulators.stuck_truth`); stuck at the value it would have read
+        # anyway, the probe even reported the truth throughout.
         kinds = [k for k in kinds if k != FAULT_KIND]
     if incident.breach_ms is not None:
         kinds.append(WARNING_KIND)

@@ -151,8 +151,8 @@ def test_kinds_follow_the_agreed_scenario_to_alert_mapping(catalogue):
         "malformed_payloads": set(),
     }
     # A breach always owes a warning; an excursion only where the readings showed one
-    # (tests/unit/simulators/test_labels.py checks which). A probe stuck at the value it would
-    # have read anyway owes nothing (tests/unit/simulators/test_stuck_truth.py).
+    # (tests/unit/simulators/test_labels.py checks which). A probe stuck for no longer than it
+    # read one value honestly on the trip owes nothing (tests/unit/simulators/test_stuck_truth.py).
     for scenario, kinds in expected.items():
         for label in catalogue[scenario].labels:
             got = set(label["kinds"])

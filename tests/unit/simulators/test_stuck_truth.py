@@ -1,38 +1,53 @@
-"""A stuck probe's label expects `sensor_fault` only where the fault changed a reading.
+"""A stuck probe's label expects `sensor_fault` only where its run outlasts every honest one.
 
-A quiet probe on a product that holds still may honestly read one value for hours. Stuck at
-that very value, it reports the truth throughout: no detector can tell, and nothing was wrong
-with the data. The generator counts, per stuck spell, the readings whose honest value differs
-from the stuck one. A stuck spell draws nothing from the random stream, so the same fleet with
-its spells removed shows exactly those honest readings, and the count is checked against them.
+A quiet probe on a product that holds still may honestly read one value for hours, and a
+coarse one reads one step for as long as its product stays on it. A stuck spell whose run of
+one value is no longer than a run the same probe read honestly on the same trip is no fault
+the readings show: no detector can tell it from the truth (stuck at the value it would have
+read anyway, it even was the truth). A stuck spell draws nothing from the random stream, so
+the same fleet with its spells removed shows exactly the honest readings, and the generator's
+counts are checked against them.
 """
+
+import numpy as np
 
 from ingest.decode import decode
 from simulators import simulate
+from simulators.stuck_truth import ValueRuns
 
 
 def _temps(fleet):
-    """Every taken temperature reading, by (device, time)."""
+    """Every taken temperature reading, by device, in time order: [(ts_ms, value)]."""
     out = {}
     for m in fleet.messages():
         for r in decode(m.topic, m.payload, m.arrival_ms).readings:
             if r.temp_c is not None:
-                out[(r.device_id, r.ts_ms)] = r.temp_c
-    return out
+                out.setdefault(r.device_id, {})[r.ts_ms] = r.temp_c
+    return {d: sorted(v.items()) for d, v in out.items()}
+
+
+def _runs(values):
+    """(first index, readings) of each run of one value."""
+    runs, start = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[start]:
+            runs.append((start, i - start))
+            start = i
+    return runs
 
 
 def _fleet(seed):
     return simulate(
         devices=12,
         scenario="sensor_fault",
-        duration_s=12 * 3600,
+        duration_s=24 * 3600,
         seed=seed,
         params={"mode": "stuck"},
     )
 
 
-def test_a_stuck_spell_expects_a_fault_exactly_where_its_honest_readings_differed():
-    silent = 0
+def test_a_stuck_spell_expects_a_fault_exactly_where_its_run_outlasts_every_honest_one():
+    unchanged = outlasted = owed = 0
     for seed in (0, 1, 2):
         stuck = _fleet(seed)
         faulty = _temps(stuck)  # generating the readings completes the labels
@@ -41,16 +56,37 @@ def test_a_stuck_spell_expects_a_fault_exactly_where_its_honest_readings_differe
         for plan in honest_fleet.plans:
             plan.effects.stuck.clear()
         honest = _temps(honest_fleet)
-        assert honest.keys() == faulty.keys(), "the spells change values, never readings taken"
         for plan in stuck.plans:
             (incident,) = [i for i in plan.incidents if i.scenario == "sensor_fault"]
+            sent, true = faulty[plan.device_id], honest[plan.device_id]
+            assert [ts for ts, _ in sent] == [ts for ts, _ in true], "spells change values only"
             lo, hi = incident.t0 * 1000 + stuck.start_ms, incident.t1 * 1000 + stuck.start_ms
-            changed = sum(
-                honest[key] != value
-                for key, value in faulty.items()
-                if key[0] == plan.device_id and lo <= key[1] < hi
-            )
-            assert incident.stuck_changed == changed, plan.device_id
-            assert ("sensor_fault" in labels[plan.device_id]["kinds"]) == (changed > 0)
-            silent += changed == 0
-    assert silent, "some quiet probe is stuck at the value it would have read anyway"
+            inside = [i for i, (ts, _) in enumerate(sent) if lo <= ts < hi]
+            assert inside, "every spell here has readings"
+            longest = max(n for _, n in _runs([v for _, v in true]))
+            (run,) = [n for s, n in _runs([v for _, v in sent]) if s <= inside[0] < s + n]
+            assert run >= len(inside), "the spell's readings are one run"
+            assert (incident.stuck_run, incident.honest_run) == (run, longest), plan.device_id
+            expected = "sensor_fault" in labels[plan.device_id]["kinds"]
+            assert expected == (run > longest), plan.device_id
+            changed = sum(sent[i][1] != true[i][1] for i in inside)
+            unchanged += changed == 0
+            outlasted += changed > 0 and not expected
+            owed += expected
+    assert unchanged, "some quiet probe is stuck at the value it would have read anyway"
+    assert outlasted, "some spell changed readings yet is no longer than an honest run"
+    assert owed, "most spells still owe a fault"
+
+
+def test_runs_carry_across_stretches_as_in_one():
+    rng = np.random.default_rng(7)
+    values = np.round(rng.normal(0.0, 0.3, 500) / 0.5) * 0.5
+    times = np.arange(500.0) * 60
+    whole = ValueRuns().runs(times, values)
+    pieces, runs = [], ValueRuns()
+    for cut in np.split(np.arange(500), [3, 4, 100, 101, 377]):
+        pieces += runs.runs(times[cut], values[cut])
+    # A run carried on is returned again, longer: keep the last word on each first reading.
+    last = {first: (first, end, n) for first, end, n in pieces}
+    assert sorted(last.values()) == whole
+    assert [n for _, _, n in whole] == [n for _, n in _runs(values.tolist())]
