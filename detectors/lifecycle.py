@@ -110,6 +110,11 @@ class AlertBook:
         """Take back a pickled state, also one from before the book knew the interval."""
         self.interval_ms = 0  # such a book resolves on the quiet period alone, as it did then
         restore_slots(self, state)
+        if not self.tracks:
+            # Every book with nothing to track held `_NO_TRACKS`, and a snapshot pickles that
+            # one dict once: unpickled, it is one new dict shared by all those books, which the
+            # first of them would write its alerts into for all the others to see.
+            self.tracks = _NO_TRACKS
 
     def open_alerts(self) -> dict[str, _Track]:
         return {k: t for k, t in self.tracks.items() if t.alert_id is not None}

@@ -159,6 +159,28 @@ def test_a_snapshot_whose_devices_hold_empty_lists_from_before_restores_and_cont
     assert summary(run(b, readings[10:])) == summary(run(a, readings[10:]))
 
 
+def test_devices_with_no_alerts_at_a_snapshot_keep_books_of_their_own_after_it():
+    # Every device with nothing to track shares one never-written empty dict; a snapshot
+    # pickles it once, so restored it came back as one dict shared by all those devices: the
+    # first alert after the restart went into every one of their books, and the others' own
+    # alert of that kind was then taken for an update of it (never opened).
+    other = parse_shipment({"shipment_id": "SHP-2", "device_id": "trk-2", "profile": "vaccine_2_8"})
+    a = build_engine([VACCINE, other])
+    for device in ("trk-1", "trk-2"):
+        a.process(Reading(device, 0, temp_c=5.0), 0)
+    b = build_engine([VACCINE, other])
+    b.restore(a.snapshot())
+    events = []
+    for i in range(1, 4):
+        for device in ("trk-1", "trk-2"):
+            events += b.process(Reading(device, i * 5 * MIN, temp_c=12.0), i * 5 * MIN)
+    opened = [(e.device_id, e.kind) for e in events if e.event == "open"]
+    assert ("trk-1", "temp_excursion") in opened and ("trk-2", "temp_excursion") in opened
+    books = [b.devices[d].book.tracks for d in ("trk-1", "trk-2")]
+    assert books[0] is not books[1]
+    assert {t.alert_id for t in books[0].values()}.isdisjoint(t.alert_id for t in books[1].values())
+
+
 def test_a_snapshot_from_before_shipments_carried_their_organisation_keeps_what_was_learnt() -> (
     None
 ):
