@@ -127,6 +127,10 @@ class Ingester:
     def start(self) -> None:
         try:
             self.detectors.start()
+            # The shipments the store holds reach the detectors before their snapshot does: a
+            # device restored under a shipment the engine does not know yet would start afresh,
+            # and the readings stored since the snapshot would be replayed unwatched.
+            self.shipments.poll()
             # Detector state from the last snapshot, plus the readings stored since.
             self.detectors.restore(self.pipeline.remember)
         except DetectorsFailed as exc:

@@ -164,10 +164,12 @@ class DetectorProcess:
             self._conn = self._process = None
             try:
                 self._spawn()
-                self._restore(lambda readings: None)
-                # Shipments the store handed on after start-up are not in the snapshot.
+                # Shipments the store handed on after start-up are not in the new child's
+                # engine: it must know them before it takes the snapshot back, or it would
+                # start their devices afresh and replay their stored readings unwatched.
                 for shipment in self._shipments.values():
                     self._send(("add", shipment))
+                self._restore(lambda readings: None)
             except DetectorsFailed as exc:
                 log.error("%s; trying again in %.0f s", exc, delay)
                 self._closing.wait(delay)

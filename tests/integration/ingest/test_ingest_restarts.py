@@ -66,9 +66,39 @@ def manifest(tmp_path):
     return path
 
 
-def run(start_ingester, mosquitto, influx, db, manifest, messages, stop_after=None, how=None):
-    settings = {"shipments": str(manifest), "lateness_s": "0", "state_snapshot_s": "1"}
+def save_in_store(ingester) -> None:
+    """Save the shipment of `manifest` in the ingester's store, as the API does."""
+    from api.db import make_engine, session_factory, write_transaction
+    from api.keys import create_organisation
+    from api.shipments import save_shipment
+
+    engine = make_engine(ingester.env["CARGOWATCH_DB_URL"])
+    with write_transaction(session_factory(engine)) as session:
+        org = create_organisation(session, "ACME Pharma")
+        element = {"shipment_id": "SHP-R", "device_id": "trk-r", "profile": "vaccine_2_8"}
+        save_shipment(session, org.id, element, actor="test", status="in_transit")
+    engine.dispose()
+    wait_for(lambda: "watching SHP-R on trk-r" in ingester.log(), 30, "the watcher to take it")
+
+
+def run(
+    start_ingester,
+    mosquitto,
+    influx,
+    db,
+    manifest,
+    messages,
+    stop_after=None,
+    how=None,
+    store=False,
+):
+    settings = {"lateness_s": "0", "state_snapshot_s": "1"}
+    # From a manifest file, or from the store (as POST /shipments saves it): the store's
+    # shipments reach the detectors only once the ingester runs.
+    settings |= {"default_profile": "none"} if store else {"shipments": str(manifest)}
     ingester = start_ingester(mosquitto.url, influx.url, db, **settings)
+    if store:
+        save_in_store(ingester)
     if stop_after is None:
         publish(mosquitto.port, messages)
     else:
@@ -106,25 +136,32 @@ def run(start_ingester, mosquitto, influx, db, manifest, messages, stop_after=No
 
 
 @pytest.mark.parametrize(
-    "how, stop_after",
+    "how, stop_after, store",
     [
-        pytest.param("sigterm", 12, id="SIGTERM mid-excursion"),
-        pytest.param("kill", 4, id="SIGKILL before the excursion"),
-        pytest.param("kill", 12, id="SIGKILL mid-excursion"),
-        pytest.param("kill", 18, id="SIGKILL while the excursion waits to resolve"),
-        pytest.param("kill-detectors", 12, id="detector process SIGKILLed mid-excursion"),
+        pytest.param("sigterm", 12, False, id="SIGTERM mid-excursion"),
+        pytest.param("kill", 4, False, id="SIGKILL before the excursion"),
+        pytest.param("kill", 12, False, id="SIGKILL mid-excursion"),
+        pytest.param("kill", 18, False, id="SIGKILL while the excursion waits to resolve"),
+        pytest.param("kill-detectors", 12, False, id="detector process SIGKILLed mid-excursion"),
+        pytest.param("sigterm", 12, True, id="SIGTERM mid-excursion, shipment in the store"),
+        pytest.param("kill", 12, True, id="SIGKILL mid-excursion, shipment in the store"),
+        pytest.param(
+            "kill-detectors", 12, True, id="detector process SIGKILLed, shipment in the store"
+        ),
     ],
 )
 def test_a_restart_ends_with_the_same_alerts_and_histories_as_no_restart(
-    mosquitto, influx_db, start_ingester, manifest, how, stop_after
+    mosquitto, influx_db, start_ingester, manifest, how, stop_after, store
 ):
     influx, db = influx_db
     start_ms = (int(time.time() * 1000) // MIN) * MIN - 2 * 60 * MIN
     messages = journey("trk-r", start_ms)
-    unbroken = run(start_ingester, mosquitto, influx, db, manifest, messages)
+    unbroken = run(start_ingester, mosquitto, influx, db, manifest, messages, store=store)
     influx.drop_database(db)
     influx.create_database(db)
-    restarted = run(start_ingester, mosquitto, influx, db, manifest, messages, stop_after, how)
+    restarted = run(
+        start_ingester, mosquitto, influx, db, manifest, messages, stop_after, how, store
+    )
     assert alerts(restarted) == alerts(unbroken)
     assert detector_history(restarted) == detector_history(unbroken)
     assert [a for a in alerts(restarted) if a[2] != "resolved"] == []
