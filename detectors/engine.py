@@ -88,6 +88,16 @@ def same_watch(current: Shipment, held: Shipment) -> bool:
     )
 
 
+def _watch_changed(state: DeviceState, now_ms: int | None) -> list[AlertEvent]:
+    """Resolve the open alerts of a device whose detectors are dropped for a changed shipment."""
+    at_ms = state.released_ts if now_ms is None else now_ms
+    return state.book.end_all(
+        at_ms,
+        "the shipment's manifest changed: its checks start again from the next reading",
+        {"reason": "manifest_changed"},
+    )
+
+
 class SnapshotUnusable(Exception):
     """A snapshot this release cannot take back; the engine starts afresh instead."""
 
@@ -183,18 +193,32 @@ class Engine:
         # Per combination of detector classes (a handful per engine): kinds more than one raises.
         self._shared: dict[tuple[type, ...], frozenset[str]] = {}
         self._arrival = 0
+        #: Resolves `restore` gave for devices it started afresh, until `take_ended`.
+        self._ended: list[AlertEvent] = []
 
-    def add_shipment(self, shipment: Shipment) -> None:
-        """Start (or restart) watching a device under a shipment's expectations."""
+    def add_shipment(self, shipment: Shipment, now_ms: int | None = None) -> list[AlertEvent]:
+        """Start (or restart) watching a device under a shipment's expectations.
+
+        A changed shipment starts the device's detectors afresh; the alerts the old ones hold
+        open resolve at `now_ms` (by default the device's last reading), saying why, since no
+        detector is left to clear them. The new detectors open new ones for trouble that lasts.
+        """
         held = self._shipments.get(shipment.device_id)
         if held is not None and same_watch(shipment, held):
             # Unchanged for the detectors: keep what they have learnt.
             self._shipments[shipment.device_id] = shipment
             if (state := self.devices.get(shipment.device_id)) is not None:
                 state.shipment = shipment
-            return
+            return []
         self._shipments[shipment.device_id] = shipment
-        self.devices.pop(shipment.device_id, None)
+        state = self.devices.pop(shipment.device_id, None)
+        return [] if state is None else _watch_changed(state, now_ms)
+
+    def take_ended(self) -> list[AlertEvent]:
+        """The resolves of alerts whose device `restore` started afresh under a changed
+        shipment (`add_shipment`'s, for a change made while the engine was stopped)."""
+        ended, self._ended = self._ended, []
+        return ended
 
     def remove_shipment(self, device_id: str) -> None:
         """Stop watching a device under its shipment (delivered, cancelled); the default applies."""
@@ -322,6 +346,7 @@ class Engine:
             current = self._shipments.get(device_id)
             if current is not None:
                 if not same_watch(current, state.shipment):
+                    self._ended += _watch_changed(state, None)
                     continue
                 state.shipment = current
             if current is None and (self._default is None or state.shipment.shipment_id):

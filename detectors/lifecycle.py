@@ -172,6 +172,19 @@ class AlertBook:
                 del self.tracks[cond.kind]
         return out
 
+    def end_all(self, at_ms: int, summary: str, evidence: dict[str, object]) -> list[AlertEvent]:
+        """Resolve every open alert at once, at `at_ms` (never before an alert's last event):
+        the detectors behind this book stop watching the device as they were (its shipment
+        changed), so no one is left to clear what they raised."""
+        out: list[AlertEvent] = []
+        for kind, track in list(self.tracks.items()):
+            if track.alert_id is None:
+                continue
+            at = max(at_ms, track.last_event_ms)
+            cond = Condition(kind, False, at, track.severity, summary, dict(evidence))
+            out.append(self._resolve(kind, track, cond))
+        return out
+
     def advance(self, now_ms: int, reading: bool = False) -> list[AlertEvent]:
         """Let time complete pending opens, resolves and escalations.
 

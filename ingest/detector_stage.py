@@ -71,9 +71,10 @@ class DetectorStage:
             self.sink.emit(events)
 
     def add_shipment(self, shipment: Shipment) -> None:
-        """Watch a device under a new or changed shipment, from any thread."""
+        """Watch a device under a new or changed shipment, from any thread; a change resolves
+        the alerts the device's former detectors hold open (`Engine.add_shipment`)."""
         with self._lock:
-            self.engine.add_shipment(shipment)
+            self.sink.emit(self.engine.add_shipment(shipment, self._clock_ms()))
 
     def remove_shipment(self, device_id: str) -> None:
         with self._lock:
@@ -111,7 +112,8 @@ class DetectorStage:
         since = max(since, now - max_replay_ms)
         replayed = 0
         with self._lock:
-            events: list[AlertEvent] = []
+            # Alerts of devices whose shipment changed while the detectors were stopped.
+            events: list[AlertEvent] = self.engine.take_ended()
             batch: list[Reading] = []
             try:
                 for r in stored(since, now):

@@ -134,3 +134,39 @@ def test_a_shipment_saved_in_the_store_reaches_the_running_detectors_within_seco
     assert tagged and tagged[0]["count"] == 17, "readings are tagged with the shipment too"
     assert ingester.terminate() == 0
     listener.close()
+
+
+def test_a_shipment_changed_in_the_store_resolves_the_alerts_its_former_detectors_held_open(
+    mosquitto, influx_db, start_ingester
+):
+    from api.db import make_engine, session_factory, write_transaction
+    from api.keys import create_organisation
+    from api.shipments import save_shipment
+
+    influx, db = influx_db
+    ingester = start_ingester(mosquitto.url, influx.url, db, default_profile="none", lateness_s="0")
+    engine = make_engine(ingester.env["CARGOWATCH_DB_URL"])
+    element = {"shipment_id": "SHP-8", "device_id": "trk-8", "profile": "vaccine_2_8"}
+    with write_transaction(session_factory(engine)) as session:
+        org = create_organisation(session, "ACME Pharma")
+        save_shipment(session, org.id, element, actor="test", status="in_transit")
+    wait_for(lambda: "watching SHP-8 on trk-8" in ingester.log(), 30, "the watcher to take it")
+    publish(mosquitto.port, excursion_and_seal("trk-8")[:16])
+    excursions = "SELECT alert_id, state FROM alerts WHERE kind = 'temp_excursion'"
+    wait_for(lambda: ingester.store_rows(excursions), 30, "the excursion alert in the store")
+    with write_transaction(session_factory(engine)) as session:
+        save_shipment(session, org.id, {**element, "corridor_m": 5000}, actor="test")
+    engine.dispose()
+    # Its detectors start afresh under version 2: the alert they held open resolves, saying
+    # why, instead of staying open beside any new one.
+    wait_for(
+        lambda: [s for _, s in ingester.store_rows(excursions)] == ["resolved"],
+        30,
+        "the excursion to resolve on the change",
+    )
+    (summary,) = ingester.store_rows(
+        "SELECT h.summary FROM alert_history h JOIN alerts a ON a.alert_id = h.alert_id"
+        " WHERE a.kind = 'temp_excursion' AND h.action = 'resolve'"
+    )
+    assert "manifest changed" in summary[0]
+    assert ingester.terminate() == 0

@@ -11,7 +11,8 @@ from detectors.reading import Reading
 from detectors.registry import build_engine
 
 MIN = 60_000
-VACCINE = parse_shipment({"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "vaccine_2_8"})
+VACCINE_ELEMENT = {"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "vaccine_2_8"}
+VACCINE = parse_shipment(VACCINE_ELEMENT)
 
 
 def excursion_readings():
@@ -216,3 +217,57 @@ def test_naming_a_shipments_organisation_keeps_its_devices_state() -> None:
     assert engine.devices["trk-1"] is state and state.shipment == owned
     engine.add_shipment(replace(owned, room="chiller-2"))
     assert "trk-1" not in engine.devices
+
+
+def _open_kinds(events):
+    """(kind, alert_id) of the alerts open after `events`, in the order they opened."""
+    open_ = {}
+    for e in events:
+        if e.event == "open":
+            open_[e.alert_id] = e.kind
+        elif e.event == "resolve":
+            open_.pop(e.alert_id, None)
+    return [(kind, alert_id) for alert_id, kind in open_.items()]
+
+
+def test_a_changed_shipment_resolves_what_its_former_detectors_held_open():
+    # Its detectors start afresh: without the resolve, the excursion they opened stayed open
+    # for ever, and the new detectors opened a second one on the same device.
+    engine = build_engine([VACCINE], lateness_ms=0)
+    events = []
+    for i in range(8):
+        events += engine.process(Reading("trk-1", i * 5 * MIN, temp_c=12.0 if i >= 2 else 5.0))
+    (first,) = _open_kinds(events)
+    widened = parse_shipment({**VACCINE_ELEMENT, "corridor_m": 5000})
+    ended = engine.add_shipment(widened, 36 * MIN)
+    assert [(e.event, e.kind, e.alert_id, e.at_ms) for e in ended] == [
+        ("resolve", "temp_excursion", first[1], 36 * MIN)
+    ]
+    assert ended[0].evidence == {"reason": "manifest_changed"}
+    assert "manifest changed" in ended[0].summary
+    events += ended
+    for i in range(8, 30):
+        events += engine.process(Reading("trk-1", i * 5 * MIN, temp_c=12.0 if i < 14 else 5.0))
+        assert len(_open_kinds(events)) <= 1, "one alert per device and kind"
+    opened = [e.alert_id for e in events if e.event == "open"]
+    assert len(opened) == 2 and opened[0] == first[1]
+    assert _open_kinds(events) == []  # the second resolved by its own detector
+    # The same shipment handed on again (the store's next poll) changes nothing.
+    assert engine.add_shipment(widened, 200 * MIN) == []
+
+
+def test_a_shipment_changed_while_the_engine_was_stopped_resolves_its_open_alerts_on_restore():
+    a = build_engine([VACCINE], lateness_ms=0)
+    events = []
+    for i in range(8):
+        events += a.process(Reading("trk-1", i * 5 * MIN, temp_c=12.0 if i >= 2 else 5.0))
+    (first,) = _open_kinds(events)
+    b = build_engine([parse_shipment({**VACCINE_ELEMENT, "temp_range_c": [2, 15]})], lateness_ms=0)
+    assert b.restore(a.snapshot()) == {}
+    ended = b.take_ended()
+    assert [(e.event, e.alert_id, e.at_ms) for e in ended] == [("resolve", first[1], 35 * MIN)]
+    assert b.take_ended() == []
+    # Unchanged, nothing ends.
+    c = build_engine([VACCINE], lateness_ms=0)
+    assert c.restore(a.snapshot()) == {"trk-1": 35 * MIN}
+    assert c.take_ended() == []
