@@ -100,6 +100,26 @@ class IngesterProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def save_shipment(self, element: dict[str, Any], status: str = "in_transit") -> None:
+        """Save a shipment in this ingester's store, as the HTTP API does, and wait until the
+        running ingester watches that version of it."""
+        from api.db import make_engine, session_factory, write_transaction
+        from api.keys import organisation_for
+        from api.shipments import save_shipment
+
+        engine = make_engine(self.env["CARGOWATCH_DB_URL"])
+        try:
+            with write_transaction(session_factory(engine)) as session:
+                org = organisation_for(session, "ACME Pharma")
+                saved = save_shipment(session, org.id, element, actor="test", status=status)
+                version = saved.version
+        finally:
+            engine.dispose()
+        watching = (
+            f"watching {element['shipment_id']} on {element['device_id']} (version {version},"
+        )
+        wait_for(lambda: watching in self.log(), 30, f"the watcher to take version {version}")
+
     def store_rows(self, query: str) -> list[tuple[Any, ...]]:
         """Rows of a SQL query on this ingester's alert store, in the order the query gives."""
         from sqlalchemy import create_engine, text

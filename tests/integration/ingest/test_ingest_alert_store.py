@@ -105,21 +105,11 @@ def test_an_ingester_with_an_unmigrated_store_stops_at_start_up_with_one_line(
 def test_a_shipment_saved_in_the_store_reaches_the_running_detectors_within_seconds(
     mosquitto, influx_db, start_ingester
 ):
-    from api.db import make_engine, session_factory, write_transaction
-    from api.keys import create_organisation
-    from api.shipments import save_shipment
-
     influx, db = influx_db
     listener = AlertListener(mosquitto.port)
     # No default profile: a device is watched only once a shipment names it.
     ingester = start_ingester(mosquitto.url, influx.url, db, default_profile="none", lateness_s="0")
-    engine = make_engine(ingester.env["CARGOWATCH_DB_URL"])
-    with write_transaction(session_factory(engine)) as session:
-        org = create_organisation(session, "ACME Pharma")
-        element = {"shipment_id": "SHP-9", "device_id": "trk-9", "profile": "vaccine_2_8"}
-        save_shipment(session, org.id, element, actor="test", status="in_transit")
-    engine.dispose()
-    wait_for(lambda: "watching SHP-9 on trk-9" in ingester.log(), 30, "the watcher to take it")
+    ingester.save_shipment({"shipment_id": "SHP-9", "device_id": "trk-9", "profile": "vaccine_2_8"})
     publish(mosquitto.port, excursion_and_seal("trk-9"))
     wait_for(
         lambda: any(m[1]["kind"] == "temp_excursion" for m in listener.messages),
@@ -139,24 +129,14 @@ def test_a_shipment_saved_in_the_store_reaches_the_running_detectors_within_seco
 def test_a_shipment_changed_in_the_store_resolves_the_alerts_its_former_detectors_held_open(
     mosquitto, influx_db, start_ingester
 ):
-    from api.db import make_engine, session_factory, write_transaction
-    from api.keys import create_organisation
-    from api.shipments import save_shipment
-
     influx, db = influx_db
     ingester = start_ingester(mosquitto.url, influx.url, db, default_profile="none", lateness_s="0")
-    engine = make_engine(ingester.env["CARGOWATCH_DB_URL"])
     element = {"shipment_id": "SHP-8", "device_id": "trk-8", "profile": "vaccine_2_8"}
-    with write_transaction(session_factory(engine)) as session:
-        org = create_organisation(session, "ACME Pharma")
-        save_shipment(session, org.id, element, actor="test", status="in_transit")
-    wait_for(lambda: "watching SHP-8 on trk-8" in ingester.log(), 30, "the watcher to take it")
+    ingester.save_shipment(element)
     publish(mosquitto.port, excursion_and_seal("trk-8")[:16])
     excursions = "SELECT alert_id, state FROM alerts WHERE kind = 'temp_excursion'"
     wait_for(lambda: ingester.store_rows(excursions), 30, "the excursion alert in the store")
-    with write_transaction(session_factory(engine)) as session:
-        save_shipment(session, org.id, {**element, "corridor_m": 5000}, actor="test")
-    engine.dispose()
+    ingester.save_shipment({**element, "corridor_m": 5000})
     # Its detectors start afresh under version 2: the alert they held open resolves, saying
     # why, instead of staying open beside any new one.
     wait_for(

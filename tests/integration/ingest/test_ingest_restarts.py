@@ -66,21 +66,6 @@ def manifest(tmp_path):
     return path
 
 
-def save_in_store(ingester) -> None:
-    """Save the shipment of `manifest` in the ingester's store, as the API does."""
-    from api.db import make_engine, session_factory, write_transaction
-    from api.keys import create_organisation
-    from api.shipments import save_shipment
-
-    engine = make_engine(ingester.env["CARGOWATCH_DB_URL"])
-    with write_transaction(session_factory(engine)) as session:
-        org = create_organisation(session, "ACME Pharma")
-        element = {"shipment_id": "SHP-R", "device_id": "trk-r", "profile": "vaccine_2_8"}
-        save_shipment(session, org.id, element, actor="test", status="in_transit")
-    engine.dispose()
-    wait_for(lambda: "watching SHP-R on trk-r" in ingester.log(), 30, "the watcher to take it")
-
-
 def run(
     start_ingester,
     mosquitto,
@@ -98,7 +83,9 @@ def run(
     settings |= {"default_profile": "none"} if store else {"shipments": str(manifest)}
     ingester = start_ingester(mosquitto.url, influx.url, db, **settings)
     if store:
-        save_in_store(ingester)
+        ingester.save_shipment(
+            {"shipment_id": "SHP-R", "device_id": "trk-r", "profile": "vaccine_2_8"}
+        )
     if stop_after is None:
         publish(mosquitto.port, messages)
     else:
