@@ -230,13 +230,20 @@ def _open_kinds(events):
     return [(kind, alert_id) for alert_id, kind in open_.items()]
 
 
-def test_a_changed_shipment_resolves_what_its_former_detectors_held_open():
-    # Its detectors start afresh: without the resolve, the excursion they opened stayed open
-    # for ever, and the new detectors opened a second one on the same device.
+def _excursion_under_way():
+    """An engine whose vaccine shipper has been too warm for half an hour (an alert open), and
+    the alert events so far."""
     engine = build_engine([VACCINE], lateness_ms=0)
     events = []
     for i in range(8):
         events += engine.process(Reading("trk-1", i * 5 * MIN, temp_c=12.0 if i >= 2 else 5.0))
+    return engine, events
+
+
+def test_a_changed_shipment_resolves_what_its_former_detectors_held_open():
+    # Its detectors start afresh: without the resolve, the excursion they opened stayed open
+    # for ever, and the new detectors opened a second one on the same device.
+    engine, events = _excursion_under_way()
     (first,) = _open_kinds(events)
     widened = parse_shipment({**VACCINE_ELEMENT, "corridor_m": 5000})
     ended = engine.add_shipment(widened, 36 * MIN)
@@ -257,10 +264,7 @@ def test_a_changed_shipment_resolves_what_its_former_detectors_held_open():
 
 
 def test_a_shipment_changed_while_the_engine_was_stopped_resolves_its_open_alerts_on_restore():
-    a = build_engine([VACCINE], lateness_ms=0)
-    events = []
-    for i in range(8):
-        events += a.process(Reading("trk-1", i * 5 * MIN, temp_c=12.0 if i >= 2 else 5.0))
+    a, events = _excursion_under_way()
     (first,) = _open_kinds(events)
     b = build_engine([parse_shipment({**VACCINE_ELEMENT, "temp_range_c": [2, 15]})], lateness_ms=0)
     assert b.restore(a.snapshot()) == {}
