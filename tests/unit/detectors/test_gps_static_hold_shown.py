@@ -25,6 +25,15 @@ from detectors.registry import build_engine
 MIN = 60_000
 #: Degrees of longitude per km at the equator.
 KM = 1 / 111.195
+#: A routed customs shipment whose manifest does not declare static hold.
+ROUTED = parse_shipment(
+    {
+        "shipment_id": "SHP-1",
+        "device_id": "t1",
+        "profile": "customs_transit",
+        "route": {"type": "LineString", "coordinates": [[33.0, 0.0], [36.0, 0.0]]},
+    }
+)
 
 
 def drive(t0: int, minutes: int, lon0: float, every: int = 5) -> list[Reading]:
@@ -130,14 +139,6 @@ def test_a_fix_let_go_after_a_gap_in_the_readings_says_nothing() -> None:
 
 
 def test_a_stop_of_a_tracker_shown_to_hold_its_fix_does_not_say_the_gps_may_be_frozen() -> None:
-    shipment = parse_shipment(
-        {
-            "shipment_id": "SHP-1",
-            "device_id": "t1",
-            "profile": "customs_transit",
-            "route": {"type": "LineString", "coordinates": [[33.0, 0.0], [36.0, 0.0]]},
-        }
-    )
 
     def stop_summaries(engine: Engine, readings: list[Reading]) -> list[str]:
         events = [e for r in readings for e in engine.process(r, now_ms=r.ts_ms)]
@@ -145,31 +146,22 @@ def test_a_stop_of_a_tracker_shown_to_hold_its_fix_does_not_say_the_gps_may_be_f
 
     # Parked 45 min on one repeated fix before anything is known of the receiver: it may be
     # frozen, and the stop says so.
-    [first] = stop_summaries(build_engine([shipment], lateness_ms=0), trip([45]))
+    [first] = stop_summaries(build_engine([ROUTED], lateness_ms=0), trip([45]))
     assert "the GPS may be frozen" in first
     # After two short holds let go where the truck stood, the same stop is a parked truck
     # (each short stop opened while the receiver had not yet shown it).
-    summaries = stop_summaries(build_engine([shipment], lateness_ms=0), trip([15, 20, 45]))
+    summaries = stop_summaries(build_engine([ROUTED], lateness_ms=0), trip([15, 20, 45]))
     assert ["GPS may be frozen" in s for s in summaries] == [True, True, False]
     # So it stays after a restart.
-    engine = build_engine([shipment], lateness_ms=0)
+    engine = build_engine([ROUTED], lateness_ms=0)
     readings = trip([15, 20, 45])
     stop_summaries(engine, readings[:30])
-    restarted = build_engine([shipment], lateness_ms=0)
+    restarted = build_engine([ROUTED], lateness_ms=0)
     restarted.restore(engine.snapshot())
     assert all("GPS may be frozen" not in s for s in stop_summaries(restarted, readings[30:]))
 
 
 def test_a_long_hold_in_a_late_upload_is_judged_with_what_the_live_detector_learnt() -> None:
-    shipment = parse_shipment(
-        {
-            "shipment_id": "SHP-1",
-            "device_id": "t1",
-            "profile": "customs_transit",
-            "route": {"type": "LineString", "coordinates": [[33.0, 0.0], [36.0, 0.0]]},
-            "gps_static_hold": False,
-        }
-    )
     # Two short holds live, then out of coverage for a 45-min rest and some driving, whose
     # readings are uploaded when coverage comes back.
     readings = trip([15, 20, 45])
@@ -178,7 +170,7 @@ def test_a_long_hold_in_a_late_upload_is_judged_with_what_the_live_detector_lear
     live = [r for r in readings if r not in gap]
 
     def lost_in_upload(readings_live: list[Reading]) -> list[str]:
-        engine = build_engine([shipment], lateness_ms=0)
+        engine = build_engine([ROUTED], lateness_ms=0)
         events = [e for r in readings_live for e in engine.process(r, now_ms=r.ts_ms)]
         upload_at = readings_live[-1].ts_ms + MIN
         events += [e for r in gap for e in engine.process(r, now_ms=upload_at)]
