@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import AlertEvent
+from detectors.engine import LATENESS_MS
 from detectors.profiles import PROFILES, parse_manifest
 from detectors.reading import Reading
 from detectors.registry import build_engine
@@ -119,11 +120,8 @@ def _streams(draw: st.DrawFn) -> list[tuple[Reading | None, int]]:
     return out
 
 
-def _engine(lateness_ms: int | None = None):
-    engine = build_engine(parse_manifest(MANIFEST), PROFILES["vaccine_2_8"])
-    if lateness_ms is not None:
-        engine.lateness_ms = lateness_ms
-    return engine
+def _engine(lateness_ms: int = LATENESS_MS):
+    return build_engine(parse_manifest(MANIFEST), PROFILES["vaccine_2_8"], lateness_ms)
 
 
 def _feed(engine, stream: list[tuple[Reading | None, int]]) -> list[AlertEvent]:
