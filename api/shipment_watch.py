@@ -8,6 +8,13 @@ being watched under it. The first poll hands on every open shipment, so a restar
 ingester watches what the store holds without a manifest file. Each shipment carries its
 organisation's name, so trackers of two organisations that name the same `room` are never
 neighbours.
+
+Trackers are reused: one device may have delivered shipments, and even two open ones. A
+device is watched under the open shipment last saved for it (versions are handed on in the
+order they were saved), and closing a shipment closes its device only while the device is
+watched under that shipment, so a former trip delivered late (or met first at start-up)
+never stops the watch of the current one. A shipment moved to another tracker stops its
+former tracker's watch.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ log = logging.getLogger(__name__)
 OPEN_STATUSES: Final = frozenset({"planned", "in_transit"})
 
 
+class ShipmentsUnreadable(RuntimeError):
+    """The store's shipments could not be read (a strict poll); the message is one line."""
+
+
 class ShipmentWatcher:
     """Polls the store for shipment versions it has not handed on yet; `start` and `stop`."""
 
@@ -46,6 +57,9 @@ class ShipmentWatcher:
         self._on_close = on_close
         self._poll_s = poll_s
         self._applied: dict[int, int] = {}
+        #: Device -> the store's key of the shipment it was last handed on under, and back.
+        self._watching: dict[str, int] = {}
+        self._device_of: dict[int, str] = {}
         self._stop = threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="cw-shipments", daemon=True)
@@ -58,8 +72,13 @@ class ShipmentWatcher:
         self._stop.set()
         self._thread.join(timeout_s)
 
-    def poll(self) -> int:
-        """Hand on every version that changed since the last poll; return how many."""
+    def poll(self, *, strict: bool = False) -> int:
+        """Hand on every version that changed since the last poll; return how many.
+
+        A store that cannot be read is logged and retried at the next poll; with `strict`
+        (at start-up, where the detectors' snapshot must not meet a device before its
+        shipment) it raises `ShipmentsUnreadable` instead.
+        """
         try:
             with self._sessions() as session:
                 current = dict(
@@ -80,6 +99,10 @@ class ShipmentWatcher:
                     else []
                 )
         except SQLAlchemyError as exc:
+            if strict:
+                raise ShipmentsUnreadable(
+                    f"cannot read shipments from the SQL store: {exc}"
+                ) from None
             if not self._failing:
                 log.warning("cannot read shipments from the SQL store (%s); will retry", exc)
                 self._failing = True
@@ -87,19 +110,38 @@ class ShipmentWatcher:
         if self._failing:
             log.warning("reading shipments from the SQL store again")
             self._failing = False
-        latest = {
-            v.shipment_pk: (v, organisation)
-            for v, organisation in versions
-            if v.version == current[v.shipment_pk]
-        }
-        for pk, (version, organisation) in latest.items():
+        # In the order they were saved, so the open shipment saved last for a device wins.
+        latest = sorted(
+            (
+                (v, organisation)
+                for v, organisation in versions
+                if v.version == current[v.shipment_pk]
+            ),
+            key=lambda pair: pair[0].id,
+        )
+        for version, organisation in latest:
             self._hand_on(version, organisation)
-            self._applied[pk] = version.version
+            self._applied[version.shipment_pk] = version.version
         return len(latest)
 
     def _hand_on(self, version: ShipmentVersion, organisation: str) -> None:
-        if version.status not in OPEN_STATUSES:
-            self._on_close(version.device_id)
+        key = version.shipment_pk
+        closed = version.status not in OPEN_STATUSES
+        # The device this shipment was handed on for, when it closes or moves to another one.
+        former = self._device_of.get(key)
+        if former is not None and (closed or former != version.device_id):
+            del self._device_of[key]
+            if self._watching.get(former) == key:  # not since watched under a newer one
+                del self._watching[former]
+                self._on_close(former)
+                log.info(
+                    "no longer watching %s on %s (version %d, %s)",
+                    version.manifest.get("shipment_id"),
+                    former,
+                    version.version,
+                    version.status,
+                )
+        if closed:
             return
         try:
             # The organisation is never a manifest key: the store says whose shipment it is.
@@ -109,6 +151,8 @@ class ShipmentWatcher:
             log.error("shipment version %s cannot be watched: %s", version.id, exc)
             return
         self._on_change(shipment)
+        self._watching[shipment.device_id] = key
+        self._device_of[key] = shipment.device_id
         log.info(
             "watching %s on %s (version %d, %s)",
             shipment.shipment_id,

@@ -20,7 +20,7 @@ from api.delivery_lease import DeliveryLease
 from api.email_sender import EmailSender, SmtpOptions
 from api.escalation import EscalationWorker
 from api.schema import SchemaNotCurrent, require_current_schema
-from api.shipment_watch import ShipmentWatcher
+from api.shipment_watch import ShipmentsUnreadable, ShipmentWatcher
 from api.webhook_sender import WebhookOptions, WebhookSender
 from cargowatch.settings import InfluxSettings, IngestSettings
 from detectors.profiles import PROFILES, ManifestError, Shipment, parse_manifest
@@ -129,11 +129,14 @@ class Ingester:
             self.detectors.start()
             # The shipments the store holds reach the detectors before their snapshot does: a
             # device restored under a shipment the engine does not know yet would start afresh,
-            # and the readings stored since the snapshot would be replayed unwatched.
-            self.shipments.poll()
+            # and the readings stored since the snapshot would be replayed unwatched. So a store
+            # that cannot be read now stops start-up, as one that cannot be opened does.
+            self.shipments.poll(strict=True)
             # Detector state from the last snapshot, plus the readings stored since.
             self.detectors.restore(self.pipeline.remember)
-        except DetectorsFailed as exc:
+        except (DetectorsFailed, ShipmentsUnreadable) as exc:
+            # Not `detectors.close()`: its snapshot would replace the last one with an engine
+            # that has not taken it back. The child is a daemon and ends with this process.
             raise StartupError(str(exc)) from None
         self.publisher.start()
         self.delivery.start()

@@ -4,7 +4,7 @@ import pytest
 
 from api.db import make_engine, session_factory, write_transaction
 from api.keys import create_organisation
-from api.shipment_watch import ShipmentWatcher
+from api.shipment_watch import ShipmentsUnreadable, ShipmentWatcher
 from api.shipments import save_shipment, set_status
 
 pytestmark = pytest.mark.integration
@@ -59,4 +59,76 @@ def test_a_new_watcher_hands_on_every_open_shipment_the_store_holds(store):
         )
     changed, closed = [], []
     ShipmentWatcher(sessions, changed.append, closed.append).poll()
-    assert [s.device_id for s in changed] == ["trk-1"] and closed == ["trk-2"]
+    # A closed shipment it never handed on has nothing to close: the detectors' snapshot
+    # resolves what the device held open under it (`Engine.restore`).
+    assert [s.device_id for s in changed] == ["trk-1"] and closed == []
+
+
+def test_closing_a_former_trip_of_a_reused_tracker_keeps_its_current_trip_watched(store):
+    # The tracker's next trip is entered before its last one is delivered. Before, the late
+    # close stopped the watch of the next trip, live and (depending on the order the store
+    # listed them) at every start-up.
+    sessions, org = store
+    live_changed, live_closed = [], []
+    live = ShipmentWatcher(sessions, live_changed.append, live_closed.append)
+    with write_transaction(sessions) as session:
+        save_shipment(session, org, ELEMENT, actor="ops", status="in_transit")
+    live.poll()
+    with write_transaction(sessions) as session:
+        save_shipment(session, org, {**ELEMENT, "shipment_id": "SHP-2"}, actor="ops")
+    live.poll()
+    with write_transaction(sessions) as session:
+        set_status(session, org, "SHP-1", "delivered", actor="ops")
+    assert live.poll() == 1
+    assert [s.shipment_id for s in live_changed] == ["SHP-1", "SHP-2"] and live_closed == []
+    # A restarted ingester's watcher meets the delivered one last, and watches the open one.
+    changed, closed = [], []
+    ShipmentWatcher(sessions, changed.append, closed.append).poll()
+    assert [s.shipment_id for s in changed] == ["SHP-2"] and closed == []
+    # Closing the current trip does stop the watch.
+    with write_transaction(sessions) as session:
+        set_status(session, org, "SHP-2", "delivered", actor="ops")
+    live.poll()
+    assert live_closed == ["trk-1"]
+
+
+def test_the_open_shipment_saved_last_for_a_tracker_is_the_one_watched(store):
+    sessions, org = store
+    with write_transaction(sessions) as session:
+        save_shipment(session, org, {**ELEMENT, "shipment_id": "SHP-2"}, actor="ops")
+        save_shipment(session, org, ELEMENT, actor="ops")
+    changed, closed = [], []
+    watcher = ShipmentWatcher(sessions, changed.append, closed.append)
+    watcher.poll()
+    assert [s.shipment_id for s in changed] == ["SHP-2", "SHP-1"]
+    # SHP-2, no longer the device's watch, closes without touching SHP-1's.
+    with write_transaction(sessions) as session:
+        set_status(session, org, "SHP-2", "cancelled", actor="ops")
+    watcher.poll()
+    assert closed == []
+
+
+def test_a_shipment_moved_to_another_tracker_stops_the_watch_of_the_former_one(store):
+    sessions, org = store
+    changed, closed = [], []
+    watcher = ShipmentWatcher(sessions, changed.append, closed.append)
+    with write_transaction(sessions) as session:
+        save_shipment(session, org, ELEMENT, actor="ops", status="in_transit")
+    watcher.poll()
+    with write_transaction(sessions) as session:
+        save_shipment(session, org, {**ELEMENT, "device_id": "trk-9"}, actor="ops")
+    watcher.poll()
+    assert closed == ["trk-1"] and changed[-1].device_id == "trk-9"
+    with write_transaction(sessions) as session:
+        set_status(session, org, "SHP-1", "delivered", actor="ops")
+    watcher.poll()
+    assert closed == ["trk-1", "trk-9"]
+
+
+def test_a_strict_poll_of_an_unreachable_store_says_so_and_a_plain_one_retries_later(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'store.db'}")
+    watcher = ShipmentWatcher(session_factory(engine), print, print)
+    with pytest.raises(ShipmentsUnreadable, match="cannot read shipments from the SQL store"):
+        watcher.poll(strict=True)
+    assert watcher.poll() == 0
+    engine.dispose()
