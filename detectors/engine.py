@@ -98,6 +98,17 @@ def _watch_changed(state: DeviceState, now_ms: int | None) -> list[AlertEvent]:
     )
 
 
+def _watch_ended(state: DeviceState, now_ms: int | None) -> list[AlertEvent]:
+    """Resolve the open alerts of a device no longer watched under its shipment (closed)."""
+    at_ms = state.released_ts if now_ms is None else now_ms
+    return state.book.end_all(
+        at_ms,
+        "the device is no longer watched under this shipment (delivered, cancelled or no longer"
+        " declared): its checks end here",
+        {"reason": "watch_ended"},
+    )
+
+
 class SnapshotUnusable(Exception):
     """A snapshot this release cannot take back; the engine starts afresh instead."""
 
@@ -216,14 +227,22 @@ class Engine:
 
     def take_ended(self) -> list[AlertEvent]:
         """The resolves of alerts whose device `restore` started afresh under a changed
-        shipment (`add_shipment`'s, for a change made while the engine was stopped)."""
+        shipment, or dropped as no longer watched under it (`add_shipment`'s and
+        `remove_shipment`'s, for a change made while the engine was stopped)."""
         ended, self._ended = self._ended, []
         return ended
 
-    def remove_shipment(self, device_id: str) -> None:
-        """Stop watching a device under its shipment (delivered, cancelled); the default applies."""
-        if self._shipments.pop(device_id, None) is not None:
-            self.devices.pop(device_id, None)
+    def remove_shipment(self, device_id: str, now_ms: int | None = None) -> list[AlertEvent]:
+        """Stop watching a device under its shipment (delivered, cancelled); the default applies.
+
+        The alerts its detectors hold open resolve at `now_ms` (by default the device's last
+        reading), saying why: no detector is left to clear them, and an alert nobody can
+        resolve would stay open, and be escalated, for ever.
+        """
+        if self._shipments.pop(device_id, None) is None:
+            return []
+        state = self.devices.pop(device_id, None)
+        return [] if state is None else _watch_ended(state, now_ms)
 
     def process(self, r: Reading, now_ms: int | None = None) -> list[AlertEvent]:
         """Take one reading; return the alert events it (and time up to `now_ms`) caused.
@@ -325,8 +344,9 @@ class Engine:
     def restore(self, blob: bytes) -> dict[str, int]:
         """Take back a `snapshot`; return each restored device's `released_ts`.
 
-        A device whose shipment differs from the one it is watched under now starts afresh.
-        Raises `SnapshotUnusable` for bytes this release cannot read.
+        A device whose shipment differs from the one it is watched under now starts afresh;
+        one no longer watched at all is dropped. The alerts either held open resolve
+        (`take_ended`). Raises `SnapshotUnusable` for bytes this release cannot read.
         """
         try:
             # Only ever our own file, written by `snapshot`: never load one from elsewhere.
@@ -350,6 +370,8 @@ class Engine:
                     continue
                 state.shipment = current
             if current is None and (self._default is None or state.shipment.shipment_id):
+                # Closed (or no longer declared) while the engine was stopped.
+                self._ended += _watch_ended(state, None)
                 continue
             if not hasattr(state, "late"):
                 state.late = None  # a snapshot from before late uploads were judged

@@ -77,8 +77,10 @@ class DetectorStage:
             self.sink.emit(self.engine.add_shipment(shipment, self._clock_ms()))
 
     def remove_shipment(self, device_id: str) -> None:
+        """Stop watching a device under its shipment, from any thread; the alerts its
+        detectors hold open resolve (`Engine.remove_shipment`)."""
         with self._lock:
-            self.engine.remove_shipment(device_id)
+            self.sink.emit(self.engine.remove_shipment(device_id, self._clock_ms()))
 
     def restore(
         self,
@@ -112,7 +114,7 @@ class DetectorStage:
         since = max(since, now - max_replay_ms)
         replayed = 0
         with self._lock:
-            # Alerts of devices whose shipment changed while the detectors were stopped.
+            # Alerts of devices whose shipment changed or closed while the detectors were stopped.
             events: list[AlertEvent] = self.engine.take_ended()
             batch: list[Reading] = []
             try:

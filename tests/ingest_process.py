@@ -115,6 +115,7 @@ class IngesterProcess:
                 version = saved.version
         finally:
             engine.dispose()
+        # "watching SHP on trk (version N," or, for a close, "no longer watching ...".
         watching = (
             f"watching {element['shipment_id']} on {element['device_id']} (version {version},"
         )

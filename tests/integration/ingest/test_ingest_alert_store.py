@@ -150,3 +150,29 @@ def test_a_shipment_changed_in_the_store_resolves_the_alerts_its_former_detector
     )
     assert "manifest changed" in summary[0]
     assert ingester.terminate() == 0
+
+
+def test_a_shipment_closed_in_the_store_resolves_the_alerts_its_detectors_held_open(
+    mosquitto, influx_db, start_ingester
+):
+    influx, db = influx_db
+    ingester = start_ingester(mosquitto.url, influx.url, db, default_profile="none", lateness_s="0")
+    element = {"shipment_id": "SHP-7", "device_id": "trk-7", "profile": "vaccine_2_8"}
+    ingester.save_shipment(element)
+    publish(mosquitto.port, excursion_and_seal("trk-7")[:16])
+    excursions = "SELECT alert_id, state FROM alerts WHERE kind = 'temp_excursion'"
+    wait_for(lambda: ingester.store_rows(excursions), 30, "the excursion alert in the store")
+    ingester.save_shipment(element, status="delivered")
+    # No detector is left to clear it: without the resolve it stayed open, and was escalated,
+    # for ever.
+    wait_for(
+        lambda: [s for _, s in ingester.store_rows(excursions)] == ["resolved"],
+        30,
+        "the excursion to resolve on the close",
+    )
+    (summary,) = ingester.store_rows(
+        "SELECT h.summary FROM alert_history h JOIN alerts a ON a.alert_id = h.alert_id"
+        " WHERE a.kind = 'temp_excursion' AND h.action = 'resolve'"
+    )
+    assert "no longer watched" in summary[0]
+    assert ingester.terminate() == 0

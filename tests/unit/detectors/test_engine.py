@@ -275,3 +275,32 @@ def test_a_shipment_changed_while_the_engine_was_stopped_resolves_its_open_alert
     c = build_engine([VACCINE], lateness_ms=0)
     assert c.restore(a.snapshot()) == {"trk-1": 35 * MIN}
     assert c.take_ended() == []
+
+
+def test_a_closed_shipment_resolves_what_its_detectors_held_open():
+    # Without the resolve, the excursion stayed open (and escalated) for ever: no detector was
+    # left to clear it.
+    engine, events = _excursion_under_way()
+    (first,) = _open_kinds(events)
+    ended = engine.remove_shipment("trk-1", 36 * MIN)
+    assert [(e.event, e.kind, e.alert_id, e.at_ms) for e in ended] == [
+        ("resolve", "temp_excursion", first[1], 36 * MIN)
+    ]
+    assert ended[0].evidence == {"reason": "watch_ended"}
+    assert "no longer watched" in ended[0].summary
+    assert "trk-1" not in engine.devices
+    # Closed again (the store's next poll, a second close): nothing more.
+    assert engine.remove_shipment("trk-1", 40 * MIN) == []
+    # No default profile: the device's next readings are not watched at all.
+    assert engine.process(Reading("trk-1", 40 * MIN, temp_c=30.0)) == []
+
+
+def test_a_shipment_closed_while_the_engine_was_stopped_resolves_its_open_alerts_on_restore():
+    a, events = _excursion_under_way()
+    (first,) = _open_kinds(events)
+    b = build_engine([], lateness_ms=0)
+    assert b.restore(a.snapshot()) == {}
+    ended = b.take_ended()
+    assert [(e.event, e.alert_id, e.at_ms) for e in ended] == [("resolve", first[1], 35 * MIN)]
+    assert ended[0].evidence == {"reason": "watch_ended"}
+    assert b.take_ended() == []
