@@ -1,20 +1,20 @@
 """Brings shipments created or changed in the SQL store to the running detectors within seconds.
 
 A worker thread compares every shipment's current version number with the one it last
-handed on (one narrow query per poll) and reads only the versions that changed. A
-planned or in-transit shipment goes to `on_change` as the detectors' `Shipment`; a
-delivered or cancelled one goes to `on_close` with its device id, so the device stops
-being watched under it. The first poll hands on every open shipment, so a restarted
+took (one narrow query per poll) and reads only the versions that changed. A device
+watched under a planned or in-transit shipment goes to `on_change` as the detectors'
+`Shipment`; a device no longer watched under the shipment it was handed on with goes to
+`on_close` with its id. The first poll hands on every open shipment, so a restarted
 ingester watches what the store holds without a manifest file. Each shipment carries its
 organisation's name, so trackers of two organisations that name the same `room` are never
 neighbours.
 
 Trackers are reused: one device may have delivered shipments, and even two open ones. A
-device is watched under the open shipment last saved for it (versions are handed on in the
-order they were saved), and closing a shipment closes its device only while the device is
-watched under that shipment, so a former trip delivered late (or met first at start-up)
-never stops the watch of the current one. A shipment moved to another tracker stops its
-former tracker's watch.
+device is watched under its newest open shipment (the one created last); its other open
+ones wait, and one of them takes over when the newer closes or moves to another tracker.
+What is watched thus depends only on what the store holds, never on the order the
+versions were met in, so a restarted ingester watches what the running one did, and a
+former trip delivered late never stops the watch of the current one.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ShipmentsUnreadable(RuntimeError):
 
 
 class ShipmentWatcher:
-    """Polls the store for shipment versions it has not handed on yet; `start` and `stop`."""
+    """Polls the store for shipment versions it has not taken yet; `start` and `stop`."""
 
     def __init__(
         self,
@@ -56,10 +56,14 @@ class ShipmentWatcher:
         self._on_change = on_change
         self._on_close = on_close
         self._poll_s = poll_s
+        #: The store's key of each shipment -> the version number last taken.
         self._applied: dict[int, int] = {}
-        #: Device -> the store's key of the shipment it was last handed on under, and back.
-        self._watching: dict[str, int] = {}
-        self._device_of: dict[int, str] = {}
+        #: Every open shipment that can be watched: key -> (version row id, `Shipment`).
+        self._open: dict[int, tuple[int, Shipment]] = {}
+        #: Device -> the keys of its open shipments.
+        self._on_device: dict[str, set[int]] = {}
+        #: Device -> (key, version row id, shipment id) of what it was last handed on under.
+        self._handed: dict[str, tuple[int, int, str]] = {}
         self._stop = threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._run, name="cw-shipments", daemon=True)
@@ -72,8 +76,12 @@ class ShipmentWatcher:
         self._stop.set()
         self._thread.join(timeout_s)
 
+    def watching(self) -> dict[str, str]:
+        """Device -> the id of the shipment it is watched under, as handed on."""
+        return {d: shipment_id for d, (_, _, shipment_id) in self._handed.items()}
+
     def poll(self, *, strict: bool = False) -> int:
-        """Hand on every version that changed since the last poll; return how many.
+        """Take every version that changed since the last poll; return how many.
 
         A store that cannot be read is logged and retried at the next poll; with `strict`
         (at start-up, where the detectors' snapshot must not meet a device before its
@@ -110,56 +118,94 @@ class ShipmentWatcher:
         if self._failing:
             log.warning("reading shipments from the SQL store again")
             self._failing = False
-        # In the order they were saved, so the open shipment saved last for a device wins.
-        latest = sorted(
-            (
-                (v, organisation)
-                for v, organisation in versions
-                if v.version == current[v.shipment_pk]
-            ),
-            key=lambda pair: pair[0].id,
-        )
+        latest = [
+            (v, organisation) for v, organisation in versions if v.version == current[v.shipment_pk]
+        ]
+        was_open = {version.shipment_pk for version, _ in latest} & self._open.keys()
+        touched: set[str] = set()
         for version, organisation in latest:
-            self._hand_on(version, organisation)
+            touched |= self._take(version, organisation)
             self._applied[version.shipment_pk] = version.version
+        taken = {version.shipment_pk for version, _ in latest}
+        for device_id in sorted(touched):
+            self._hand_on(device_id, taken)
+        for version, _ in latest:
+            self._log_taken(version, was_open)
         return len(latest)
 
-    def _hand_on(self, version: ShipmentVersion, organisation: str) -> None:
-        key = version.shipment_pk
-        closed = version.status not in OPEN_STATUSES
-        # The device this shipment was handed on for, when it closes or moves to another one.
-        former = self._device_of.get(key)
-        if former is not None and (closed or former != version.device_id):
-            del self._device_of[key]
-            if self._watching.get(former) == key:  # not since watched under a newer one
-                del self._watching[former]
-                self._on_close(former)
-                log.info(
-                    "no longer watching %s on %s (version %d, %s)",
-                    version.manifest.get("shipment_id"),
-                    former,
-                    version.version,
-                    version.status,
-                )
-        if closed:
+    def _take(self, version: ShipmentVersion, organisation: str) -> set[str]:
+        """Note a shipment's current version; return the devices whose watch it may change."""
+        pk = version.shipment_pk
+        shipment = None
+        if version.status in OPEN_STATUSES:
+            try:
+                # The organisation is never a manifest key: the store says whose shipment it is.
+                shipment = replace(parse_shipment(version.manifest), organisation=organisation)
+            except ManifestError as exc:
+                # The store checked it when it was saved; a release with stricter rules may
+                # not. The version watched before (if any) goes on being watched.
+                log.error("shipment version %s cannot be watched: %s", version.id, exc)
+                return set()
+        touched = {version.device_id}
+        former = self._open.pop(pk, None)
+        if former is not None:
+            touched.add(former[1].device_id)
+            self._on_device[former[1].device_id].discard(pk)
+        if shipment is not None:
+            self._open[pk] = (version.id, shipment)
+            self._on_device.setdefault(shipment.device_id, set()).add(pk)
+        return touched
+
+    def _hand_on(self, device_id: str, taken: set[int]) -> None:
+        """Hand on the device's newest open shipment if it is not what the device has;
+        `taken` are the shipments whose versions this poll took (and logs)."""
+        pks = self._on_device.get(device_id) or set()
+        newest = max(pks, default=None)  # keys grow as shipments are created
+        handed = self._handed.get(device_id)
+        if (
+            newest is not None
+            and handed is not None
+            and handed[:2] == (newest, self._open[newest][0])
+        ):
             return
-        try:
-            # The organisation is never a manifest key: the store says whose shipment it is.
-            shipment = replace(parse_shipment(version.manifest), organisation=organisation)
-        except ManifestError as exc:
-            # The store checked it when it was saved; a release with stricter rules may not.
-            log.error("shipment version %s cannot be watched: %s", version.id, exc)
+        if handed is not None and (newest is None or handed[0] != newest):
+            # Another shipment (or none): the detectors of the former one end with it.
+            del self._handed[device_id]
+            self._on_close(device_id)
+            if handed[0] not in taken:
+                log.info("no longer watching %s on %s: a newer shipment", handed[2], device_id)
+        if newest is None:
+            self._on_device.pop(device_id, None)
             return
+        row, shipment = self._open[newest]
         self._on_change(shipment)
-        self._watching[shipment.device_id] = key
-        self._device_of[key] = shipment.device_id
-        log.info(
-            "watching %s on %s (version %d, %s)",
-            shipment.shipment_id,
-            shipment.device_id,
-            version.version,
-            version.status,
-        )
+        self._handed[device_id] = (newest, row, shipment.shipment_id)
+        if newest not in taken:
+            log.info(
+                "watching %s on %s again: its newer shipment ended", shipment.shipment_id, device_id
+            )
+
+    def _log_taken(self, version: ShipmentVersion, was_open: set[int]) -> None:
+        """One line per version taken, once the detectors have been told; none for a closed
+        shipment that was not open before (the history a first poll meets)."""
+        pk, device_id = version.shipment_pk, version.device_id
+        shipment_id = version.manifest.get("shipment_id")
+        what = f"{shipment_id} on {device_id} (version {version.version}, {version.status})"
+        if version.status not in OPEN_STATUSES:
+            if pk in was_open:
+                log.info("no longer watching %s", what)
+            return
+        entry = self._open.get(pk)
+        if entry is None or entry[0] != version.id:
+            return  # it could not be watched: said already
+        handed = self._handed.get(device_id)
+        if handed is not None and handed[:2] == (pk, version.id):
+            log.info("watching %s", what)
+        else:
+            newer = handed[2] if handed is not None else "another"
+            log.info(
+                "not watching %s: %s is watched under its newer shipment %s", what, device_id, newer
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll_s):

@@ -77,10 +77,13 @@ def test_closing_a_former_trip_of_a_reused_tracker_keeps_its_current_trip_watche
     with write_transaction(sessions) as session:
         save_shipment(session, org, {**ELEMENT, "shipment_id": "SHP-2"}, actor="ops")
     live.poll()
+    # The newer trip takes the tracker over: the former one's detectors end.
+    assert [s.shipment_id for s in live_changed] == ["SHP-1", "SHP-2"] and live_closed == ["trk-1"]
     with write_transaction(sessions) as session:
         set_status(session, org, "SHP-1", "delivered", actor="ops")
     assert live.poll() == 1
-    assert [s.shipment_id for s in live_changed] == ["SHP-1", "SHP-2"] and live_closed == []
+    assert len(live_changed) == 2 and live_closed == ["trk-1"]
+    assert live.watching() == {"trk-1": "SHP-2"}
     # A restarted ingester's watcher meets the delivered one last, and watches the open one.
     changed, closed = [], []
     ShipmentWatcher(sessions, changed.append, closed.append).poll()
@@ -89,10 +92,10 @@ def test_closing_a_former_trip_of_a_reused_tracker_keeps_its_current_trip_watche
     with write_transaction(sessions) as session:
         set_status(session, org, "SHP-2", "delivered", actor="ops")
     live.poll()
-    assert live_closed == ["trk-1"]
+    assert live_closed == ["trk-1", "trk-1"] and live.watching() == {}
 
 
-def test_the_open_shipment_saved_last_for_a_tracker_is_the_one_watched(store):
+def test_a_tracker_is_watched_under_its_newest_open_shipment_and_falls_back_when_it_ends(store):
     sessions, org = store
     with write_transaction(sessions) as session:
         save_shipment(session, org, {**ELEMENT, "shipment_id": "SHP-2"}, actor="ops")
@@ -100,12 +103,17 @@ def test_the_open_shipment_saved_last_for_a_tracker_is_the_one_watched(store):
     changed, closed = [], []
     watcher = ShipmentWatcher(sessions, changed.append, closed.append)
     watcher.poll()
-    assert [s.shipment_id for s in changed] == ["SHP-2", "SHP-1"]
-    # SHP-2, no longer the device's watch, closes without touching SHP-1's.
+    assert [s.shipment_id for s in changed] == ["SHP-1"]  # created last
+    # A change to the older one does not take the tracker back.
     with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-2", "cancelled", actor="ops")
+        set_status(session, org, "SHP-2", "in_transit", actor="ops")
+    assert watcher.poll() == 1 and len(changed) == 1 and closed == []
+    # The newest ends: the one still open takes over.
+    with write_transaction(sessions) as session:
+        set_status(session, org, "SHP-1", "cancelled", actor="ops")
     watcher.poll()
-    assert closed == []
+    assert closed == ["trk-1"] and [s.shipment_id for s in changed] == ["SHP-1", "SHP-2"]
+    assert watcher.watching() == {"trk-1": "SHP-2"}
 
 
 def test_a_shipment_moved_to_another_tracker_stops_the_watch_of_the_former_one(store):
