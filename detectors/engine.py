@@ -88,8 +88,11 @@ def same_watch(current: Shipment, held: Shipment) -> bool:
     )
 
 
-def _watch_changed(state: DeviceState, now_ms: int | None) -> list[AlertEvent]:
-    """Resolve the open alerts of a device whose detectors are dropped for a changed shipment."""
+def _watch_changed(state: DeviceState, now_ms: int | None, current: Shipment) -> list[AlertEvent]:
+    """Resolve the open alerts of a device whose detectors are dropped for a changed shipment
+    (for another shipment: the watch of the former one ended)."""
+    if current.shipment_id != state.shipment.shipment_id:
+        return _watch_ended(state, now_ms)
     at_ms = state.released_ts if now_ms is None else now_ms
     return state.book.end_all(
         at_ms,
@@ -223,7 +226,7 @@ class Engine:
             return []
         self._shipments[shipment.device_id] = shipment
         state = self.devices.pop(shipment.device_id, None)
-        return [] if state is None else _watch_changed(state, now_ms)
+        return [] if state is None else _watch_changed(state, now_ms, shipment)
 
     def take_ended(self) -> list[AlertEvent]:
         """The resolves of alerts whose device `restore` started afresh under a changed
@@ -366,7 +369,7 @@ class Engine:
             current = self._shipments.get(device_id)
             if current is not None:
                 if not same_watch(current, state.shipment):
-                    self._ended += _watch_changed(state, None)
+                    self._ended += _watch_changed(state, None, current)
                     continue
                 state.shipment = current
             if current is None and (self._default is None or state.shipment.shipment_id):

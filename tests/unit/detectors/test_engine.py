@@ -304,3 +304,18 @@ def test_a_shipment_closed_while_the_engine_was_stopped_resolves_its_open_alerts
     assert [(e.event, e.alert_id, e.at_ms) for e in ended] == [("resolve", first[1], 35 * MIN)]
     assert ended[0].evidence == {"reason": "watch_ended"}
     assert b.take_ended() == []
+
+
+def test_a_tracker_taken_over_by_another_shipment_ends_the_former_watch():
+    # The tracker's next trip: the former trip's alerts end as no longer watched, not as a
+    # manifest change, live and on restore alike.
+    engine, events = _excursion_under_way()
+    (first,) = _open_kinds(events)
+    next_trip = parse_shipment({**VACCINE_ELEMENT, "shipment_id": "SHP-NEXT"})
+    snapshot = engine.snapshot()
+    (ended,) = engine.add_shipment(next_trip, 36 * MIN)
+    assert (ended.alert_id, ended.evidence) == (first[1], {"reason": "watch_ended"})
+    restarted = build_engine([next_trip], lateness_ms=0)
+    assert restarted.restore(snapshot) == {}
+    (ended,) = restarted.take_ended()
+    assert (ended.alert_id, ended.evidence) == (first[1], {"reason": "watch_ended"})
