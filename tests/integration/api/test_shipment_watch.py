@@ -22,41 +22,41 @@ def store(sql_url):
     engine.dispose()
 
 
-def test_each_new_version_is_handed_on_once_and_a_closed_shipment_is_closed(store):
+def _save(store, element, status="planned"):
     sessions, org = store
+    with write_transaction(sessions) as session:
+        save_shipment(session, org, element, actor="ops", status=status)
+
+
+def _set(store, shipment_id, status):
+    sessions, org = store
+    with write_transaction(sessions) as session:
+        set_status(session, org, shipment_id, status, actor="ops")
+
+
+def test_each_new_version_is_handed_on_once_and_a_closed_shipment_is_closed(store):
+    sessions, _ = store
     changed, closed = [], []
     watcher = ShipmentWatcher(sessions, changed.append, closed.append)
     assert watcher.poll() == 0
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, ELEMENT, actor="ops", status="in_transit")
+    _save(store, ELEMENT, "in_transit")
     assert watcher.poll() == 1 and watcher.poll() == 0
     assert [(s.shipment_id, s.device_id, s.profile.name) for s in changed] == [
         ("SHP-1", "trk-1", "vaccine_2_8")
     ]
-    with write_transaction(sessions) as session:
-        save_shipment(
-            session, org, {**ELEMENT, "max_gap_min": 45}, actor="ops", status="in_transit"
-        )
+    _save(store, {**ELEMENT, "max_gap_min": 45}, "in_transit")
     assert watcher.poll() == 1
     assert changed[-1].profile.max_gap_min == 45
-    with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-1", "delivered", actor="ops")
+    _set(store, "SHP-1", "delivered")
     assert watcher.poll() == 1
     assert closed == ["trk-1"]
     assert len(changed) == 2
 
 
 def test_a_new_watcher_hands_on_every_open_shipment_the_store_holds(store):
-    sessions, org = store
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, ELEMENT, actor="ops", status="planned")
-        save_shipment(
-            session,
-            org,
-            {**ELEMENT, "shipment_id": "SHP-2", "device_id": "trk-2"},
-            actor="ops",
-            status="cancelled",
-        )
+    sessions, _ = store
+    _save(store, ELEMENT, "planned")
+    _save(store, {**ELEMENT, "shipment_id": "SHP-2", "device_id": "trk-2"}, "cancelled")
     changed, closed = [], []
     ShipmentWatcher(sessions, changed.append, closed.append).poll()
     # A closed shipment it never handed on has nothing to close: the detectors' snapshot
@@ -68,19 +68,16 @@ def test_closing_a_former_trip_of_a_reused_tracker_keeps_its_current_trip_watche
     # The tracker's next trip is entered before its last one is delivered. Before, the late
     # close stopped the watch of the next trip, live and (depending on the order the store
     # listed them) at every start-up.
-    sessions, org = store
+    sessions, _ = store
     live_changed, live_closed = [], []
     live = ShipmentWatcher(sessions, live_changed.append, live_closed.append)
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, ELEMENT, actor="ops", status="in_transit")
+    _save(store, ELEMENT, "in_transit")
     live.poll()
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, {**ELEMENT, "shipment_id": "SHP-2"}, actor="ops")
+    _save(store, {**ELEMENT, "shipment_id": "SHP-2"})
     live.poll()
     # The newer trip takes the tracker over: the former one's detectors end.
     assert [s.shipment_id for s in live_changed] == ["SHP-1", "SHP-2"] and live_closed == ["trk-1"]
-    with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-1", "delivered", actor="ops")
+    _set(store, "SHP-1", "delivered")
     assert live.poll() == 1
     assert len(live_changed) == 2 and live_closed == ["trk-1"]
     assert live.watching() == {"trk-1": "SHP-2"}
@@ -89,46 +86,39 @@ def test_closing_a_former_trip_of_a_reused_tracker_keeps_its_current_trip_watche
     ShipmentWatcher(sessions, changed.append, closed.append).poll()
     assert [s.shipment_id for s in changed] == ["SHP-2"] and closed == []
     # Closing the current trip does stop the watch.
-    with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-2", "delivered", actor="ops")
+    _set(store, "SHP-2", "delivered")
     live.poll()
     assert live_closed == ["trk-1", "trk-1"] and live.watching() == {}
 
 
 def test_a_tracker_is_watched_under_its_newest_open_shipment_and_falls_back_when_it_ends(store):
-    sessions, org = store
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, {**ELEMENT, "shipment_id": "SHP-2"}, actor="ops")
-        save_shipment(session, org, ELEMENT, actor="ops")
+    sessions, _ = store
+    _save(store, {**ELEMENT, "shipment_id": "SHP-2"})
+    _save(store, ELEMENT)
     changed, closed = [], []
     watcher = ShipmentWatcher(sessions, changed.append, closed.append)
     watcher.poll()
     assert [s.shipment_id for s in changed] == ["SHP-1"]  # created last
     # A change to the older one does not take the tracker back.
-    with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-2", "in_transit", actor="ops")
+    _set(store, "SHP-2", "in_transit")
     assert watcher.poll() == 1 and len(changed) == 1 and closed == []
     # The newest ends: the one still open takes over.
-    with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-1", "cancelled", actor="ops")
+    _set(store, "SHP-1", "cancelled")
     watcher.poll()
     assert closed == ["trk-1"] and [s.shipment_id for s in changed] == ["SHP-1", "SHP-2"]
     assert watcher.watching() == {"trk-1": "SHP-2"}
 
 
 def test_a_shipment_moved_to_another_tracker_stops_the_watch_of_the_former_one(store):
-    sessions, org = store
+    sessions, _ = store
     changed, closed = [], []
     watcher = ShipmentWatcher(sessions, changed.append, closed.append)
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, ELEMENT, actor="ops", status="in_transit")
+    _save(store, ELEMENT, "in_transit")
     watcher.poll()
-    with write_transaction(sessions) as session:
-        save_shipment(session, org, {**ELEMENT, "device_id": "trk-9"}, actor="ops")
+    _save(store, {**ELEMENT, "device_id": "trk-9"})
     watcher.poll()
     assert closed == ["trk-1"] and changed[-1].device_id == "trk-9"
-    with write_transaction(sessions) as session:
-        set_status(session, org, "SHP-1", "delivered", actor="ops")
+    _set(store, "SHP-1", "delivered")
     watcher.poll()
     assert closed == ["trk-1", "trk-9"]
 
