@@ -90,8 +90,9 @@ def same_watch(current: Shipment, held: Shipment) -> bool:
 
 def _watch_changed(state: DeviceState, now_ms: int | None, current: Shipment) -> list[AlertEvent]:
     """Resolve the open alerts of a device whose detectors are dropped for a changed shipment
-    (for another shipment: the watch of the former one ended)."""
-    if current.shipment_id != state.shipment.shipment_id:
+    (for another shipment: the watch of the former one ended; a device watched under the
+    default profile until its shipment came has had its expectations changed)."""
+    if state.shipment.shipment_id and current.shipment_id != state.shipment.shipment_id:
         return _watch_ended(state, now_ms)
     at_ms = state.released_ts if now_ms is None else now_ms
     return state.book.end_all(

@@ -319,3 +319,14 @@ def test_a_tracker_taken_over_by_another_shipment_ends_the_former_watch():
     assert restarted.restore(snapshot) == {}
     (ended,) = restarted.take_ended()
     assert (ended.alert_id, ended.evidence) == (first[1], {"reason": "watch_ended"})
+
+
+def test_a_device_watched_under_the_default_profile_until_its_shipment_came_changes_watch():
+    engine = build_engine(default_profile=PROFILES["vaccine_2_8"], lateness_ms=0)
+    events = []
+    for i in range(8):
+        events += engine.process(Reading("trk-1", i * 5 * MIN, temp_c=12.0 if i >= 2 else 5.0))
+    (first,) = _open_kinds(events)
+    (ended,) = engine.add_shipment(VACCINE, 36 * MIN)
+    # Not "no longer watched under this shipment": it had none, its expectations changed.
+    assert (ended.alert_id, ended.evidence) == (first[1], {"reason": "manifest_changed"})
