@@ -121,12 +121,12 @@ class ShipmentWatcher:
         latest = [
             (v, organisation) for v, organisation in versions if v.version == current[v.shipment_pk]
         ]
-        was_open = {version.shipment_pk for version, _ in latest} & self._open.keys()
+        taken = {version.shipment_pk for version, _ in latest}
+        was_open = taken & self._open.keys()
         touched: set[str] = set()
         for version, organisation in latest:
             touched |= self._take(version, organisation)
             self._applied[version.shipment_pk] = version.version
-        taken = {version.shipment_pk for version, _ in latest}
         for device_id in sorted(touched):
             self._hand_on(device_id, taken)
         for version, _ in latest:

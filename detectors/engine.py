@@ -88,29 +88,25 @@ def same_watch(current: Shipment, held: Shipment) -> bool:
     )
 
 
-def _watch_changed(state: DeviceState, now_ms: int | None, current: Shipment) -> list[AlertEvent]:
-    """Resolve the open alerts of a device whose detectors are dropped for a changed shipment
-    (for another shipment: the watch of the former one ended; a device watched under the
-    default profile until its shipment came has had its expectations changed)."""
-    if state.shipment.shipment_id and current.shipment_id != state.shipment.shipment_id:
-        return _watch_ended(state, now_ms)
+def _end_watch(
+    state: DeviceState, now_ms: int | None, current: Shipment | None
+) -> list[AlertEvent]:
+    """Resolve the open alerts of a device whose detectors are dropped, at `now_ms` (by default
+    its last reading): its shipment changed to `current`, or the watch under it ended (None:
+    closed or no longer declared; another shipment took the tracker over). A device watched
+    under the default profile until its shipment came has had its expectations changed."""
+    former = state.shipment.shipment_id
+    if current is None or (former and current.shipment_id != former):
+        summary = (
+            "the device is no longer watched under this shipment (delivered, cancelled or no"
+            " longer declared): its checks end here"
+        )
+        reason = "watch_ended"
+    else:
+        summary = "the shipment's manifest changed: its checks start again from the next reading"
+        reason = "manifest_changed"
     at_ms = state.released_ts if now_ms is None else now_ms
-    return state.book.end_all(
-        at_ms,
-        "the shipment's manifest changed: its checks start again from the next reading",
-        {"reason": "manifest_changed"},
-    )
-
-
-def _watch_ended(state: DeviceState, now_ms: int | None) -> list[AlertEvent]:
-    """Resolve the open alerts of a device no longer watched under its shipment (closed)."""
-    at_ms = state.released_ts if now_ms is None else now_ms
-    return state.book.end_all(
-        at_ms,
-        "the device is no longer watched under this shipment (delivered, cancelled or no longer"
-        " declared): its checks end here",
-        {"reason": "watch_ended"},
-    )
+    return state.book.end_all(at_ms, summary, {"reason": reason})
 
 
 class SnapshotUnusable(Exception):
@@ -227,7 +223,7 @@ class Engine:
             return []
         self._shipments[shipment.device_id] = shipment
         state = self.devices.pop(shipment.device_id, None)
-        return [] if state is None else _watch_changed(state, now_ms, shipment)
+        return [] if state is None else _end_watch(state, now_ms, shipment)
 
     def take_ended(self) -> list[AlertEvent]:
         """The resolves of alerts whose device `restore` started afresh under a changed
@@ -246,7 +242,7 @@ class Engine:
         if self._shipments.pop(device_id, None) is None:
             return []
         state = self.devices.pop(device_id, None)
-        return [] if state is None else _watch_ended(state, now_ms)
+        return [] if state is None else _end_watch(state, now_ms, None)
 
     def process(self, r: Reading, now_ms: int | None = None) -> list[AlertEvent]:
         """Take one reading; return the alert events it (and time up to `now_ms`) caused.
@@ -370,12 +366,12 @@ class Engine:
             current = self._shipments.get(device_id)
             if current is not None:
                 if not same_watch(current, state.shipment):
-                    self._ended += _watch_changed(state, None, current)
+                    self._ended += _end_watch(state, None, current)
                     continue
                 state.shipment = current
             if current is None and (self._default is None or state.shipment.shipment_id):
                 # Closed (or no longer declared) while the engine was stopped.
-                self._ended += _watch_ended(state, None)
+                self._ended += _end_watch(state, None, None)
                 continue
             if not hasattr(state, "late"):
                 state.late = None  # a snapshot from before late uploads were judged

@@ -175,7 +175,7 @@ class AlertBook:
     def end_all(self, at_ms: int, summary: str, evidence: dict[str, object]) -> list[AlertEvent]:
         """Resolve every open alert at once, at `at_ms` (never before an alert's last event):
         the detectors behind this book stop watching the device as they were (its shipment
-        changed), so no one is left to clear what they raised."""
+        changed or ended), so no one is left to clear what they raised."""
         out: list[AlertEvent] = []
         for kind, track in list(self.tracks.items()):
             if track.alert_id is None:

@@ -1,6 +1,5 @@
 """The ingester's start-up order: shipments before the detectors' snapshot, or no start at all."""
 
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -40,7 +39,6 @@ def _ingester(calls: list[str], failing_poll: bool) -> Ingester:
             "commits",
         )
     }
-    stages["pipeline"] = cast(Any, SimpleNamespace(remember=None, start=stages["pipeline"].start))
     return Ingester(**cast(dict[str, Any], stages))
 
 
