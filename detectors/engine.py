@@ -96,7 +96,13 @@ def _end_watch(
     closed or no longer declared; another shipment took the tracker over). A device watched
     under the default profile until its shipment came has had its expectations changed."""
     former = state.shipment.shipment_id
-    if current is None or (former and current.shipment_id != former):
+    if current is None and not former:
+        summary = (
+            "the device is no longer watched: every shipment naming it is closed (a tracker"
+            " whose trips are over), so the default profile's checks end here"
+        )
+        reason = "watch_ended"
+    elif current is None or (former and current.shipment_id != former):
         summary = (
             "the device is no longer watched under this shipment (delivered, cancelled or no"
             " longer declared): its checks end here"
@@ -206,6 +212,9 @@ class Engine:
         self._arrival = 0
         #: Resolves `restore` gave for devices it started afresh, until `take_ended`.
         self._ended: list[AlertEvent] = []
+        #: Devices whose shipments have all ended (`remove_shipment`): trackers whose trips
+        #: are over, not watched under the default profile until a shipment names them again.
+        self._retired: set[str] = set()
 
     def add_shipment(self, shipment: Shipment, now_ms: int | None = None) -> list[AlertEvent]:
         """Start (or restart) watching a device under a shipment's expectations.
@@ -214,6 +223,7 @@ class Engine:
         open resolve at `now_ms` (by default the device's last reading), saying why, since no
         detector is left to clear them. The new detectors open new ones for trouble that lasts.
         """
+        self._retired.discard(shipment.device_id)
         held = self._shipments.get(shipment.device_id)
         if held is not None and same_watch(shipment, held):
             # Unchanged for the detectors: keep what they have learnt.
@@ -233,14 +243,18 @@ class Engine:
         return ended
 
     def remove_shipment(self, device_id: str, now_ms: int | None = None) -> list[AlertEvent]:
-        """Stop watching a device under its shipment (delivered, cancelled); the default applies.
+        """Stop watching a device whose shipments have all ended (delivered, cancelled, moved to
+        another tracker): its trip is over, so it is not watched under the default profile
+        either until `add_shipment` names it again (a tracker that goes on reporting after
+        delivery, its seal opened at unloading, is no cargo at risk). Also for a device that
+        was never watched here.
 
         The alerts its detectors hold open resolve at `now_ms` (by default the device's last
         reading), saying why: no detector is left to clear them, and an alert nobody can
         resolve would stay open, and be escalated, for ever.
         """
-        if self._shipments.pop(device_id, None) is None:
-            return []
+        self._retired.add(device_id)
+        self._shipments.pop(device_id, None)
         state = self.devices.pop(device_id, None)
         return [] if state is None else _end_watch(state, now_ms, None)
 
@@ -369,7 +383,9 @@ class Engine:
                     self._ended += _end_watch(state, None, current)
                     continue
                 state.shipment = current
-            if current is None and (self._default is None or state.shipment.shipment_id):
+            if current is None and (
+                self._default is None or state.shipment.shipment_id or device_id in self._retired
+            ):
                 # Closed (or no longer declared) while the engine was stopped.
                 self._ended += _end_watch(state, None, None)
                 continue
@@ -538,7 +554,7 @@ class Engine:
     def _new_device(self, device_id: str) -> DeviceState | None:
         shipment = self._shipments.get(device_id)
         if shipment is None:
-            if self._default is None:
+            if self._default is None or device_id in self._retired:
                 return None
             shipment = Shipment(shipment_id="", device_id=device_id, profile=self._default)
         detectors = tuple(d for f in self._factories if (d := f(shipment)) is not None)

@@ -12,6 +12,7 @@ from detectors.registry import build_engine
 
 MIN = 60_000
 VACCINE_ELEMENT = {"shipment_id": "SHP-1", "device_id": "trk-1", "profile": "vaccine_2_8"}
+CUSTOMS_ELEMENT = {"shipment_id": "SHP-2", "device_id": "trk-1", "profile": "customs_transit"}
 VACCINE = parse_shipment(VACCINE_ELEMENT)
 
 
@@ -330,3 +331,50 @@ def test_a_device_watched_under_the_default_profile_until_its_shipment_came_chan
     (ended,) = engine.add_shipment(VACCINE, 36 * MIN)
     # Not "no longer watched under this shipment": it had none, its expectations changed.
     assert (ended.alert_id, ended.evidence) == (first[1], {"reason": "manifest_changed"})
+
+
+def _seal_opened(engine, device_id: str, at_ms: int) -> list:
+    """A customs tracker reporting its seal opened: what the default profile raises."""
+    return engine.process(Reading(device_id, at_ms, seal="open"))
+
+
+def test_a_tracker_whose_shipment_ended_is_not_watched_under_the_default_profile():
+    # Before, a delivered tracker fell back to the default profile: its seal opened at
+    # unloading raised a seal_breach that belonged to no organisation.
+    engine = build_engine([VACCINE], default_profile=PROFILES["customs_transit"], lateness_ms=0)
+    assert engine.process(Reading("trk-1", 0, temp_c=5.0)) == []
+    assert engine.remove_shipment("trk-1", MIN) == []
+    assert _seal_opened(engine, "trk-1", 2 * MIN) == []
+    assert "trk-1" not in engine.devices
+    # A tracker the store never named is watched under the default profile as before.
+    assert [e.kind for e in _seal_opened(engine, "trk-2", 2 * MIN)] == ["seal_breach"]
+    # Its next trip watches it again, under that trip.
+    engine.add_shipment(parse_shipment({**CUSTOMS_ELEMENT, "shipment_id": "SHP-NEXT"}), 3 * MIN)
+    assert [e.kind for e in _seal_opened(engine, "trk-1", 4 * MIN)] == ["seal_breach"]
+    assert engine.devices["trk-1"].shipment.shipment_id == "SHP-NEXT"
+
+
+def test_a_tracker_watched_under_the_default_profile_ends_when_its_closed_shipment_is_met():
+    # A trip entered and closed while the tracker was reporting unwatched by any shipment (or
+    # found closed at start-up): the default profile's alerts end, saying why.
+    engine = build_engine(default_profile=PROFILES["customs_transit"], lateness_ms=0)
+    (opened,) = _seal_opened(engine, "trk-1", 0)
+    (ended,) = engine.remove_shipment("trk-1", MIN)
+    assert (ended.event, ended.alert_id, ended.at_ms) == ("resolve", opened.alert_id, MIN)
+    assert ended.evidence == {"reason": "watch_ended"}
+    assert "every shipment naming it is closed" in ended.summary
+    assert _seal_opened(engine, "trk-1", 2 * MIN) == []
+
+
+def test_a_restart_does_not_watch_again_a_tracker_whose_shipments_are_closed():
+    # The snapshot holds the tracker under the default profile; the restarted engine has been
+    # told by the store, before taking it back, that the tracker's shipments are all closed.
+    engine = build_engine(default_profile=PROFILES["customs_transit"], lateness_ms=0)
+    (opened,) = _seal_opened(engine, "trk-1", 0)
+    _seal_opened(engine, "trk-2", 0)
+    restarted = build_engine(default_profile=PROFILES["customs_transit"], lateness_ms=0)
+    restarted.remove_shipment("trk-1")
+    assert restarted.restore(engine.snapshot()) == {"trk-2": 0}
+    (ended,) = restarted.take_ended()
+    assert (ended.alert_id, ended.evidence) == (opened.alert_id, {"reason": "watch_ended"})
+    assert _seal_opened(restarted, "trk-1", MIN) == []
