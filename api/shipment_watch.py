@@ -4,10 +4,12 @@ A worker thread compares every shipment's current version number with the one it
 took (one narrow query per poll) and reads only the versions that changed. A device
 watched under a planned or in-transit shipment goes to `on_change` as the detectors'
 `Shipment`; a device no longer watched under the shipment it was handed on with goes to
-`on_close` with its id. The first poll hands on every open shipment, so a restarted
-ingester watches what the store holds without a manifest file. Each shipment carries its
-organisation's name, so trackers of two organisations that name the same `room` are never
-neighbours.
+`on_close` with its id, as does every device that a version of a shipment named and no
+open shipment names now: its trips are over, and it is not watched under the default
+profile either. The first poll hands on every open shipment and closes every such device,
+so a restarted ingester watches what the store holds without a manifest file. Each
+shipment carries its organisation's name, so trackers of two organisations that name the
+same `room` are never neighbours.
 
 Trackers are reused: one device may have delivered shipments, and even two open ones. A
 device is watched under its newest open shipment (the one created last); its other open
@@ -123,7 +125,9 @@ class ShipmentWatcher:
         ]
         taken = {version.shipment_pk for version, _ in latest}
         was_open = taken & self._open.keys()
-        touched: set[str] = set()
+        # Every device a shipment first met here named in any version (one moved to another
+        # tracker): a first poll must find the trackers a running watcher let go.
+        touched = {v.device_id for v, _ in versions if v.shipment_pk not in self._applied}
         for version, organisation in latest:
             touched |= self._take(version, organisation)
             self._applied[version.shipment_pk] = version.version
@@ -176,6 +180,11 @@ class ShipmentWatcher:
                 log.info("no longer watching %s on %s: a newer shipment", handed[2], device_id)
         if newest is None:
             self._on_device.pop(device_id, None)
+            if handed is None:
+                # Named by no open shipment (the history a first poll meets, a trip entered
+                # and closed between two polls, or moved to another tracker): its trips are
+                # over, and it is not watched under the default profile either.
+                self._on_close(device_id)
             return
         row, shipment = self._open[newest]
         self._on_change(shipment)

@@ -70,6 +70,9 @@ class DetectorProcess:
         self._process: Any = None
         self._conn: Connection | None = None
         self._shipments: dict[str, Shipment] = {}
+        # Devices whose shipments have all ended (`remove_shipment`), which a restarted child
+        # must be told of as it is of the shipments.
+        self._retired: set[str] = set()
         self._watchdog = threading.Thread(target=self._watch, name="cw-detectors", daemon=True)
         self.restarts = 0
 
@@ -96,11 +99,14 @@ class DetectorProcess:
         """Watch a device under a new or changed shipment, from any thread."""
         with self._lock:
             self._shipments[shipment.device_id] = shipment
+            self._retired.discard(shipment.device_id)
             self._send(("add", shipment))
 
     def remove_shipment(self, device_id: str) -> None:
+        """Stop watching a device whose shipments have all ended, from any thread."""
         with self._lock:
             self._shipments.pop(device_id, None)
+            self._retired.add(device_id)
             self._send(("remove", device_id))
 
     def close(self) -> None:
@@ -169,6 +175,10 @@ class DetectorProcess:
                 # start their devices afresh and replay their stored readings unwatched.
                 for shipment in self._shipments.values():
                     self._send(("add", shipment))
+                # Nor would it know the trackers whose shipments have all ended, and would
+                # watch them under the default profile again.
+                for device_id in self._retired:
+                    self._send(("remove", device_id))
                 self._restore(lambda readings: None)
             except DetectorsFailed as exc:
                 log.error("%s; trying again in %.0f s", exc, delay)

@@ -77,8 +77,9 @@ class DetectorStage:
             self.sink.emit(self.engine.add_shipment(shipment, self._clock_ms()))
 
     def remove_shipment(self, device_id: str) -> None:
-        """Stop watching a device under its shipment, from any thread; the alerts its
-        detectors hold open resolve (`Engine.remove_shipment`)."""
+        """Stop watching a device whose shipments have all ended, from any thread, also under
+        the default profile; the alerts its detectors hold open resolve
+        (`Engine.remove_shipment`)."""
         with self._lock:
             self.sink.emit(self.engine.remove_shipment(device_id, self._clock_ms()))
 

@@ -59,9 +59,10 @@ def test_a_new_watcher_hands_on_every_open_shipment_the_store_holds(store):
     _save(store, {**ELEMENT, "shipment_id": "SHP-2", "device_id": "trk-2"}, "cancelled")
     changed, closed = [], []
     ShipmentWatcher(sessions, changed.append, closed.append).poll()
-    # A closed shipment it never handed on has nothing to close: the detectors' snapshot
-    # resolves what the device held open under it (`Engine.restore`).
-    assert [s.device_id for s in changed] == ["trk-1"] and closed == []
+    # A tracker only closed shipments name is closed too: its trips are over, and it is not
+    # watched under the default profile either (the detectors' snapshot resolves what it held
+    # open, `Engine.restore`).
+    assert [s.device_id for s in changed] == ["trk-1"] and closed == ["trk-2"]
 
 
 def test_closing_a_former_trip_of_a_reused_tracker_keeps_its_current_trip_watched(store):
@@ -118,6 +119,10 @@ def test_a_shipment_moved_to_another_tracker_stops_the_watch_of_the_former_one(s
     _save(store, {**ELEMENT, "device_id": "trk-9"})
     watcher.poll()
     assert closed == ["trk-1"] and changed[-1].device_id == "trk-9"
+    # A restarted watcher lets the former tracker go too: an earlier version named it.
+    again: list[str] = []
+    ShipmentWatcher(sessions, lambda _: None, again.append).poll()
+    assert again == ["trk-1"]
     _set(store, "SHP-1", "delivered")
     watcher.poll()
     assert closed == ["trk-1", "trk-9"]

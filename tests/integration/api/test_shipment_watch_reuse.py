@@ -1,8 +1,8 @@
 """What the shipment watcher watches depends only on what the store holds.
 
 Any sequence of trips created, changed, moved between trackers and closed leaves each
-tracker watched under its newest open shipment, live (poll after poll) as after a restart
-(one first poll of the same store).
+tracker watched under its newest open shipment, and a tracker that no open shipment names
+unwatched, live (poll after poll) as after a restart (one first poll of the same store).
 """
 
 import itertools
@@ -44,16 +44,17 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[
 
 
 class _Devices:
-    """What the detectors were told: device -> shipment id, from the watcher's calls."""
+    """What the detectors were told: device -> shipment id, or None for a tracker whose trips
+    are over (not watched under the default profile either), from the watcher's calls."""
 
     def __init__(self) -> None:
-        self.watched: dict[str, str] = {}
+        self.watched: dict[str, str | None] = {}
 
     def change(self, shipment: object) -> None:
         self.watched[shipment.device_id] = shipment.shipment_id  # type: ignore[attr-defined]
 
     def close(self, device_id: str) -> None:
-        del self.watched[device_id]  # never closes a device it did not hand on
+        self.watched[device_id] = None
 
 
 _RUNS = itertools.count()
@@ -72,17 +73,20 @@ def test_each_tracker_is_watched_under_its_newest_open_shipment_live_and_after_a
     live.poll()
     created: list[str] = []  # shipment ids in the order they were created
     state: dict[str, tuple[str, str]] = {}  # shipment id -> (device, status)
+    named: set[str] = set()  # every device a version named
     for op in [*ops, None]:
         if op is None:
             live.poll()
-            newest: dict[str, str] = {}
+            # Every tracker a version named: over, unless an open shipment names it now.
+            newest: dict[str, str | None] = dict.fromkeys(named)
             for shipment_id in created:  # later ones override: the newest wins
                 device, status = state[shipment_id]
                 if status in OPEN_STATUSES:
                     newest[device] = shipment_id
             mine = {d: s for d, s in live_devices.watched.items() if d.startswith(run)}
             assert mine == newest
-            assert {d: s for d, s in live.watching().items() if d.startswith(run)} == newest
+            watching = {d: s for d, s in newest.items() if s is not None}
+            assert {d: s for d, s in live.watching().items() if d.startswith(run)} == watching
             continue
         n, d, status = op
         shipment_id, device = f"SHP-{n}", f"{run}-trk-{d}"
@@ -91,6 +95,7 @@ def test_each_tracker_is_watched_under_its_newest_open_shipment_live_and_after_a
         if shipment_id not in state:
             created.append(shipment_id)
         state[shipment_id] = (device, status)
+        named.add(device)
         element = {"shipment_id": shipment_id, "device_id": device, "profile": "vaccine_2_8"}
         with write_transaction(sessions) as session:
             save_shipment(session, org, element, actor="test", status=status)

@@ -5,6 +5,8 @@ transaction) -> delivery (MQTT and the InfluxDB `alerts` measurement).
 """
 
 import json
+import os
+import signal
 
 import pytest
 from ingest_process import (
@@ -157,4 +159,49 @@ def test_a_shipment_changed_or_ended_in_the_store_resolves_what_its_detectors_he
         " WHERE a.kind = 'temp_excursion' AND h.action = 'resolve'"
     )
     assert said in summary[0]
+    assert ingester.terminate() == 0
+
+
+def test_a_tracker_whose_shipments_are_closed_is_not_watched_under_the_default_profile(
+    mosquitto, influx_db, start_ingester
+):
+    # Before, a delivered tracker fell back to the default profile (customs_transit): its seal
+    # opened at unloading raised a seal_breach that belonged to no organisation.
+    influx, db = influx_db
+    ingester = start_ingester(mosquitto.url, influx.url, db, lateness_s="0")
+    element = {"shipment_id": "SHP-7", "device_id": "trk-7", "profile": "customs_transit"}
+    ingester.save_shipment(element)
+    ingester.save_shipment(element, status="delivered")
+    seals = "SELECT device_id FROM alerts WHERE kind = 'seal_breach' ORDER BY device_id"
+
+    def seals_opened(devices, minute):
+        """trk-7's seal opened, then a tracker no shipment ever named (watched under the
+        default profile): its alert in the store says trk-7's reading went through too."""
+        reading = {"ts": T0_MS + minute * MIN, "seal": "open"}
+        publish(mosquitto.port, [(topic(d), encode({**reading, "device_id": d})) for d in devices])
+        wait_for(
+            lambda: (devices[-1],) in ingester.store_rows(seals),
+            30,
+            f"the seal alert of {devices[-1]}",
+        )
+        assert ingester.store_rows(seals) == [(d,) for d in sorted(control)]
+
+    control = {"trk-6"}
+    seals_opened(["trk-7", "trk-6"], 0)
+    # A restarted ingester knows it from the store, and so does a restarted detector process.
+    assert ingester.terminate() == 0
+    ingester.start()
+    control.add("trk-5")
+    seals_opened(["trk-7", "trk-5"], 1)
+    (child,) = ingester.detector_processes()
+    os.kill(child, signal.SIGKILL)
+    wait_for(
+        lambda: "detector process restarted" in ingester.log(), 60, "the detector process restart"
+    )
+    control.add("trk-4")
+    seals_opened(["trk-7", "trk-4"], 2)
+    # The tracker's next trip watches it again.
+    ingester.save_shipment({**element, "shipment_id": "SHP-7B"})
+    control.add("trk-7")
+    seals_opened(["trk-7"], 3)
     assert ingester.terminate() == 0
