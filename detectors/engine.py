@@ -94,12 +94,13 @@ def _end_watch(
     """Resolve the open alerts of a device whose detectors are dropped, at `now_ms` (by default
     its last reading): its shipment changed to `current`, or the watch under it ended (None:
     closed or no longer declared; another shipment took the tracker over). A device watched
-    under the default profile until its shipment came has had its expectations changed."""
+    under the default profile until its shipment came has had its expectations changed; one
+    whose watch under it ends is a tracker no open shipment names (`remove_shipment`)."""
     former = state.shipment.shipment_id
     if current is None and not former:
         summary = (
-            "the device is no longer watched: every shipment naming it is closed (a tracker"
-            " whose trips are over), so the default profile's checks end here"
+            "the device is no longer watched: no open shipment names it (a tracker whose trips"
+            " are over), so the default profile's checks end here"
         )
         reason = "watch_ended"
     elif current is None or (former and current.shipment_id != former):

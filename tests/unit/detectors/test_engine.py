@@ -362,7 +362,7 @@ def test_a_tracker_watched_under_the_default_profile_ends_when_its_closed_shipme
     (ended,) = engine.remove_shipment("trk-1", MIN)
     assert (ended.event, ended.alert_id, ended.at_ms) == ("resolve", opened.alert_id, MIN)
     assert ended.evidence == {"reason": "watch_ended"}
-    assert "every shipment naming it is closed" in ended.summary
+    assert "no open shipment names it" in ended.summary
     assert _seal_opened(engine, "trk-1", 2 * MIN) == []
 
 
