@@ -97,21 +97,20 @@ def _end_watch(
     under the default profile until its shipment came has had its expectations changed; one
     whose watch under it ends is a tracker no open shipment names (`remove_shipment`)."""
     former = state.shipment.shipment_id
-    if current is None and not former:
-        summary = (
-            "the device is no longer watched: no open shipment names it (a tracker whose trips"
-            " are over), so the default profile's checks end here"
-        )
-        reason = "watch_ended"
-    elif current is None or (former and current.shipment_id != former):
+    reason = "watch_ended"
+    if current is not None and (not former or current.shipment_id == former):
+        summary = "the shipment's manifest changed: its checks start again from the next reading"
+        reason = "manifest_changed"
+    elif former:
         summary = (
             "the device is no longer watched under this shipment (delivered, cancelled or no"
             " longer declared): its checks end here"
         )
-        reason = "watch_ended"
     else:
-        summary = "the shipment's manifest changed: its checks start again from the next reading"
-        reason = "manifest_changed"
+        summary = (
+            "the device is no longer watched: no open shipment names it (a tracker whose trips"
+            " are over), so the default profile's checks end here"
+        )
     at_ms = state.released_ts if now_ms is None else now_ms
     return state.book.end_all(at_ms, summary, {"reason": reason})
 
