@@ -70,13 +70,6 @@ TREND_DRIFT: Final = 0.3
 #: (°C/h)²/h alone put a floor of 1 °C under the spread, and creeps under 0.6 °C/h were rarely
 #: warned at all.
 TREND_STOP_PER_H: Final = 2.0
-#: While the door is reported open, a rise stops this many times as often: the heat an open
-#: door lets in stops coming when someone shuts it, which on the road is minutes, not the hour
-#: a unit takes to settle. Chosen on development seed 11 (1, 3 and 6): at 3 its doors left open
-#: raised 18 warnings, 10 with no breach after them (21 and 13 at 1), with the same median
-#: lead (18 min) and breaches warned ahead (8 of 9); at 6 they raised 13 but warned only 7 of
-#: 9, 7 min ahead. Shut-door warnings are as before, so the calibration stands.
-DOOR_STOP_FACTOR: Final = 3.0
 #: The trend's time constant spans this many of the device's reporting intervals, within
 #: TREND_TAU_MIN: a trend smoothed over fewer readings follows where a thermostat's cycle
 #: happens to be sampled (a 15-minute logger on a 30-minute cycle sees a slow wave of its own),
@@ -92,26 +85,17 @@ TREND_TAU_MIN: Final = (20.0, 40.0)
 #: A failing unit's product warms faster and faster at first (its air warms before it does),
 #: and a smoothed trend lags a quickening rise by about the quickening times the trend's time
 #: constant. The trend's own rate of change is smoothed over this long (min), with its spread.
-ACCEL_TAU_MIN: Final = 30.0
+ACCEL_TAU_MIN: Final = 60.0
 #: A quickening counts only this many standard errors clear of zero, towards the limit: a
 #: thermostat cycle read every 10 or 15 minutes swings the trend both ways, and its quickening
 #: is never that clear there.
 ACCEL_SIGMAS: Final = 2.0
-#: The share of the lag a clear quickening implies that the forecast adds to the rate: all of
-#: it, the lag of a smoothed trend behind a rise quickening at that pace. Whether the
-#: quickening goes on (a unit that settles or a door shut ends it) is the forecast's spread's
-#: to say (`trend_stop_per_h`), not a discount here. First chosen on development seed 11 and
-#: the cycling cold rooms of seeds 1 and 2 as half the lag, the quickening smoothed over 60
-#: min; but a power cut's rise quickens over half an hour, which that smoothing had barely
-#: begun to see. The whole lag and 30 min were chosen on development seeds 3, 5 and 7 (shares
-#: 0.5, 1 and 1.5; 20, 30, 40 and 60 min; clearances 1, 1.5 and 2): with DOOR_STOP_FACTOR,
-#: median leads of seeds 3, 5, 7 and 11 rose from 27, 26, 27 and 30 min to 30, 27, 31 and 33
-#: (power cuts of 3, 5 and 7 from 16, 14 and 17 to 22, 15 and 20), warnings with no breach
-#: after them from 7.3, 10.5, 16.0 and 17.5 % to 8.9, 11.4, 18.2 and 18.4 %, false alerts on
-#: their normal fleets as before (1, 1, 3 and 0); on seeds 13 and 17, run once chosen, 25 and
-#: 28 min became 29 and 32. Cycling cold rooms (seeds 1 and 2) and defrosting freezers (seed
-#: 1) warned as before but for one defrost more; the calibration's bins held (81, 92, 98 %).
-ACCEL_SHARE: Final = 1.0
+#: The share of the lag a clear quickening implies that the forecast adds to the rate; all of
+#: it would take the quickening to go on, which a unit that settles or a door shut ends. The
+#: three were chosen on development seed 11 and the cycling cold rooms of seeds 1 and 2: on
+#: seeds 3 and 5 the median lead rose from 24 and 23 min to 27 and 26, with 0 and 2 more
+#: warnings not followed by a breach, and the calibration's bins held (82, 93, 98 %).
+ACCEL_SHARE: Final = 0.5
 _ACCEL_TAU_H: Final = ACCEL_TAU_MIN / 60
 #: A trend slower than this (°C/h) after the warm-up is a calm: slower than a thermostat's
 #: rise, so a rise that follows has an onset that was seen. The forecast itself starts at
@@ -200,7 +184,7 @@ class PredictedBreach:
     trend_drift : how fast the warming rate itself may wander, as the variance it gains per
         hour ((°C/h)² per hour); it widens the forecast the further ahead it looks.
     trend_stop_per_h : how often a rise stops of itself, per hour; it widens the forecast in
-        proportion to the rate (DOOR_STOP_FACTOR times as often while the door is open).
+        proportion to the rate.
     door_settle_min : after the door is reported shut, how long the trend, back at its value
         from before the door opened, is not learnt, and no new warning opens unless that
         trend was a rise (or fall) of `min_rate_c_per_h` or more.
@@ -639,11 +623,8 @@ class PredictedBreach:
         if self._turns.within(self._level, rising=trend > 0):
             return None
         tau_h = _trend_tau_h(self.trend_tau_h, self._interval_ms)
+        rate = abs(trend) + self._lag(trend, tau_h)
         product = self.product
-        # Behind an air probe the product's rate now is the air's drive (below), and what the
-        # simulated product's trend shows of a quickening is the air's: its lag is not added,
-        # or a defrost's air on its way back down would be taken for a unit quickening.
-        rate = abs(trend) + (self._lag(trend, tau_h) if product is None else 0.0)
         if product is not None and not self._active:
             # A simulated product moves towards the air as it is now, and no faster than the
             # air drives it: once a defrost's or a door's warm air is gone, the product is
@@ -672,9 +653,7 @@ class PredictedBreach:
         # `trend_stop` an hour, adds about stop * trend^2 * H^3 / 3. So a crossing an hour away
         # is less sure than one a quarter of an hour away, however steady the trend has been,
         # and a fast rise is less sure to go on than a slow creep.
-        # A rise an open door lets in stops when someone shuts it, sooner than a unit settles.
-        stop = self.trend_stop * (DOOR_STOP_FACTOR if self._door_open else 1.0)
-        wander = self.trend_drift + stop * trend * trend
+        wander = self.trend_drift + self.trend_stop * trend * trend
         spread = math.sqrt((sigma * horizon) ** 2 + wander * horizon**3 / 3.0)
         return limit, hours, _normal_cdf((rate * horizon - gap) / spread)
 
@@ -703,9 +682,7 @@ class PredictedBreach:
             "temp_c": t,
             "level_c": round(self._level, 2),
             "trend_c_per_h": round(self._trend, 3),
-            "lag_c_per_h": 0.0
-            if self.product is not None
-            else round(
+            "lag_c_per_h": round(
                 self._lag(self._trend, _trend_tau_h(self.trend_tau_h, self._interval_ms)), 3
             ),
             "limit_c": limit,
