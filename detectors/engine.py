@@ -204,8 +204,10 @@ class Engine:
         # Per detector class, computed once: a runtime protocol check and a walk of the
         # class's slots cost more than building the detectors themselves.
         self._timed: dict[type, bool] = {}
-        # The detector classes that screen positions for the detectors after them.
+        # The detector classes that screen positions for the detectors after them, and every
+        # class already checked (screen or not), so each is checked once.
         self._screens: set[type] = set()
+        self._checked: set[type] = set()
         self._slots: dict[type, tuple[str, ...]] = {}
         # Per combination of detector classes (a handful per engine): kinds more than one raises.
         self._shared: dict[tuple[type, ...], frozenset[str]] = {}
@@ -541,8 +543,11 @@ class Engine:
         """Remember which of these detectors' classes screen positions (see `PositionScreen`)."""
         for d in detectors:
             cls = type(d)
-            if cls not in self._screens and isinstance(d, PositionScreen):
-                self._screens.add(cls)
+            if cls not in self._checked:
+                # A runtime protocol check costs more than building the detector itself.
+                self._checked.add(cls)
+                if isinstance(d, PositionScreen):
+                    self._screens.add(cls)
 
     def _is_timed(self, detector: Detector) -> TypeGuard[TimedDetector]:
         cls = type(detector)
