@@ -276,7 +276,8 @@ def main() -> None:
     print(
         f"doors left open for an hour ({DOOR_SCENARIO}, not fitted): {len(opened)} warnings"
         f" raised while the door stood open, {shown} followed by a breach within the horizon"
-        f" (the confidence assumes the door stays open; the summary says so); {shut} raised"
+        f" (the time given assumes the door stays open, and the summary says so; the confidence"
+        f" allows for its being shut, but was fitted on none); {shut} raised"
         " with it shut"
     )
     if args.fit:

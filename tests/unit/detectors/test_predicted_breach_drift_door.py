@@ -7,7 +7,8 @@ while a logger reporting every 5 to 15 minutes keeps the slower trend, since few
 would follow where a thermostat cycle happens to be sampled. A rise that clearly quickens is
 forecast from the rate it is reaching, which the smoothed trend lags. The rise an open door
 let in is not a breach on its way once the door is shut again, while a failure that a door
-opening interrupts still is. The forecaster's state stays picklable, also from a snapshot
+opening interrupts still is; and while it stands open, the rise is less sure to go on, since
+someone may shut it. The forecaster's state stays picklable, also from a snapshot
 taken before these existed.
 """
 
@@ -292,6 +293,27 @@ def test_a_steady_rise_adds_next_to_no_lag(step_min):
     d = PredictedBreach(2.0, 8.0)
     opened = [c for r in rs for c in d.update(r) or [] if c.active]
     assert opened and opened[0].evidence["lag_c_per_h"] < 0.05
+
+
+@pytest.mark.parametrize("step_min", [1, 5, 15])
+def test_a_rise_an_open_door_lets_in_is_less_sure_to_go_on_than_the_same_rise_shut(step_min):
+    # Someone shuts a door sooner than a unit settles: the same readings, with the door
+    # reported open, are forecast with less confidence and warned no sooner.
+    door_at = lambda m: m >= 180  # noqa: E731
+    rs = product(lambda m: 12.0 if door_at(m) else 4.0, 8 * 60, step_min, 120.0, 1, door_at)
+    shut = [r._replace(door="closed") for r in rs]
+    d_open, d_shut = PredictedBreach(2.0, 8.0), PredictedBreach(2.0, 8.0)
+    pairs = [(d_open.update(a), d_shut.update(b), a.ts_ms) for a, b in zip(rs, shut, strict=True)]
+    both = [
+        (o[0].confidence, s[0].confidence)
+        for o, s, _ in pairs
+        if o and s and o[0].active and s[0].active
+    ]
+    assert both, "the rise is warned of either way"
+    assert all(o < s for o, s in both)
+    first_open = next(ts for o, _, ts in pairs if o and o[0].active)
+    first_shut = next(ts for _, s, ts in pairs if s and s[0].active)
+    assert first_open >= first_shut
 
 
 def test_the_quickening_an_open_door_let_in_ends_when_it_shuts():
