@@ -13,7 +13,9 @@ buffer behave as they would live), and scores the alert events against the label
   - warnings not followed by a breach of their device within their horizon, over every fleet:
     a breach is any reading out of the shipment's range (a product that comes back into its
     range and leaves it again breaches again, where the label marks only the first); the
-    count against the labels' first breaches alone is printed beside it;
+    count against the labels' first breaches alone is printed beside it, and the normal fleet's
+    part apart from the scenario fleets' (every normal-fleet warning is unfollowed, so the
+    share over every fleet grows with `--normal-devices`);
   - false alerts per 1,000 device-hours on a normal fleet, overall and per reporting interval,
     each with its 95 % interval (`simulators.scoring.rate_interval`): with 200 devices a
     reporting interval has some 1,000 device-hours, where even no alert leaves rates up to 3.7
@@ -74,6 +76,10 @@ class Tally:
     warnings_unfollowed: int = 0
     #: The same against the labels' first breaches only.
     warnings_unlabelled: int = 0
+    #: Of those, the normal fleet's (every one of which is unfollowed): the share above
+    #: grows with the normal fleet's size, so its part is shown apart.
+    normal_warnings: int = 0
+    normal_unfollowed: int = 0
 
 
 @dataclass
@@ -228,6 +234,8 @@ def run_normal(args: argparse.Namespace, seed: int, physics: str, tally: Tally) 
     tally.warnings += total
     tally.warnings_unfollowed += unfollowed
     tally.warnings_unlabelled += unlabelled
+    tally.normal_warnings += total
+    tally.normal_unfollowed += unfollowed
     rate = normal.false_per_1000_device_hours or 0.0
     opened = {k.kind: k.opened for k in normal.kinds if k.opened}
     print(
@@ -317,6 +325,15 @@ def main() -> None:
             f" against the labels' first breaches only {tally.warnings_unlabelled}"
             f" = {tally.warnings_unlabelled / tally.warnings:.1%}"
         )
+        rest = tally.warnings - tally.normal_warnings
+        if rest:
+            # The normal fleet's warnings are all unfollowed, so the share depends on its size.
+            print(
+                f"    of which the normal fleet's {tally.normal_unfollowed} of"
+                f" {tally.normal_warnings}; the scenario fleets' alone"
+                f" {tally.warnings_unfollowed - tally.normal_unfollowed} of {rest}"
+                f" = {(tally.warnings_unfollowed - tally.normal_unfollowed) / rest:.1%}"
+            )
     overall, *buckets = rates
     highest = max(buckets, key=lambda r: r.per_1000, default=overall)
     print(
