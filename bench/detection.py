@@ -328,11 +328,11 @@ def main() -> None:
         rest = tally.warnings - tally.normal_warnings
         if rest:
             # The normal fleet's warnings are all unfollowed, so the share depends on its size.
+            rest_unfollowed = tally.warnings_unfollowed - tally.normal_unfollowed
             print(
                 f"    of which the normal fleet's {tally.normal_unfollowed} of"
-                f" {tally.normal_warnings}; the scenario fleets' alone"
-                f" {tally.warnings_unfollowed - tally.normal_unfollowed} of {rest}"
-                f" = {(tally.warnings_unfollowed - tally.normal_unfollowed) / rest:.1%}"
+                f" {tally.normal_warnings}; the scenario fleets' alone {rest_unfollowed} of"
+                f" {rest} = {rest_unfollowed / rest:.1%}"
             )
     overall, *buckets = rates
     highest = max(buckets, key=lambda r: r.per_1000, default=overall)
