@@ -329,8 +329,9 @@ class DeviceSim:
         anywhere on the trip so far, at the instants the tracker took a reading.
 
         A quiet probe on a product that holds still may read one value for hours honestly: a
-        spell whose run is no longer than one the probe read honestly is no fault the readings
-        show, and none is owed (`simulators.stuck_truth`, `simulators.manifest.label`).
+        spell whose run is no longer than one the probe read honestly, or no rarer than one an
+        honest probe of its noise reads, is no fault the readings show, and none is owed
+        (`simulators.stuck_truth.shown`, `simulators.manifest.label`).
         """
         spells = self.plan.effects.stuck
         if not spells:

@@ -35,7 +35,8 @@ class Incident:
     longest_read_out_s: float = 0.0
     #: Filled in by generation for a stuck probe: the readings in the run of one value that
     #: holds the spell's, as sent, and the longest run of one value the probe read honestly
-    #: on the trip. A spell no longer than that is no fault the readings show.
+    #: on the trip. A spell no longer than that is no fault the readings show
+    #: (`simulators.stuck_truth.shown`).
     stuck_run: int = 0
     honest_run: int = 0
     #: Reading that ends the search for a breach (the next incident's start).

@@ -17,6 +17,7 @@ from simulators.effects import Incident
 from simulators.incidents import EXCURSION_KIND, FAULT_KIND, TEMP_KINDS, excursion_owed
 from simulators.plan import DevicePlan
 from simulators.scoring import WARNING_KIND
+from simulators.stuck_truth import shown
 from simulators.timeutil import rfc3339
 
 
@@ -60,10 +61,14 @@ def label(plan: DevicePlan, incident: Incident, start_ms: int) -> dict[str, Any]
     # `excursion_owed`).
     kinds = [k for k in incident.kinds if k not in TEMP_KINDS]
     stuck = incident.scenario == "sensor_fault" and incident.params.get("mode") == "stuck"
-    if stuck and incident.stuck_run <= incident.honest_run:
-        # A run no longer than one the same probe read honestly on this trip is no fault the
-        # readings show (`simulators.stuck_truth`); stuck at the value it would have read
-        # anyway, the probe even reported the truth throughout.
+    phys = plan.physics
+    if stuck and not shown(
+        incident.stuck_run, incident.honest_run, phys.noise_c, phys.resolution_c, plan.interval_s
+    ):
+        # A run no longer than one the same probe read honestly on this trip, or one an honest
+        # probe of its noise reads often enough, is no fault the readings show
+        # (`simulators.stuck_truth`); stuck at the value it would have read anyway, the probe
+        # even reported the truth throughout.
         kinds = [k for k in kinds if k != FAULT_KIND]
     if incident.breach_ms is not None:
         kinds.append(WARNING_KIND)
