@@ -9,10 +9,11 @@ can tell from the truth (stuck at the value it was reading anyway, it even was t
 generator finds both with `ValueRuns`, on the readings the tracker took: the honest ones (noise
 and resolution, no fault) and the ones it sent (`simulators.device.DeviceSim._watch_stuck`).
 Longer than the trip's honest runs is not enough, though: a trip's longest honest run is one
-draw, and a quiet probe reporting every 15 minutes reads nine of one value honestly about once
-a day. So a spell's run must also be one an honest probe of the same noise and resolution
-reads rarely (`shown`): less than once in `SHOWN_HOURS` of reporting at its interval, wherever
-its product sat between two steps (`honest_run_chance`).
+draw, and a 0.1 °C probe with 0.06 °C of noise, read every 15 minutes on a product that holds
+still mid-step, reads nine of one value honestly about once a day. So a spell's run must also
+be one an honest probe of the same noise and resolution reads rarely (`shown`): less than once
+in `SHOWN_HOURS` of reporting at its interval, wherever its product sat between two steps
+(`honest_run_chance`).
 """
 
 from __future__ import annotations
